@@ -1,0 +1,131 @@
+# acbill: nightly Teams Audio Conferencing billing job.
+#
+#   make            check dependencies (installing missing Debian packages),
+#                   then build bin/acbill
+#   make test       build and run every test suite (unit, PostgreSQL,
+#                   workbooks, upload); prints CUnit summaries and a total
+#   make demo       end-to-end run on a throwaway PostgreSQL with sample data
+#   make asan       build and run the tests under Address/UB sanitizers
+#   make valgrind   run the unit and database suites under valgrind
+#   make bench      benchmark (see docs/performance.md)
+#   make install    install binary, SQL, cron wrapper (PREFIX, DESTDIR)
+#   make V=1        show the commands
+#
+# The only set-up a fresh machine needs is this Makefile: `deps` installs
+# the Debian packages below when they are missing (as root, or via sudo).
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2 -g
+SAN      ?=
+
+DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
+            libcurl4-openssl-dev libcunit1-dev postgresql postgresql-common \
+            nginx-light openssl ca-certificates python3 python3-openpyxl \
+            util-linux procps time
+
+PKGS     := libpq xlsxwriter libcurl
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
+            -D_DEFAULT_SOURCE $(OPT) $(SAN) \
+            -DACBILL_VERSION='"$(VERSION)"' \
+            -DACBILL_SQL_DIR='"$(SQL_DIR_DEFAULT)"' \
+            -Ijob -Ireports
+SQL_DIR_DEFAULT ?= $(CURDIR)/sql
+LDFLAGS  += $(SAN)
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+JOB_SRC  := $(filter-out job/main.c,$(wildcard job/*.c)) $(wildcard reports/*.c)
+JOB_OBJ  := $(JOB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(filter-out tests/testmain.c tests/testdb.c,$(wildcard tests/*_test.c))
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+DEPS_OK  := $(BUILD)/.deps-ok
+
+.PHONY: all deps test asan valgrind demo bench install clean seed
+
+all: bin/acbill
+
+# ------------------------------------------------------------------ deps
+# A stamp keeps the check to once per package list; `make deps` forces it.
+$(DEPS_OK): Makefile
+	$(Q)mkdir -p $(BUILD)
+	$(Q)missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing \
+	        >/dev/null || { echo "deps: apt-get install failed" >&2; exit 1; }; \
+	fi
+	$(Q)touch $@
+
+deps:
+	$(Q)rm -f $(DEPS_OK)
+	$(Q)$(MAKE) --no-print-directory $(DEPS_OK)
+
+# ------------------------------------------------------------------ build
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libacbill.a: $(JOB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+bin/acbill: $(BUILD)/job/main.o $(BUILD)/libacbill.a
+	@mkdir -p bin
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ------------------------------------------------------------------ tests
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testmain.o \
+                  $(BUILD)/tests/testdb.o $(BUILD)/libacbill.a
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcunit
+
+$(BUILD)/tests/%.o: CFLAGS += -Itests
+
+test: bin/acbill $(TESTS)
+	$(Q)ACBILL=$(CURDIR)/bin/acbill tests/run.sh $(TESTS)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    ACBILL_BIN=bin/acbill test
+
+valgrind: bin/acbill $(TESTS)
+	$(Q)ACBILL=$(CURDIR)/bin/acbill TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    tests/run.sh $(TESTS)
+
+demo: bin/acbill
+	$(Q)ACBILL=$(CURDIR)/bin/acbill cron/demo.sh
+
+bench:
+	$(Q)$(MAKE) --no-print-directory OPT="-O2 -DNDEBUG" bin/acbill
+	$(Q)ACBILL=$(CURDIR)/bin/acbill tests/bench.sh
+
+seed:
+	$(Q)sql/seed/gen-seed.sh > sql/migrations/002_reference_seed.sql
+
+install: bin/acbill
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations
+	install -m 0755 bin/acbill $(DESTDIR)$(PREFIX)/bin/acbill
+	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations/
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,24 @@
+/* commands.h: the subcommands of bin/acbill.
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand itself), parses its own options with getopt_long, and returns
+ * the process exit status: 0, or an ac_status (sysexits style). */
+#ifndef AC_COMMANDS_H
+#define AC_COMMANDS_H
+
+/* acbill migrate [--db CONNINFO]: create or upgrade the schemas. */
+int cmd_migrate(int argc, char **argv);
+
+/* acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR] ...:
+ * rate every tenant's period and record invoices (see run.h). */
+int cmd_run(int argc, char **argv);
+
+/* acbill sample --period YYYY-MM --tenants N --calls M [--seed S]:
+ * load reproducible sample data (see sample.h). */
+int cmd_sample(int argc, char **argv);
+
+/* acbill upload --pending [--upload-url URL]: deliver what is pending in
+ * billing.uploads (see upload.h). */
+int cmd_upload(int argc, char **argv);
+
+#endif
