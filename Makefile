@@ -29,7 +29,7 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
 
 PKGS     := libpq xlsxwriter libcurl
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
-            -D_DEFAULT_SOURCE $(OPT) $(SAN) \
+            -Wno-format-truncation -D_DEFAULT_SOURCE $(OPT) $(SAN) \
             -DACBILL_VERSION='"$(VERSION)"' \
             -DACBILL_SQL_DIR='"$(SQL_DIR_DEFAULT)"' \
             -Ijob -Ireports

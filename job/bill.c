@@ -1,0 +1,933 @@
+/* bill.c: see bill.h. */
+#include "bill.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <time.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "money.h"
+#include "report.h"
+#include "sha256.h"
+
+/* Historic rule: periods starting before this date size the pool by
+ * assigned licences (SPEC section 3). */
+#define PURCHASED_BASIS_FROM "2020-10-01"
+#define MAX_FINDINGS_MEM 4096
+
+typedef struct {
+    char code[40];
+    char subject[160];
+    char detail[400];
+} finding;
+
+/* Everything one tenant's billing needs, freed in one place. */
+typedef struct {
+    const bill_context *ctx;
+    const bill_tenant_info *tenant;
+    char start[40], end[40];            /* period bounds, timestamptz text */
+    int latest_revision;
+    char latest_invoice[128];
+    char latest_fp[65];
+    int seats;
+    const char *seats_basis;
+    rating_licences *lic;
+    rating_tenant *rt;
+    FILE *spool;
+    sha256_ctx fp;
+    finding *findings;
+    int nfindings;
+    char invoice_no[128];
+    char fingerprint[65];
+    char tmp_path[PATH_MAX];
+    char final_path[PATH_MAX];
+} job;
+
+/* ------------------------------------------------------------ helpers */
+
+void bill_invoice_no(const char *tenant_id, const char *period, int revision,
+                     char *out, size_t len)
+{
+    char clean[48];
+    size_t n = strlen(tenant_id), i;
+    int changed = n == 0 || n > 40 || tenant_id[0] == '.' ||
+                  tenant_id[0] == '-';
+
+    for (i = 0; i < n && i < 40; i++) {
+        char c = tenant_id[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        clean[i] = ok ? c : '_';
+        changed |= !ok;
+    }
+    clean[i] = '\0';
+    if (changed && (clean[0] == '.' || clean[0] == '-'))
+        clean[0] = '_';
+    if (!changed) {
+        snprintf(out, len, "%s-%s-R%d", clean, period, revision);
+        return;
+    }
+    char hex[65];
+    sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, tenant_id, n);
+    sha256_final_hex(&h, hex);
+    if (strlen(clean) > 30)
+        clean[30] = '\0';
+    snprintf(out, len, "%s_%.8s-%s-R%d", clean, hex, period, revision);
+}
+
+/* Parse "YYYY-MM-DD HH:MM:SS[.ffffff]+00" (a timestamptz printed in a UTC
+ * session) into microseconds since the epoch.  Returns 0 on success. */
+static int parse_utc(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, sec, used = 0;
+    long frac = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &used) != 6)
+        return -1;
+    s += used;
+    if (*s == '.') {
+        int digits = 0;
+        for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+            if (digits < 6)
+                frac = frac * 10 + (*s - '0');
+        for (; digits < 6; digits++)
+            frac *= 10;
+    }
+    if (strcmp(s, "+00") != 0)
+        return -1;
+    /* Days from civil (Howard Hinnant's algorithm). */
+    y -= mo <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + frac;
+    return 0;
+}
+
+/* Append src to the COPY text buffer with COPY's escapes (NULL -> \N). */
+static void copy_field(FILE *f, const char *src)
+{
+    if (src == NULL) {
+        fputs("\\N", f);
+        return;
+    }
+    for (; *src; src++) {
+        switch (*src) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: putc(*src, f);
+        }
+    }
+}
+
+static void add_finding(job *j, const char *code, const char *subject,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add_finding(job *j, const char *code, const char *subject,
+                        const char *fmt, ...)
+{
+    if (j->nfindings == MAX_FINDINGS_MEM)
+        return;         /* the rest are counted in the run log */
+    finding *f = &j->findings[j->nfindings++];
+    va_list ap;
+    snprintf(f->code, sizeof f->code, "%s", code);
+    snprintf(f->subject, sizeof f->subject, "%s", subject);
+    va_start(ap, fmt);
+    vsnprintf(f->detail, sizeof f->detail, fmt, ap);
+    va_end(ap);
+}
+
+static void fp_text(job *j, const char *s)
+{
+    sha256_update(&j->fp, s ? s : "\\N", strlen(s ? s : "\\N"));
+    sha256_update(&j->fp, "\t", 1);
+}
+
+static void fp_long(job *j, long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    fp_text(j, buf);
+}
+
+/* Format a microsecond timestamp as UTC text for messages. */
+static void utc_text(int64_t us, char *buf, size_t len)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL)
+        snprintf(buf, len, "?");
+    else
+        strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static ac_status read_bounds(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->time_zone, j->ctx->period_date };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT (($2::date)::timestamp AT TIME ZONE $1)::text,"
+        "       (($2::date + interval '1 month')::timestamp"
+        "        AT TIME ZONE $1)::text", 2, p, &res, err);
+    if (rc != AC_OK) {
+        if (rc == AC_EINTERNAL)
+            return ac_fail(err, AC_EDATA, "time zone '%s' is not a known "
+                           "IANA time zone", j->tenant->time_zone);
+        return rc;
+    }
+    snprintf(j->start, sizeof j->start, "%s", PQgetvalue(res, 0, 0));
+    snprintf(j->end, sizeof j->end, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return AC_OK;
+}
+
+static ac_status read_latest(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->ctx->period_date };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT invoice_no, revision, fingerprint FROM billing.invoices"
+        " WHERE tenant_id = $1 AND period = $2::date"
+        " ORDER BY revision DESC LIMIT 1", 2, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) == 1) {
+        snprintf(j->latest_invoice, sizeof j->latest_invoice, "%s",
+                 PQgetvalue(res, 0, 0));
+        j->latest_revision = atoi(PQgetvalue(res, 0, 1));
+        snprintf(j->latest_fp, sizeof j->latest_fp, "%s",
+                 PQgetvalue(res, 0, 2));
+    }
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Seats and LICENSE_OVER_ASSIGNED: per SKU, the greatest purchased
+ * quantity in force at any instant of the period (the sum changes only at
+ * a valid_from or valid_to, so the period start and every valid_from
+ * inside the period are the instants to look at), and the number of
+ * distinct users with an assignment overlapping the period. */
+static ac_status read_seats(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "WITH p AS ("
+        "  SELECT sku, quantity, valid_from, valid_to"
+        "  FROM usage.license_purchases"
+        "  WHERE tenant_id = $1 AND sku IS NOT NULL AND quantity IS NOT NULL"
+        "    AND valid_from < $3::timestamptz"
+        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)),"
+        " a AS ("
+        "  SELECT sku, count(DISTINCT user_id) AS users"
+        "  FROM usage.license_assignments"
+        "  WHERE tenant_id = $1 AND sku IS NOT NULL AND user_id IS NOT NULL"
+        "    AND valid_from < $3::timestamptz"
+        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "  GROUP BY sku),"
+        " t AS ("
+        "  SELECT DISTINCT sku, $2::timestamptz AS at FROM p"
+        "  UNION SELECT sku, valid_from FROM p"
+        "  WHERE valid_from > $2::timestamptz),"
+        " m AS ("
+        "  SELECT t.sku, max((SELECT sum(p.quantity) FROM p"
+        "     WHERE p.sku = t.sku AND p.valid_from <= t.at"
+        "       AND (p.valid_to IS NULL OR t.at < p.valid_to))) AS bought"
+        "  FROM t GROUP BY t.sku)"
+        " SELECT coalesce(m.sku, a.sku), coalesce(m.bought, 0),"
+        "        coalesce(a.users, 0)"
+        " FROM m FULL JOIN a ON a.sku = m.sku"
+        " ORDER BY coalesce(m.sku, a.sku) COLLATE \"C\"", 3, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    int historic = strcmp(j->ctx->period_date, PURCHASED_BASIS_FROM) < 0;
+    j->seats = 0;
+    j->seats_basis = historic ? "assigned" : "purchased";
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *sku = PQgetvalue(res, i, 0);
+        long bought = atol(PQgetvalue(res, i, 1));
+        long users = atol(PQgetvalue(res, i, 2));
+        if (strcmp(sku, "MCOMEETADD") == 0)
+            j->seats = (int)(historic ? users : bought);
+        if (users > bought)
+            add_finding(j, "LICENSE_OVER_ASSIGNED", sku,
+                        "%ld users hold a %s assignment in the period, "
+                        "%ld purchased", users, sku, bought);
+    }
+    PQclear(res);
+    return AC_OK;
+}
+
+static ac_status read_licences(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT user_id, sku, valid_from::text, valid_to::text"
+        " FROM usage.license_assignments"
+        " WHERE tenant_id = $1 AND user_id IS NOT NULL"
+        "   AND sku IN ('MCOMEETADD', 'MCOMEETACPEA', 'DIALOUT_USCA')"
+        "   AND valid_from < $3::timestamptz"
+        "   AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        " ORDER BY user_id COLLATE \"C\"", 3, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        int64_t from, to = RATING_FOREVER;
+        const char *vt = db_value(res, i, 3);
+        if (parse_utc(PQgetvalue(res, i, 2), &from) != 0 ||
+            (vt != NULL && parse_utc(vt, &to) != 0)) {
+            rc = ac_fail(err, AC_EDATA, "licence assignment of %s has an "
+                         "unusable validity (%s to %s)",
+                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+                         vt ? vt : "open");
+            break;
+        }
+        if (to <= from)
+            continue;       /* an empty interval holds at no instant */
+        rc = rating_licences_add(j->lic, PQgetvalue(res, i, 0),
+                                 rating_sku_parse(PQgetvalue(res, i, 1)),
+                                 from, to, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Write one rated call as a COPY line into the spool and the
+ * fingerprint. */
+static void spool_call(job *j, int32_t seq, PGresult *row,
+                       const rating_call *c, const rating_result *r)
+{
+    char buf[64], pm[32], fee[32], amount[32], head[160];
+    FILE *f = j->spool;
+
+    fputs(j->invoice_no, f);
+    putc('\t', f);
+    fprintf(f, "%" PRId32 "\t%s\t%s\t%s\t", seq, c->usage_id,
+            PQgetvalue(row, 0, 1), PQgetvalue(row, 0, 2));
+    copy_field(f, c->organizer_id);
+    putc('\t', f);
+    copy_field(f, c->number);
+    putc('\t', f);
+    if (c->has_duration)
+        fprintf(f, "%" PRId32, c->duration_seconds);
+    else
+        fputs("\\N", f);
+    fprintf(f, "\t%s\t%s\t", rating_outcome_name(r->outcome),
+            r->reason ? r->reason : "\\N");
+    fputs(r->country[0] ? r->country : "\\N", f);
+    fprintf(f, "\t%s\t", r->kind >= 0 ? rating_kind_name(r->kind) : "\\N");
+    money_format4(r->amount, amount, sizeof amount);
+    if (r->has_rate) {
+        money_format4(r->per_minute, pm, sizeof pm);
+        money_format4(r->connection_fee, fee, sizeof fee);
+    } else {
+        strcpy(pm, "\\N");
+        strcpy(fee, "\\N");
+    }
+    fprintf(f, "%" PRId32 "\t%" PRId32 "\t%" PRId32 "\t%s\t%s\t%s\t",
+            r->minutes, r->pool_minutes, r->billed_minutes, pm, fee, amount);
+    if (r->dest_prefix_len > 0)
+        fprintf(f, "%.*s", r->dest_prefix_len, c->number + 1);
+    else
+        fputs("\\N", f);
+    putc('\t', f);
+    if (r->has_rate)
+        fprintf(f, "%.*s", r->rate_prefix_len, c->number + 1);
+    else
+        fputs("\\N", f);
+    putc('\t', f);
+    copy_field(f, db_value(row, 0, 6));
+    putc('\t', f);
+    copy_field(f, db_value(row, 0, 7));
+    putc('\n', f);
+
+    /* The fingerprint covers what the invoice shows of the call. */
+    snprintf(head, sizeof head, "%" PRId32 "|%s|%s|", seq, c->usage_id,
+             PQgetvalue(row, 0, 1));
+    sha256_update(&j->fp, head, strlen(head));
+    fp_text(j, c->organizer_id);
+    fp_text(j, c->number);
+    snprintf(buf, sizeof buf, "%d|%" PRId32, c->has_duration,
+             c->duration_seconds);
+    fp_text(j, buf);
+    fp_text(j, rating_outcome_name(r->outcome));
+    fp_text(j, r->reason);
+    fp_text(j, r->country);
+    fp_long(j, r->kind);
+    fp_long(j, r->minutes);
+    fp_long(j, r->pool_minutes);
+    fp_long(j, r->billed_minutes);
+    fp_text(j, pm);
+    fp_text(j, fee);
+    fp_text(j, amount);
+    fp_text(j, db_value(row, 0, 6));
+    fp_text(j, db_value(row, 0, 7));
+}
+
+/* Stream the tenant's calls of the period in (start_time, usage_id) order
+ * through the rating engine into the spool. */
+static ac_status stream_calls(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end,
+                        j->tenant->time_zone };
+    ac_status rc = AC_OK;
+    PGresult *res;
+    int32_t seq = 0;
+
+    if (!PQsendQueryParams(conn,
+            "SELECT usage_id::text, start_time::text,"
+            "       (start_time AT TIME ZONE $4)::text,"
+            "       organizer_id, destination_number, duration_seconds,"
+            "       provider_charge::text, provider_currency"
+            " FROM usage.dialout_calls"
+            " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
+            "   AND start_time < $3::timestamptz"
+            " ORDER BY start_time, usage_id", 4, NULL, p, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(conn))
+        return ac_fail(err, AC_EUNAVAIL, "database: %s",
+                       PQerrorMessage(conn));
+
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && rc == AC_OK) {
+            rating_call c;
+            rating_result r;
+            const char *dur = db_value(res, 0, 5);
+            c.usage_id = PQgetvalue(res, 0, 0);
+            c.organizer_id = db_value(res, 0, 3);
+            c.number = db_value(res, 0, 4);
+            c.has_duration = dur != NULL;
+            c.duration_seconds = dur ? (int32_t)strtol(dur, NULL, 10) : 0;
+            if (parse_utc(PQgetvalue(res, 0, 1), &c.start_us) != 0) {
+                rc = ac_fail(err, AC_EDATA, "call %s: unusable start time "
+                             "%s", c.usage_id, PQgetvalue(res, 0, 1));
+            } else {
+                rc = rating_tenant_rate(j->rt, &c, &r, err);
+                if (rc == AC_OK)
+                    spool_call(j, ++seq, res, &c, &r);
+            }
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
+                   rc == AC_OK) {
+            /* Rows may have come before the error: the spool is
+             * discarded with the transaction. */
+            rc = db_status_of(conn, res);
+            ac_fail(err, rc, "database: %s", PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    }
+    if (rc == AC_OK && (fflush(j->spool) != 0 || ferror(j->spool)))
+        rc = ac_fail(err, AC_EIO, "cannot write the spool file: %s",
+                     strerror(errno));
+    return rc;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void collect_findings(job *j)
+{
+    const rating_organizer *orgs;
+    int n = rating_tenant_organizers(j->rt, &orgs);
+    char when[40];
+
+    for (int i = 0; i < n; i++) {
+        if (!orgs[i].addon_without_prereq)
+            continue;
+        utc_text(orgs[i].first_issue_us, when, sizeof when);
+        add_finding(j, "ADDON_WITHOUT_PREREQUISITE", orgs[i].id,
+                    "%s holds DIALOUT_USCA without Audio Conferencing "
+                    "(MCOMEETADD or MCOMEETACPEA), first at a call on %s",
+                    orgs[i].id, when);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!orgs[i].fair_use_review)
+            continue;
+        add_finding(j, "FAIR_USE_REVIEW", orgs[i].id,
+                    "%s made %" PRId32 " exempt US/Canada minutes, above "
+                    "the fair-use threshold of %" PRId32, orgs[i].id,
+                    orgs[i].exempt_minutes, j->ctx->fair_use_minutes);
+    }
+}
+
+static void fingerprint_summary(job *j)
+{
+    const rating_totals *t = rating_tenant_totals(j->rt);
+    const rating_line *lines;
+    int n = rating_tenant_lines(j->rt, &lines);
+
+    sha256_update(&j->fp, "\nsummary\t", 9);
+    fp_text(j, j->tenant->name);
+    fp_text(j, j->tenant->currency);
+    fp_text(j, j->tenant->time_zone);
+    fp_long(j, j->seats);
+    fp_text(j, j->seats_basis);
+    fp_long(j, t->pool_minutes);
+    fp_long(j, t->total);
+    for (int i = 0; i < n; i++) {
+        fp_text(j, lines[i].country);
+        fp_long(j, lines[i].per_minute);
+        fp_long(j, lines[i].connection_fee);
+        fp_long(j, lines[i].exact);
+    }
+    for (int i = 0; i < j->nfindings; i++) {
+        fp_text(j, j->findings[i].code);
+        fp_text(j, j->findings[i].subject);
+        fp_text(j, j->findings[i].detail);
+    }
+    sha256_final_hex(&j->fp, j->fingerprint);
+}
+
+static ac_status insert_invoice(PGconn *conn, job *j, char *err)
+{
+    const rating_totals *t = rating_tenant_totals(j->rt);
+    char rev[16], seats[16], pool[16], used[16], exempt[16], billed[16],
+         calls[16], oc[OUTCOME_COUNT][16], total[32], run[32];
+
+    snprintf(rev, sizeof rev, "%d", j->latest_revision + 1);
+    snprintf(seats, sizeof seats, "%d", j->seats);
+    snprintf(pool, sizeof pool, "%" PRId32, t->pool_minutes);
+    snprintf(used, sizeof used, "%" PRId32, t->pool_used);
+    snprintf(exempt, sizeof exempt, "%" PRId32, t->exempt_minutes);
+    snprintf(billed, sizeof billed, "%" PRId32, t->billed_minutes);
+    snprintf(calls, sizeof calls, "%" PRId32, t->calls);
+    for (int o = 0; o < OUTCOME_COUNT; o++)
+        snprintf(oc[o], sizeof oc[o], "%" PRId32, t->outcomes[o]);
+    money_format2(t->total, total, sizeof total);
+    snprintf(run, sizeof run, "%lld", j->ctx->run_id);
+
+    const char *p[] = {
+        j->invoice_no, j->tenant->tenant_id, j->tenant->name,
+        j->ctx->period_date, rev,
+        j->latest_revision > 0 ? j->latest_invoice : NULL,
+        j->tenant->currency, j->tenant->time_zone, j->start, j->end,
+        seats, j->seats_basis, pool, used, exempt, billed, calls,
+        oc[OUTCOME_REJECTED], oc[OUTCOME_ZERO], oc[OUTCOME_EXEMPT],
+        oc[OUTCOME_POOL], oc[OUTCOME_SPLIT], oc[OUTCOME_BILLED], total,
+        j->fingerprint, j->ctx->run_id > 0 ? run : NULL
+    };
+    ac_status rc = db_exec_params(conn,
+        "INSERT INTO billing.invoices (invoice_no, tenant_id, tenant_name,"
+        " period, revision, supersedes, currency, time_zone, period_start,"
+        " period_end, seats, seats_basis, pool_minutes, pool_used_minutes,"
+        " exempt_minutes, billed_minutes, calls, rejected_calls, zero_calls,"
+        " exempt_calls, pool_calls, split_calls, billed_calls, total,"
+        " fingerprint, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
+        " $23, $24, $25, $26)", 26, p, err);
+    if (rc != AC_OK)
+        return rc;
+
+    const rating_line *lines;
+    int n = rating_tenant_lines(j->rt, &lines);
+    for (int i = 0; rc == AC_OK && i < n; i++) {
+        char no[16], pm[32], fee[32], lc[16], lm[16], ex[32], am[32];
+        snprintf(no, sizeof no, "%d", i + 1);
+        money_format4(lines[i].per_minute, pm, sizeof pm);
+        money_format4(lines[i].connection_fee, fee, sizeof fee);
+        snprintf(lc, sizeof lc, "%" PRId32, lines[i].calls);
+        snprintf(lm, sizeof lm, "%" PRId32, lines[i].minutes);
+        money_format4(lines[i].exact, ex, sizeof ex);
+        money_format2(lines[i].amount, am, sizeof am);
+        const char *lp[] = { j->invoice_no, no, lines[i].country, pm, fee,
+                             lc, lm, ex, am };
+        rc = db_exec_params(conn,
+            "INSERT INTO billing.invoice_lines (invoice_no, line_no,"
+            " country, per_minute, connection_fee, calls, minutes,"
+            " exact_amount, amount) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9)", 9, lp, err);
+    }
+    return rc;
+}
+
+static ac_status copy_rated_calls(PGconn *conn, job *j, char *err)
+{
+    char buf[65536];
+    size_t n;
+    ac_status rc = db_copy_begin(conn,
+        "COPY billing.rated_calls (invoice_no, seq, usage_id, start_time,"
+        " start_local, organizer_id, destination_number, duration_seconds,"
+        " outcome, reason, country, kind, minutes, pool_minutes,"
+        " billed_minutes, per_minute, connection_fee, amount, dest_prefix,"
+        " rate_prefix, provider_charge, provider_currency) FROM STDIN", err);
+    if (rc != AC_OK)
+        return rc;
+    rewind(j->spool);
+    while (rc == AC_OK && (n = fread(buf, 1, sizeof buf, j->spool)) > 0)
+        rc = db_copy_put(conn, buf, n, err);
+    if (rc == AC_OK && ferror(j->spool))
+        rc = ac_fail(err, AC_EIO, "cannot read the spool file");
+    ac_status end = db_copy_end(conn, rc == AC_OK ? NULL : "spool failed",
+                                rc == AC_OK ? err : NULL);
+    return rc != AC_OK ? rc : end;
+}
+
+static ac_status insert_findings(PGconn *conn, job *j, char *err)
+{
+    ac_status rc = AC_OK;
+    char seq[16];
+
+    for (int i = 0; rc == AC_OK && i < j->nfindings; i++) {
+        snprintf(seq, sizeof seq, "%d", i + 1);
+        const char *p[] = { j->invoice_no, seq, j->findings[i].code,
+                            j->findings[i].subject, j->findings[i].detail };
+        rc = db_exec_params(conn,
+            "INSERT INTO billing.findings (invoice_no, seq, code, subject,"
+            " detail) VALUES ($1, $2, $3, $4, $5)", 5, p, err);
+    }
+    if (rc != AC_OK)
+        return rc;
+    /* Every rejected call is a finding with its reason; built from the
+     * rated calls just copied, so no call is held in memory. */
+    snprintf(seq, sizeof seq, "%d", j->nfindings);
+    const char *p[] = { j->invoice_no, seq, j->tenant->currency };
+    return db_exec_params(conn,
+        "INSERT INTO billing.findings (invoice_no, seq, code, subject,"
+        " detail, usage_id)"
+        " SELECT invoice_no, $2::int + row_number() OVER (ORDER BY seq),"
+        "  reason, 'call ' || usage_id,"
+        "  CASE reason"
+        "   WHEN 'INVALID_DURATION' THEN 'duration_seconds is '"
+        "        || coalesce(duration_seconds::text, 'missing')"
+        "   WHEN 'INVALID_NUMBER' THEN 'destination number '"
+        "        || coalesce('''' || destination_number || '''', 'missing')"
+        "        || ' is not + followed by 6 to 15 digits'"
+        "   WHEN 'NO_ORGANIZER' THEN 'the call has no meeting organizer'"
+        "   WHEN 'UNKNOWN_DESTINATION' THEN 'no destination prefix matches '"
+        "        || destination_number"
+        "   WHEN 'ORGANIZER_NOT_LICENSED' THEN 'organizer ' || organizer_id"
+        "        || ' holds neither MCOMEETADD nor MCOMEETACPEA at '"
+        "        || to_char(start_time AT TIME ZONE 'UTC',"
+        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
+        "   WHEN 'NO_RATE' THEN 'no ' || $3 || ' rate for '"
+        "        || destination_number || ' (' || country || ', ' || kind"
+        "        || ') at ' || to_char(start_time AT TIME ZONE 'UTC',"
+        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
+        "   ELSE reason END, usage_id"
+        " FROM billing.rated_calls WHERE invoice_no = $1"
+        "  AND outcome = 'rejected'", 3, p, err);
+}
+
+/* Conservation once more, in SQL, against what was written: every input
+ * call of the period has exactly one rated call, and the money adds up. */
+static ac_status verify_ledger(PGconn *conn, job *j, char *err)
+{
+    const rating_totals *t = rating_tenant_totals(j->rt);
+    const char *p[] = { j->invoice_no, j->tenant->tenant_id, j->start,
+                        j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT (SELECT count(*) FROM billing.rated_calls"
+        "         WHERE invoice_no = $1),"
+        "       (SELECT count(*) FROM usage.dialout_calls"
+        "         WHERE tenant_id = $2 AND start_time >= $3::timestamptz"
+        "           AND start_time < $4::timestamptz),"
+        "       (SELECT count(*) FROM usage.dialout_calls c"
+        "         WHERE tenant_id = $2 AND start_time >= $3::timestamptz"
+        "           AND start_time < $4::timestamptz AND NOT EXISTS"
+        "           (SELECT 1 FROM billing.rated_calls r"
+        "             WHERE r.invoice_no = $1 AND r.usage_id = c.usage_id)),"
+        "       (SELECT coalesce(sum(amount), 0) FROM billing.rated_calls"
+        "         WHERE invoice_no = $1)::text,"
+        "       (SELECT coalesce(sum(exact_amount), 0)"
+        "          FROM billing.invoice_lines WHERE invoice_no = $1)::text,"
+        "       (SELECT coalesce(sum(amount), 0)"
+        "          FROM billing.invoice_lines WHERE invoice_no = $1)::text,"
+        "       (SELECT total FROM billing.invoices"
+        "         WHERE invoice_no = $1)::text", 4, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    long rated = atol(PQgetvalue(res, 0, 0));
+    long input = atol(PQgetvalue(res, 0, 1));
+    long missing = atol(PQgetvalue(res, 0, 2));
+    int64_t calls_sum = 0, lines_exact = 0, lines_sum = 0, total = 0;
+    int bad = money_parse(PQgetvalue(res, 0, 3), &calls_sum) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 4), &lines_exact) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 5), &lines_sum) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 6), &total) != AC_OK;
+    PQclear(res);
+    if (bad)
+        return ac_fail(err, AC_EINTERNAL, "conservation: unreadable sums");
+    if (rated != t->calls || input != t->calls || missing != 0)
+        return ac_fail(err, AC_EDATA, "conservation: %ld input calls, %ld "
+                       "rated, %" PRId32 " streamed, %ld without an outcome",
+                       input, rated, t->calls, missing);
+    if (calls_sum != lines_exact || lines_sum != total ||
+        total != t->total)
+        return ac_fail(err, AC_EDATA, "conservation: calls, lines and "
+                       "total disagree");
+    return AC_OK;
+}
+
+static ac_status write_workbook(PGconn *conn, job *j, char *err)
+{
+    char hex[65], file[160];
+    ac_status rc;
+
+    snprintf(file, sizeof file, "%s.xlsx", j->invoice_no);
+    snprintf(j->final_path, sizeof j->final_path, "%s/%s", j->ctx->out_dir,
+             file);
+    snprintf(j->tmp_path, sizeof j->tmp_path, "%s/.%s.tmp-%ld",
+             j->ctx->out_dir, file, (long)getpid());
+    rc = report_invoice_workbook(conn, j->invoice_no, j->tmp_path, err);
+    if (rc == AC_OK)
+        rc = sha256_file(j->tmp_path, hex, err);
+    if (rc == AC_OK) {
+        const char *p[] = { j->invoice_no, file, hex };
+        rc = db_exec_params(conn,
+            "UPDATE billing.invoices SET file_name = $2,"
+            " content_sha256 = $3 WHERE invoice_no = $1", 3, p, err);
+    }
+    if (rc != AC_OK) {
+        unlink(j->tmp_path);
+        j->tmp_path[0] = '\0';
+    }
+    return rc;
+}
+
+static ac_status record_tenant(PGconn *conn, const bill_context *ctx,
+                               const char *tenant_id, const char *status,
+                               const char *invoice_no, long calls,
+                               const char *message, char *err)
+{
+    char run[32], ncalls[32];
+    if (ctx->run_id <= 0)
+        return AC_OK;
+    snprintf(run, sizeof run, "%lld", ctx->run_id);
+    snprintf(ncalls, sizeof ncalls, "%ld", calls);
+    const char *p[] = { run, tenant_id, status, invoice_no,
+                        calls >= 0 ? ncalls : NULL, message };
+    return db_exec_params(conn,
+        "INSERT INTO billing.run_tenants (run_id, tenant_id, status,"
+        " invoice_no, calls, message) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (run_id, tenant_id) DO UPDATE SET status = $3,"
+        " invoice_no = $4, calls = $5, message = $6, finished_at = now()",
+        6, p, err);
+}
+
+/* ------------------------------------------------------------- public */
+
+static void job_free(job *j)
+{
+    rating_tenant_free(j->rt);
+    rating_licences_free(j->lic);
+    if (j->spool != NULL)
+        fclose(j->spool);
+    free(j->findings);
+}
+
+static FILE *open_spool(const char *dir)
+{
+    char path[PATH_MAX];
+    const char *tmp = dir ? dir : getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/acbill-spool-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);               /* gone with the process, whatever happens */
+    FILE *f = fdopen(fd, "w+");
+    if (f == NULL)
+        close(fd);
+    return f;
+}
+
+static ac_status bill_in_transaction(PGconn *conn, job *j,
+                                     bill_result *result, char *err)
+{
+    const bill_context *ctx = j->ctx;
+    ac_status rc;
+
+    rc = read_bounds(conn, j, err);
+    if (rc == AC_OK)
+        rc = read_latest(conn, j, err);
+    if (rc == AC_OK)
+        rc = read_seats(conn, j, err);
+    if (rc == AC_OK)
+        rc = read_licences(conn, j, err);
+    if (rc != AC_OK)
+        return rc;
+
+    bill_invoice_no(j->tenant->tenant_id, ctx->period,
+                    j->latest_revision + 1, j->invoice_no,
+                    sizeof j->invoice_no);
+    j->rt = rating_tenant_new(ctx->ref, j->lic, j->tenant->currency,
+                              60 * j->seats, ctx->fair_use_minutes);
+    j->spool = open_spool(ctx->spool_dir);
+    if (j->rt == NULL || j->spool == NULL)
+        return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",
+                       strerror(errno));
+    sha256_init(&j->fp);
+    sha256_update(&j->fp, "acbill-fingerprint-1\n", 21);
+
+    rc = stream_calls(conn, j, err);
+    if (rc == AC_OK)
+        rc = rating_tenant_finish(j->rt, err);
+    if (rc != AC_OK)
+        return rc;
+    collect_findings(j);
+    fingerprint_summary(j);
+
+    const rating_totals *t = rating_tenant_totals(j->rt);
+    result->calls = t->calls;
+    money_format2(t->total, result->total, sizeof result->total);
+    if (j->latest_revision > 0 && strcmp(j->fingerprint, j->latest_fp) == 0) {
+        result->outcome = BILL_UNCHANGED;
+        result->revision = j->latest_revision;
+        snprintf(result->invoice_no, sizeof result->invoice_no, "%s",
+                 j->latest_invoice);
+        return AC_OK;
+    }
+
+    result->outcome = BILL_ISSUED;
+    result->revision = j->latest_revision + 1;
+    snprintf(result->invoice_no, sizeof result->invoice_no, "%s",
+             j->invoice_no);
+    rc = insert_invoice(conn, j, err);
+    if (rc == AC_OK)
+        rc = copy_rated_calls(conn, j, err);
+    if (rc == AC_OK)
+        rc = insert_findings(conn, j, err);
+    if (rc == AC_OK)
+        rc = verify_ledger(conn, j, err);
+    if (rc == AC_OK && ctx->out_dir != NULL)
+        rc = write_workbook(conn, j, err);
+    if (rc == AC_OK)
+        rc = record_tenant(conn, ctx, j->tenant->tenant_id, "issued",
+                           j->invoice_no, t->calls, NULL, err);
+    return rc;
+}
+
+ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
+                      const bill_tenant_info *tenant, bill_result *result,
+                      char *err)
+{
+    char why[AC_ERR_MAX] = "";
+    job j;
+    ac_status rc;
+
+    memset(&j, 0, sizeof j);
+    memset(result, 0, sizeof *result);
+    j.ctx = ctx;
+    j.tenant = tenant;
+    j.lic = rating_licences_new();
+    j.findings = calloc(MAX_FINDINGS_MEM, sizeof *j.findings);
+    if (j.lic == NULL || j.findings == NULL) {
+        job_free(&j);
+        return ac_fail(err, AC_EOSERR, "tenant %s, period %s: out of memory",
+                       tenant->tenant_id, ctx->period);
+    }
+
+    rc = db_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", why);
+    if (rc == AC_OK)
+        rc = bill_in_transaction(conn, &j, result, why);
+    if (rc == AC_OK && result->outcome == BILL_UNCHANGED) {
+        db_exec(conn, "ROLLBACK", NULL);
+        rc = record_tenant(conn, ctx, tenant->tenant_id, "unchanged",
+                           result->invoice_no, result->calls, NULL, why);
+        if (rc == AC_OK && ctx->out_dir != NULL)
+            rc = bill_ensure_workbook(conn, result->invoice_no,
+                                      ctx->out_dir, why);
+    } else if (rc == AC_OK) {
+        rc = db_exec(conn, "COMMIT", why);
+        if (rc == AC_OK && j.tmp_path[0] != '\0') {
+            if (rename(j.tmp_path, j.final_path) != 0) {
+                rc = ac_fail(why, AC_ECANTCREAT, "invoice %s is issued but "
+                             "its workbook could not be put in place (%s); "
+                             "the next run writes it again",
+                             j.invoice_no, strerror(errno));
+                unlink(j.tmp_path);
+            } else {
+                snprintf(result->workbook, sizeof result->workbook, "%s",
+                         j.final_path);
+            }
+        } else if (rc != AC_OK && j.tmp_path[0] != '\0') {
+            unlink(j.tmp_path);
+        }
+    } else {
+        db_exec(conn, "ROLLBACK", NULL);
+        if (j.tmp_path[0] != '\0')
+            unlink(j.tmp_path);
+    }
+    job_free(&j);
+    if (rc != AC_OK) {
+        ac_fail(err, rc, "tenant %s, period %s: %s", tenant->tenant_id,
+                ctx->period, why);
+        if (PQstatus(conn) == CONNECTION_OK)
+            record_tenant(conn, ctx, tenant->tenant_id, "failed", NULL, -1,
+                          why, NULL);
+    }
+    return rc;
+}
+
+ac_status bill_ensure_workbook(PGconn *conn, const char *invoice_no,
+                               const char *out_dir, char *err)
+{
+    const char *p[] = { invoice_no };
+    char path[PATH_MAX], tmp[PATH_MAX], hex[65], file[160];
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT file_name, content_sha256 FROM billing.invoices"
+        " WHERE invoice_no = $1", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return ac_fail(err, AC_EINTERNAL, "invoice %s not found",
+                       invoice_no);
+    }
+    const char *recorded = db_value(res, 0, 1);
+    char want[65] = "";
+    if (recorded != NULL)
+        snprintf(want, sizeof want, "%s", recorded);
+    snprintf(file, sizeof file, "%s.xlsx", invoice_no);
+    PQclear(res);
+
+    snprintf(path, sizeof path, "%s/%s", out_dir, file);
+    if (want[0] != '\0' && access(path, F_OK) == 0 &&
+        sha256_file(path, hex, NULL) == AC_OK && strcmp(hex, want) == 0)
+        return AC_OK;
+
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
+             (long)getpid());
+    rc = report_invoice_workbook(conn, invoice_no, tmp, err);
+    if (rc == AC_OK)
+        rc = sha256_file(tmp, hex, err);
+    if (rc == AC_OK && want[0] == '\0') {
+        const char *u[] = { invoice_no, file, hex };
+        rc = db_exec_params(conn,
+            "UPDATE billing.invoices SET file_name = $2,"
+            " content_sha256 = $3 WHERE invoice_no = $1"
+            " AND content_sha256 IS NULL", 3, u, err);
+    } else if (rc == AC_OK && strcmp(hex, want) != 0) {
+        ac_warn("invoice %s: the workbook written again differs from the "
+                "SHA-256 recorded when it was issued (%.12s..., now "
+                "%.12s...); a different acbill version?", invoice_no, want,
+                hex);
+    }
+    if (rc == AC_OK && rename(tmp, path) != 0)
+        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                     strerror(errno));
+    if (rc != AC_OK)
+        unlink(tmp);
+    else
+        ac_info("invoice %s: workbook %s written again", invoice_no, path);
+    return rc;
+}

@@ -1,0 +1,74 @@
+/* bill.h: bill one tenant's period, from usage.* to billing.*.
+ *
+ * bill_tenant() is the unit of work of a run: in one REPEATABLE READ
+ * transaction it reads the tenant's licences and streams its calls of the
+ * period (single-row mode, in (start_time, usage_id) order) through the
+ * rating engine into a spool file, then either finds the result identical
+ * to the latest issued revision (nothing is written) or issues revision
+ * n+1: invoice, lines, rated calls (COPY from the spool), findings, checks
+ * conservation again in SQL, writes the workbook when asked, and commits.
+ * A tenant that fails commits nothing. */
+#ifndef AC_BILL_H
+#define AC_BILL_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "rating.h"
+#include "status.h"
+
+typedef struct {
+    const rating_ref *ref;      /* destinations, zones, rates */
+    char period[8];             /* "YYYY-MM" */
+    char period_date[11];       /* "YYYY-MM-01" */
+    int32_t fair_use_minutes;
+    long long run_id;
+    const char *out_dir;        /* OUT/YYYY-MM, or NULL: no workbooks */
+    const char *spool_dir;      /* where spool files go (NULL: TMPDIR) */
+} bill_context;
+
+typedef struct {
+    const char *tenant_id;
+    const char *name;
+    const char *currency;
+    const char *time_zone;
+} bill_tenant_info;
+
+typedef enum { BILL_ISSUED, BILL_UNCHANGED } bill_outcome;
+
+typedef struct {
+    bill_outcome outcome;
+    char invoice_no[128];       /* issued, or the latest when unchanged */
+    int revision;
+    int32_t calls;
+    char total[32];             /* "5.15" */
+    char workbook[4096];        /* path of the workbook written, or "" */
+} bill_result;
+
+/* Bill one tenant's period on conn (no transaction open).  On success the
+ * tenant's revision is committed (or nothing changed) and recorded in
+ * billing.run_tenants.  On failure nothing of the tenant is committed,
+ * err says why ("tenant T1, period 2026-10: ..."), and the status is
+ * AC_EDATA for bad data or a failed check, AC_EUNAVAIL when the database
+ * went away, AC_ECANTCREAT when the workbook could not be written. */
+ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
+                      const bill_tenant_info *tenant, bill_result *result,
+                      char *err);
+
+/* Write the invoice number of (tenant_id, period "YYYY-MM", revision) into
+ * out (len >= 96): "<tenant>-<YYYY-MM>-R<n>", where <tenant> is the tenant
+ * id when it is made only of [A-Za-z0-9_.-] (not starting with '.' or
+ * '-') and at most 40 characters, else a cleaned, shortened id followed by
+ * '_' and 8 hex digits of its SHA-256.  Safe as a file name, and distinct
+ * for distinct tenants. */
+void bill_invoice_no(const char *tenant_id, const char *period, int revision,
+                     char *out, size_t len);
+
+/* Rewrite the workbook of an issued invoice whose file is missing from
+ * out_dir (a crash between commit and rename, or a run without --out),
+ * and record its file name and SHA-256 if not yet recorded.  A file
+ * already present with the recorded SHA-256 is left alone. */
+ac_status bill_ensure_workbook(PGconn *conn, const char *invoice_no,
+                               const char *out_dir, char *err);
+
+#endif

@@ -1,0 +1,78 @@
+/* money.c: see money.h. */
+#include "money.h"
+
+#include <assert.h>
+#include <stdio.h>
+
+#define MONEY_MAX_UNITS 1000000000000000000LL /* 10^14 currency units */
+
+ac_status money_parse(const char *text, int64_t *out)
+{
+    const char *p = text;
+    int negative = 0, digits = 0, decimals = 0;
+    int64_t v = 0;
+
+    if (p == NULL)
+        return AC_EDATA;
+    if (*p == '-' || *p == '+')
+        negative = *p++ == '-';
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (v >= MONEY_MAX_UNITS / 10)
+            return AC_EDATA;
+        v = v * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+            if (decimals == 4) {
+                if (*p != '0')      /* "0.12300" is fine, "0.12345" not */
+                    return AC_EDATA;
+                continue;
+            }
+            v = v * 10 + (*p - '0');
+        }
+        if (decimals == 0 && digits == 0)
+            return AC_EDATA;
+    }
+    if (*p != '\0' || (digits == 0 && decimals == 0))
+        return AC_EDATA;
+    for (int i = decimals < 4 ? decimals : 4; i < 4; i++)
+        v *= 10;
+    if (v >= MONEY_MAX_UNITS)
+        return AC_EDATA;
+    *out = negative ? -v : v;
+    return AC_OK;
+}
+
+void money_format4(int64_t units, char *buf, size_t len)
+{
+    uint64_t a = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
+    snprintf(buf, len, "%s%llu.%04llu", units < 0 ? "-" : "",
+             (unsigned long long)(a / MONEY_SCALE),
+             (unsigned long long)(a % MONEY_SCALE));
+}
+
+int64_t money_round_cents(int64_t units)
+{
+    int64_t rest = units % 100;     /* same sign as units in C99+ */
+    int64_t down = units - rest;
+
+    if (rest >= 50)
+        return down + 100;
+    if (rest <= -50)
+        return down - 100;
+    return down;
+}
+
+void money_format2(int64_t units, char *buf, size_t len)
+{
+    int64_t c = money_round_cents(units) / 100;
+    uint64_t a = c < 0 ? (uint64_t)0 - (uint64_t)c : (uint64_t)c;
+    snprintf(buf, len, "%s%llu.%02llu", c < 0 ? "-" : "",
+             (unsigned long long)(a / 100), (unsigned long long)(a % 100));
+}
+
+int32_t money_minutes(int32_t seconds)
+{
+    assert(seconds >= 0);
+    return seconds / 60 + (seconds % 60 != 0);
+}

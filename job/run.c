@@ -1,0 +1,443 @@
+/* run.c: see run.h; also the `acbill run` command. */
+#include "run.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bill.h"
+#include "commands.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "money.h"
+#include "rating.h"
+#include "report.h"
+
+/* An arbitrary constant identifying the billing run lock. */
+#define RUN_LOCK_KEY "7254106202"
+#define DEFAULT_FAIR_USE_MINUTES 3000
+
+int run_period_valid(const char *p)
+{
+    if (p == NULL || strlen(p) != 7 || p[4] != '-')
+        return 0;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (p[i] < '0' || p[i] > '9'))
+            return 0;
+    int year = atoi(p), month = atoi(p + 5);
+    return year >= 1900 && month >= 1 && month <= 12;
+}
+
+void run_default_period(char out[8])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int year = tm.tm_year + 1900, month = tm.tm_mon;   /* previous: 0-11 */
+    if (month == 0) {
+        month = 12;
+        year--;
+    }
+    snprintf(out, 8, "%04d-%02d", year % 10000, month);
+}
+
+/* Create dir and its parents (mode 0755); existing is fine. */
+static int make_dirs(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static ac_status load_reference(PGconn *conn, rating_ref *ref, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT prefix, country, kind FROM ref.destinations", 0, NULL,
+        &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_destination(ref, PQgetvalue(res, i, 0),
+                                        db_value(res, i, 1),
+                                        db_value(res, i, 2), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    rc = db_query(conn, "SELECT country FROM ref.zones WHERE zone = 'A'",
+                  0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_zone_a(ref, PQgetvalue(res, i, 0), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    rc = db_query(conn,
+        "SELECT currency, prefix, per_minute::text,"
+        "       coalesce(connection_fee, 0)::text,"
+        "       (extract(epoch FROM valid_from) * 1000000)::int8,"
+        "       (extract(epoch FROM valid_to) * 1000000)::int8"
+        " FROM ref.rates"
+        " WHERE valid_from IS NOT NULL AND valid_from > '-infinity'"
+        "   AND (valid_to IS NULL OR valid_to < 'infinity')"
+        " ORDER BY currency, prefix, valid_from", 0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        int64_t pm, fee;
+        const char *to = db_value(res, i, 5);
+        if (money_parse(PQgetvalue(res, i, 2), &pm) != AC_OK ||
+            money_parse(PQgetvalue(res, i, 3), &fee) != AC_OK) {
+            rc = ac_fail(err, AC_EDATA, "ref.rates %s %s: unusable amount",
+                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+            break;
+        }
+        rc = rating_ref_add_rate(ref, PQgetvalue(res, i, 0),
+                                 PQgetvalue(res, i, 1), pm, fee,
+                                 strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                                 to ? strtoll(to, NULL, 10) : RATING_FOREVER,
+                                 err);
+    }
+    PQclear(res);
+    if (rc != AC_OK)
+        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
+                       "reference data: %s", err);
+    return AC_OK;
+}
+
+static ac_status start_run(PGconn *conn, const run_options *opt,
+                           long long *run_id, char *err)
+{
+    char policy[512], host[256] = "", date[16];
+    PGresult *res;
+
+    gethostname(host, sizeof host - 1);
+    snprintf(date, sizeof date, "%s-01", opt->period);
+    snprintf(policy, sizeof policy,
+             "{\"minute_rounding\": \"ceil per call\","
+             " \"money\": \"exact 1/10000, lines rounded half-up to 2 "
+             "decimals\","
+             " \"seats\": \"max purchased MCOMEETADD in period; assigned "
+             "users before 2020-10-01\","
+             " \"pool_order\": \"start_time, usage_id\","
+             " \"fair_use_minutes\": %d}", (int)opt->fair_use_minutes);
+    const char *p[] = { date, policy, ACBILL_VERSION, host };
+    ac_status rc = db_query(conn,
+        "INSERT INTO billing.runs (period, policy, job_version, host)"
+        " VALUES ($1, $2::jsonb, $3, $4) RETURNING run_id", 4, p, &res,
+        err);
+    if (rc != AC_OK)
+        return rc;
+    *run_id = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return AC_OK;
+}
+
+static void finish_run(PGconn *conn, const run_summary *s, ac_status rc,
+                       const char *message)
+{
+    char id[32], t[16], f[16], i[16], c[32];
+    snprintf(id, sizeof id, "%lld", s->run_id);
+    snprintf(t, sizeof t, "%d", s->tenants);
+    snprintf(f, sizeof f, "%d", s->failed);
+    snprintf(i, sizeof i, "%d", s->issued);
+    snprintf(c, sizeof c, "%lld", s->calls);
+    const char *p[] = { id, rc == AC_OK ? "ok" : "failed", t, f, i, c,
+                        message && *message ? message : NULL };
+    char err[AC_ERR_MAX];
+    if (db_exec_params(conn,
+            "UPDATE billing.runs SET finished_at = now(), status = $2,"
+            " tenants = $3, tenants_failed = $4, invoices_issued = $5,"
+            " calls = $6, message = $7 WHERE run_id = $1", 7, p, err) !=
+        AC_OK)
+        ac_warn("could not record the end of run %s: %s", id, err);
+}
+
+/* The tenants to bill: those named, or all, in tenant_id order. */
+static ac_status list_tenants(PGconn *conn, const run_options *opt,
+                              PGresult **out, char *err)
+{
+    if (opt->ntenants == 0)
+        return db_query(conn,
+            "SELECT tenant_id, name, currency, time_zone FROM usage.tenants"
+            " ORDER BY tenant_id COLLATE \"C\"", 0, NULL, out, err);
+    /* Named tenants: one parameter holding a text[] literal would need
+     * quoting; unnest of a VARIADIC call keeps every id a parameter. */
+    char sql[RUN_MAX_TENANT_ARGS * 8 + 256];
+    size_t n = (size_t)snprintf(sql, sizeof sql,
+        "SELECT t.tenant_id, t.name, t.currency, t.time_zone"
+        " FROM unnest(ARRAY[");
+    for (int i = 0; i < opt->ntenants; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s$%d::text",
+                              i ? ", " : "", i + 1);
+    snprintf(sql + n, sizeof sql - n,
+             "]) AS w(id) LEFT JOIN usage.tenants t ON t.tenant_id = w.id"
+             " ORDER BY w.id COLLATE \"C\"");
+    ac_status rc = db_query(conn, sql, opt->ntenants, opt->tenants, out,
+                            err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(*out); i++)
+        if (PQgetisnull(*out, i, 0))
+            return ac_fail(err, AC_EUSAGE, "a tenant named with --tenant "
+                           "does not exist");
+    return AC_OK;
+}
+
+static ac_status write_period_files(PGconn *conn, const run_options *opt,
+                                    const char *dir, char *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(path, sizeof path, "%s/finance-summary-%s.xlsx", dir,
+             opt->period);
+    snprintf(tmp, sizeof tmp, "%s/.finance-summary-%s.xlsx.tmp-%ld", dir,
+             opt->period, (long)getpid());
+    ac_status rc = report_finance_summary(conn, opt->period, tmp, err);
+    if (rc == AC_OK && rename(tmp, path) != 0)
+        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                     strerror(errno));
+    if (rc != AC_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    return report_write_sha256sums(dir, err);
+}
+
+static void progress(const run_options *opt, const run_summary *s,
+                     int total, struct timespec *t0)
+{
+    struct timespec now;
+    if (!opt->progress)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - t0->tv_sec) +
+                  (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+    int done = s->issued + s->unchanged + s->failed;
+    double rate = secs > 0 ? (double)s->calls / secs : 0;
+    double left = done > 0 ? secs / done * (total - done) : 0;
+    fprintf(stderr, "\r  %d/%d tenants  %.0f calls/s  %.0f s left   ",
+            done, total, rate, left);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+ac_status run_period(const run_options *opt, run_summary *summary,
+                     char *err)
+{
+    char sql_dir[PATH_MAX], out_dir[PATH_MAX], msg[AC_ERR_MAX];
+    PGconn *conn = NULL;
+    PGresult *lock = NULL, *tenants = NULL;
+    rating_ref *ref = NULL;
+    struct timespec t0;
+    ac_status rc;
+
+    memset(summary, 0, sizeof *summary);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (opt->out_dir != NULL) {
+        snprintf(out_dir, sizeof out_dir, "%s/%s", opt->out_dir,
+                 opt->period);
+        if (make_dirs(out_dir) != 0)
+            return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s",
+                           out_dir, strerror(errno));
+    }
+    rc = migrate_find_sql_dir(sql_dir, sizeof sql_dir, err);
+    if (rc == AC_OK)
+        rc = db_connect(opt->conninfo, &conn, err);
+    if (rc == AC_OK)
+        rc = migrate_check(conn, sql_dir, err);
+    if (rc == AC_OK)
+        rc = db_query(conn, "SELECT pg_try_advisory_lock(" RUN_LOCK_KEY ")",
+                      0, NULL, &lock, err);
+    if (rc == AC_OK && strcmp(PQgetvalue(lock, 0, 0), "t") != 0)
+        rc = ac_fail(err, AC_ETEMPFAIL, "another acbill run holds the run "
+                     "lock; try again later");
+    PQclear(lock);
+    if (rc == AC_OK && (ref = rating_ref_new()) == NULL)
+        rc = ac_fail(err, AC_EOSERR, "out of memory");
+    if (rc == AC_OK)
+        rc = load_reference(conn, ref, err);
+    if (rc == AC_OK)
+        rc = list_tenants(conn, opt, &tenants, err);
+    if (rc == AC_OK)
+        rc = start_run(conn, opt, &summary->run_id, err);
+    if (rc != AC_OK) {
+        PQclear(tenants);
+        rating_ref_free(ref);
+        PQfinish(conn);
+        return rc;
+    }
+
+    bill_context ctx = { .ref = ref, .fair_use_minutes =
+                         opt->fair_use_minutes, .run_id = summary->run_id,
+                         .out_dir = opt->out_dir ? out_dir : NULL };
+    snprintf(ctx.period, sizeof ctx.period, "%s", opt->period);
+    snprintf(ctx.period_date, sizeof ctx.period_date, "%s-01", opt->period);
+    summary->tenants = PQntuples(tenants);
+    ac_info("run %lld: period %s, %d tenant(s)", summary->run_id,
+            opt->period, summary->tenants);
+
+    for (int i = 0; i < summary->tenants; i++) {
+        bill_tenant_info t = {
+            .tenant_id = PQgetvalue(tenants, i, 0),
+            .name = PQgetvalue(tenants, i, 1),
+            .currency = PQgetvalue(tenants, i, 2),
+            .time_zone = PQgetvalue(tenants, i, 3)
+        };
+        bill_result r;
+        ac_status trc = bill_tenant(conn, &ctx, &t, &r, msg);
+        if (trc == AC_OK) {
+            summary->calls += r.calls;
+            if (r.outcome == BILL_ISSUED) {
+                summary->issued++;
+                ac_info("tenant %s: issued %s (%d calls, total %s %s)",
+                        t.tenant_id, r.invoice_no, (int)r.calls, r.total,
+                        t.currency);
+            } else {
+                summary->unchanged++;
+                ac_debug("tenant %s: unchanged, %s stands", t.tenant_id,
+                         r.invoice_no);
+            }
+        } else {
+            summary->failed++;
+            ac_error("%s", msg);
+            if (trc == AC_EUNAVAIL && PQstatus(conn) != CONNECTION_OK) {
+                rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s", msg);
+                break;
+            }
+        }
+        progress(opt, summary, summary->tenants, &t0);
+    }
+
+    if (rc == AC_OK && opt->out_dir != NULL) {
+        rc = write_period_files(conn, opt, out_dir, msg);
+        if (rc != AC_OK) {
+            ac_error("period %s: %s", opt->period, msg);
+            ac_fail(err, rc, "%s", msg);
+        }
+    }
+    if (rc == AC_OK && summary->failed > 0)
+        rc = ac_fail(err, AC_EDATA, "%d of %d tenant(s) failed; see "
+                     "billing.run_tenants for run %lld", summary->failed,
+                     summary->tenants, summary->run_id);
+    if (PQstatus(conn) == CONNECTION_OK)
+        finish_run(conn, summary, rc, rc == AC_OK ? NULL : err);
+    PQclear(tenants);
+    rating_ref_free(ref);
+    PQfinish(conn);
+    return rc;
+}
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
+        "                  [--db CONNINFO] [--fair-use-minutes N]"
+        " [--quiet|--verbose]\n"
+        "\n"
+        "Rates every tenant's calls of the period (default: last month) and\n"
+        "issues invoices into billing.*: revision 1, or revision n+1 when\n"
+        "the inputs changed; nothing when they did not.  With --out, writes\n"
+        "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS.\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' },
+        { "tenant", required_argument, NULL, 't' },
+        { "out", required_argument, NULL, 'o' },
+        { "db", required_argument, NULL, 'd' },
+        { "fair-use-minutes", required_argument, NULL, 'f' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    run_options opt = { .fair_use_minutes = DEFAULT_FAIR_USE_MINUTES };
+    char err[AC_ERR_MAX] = "";
+    int c;
+
+    run_default_period(opt.period);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!run_period_valid(optarg)) {
+                fprintf(stderr, "acbill run: --period wants YYYY-MM, got "
+                        "'%s'\n", optarg);
+                return AC_EUSAGE;
+            }
+            snprintf(opt.period, sizeof opt.period, "%s", optarg);
+            break;
+        case 't':
+            if (opt.ntenants == RUN_MAX_TENANT_ARGS) {
+                fprintf(stderr, "acbill run: at most %d --tenant\n",
+                        RUN_MAX_TENANT_ARGS);
+                return AC_EUSAGE;
+            }
+            opt.tenants[opt.ntenants++] = optarg;
+            break;
+        case 'o':
+            if (strlen(optarg) > PATH_MAX / 2) {
+                fprintf(stderr, "acbill run: --out path too long\n");
+                return AC_EUSAGE;
+            }
+            opt.out_dir = optarg;
+            break;
+        case 'd':
+            opt.conninfo = optarg;
+            break;
+        case 'f': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 0 || v > INT32_MAX) {
+                fprintf(stderr, "acbill run: bad --fair-use-minutes\n");
+                return AC_EUSAGE;
+            }
+            opt.fair_use_minutes = (int32_t)v;
+            break;
+        }
+        case 'q':
+            ac_log_set_level(AC_LOG_WARN);
+            break;
+        case 'v':
+            ac_log_set_level(AC_LOG_DEBUG);
+            break;
+        case 'h':
+            run_usage(stdout);
+            return AC_OK;
+        default:
+            run_usage(stderr);
+            return AC_EUSAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "acbill run: unexpected argument '%s'\n",
+                argv[optind]);
+        return AC_EUSAGE;
+    }
+    opt.progress = isatty(STDERR_FILENO);
+
+    run_summary s;
+    ac_status rc = run_period(&opt, &s, err);
+    if (rc != AC_OK && rc != AC_EDATA) {
+        ac_error("run: %s", err);
+        return rc;
+    }
+    ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
+            "unchanged, %d failed, %lld calls", s.run_id, opt.period,
+            s.tenants, s.issued, s.unchanged, s.failed, s.calls);
+    if (rc != AC_OK)
+        ac_error("run: %s", err);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* run.h: one billing run over a period (`acbill run`).
+ *
+ * A run takes the run lock, loads the reference data once, bills each
+ * tenant in its own transaction (bill.h), writes the period's finance
+ * summary and SHA256SUMS when asked for workbooks, and records itself in
+ * billing.runs.  A tenant that fails is recorded and skipped; the others
+ * go on. */
+#ifndef AC_RUN_H
+#define AC_RUN_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+#define RUN_MAX_TENANT_ARGS 256
+
+typedef struct {
+    const char *conninfo;       /* NULL: libpq defaults */
+    char period[8];             /* "YYYY-MM" */
+    const char *tenants[RUN_MAX_TENANT_ARGS]; /* --tenant, or none: all */
+    int ntenants;
+    const char *out_dir;        /* NULL: no workbooks */
+    int32_t fair_use_minutes;
+    int progress;               /* print a progress line (a terminal) */
+} run_options;
+
+typedef struct {
+    long long run_id;
+    int tenants;
+    int issued;
+    int unchanged;
+    int failed;
+    long long calls;
+} run_summary;
+
+/* Validate "YYYY-MM" (months 01-12, years 1900-9999). */
+int run_period_valid(const char *period);
+
+/* The previous calendar month (UTC) as "YYYY-MM" into out (8 bytes). */
+void run_default_period(char out[8]);
+
+/* Run the period.  Returns AC_OK when every tenant was billed (issued or
+ * unchanged), AC_EDATA when some tenant failed (the others are committed),
+ * AC_ETEMPFAIL when another run holds the lock, AC_EUNAVAIL when the
+ * database is unreachable, AC_ECANTCREAT when the output directory cannot
+ * be made.  *summary is filled as far as the run got. */
+ac_status run_period(const run_options *opt, run_summary *summary,
+                     char *err);
+
+#endif
