@@ -1,0 +1,414 @@
+/* db_test.c: the billing run end to end against a real PostgreSQL.
+ *
+ * Each suite makes its own database (testdb_fresh), loads fixtures with
+ * psql and drives the real bin/acbill; assertions read billing.* back. */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testdb.h"
+#include "testmain.h"
+
+static PGconn *db;
+static char conninfo[256];
+
+/* Run `acbill run` with extra arguments; returns its exit status. */
+static int acbill_run(const char *args)
+{
+    return test_system("%s run --db '%s' --quiet %s 2>>/tmp/acbill-db-test.log",
+                       test_acbill_path(), conninfo, args);
+}
+
+static void assert_value(const char *sql, const char *want)
+{
+    char *got = testdb_value(db, sql);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "\n    %s\n    want '%s', got '%s'\n", sql, want, got);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    free(got);
+}
+
+/* ------------------------------------------------ SPEC section 5 suite */
+
+static int spec_init(void)
+{
+    db = testdb_fresh("acbill_db_spec", conninfo, sizeof conninfo);
+    if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0)
+        return 1;
+    return acbill_run("--period 2026-10") == 0 ? 0 : 1;
+}
+
+static int suite_clean(void)
+{
+    PQfinish(db);
+    db = NULL;
+    return 0;
+}
+
+static void test_spec_invoice(void)
+{
+    assert_value("SELECT concat_ws(' ', revision, currency, seats,"
+                 " pool_minutes, pool_used_minutes, exempt_minutes,"
+                 " billed_minutes, calls, rejected_calls, total, supersedes"
+                 " IS NULL) FROM billing.invoices WHERE tenant_id = 'T1'"
+                 " AND period = '2026-10-01'",
+                 "1 USD 2 120 120 61 20 17 5 5.15 t");
+    assert_value("SELECT concat_ws(' ', zero_calls, exempt_calls, pool_calls,"
+                 " split_calls, billed_calls) FROM billing.invoices"
+                 " WHERE tenant_id = 'T1'", "1 2 2 1 6");
+}
+
+static void test_spec_invoice_number(void)
+{
+    char *no = testdb_value(db, "SELECT invoice_no FROM billing.invoices"
+                            " WHERE tenant_id = 'T1'");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(no);
+    CU_ASSERT_PTR_NOT_NULL(strstr(no, "2026-10"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(no, "R1"));
+    free(no);
+}
+
+static void test_spec_lines(void)
+{
+    assert_value("SELECT string_agg(country || ' ' || per_minute || ' ' ||"
+                 " connection_fee || ' ' || amount, '; ' ORDER BY country,"
+                 " per_minute) FROM billing.invoice_lines l JOIN"
+                 " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'",
+                 "FR 0.0350 0.0000 0.11; GB 0.0300 0.0000 0.03; "
+                 "JM 0.2500 0.0500 2.55; PR 0.0200 0.0000 0.02; "
+                 "US 0.0200 0.0000 0.04; US 1.0000 0.0000 2.00; "
+                 "ZW 0.4000 0.0000 0.40");
+    assert_value("SELECT sum(l.amount) = i.total FROM billing.invoice_lines l"
+                 " JOIN billing.invoices i USING (invoice_no)"
+                 " WHERE tenant_id = 'T1' GROUP BY i.total", "t");
+}
+
+/* Every call of the SPEC table: outcome, reason, pool, billed, amount. */
+static void test_spec_calls(void)
+{
+    static const char *want[] = {
+        "1 exempt  0 0 0.0000", "2 pool  31 0 0.0000",
+        "3 pool  2 0 0.0000", "4 billed  0 10 2.5500",
+        "5 billed  0 2 0.0400",
+        "6 rejected ORGANIZER_NOT_LICENSED 0 0 0.0000",
+        "7 split  87 3 0.1050", "8 billed  0 1 0.0300",
+        "9 billed  0 1 0.0200",
+        "10 rejected ORGANIZER_NOT_LICENSED 0 0 0.0000",
+        "11 billed  0 2 2.0000", "12 billed  0 1 0.4000",
+        "13 rejected UNKNOWN_DESTINATION 0 0 0.0000",
+        "14 rejected INVALID_NUMBER 0 0 0.0000",
+        "15 rejected INVALID_DURATION 0 0 0.0000",
+        "16 zero  0 0 0.0000", "17 exempt  0 0 0.0000"
+    };
+    PGresult *res = PQexec(db,
+        "SELECT right(usage_id::text, 2)::int || ' ' || outcome || ' ' ||"
+        " coalesce(reason, '') || ' ' || r.pool_minutes || ' ' ||"
+        " r.billed_minutes || ' ' || amount FROM billing.rated_calls r"
+        " JOIN billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
+        " ORDER BY seq");
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL(PQntuples(res), 17);
+    for (int i = 0; i < PQntuples(res) && i < 17; i++) {
+        if (strcmp(PQgetvalue(res, i, 0), want[i]) != 0)
+            fprintf(stderr, "\n    call %d: want '%s', got '%s'\n", i + 1,
+                    want[i], PQgetvalue(res, i, 0));
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(res, i, 0), want[i]);
+    }
+    PQclear(res);
+}
+
+static void test_spec_outside_period(void)
+{
+    /* The calls of 2026-09-30 23:59:59 and 2026-11-01 00:00 UTC are not
+     * October's. */
+    assert_value("SELECT count(*) FROM billing.rated_calls WHERE usage_id IN"
+                 " ('00000000-0000-0000-0000-000000000101',"
+                 "  '00000000-0000-0000-0000-000000000102')", "0");
+}
+
+static void test_spec_findings(void)
+{
+    assert_value("SELECT string_agg(code || ':' || subject, ' ' ORDER BY"
+                 " code, subject) FROM billing.findings f JOIN"
+                 " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
+                 " AND usage_id IS NULL",
+                 "ADDON_WITHOUT_PREREQUISITE:dave "
+                 "LICENSE_OVER_ASSIGNED:DIALOUT_USCA "
+                 "LICENSE_OVER_ASSIGNED:MCOMEETADD");
+    assert_value("SELECT string_agg(right(usage_id::text, 2) || ':' || code,"
+                 " ' ' ORDER BY usage_id) FROM billing.findings f JOIN"
+                 " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
+                 " AND usage_id IS NOT NULL",
+                 "06:ORGANIZER_NOT_LICENSED 10:ORGANIZER_NOT_LICENSED "
+                 "13:UNKNOWN_DESTINATION 14:INVALID_NUMBER "
+                 "15:INVALID_DURATION");
+}
+
+static void test_spec_t2_time_zone(void)
+{
+    assert_value("SELECT concat_ws(' ', seats, pool_minutes,"
+                 " pool_used_minutes, calls, total, currency)"
+                 " FROM billing.invoices WHERE tenant_id = 'T2'",
+                 "1 60 2 1 0.00 EUR");
+    assert_value("SELECT right(usage_id::text, 3) || ' ' || outcome || ' ' ||"
+                 " minutes || ' ' || r.pool_minutes || ' ' || start_local"
+                 " FROM billing.rated_calls r JOIN billing.invoices i"
+                 " USING (invoice_no) WHERE tenant_id = 'T2'",
+                 "202 pool 2 2 2026-10-31 23:30:00");
+    /* September holds the call at 03:59:59Z on 1 October (23:59:59 EDT),
+     * November the one at 04:30Z on 1 November. */
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-09 --tenant T2"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-11 --tenant T2"), 0);
+    assert_value("SELECT string_agg(to_char(period, 'YYYY-MM') || ':' ||"
+                 " right(usage_id::text, 3), ' ' ORDER BY period)"
+                 " FROM billing.rated_calls r JOIN billing.invoices i"
+                 " USING (invoice_no) WHERE tenant_id = 'T2'",
+                 "2026-09:201 2026-10:202 2026-11:203");
+}
+
+static void test_rerun_issues_nothing(void)
+{
+    long before = testdb_long(db, "SELECT count(*) FROM billing.invoices");
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.invoices"),
+                    before);
+    assert_value("SELECT string_agg(tenant_id || ':' || status, ' ' ORDER BY"
+                 " tenant_id) FROM billing.run_tenants WHERE run_id ="
+                 " (SELECT max(run_id) FROM billing.runs)",
+                 "T1:unchanged T2:unchanged");
+    assert_value("SELECT status || ' ' || tenants || ' ' || invoices_issued"
+                 " FROM billing.runs ORDER BY run_id DESC LIMIT 1", "ok 2 0");
+}
+
+static void test_late_call_revision_2(void)
+{
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "INSERT INTO usage.dialout_calls (usage_id, tenant_id, organizer_id,"
+        " destination_number, start_time, duration_seconds) VALUES"
+        " ('00000000-0000-0000-0000-000000000018', 'T1', 'bob',"
+        "  '+442071234567', '2026-10-30T12:00:00Z', 125)"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
+    /* Revision 2 supersedes revision 1; the pool was used up, so the late
+     * call to GB bills 3 minutes at 0.03. */
+    assert_value("SELECT concat_ws(' ', revision, supersedes, calls, total)"
+                 " FROM billing.invoices WHERE tenant_id = 'T1'"
+                 " AND period = '2026-10-01' ORDER BY revision DESC LIMIT 1",
+                 "2 T1-2026-10-R1 18 5.24");
+    /* Revision 1 is intact. */
+    assert_value("SELECT concat_ws(' ', calls, total, (SELECT count(*) FROM"
+                 " billing.rated_calls r WHERE r.invoice_no = i.invoice_no))"
+                 " FROM billing.invoices i WHERE invoice_no = 'T1-2026-10-R1'",
+                 "17 5.15 17");
+    /* T2 did not change: still one revision. */
+    assert_value("SELECT max(revision) FROM billing.invoices"
+                 " WHERE tenant_id = 'T2' AND period = '2026-10-01'", "1");
+}
+
+static void test_issued_rows_are_immutable(void)
+{
+    PGresult *res = PQexec(db, "UPDATE billing.invoices SET total = 0"
+                           " WHERE invoice_no = 'T1-2026-10-R1'");
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    res = PQexec(db, "DELETE FROM billing.rated_calls"
+                 " WHERE invoice_no = 'T1-2026-10-R1'");
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    assert_value("SELECT total FROM billing.invoices"
+                 " WHERE invoice_no = 'T1-2026-10-R1'", "5.15");
+}
+
+static void test_second_run_exits_75(void)
+{
+    /* This session holds the run lock, as a running acbill would. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "SELECT pg_advisory_lock(7254106202)"), 0);
+    long runs = testdb_long(db, "SELECT count(*) FROM billing.runs");
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 75);
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.runs"),
+                    runs);
+    testdb_exec(db, "SELECT pg_advisory_unlock(7254106202)");
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
+}
+
+static void test_usage_and_unavailable(void)
+{
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-13"), 64);
+    CU_ASSERT_EQUAL(acbill_run("--period 202610"), 64);
+    CU_ASSERT_EQUAL(acbill_run("--bogus"), 64);
+    CU_ASSERT_EQUAL(acbill_run("--tenant NOPE --period 2026-10"), 64);
+    CU_ASSERT_EQUAL(test_system("%s run --db 'host=/nonexistent' --quiet"
+                                " 2>/dev/null", test_acbill_path()), 69);
+    CU_ASSERT_EQUAL(test_system("%s --version >/dev/null",
+                                test_acbill_path()), 0);
+    CU_ASSERT_EQUAL(test_system("%s run --help >/dev/null",
+                                test_acbill_path()), 0);
+}
+
+/* ------------------------------------------------- bad data suite */
+
+static int bad_init(void)
+{
+    db = testdb_fresh("acbill_db_bad", conninfo, sizeof conninfo);
+    if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0 ||
+        testdb_load(conninfo, "bad_data.sql") != 0)
+        return 1;
+    return 0;
+}
+
+static void test_bad_rows_never_abort(void)
+{
+    /* T3's time zone is unknown: T3 fails, the others are billed. */
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 65);
+    assert_value("SELECT string_agg(tenant_id || ':' || status, ' ' ORDER BY"
+                 " tenant_id) FROM billing.run_tenants",
+                 "T1:issued T2:issued T3:failed T4:issued");
+    char *why = testdb_value(db, "SELECT message FROM billing.run_tenants"
+                             " WHERE tenant_id = 'T3'");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "Mars/Olympus"));
+    free(why);
+    assert_value("SELECT count(*) FROM billing.invoices WHERE tenant_id = 'T3'",
+                 "0");
+    assert_value("SELECT status || ' ' || tenants_failed FROM billing.runs",
+                 "failed 1");
+    assert_value("SELECT total FROM billing.invoices WHERE tenant_id = 'T1'",
+                 "5.15");
+}
+
+static void test_bad_rows_each_get_a_reason(void)
+{
+    /* Every T4 input call of October is rated once, with its reason. */
+    assert_value("SELECT count(*) FROM usage.dialout_calls c WHERE tenant_id"
+                 " = 'T4' AND start_time >= '2026-10-01'"
+                 " AND start_time < '2026-11-01'", "9");
+    assert_value("SELECT string_agg(right(usage_id::text, 3) || ':' ||"
+                 " outcome || ':' || coalesce(reason, '-'), ' '"
+                 " ORDER BY seq) FROM billing.rated_calls r JOIN"
+                 " billing.invoices i USING (invoice_no)"
+                 " WHERE tenant_id = 'T4'",
+                 "401:rejected:INVALID_DURATION 402:rejected:INVALID_NUMBER "
+                 "403:rejected:INVALID_NUMBER 404:rejected:NO_ORGANIZER "
+                 "405:rejected:NO_RATE 406:pool:- 407:rejected:NO_RATE "
+                 "408:rejected:INVALID_NUMBER 409:rejected:UNKNOWN_DESTINATION");
+    /* A number with a tab and a backslash survives COPY unchanged. */
+    assert_value("SELECT destination_number = E'ab\\\\c\\td' FROM"
+                 " billing.rated_calls WHERE usage_id ="
+                 " '00000000-0000-0000-0000-000000000402'", "t");
+    /* NO_RATE draws nothing: the pool's 60 minutes go to call 406. */
+    assert_value("SELECT pool_used_minutes || ' ' || total FROM"
+                 " billing.invoices WHERE tenant_id = 'T4'", "60 0.00");
+    assert_value("SELECT count(*) FROM billing.findings f JOIN"
+                 " billing.invoices i USING (invoice_no)"
+                 " WHERE tenant_id = 'T4' AND usage_id IS NOT NULL", "8");
+}
+
+static void test_fixed_time_zone_next_run(void)
+{
+    /* The operator fixes T3's zone: the next run bills it, and only it. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "UPDATE usage.tenants SET"
+                          " time_zone = 'Europe/Paris' WHERE tenant_id = 'T3'"),
+                          0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
+    assert_value("SELECT string_agg(tenant_id || ':' || status, ' ' ORDER BY"
+                 " tenant_id) FROM billing.run_tenants WHERE run_id ="
+                 " (SELECT max(run_id) FROM billing.runs)",
+                 "T1:unchanged T2:unchanged T3:issued T4:unchanged");
+    /* Europe/Paris: 2026-09-30T22:30Z is 1 October 00:30 local. */
+    assert_value("SELECT calls FROM billing.invoices WHERE tenant_id = 'T3'",
+                 "1");
+}
+
+/* ------------------------------------------------- licence rules suite */
+
+static int rules_init(void)
+{
+    db = testdb_fresh("acbill_db_rules", conninfo, sizeof conninfo);
+    if (db == NULL || testdb_load(conninfo, "rules.sql") != 0)
+        return 1;
+    return acbill_run("--period 2026-10") == 0 &&
+           acbill_run("--period 2020-09") == 0 ? 0 : 1;
+}
+
+static void test_seats_greatest_purchased(void)
+{
+    /* 2 seats until 10-15, then 5 (3 + 2 overlapping): the greatest is 5;
+     * a purchase ending before the period does not count. */
+    assert_value("SELECT seats || ' ' || pool_minutes || ' ' || seats_basis"
+                 " FROM billing.invoices WHERE tenant_id = 'R1'"
+                 " AND period = '2026-10-01'", "5 300 purchased");
+}
+
+static void test_seats_historic_assigned(void)
+{
+    /* Before 2020-10-01 the pool follows assigned users (3), not the 10
+     * purchased. */
+    assert_value("SELECT seats || ' ' || seats_basis FROM billing.invoices"
+                 " WHERE tenant_id = 'R1' AND period = '2020-09-01'",
+                 "3 assigned");
+}
+
+static void test_rate_change_mid_month(void)
+{
+    /* JM rate 0.2500 until 10-15, 0.3000 after; two 1-minute calls. */
+    assert_value("SELECT string_agg(per_minute::text, ' ' ORDER BY seq)"
+                 " FROM billing.rated_calls r JOIN billing.invoices i"
+                 " USING (invoice_no) WHERE tenant_id = 'R1'"
+                 " AND period = '2026-10-01' AND country = 'JM'",
+                 "0.2500 0.3000");
+}
+
+static void test_fair_use_review(void)
+{
+    assert_value("SELECT string_agg(subject, ' ') FROM billing.findings f"
+                 " JOIN billing.invoices i USING (invoice_no)"
+                 " WHERE tenant_id = 'R1' AND code = 'FAIR_USE_REVIEW'",
+                 "heavy");
+    assert_value("SELECT exempt_minutes FROM billing.invoices"
+                 " WHERE tenant_id = 'R1' AND period = '2026-10-01'", "3001");
+}
+
+CU_ErrorCode tests_register(void)
+{
+    static CU_TestInfo spec[] = {
+        { "SPEC 5: T1 invoice figures", test_spec_invoice },
+        { "SPEC 5: invoice number", test_spec_invoice_number },
+        { "SPEC 5: T1 invoice lines", test_spec_lines },
+        { "SPEC 5: every call's outcome", test_spec_calls },
+        { "SPEC 5: calls outside the period", test_spec_outside_period },
+        { "SPEC 5: findings", test_spec_findings },
+        { "SPEC 5: T2 time-zone boundaries", test_spec_t2_time_zone },
+        { "re-run issues nothing", test_rerun_issues_nothing },
+        { "late call issues revision 2", test_late_call_revision_2 },
+        { "issued rows are immutable", test_issued_rows_are_immutable },
+        { "second concurrent run exits 75", test_second_run_exits_75 },
+        { "usage errors 64, no database 69", test_usage_and_unavailable },
+        CU_TEST_INFO_NULL
+    };
+    static CU_TestInfo bad[] = {
+        { "a failing tenant does not stop the others",
+          test_bad_rows_never_abort },
+        { "every bad row gets one outcome and a reason",
+          test_bad_rows_each_get_a_reason },
+        { "the next run picks up the fixed tenant",
+          test_fixed_time_zone_next_run },
+        CU_TEST_INFO_NULL
+    };
+    static CU_TestInfo rules[] = {
+        { "seats: greatest purchased in force", test_seats_greatest_purchased },
+        { "seats: assigned before 2020-10", test_seats_historic_assigned },
+        { "rate change mid-month", test_rate_change_mid_month },
+        { "fair-use review", test_fair_use_review },
+        CU_TEST_INFO_NULL
+    };
+    static CU_SuiteInfo suites[] = {
+        { "spec example", spec_init, suite_clean, NULL, NULL, spec },
+        { "bad data", bad_init, suite_clean, NULL, NULL, bad },
+        { "licence and rate rules", rules_init, suite_clean, NULL, NULL,
+          rules },
+        CU_SUITE_INFO_NULL
+    };
+    return CU_register_suites(suites);
+}
