@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,8 +214,33 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     return report_write_sha256sums(dir, err);
 }
 
-static void progress(const run_options *opt, const run_summary *s,
-                     int total, struct timespec *t0)
+/* The run's outcome counts, from billing.run_tenants (all workers). */
+static ac_status count_results(PGconn *conn, run_summary *s, char *err)
+{
+    char id[32];
+    PGresult *res;
+    snprintf(id, sizeof id, "%lld", s->run_id);
+    const char *p[] = { id };
+    ac_status rc = db_query(conn,
+        "SELECT count(*) FILTER (WHERE status = 'issued'),"
+        "       count(*) FILTER (WHERE status = 'unchanged'),"
+        "       count(*) FILTER (WHERE status = 'failed'),"
+        "       coalesce(sum(calls), 0)"
+        " FROM billing.run_tenants WHERE run_id = $1", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    s->issued = atoi(PQgetvalue(res, 0, 0));
+    s->unchanged = atoi(PQgetvalue(res, 0, 1));
+    s->failed = atoi(PQgetvalue(res, 0, 2));
+    s->calls = atoll(PQgetvalue(res, 0, 3));
+    PQclear(res);
+    return AC_OK;
+}
+
+/* A progress line on a terminal: tenants done, calls per second (when
+ * known) and time left. */
+static void progress(const run_options *opt, int done, int total,
+                     long long calls, struct timespec *t0)
 {
     struct timespec now;
     if (!opt->progress)
@@ -222,13 +248,206 @@ static void progress(const run_options *opt, const run_summary *s,
     clock_gettime(CLOCK_MONOTONIC, &now);
     double secs = (double)(now.tv_sec - t0->tv_sec) +
                   (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-    int done = s->issued + s->unchanged + s->failed;
-    double rate = secs > 0 ? (double)s->calls / secs : 0;
     double left = done > 0 ? secs / done * (total - done) : 0;
-    fprintf(stderr, "\r  %d/%d tenants  %.0f calls/s  %.0f s left   ",
-            done, total, rate, left);
+    if (calls >= 0)
+        fprintf(stderr, "\r  %d/%d tenants  %.0f calls/s  %.0f s left   ",
+                done, total, secs > 0 ? (double)calls / secs : 0.0, left);
+    else
+        fprintf(stderr, "\r  %d/%d tenants  %.0f s left   ", done, total,
+                left);
     if (done == total)
         fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------- workers */
+
+/* Claim (tenant, period) for billing: a session advisory lock keyed by a
+ * 64-bit hash of both, so that workers of one run, and runs on other
+ * hosts, never bill one tenant's period at the same time.  *got is 0 when
+ * someone else holds it (only when !blocking). */
+static ac_status claim(PGconn *conn, const char *period, const char *tenant,
+                       int blocking, int *got, char *err)
+{
+    const char *p[] = { period, tenant };
+    PGresult *res;
+    ac_status rc = db_query(conn, blocking
+        ? "SELECT pg_advisory_lock(('x' || substr(md5('acbill/' || $1 ||"
+          " '/' || $2), 1, 16))::bit(64)::bigint), true"
+        : "SELECT true, pg_try_advisory_lock(('x' || substr(md5('acbill/' ||"
+          " $1 || '/' || $2), 1, 16))::bit(64)::bigint)", 2, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *got = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    PQclear(res);
+    return AC_OK;
+}
+
+static void release(PGconn *conn, const char *period, const char *tenant)
+{
+    const char *p[] = { period, tenant };
+    db_exec_params(conn, "SELECT pg_advisory_unlock(('x' ||"
+                   " substr(md5('acbill/' || $1 || '/' || $2), 1, 16))"
+                   "::bit(64)::bigint)", 2, p, NULL);
+}
+
+/* 1 when this run already has an outcome for the tenant. */
+static ac_status done_in_run(PGconn *conn, long long run_id,
+                             const char *tenant, int *done, char *err)
+{
+    char id[32];
+    PGresult *res;
+    snprintf(id, sizeof id, "%lld", run_id);
+    const char *p[] = { id, tenant };
+    ac_status rc = db_query(conn, "SELECT 1 FROM billing.run_tenants"
+                            " WHERE run_id = $1 AND tenant_id = $2", 2, p,
+                            &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *done = PQntuples(res) > 0;
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Bill tenant row i if nobody else is billing it and this run has not
+ * yet; *skipped is set when another session holds its claim. */
+static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
+                             PGresult *tenants, int i, int blocking,
+                             int *skipped, long long *calls, char *err)
+{
+    char msg[AC_ERR_MAX];
+    bill_tenant_info t = {
+        .tenant_id = PQgetvalue(tenants, i, 0),
+        .name = PQgetvalue(tenants, i, 1),
+        .currency = PQgetvalue(tenants, i, 2),
+        .time_zone = PQgetvalue(tenants, i, 3)
+    };
+    int got = 0, done = 0;
+    ac_status rc = claim(conn, ctx->period, t.tenant_id, blocking, &got, err);
+
+    *skipped = 0;
+    if (rc != AC_OK)
+        return rc;
+    if (!got) {
+        *skipped = 1;
+        return AC_OK;
+    }
+    rc = done_in_run(conn, ctx->run_id, t.tenant_id, &done, err);
+    if (rc == AC_OK && !done) {
+        bill_result r;
+        ac_status trc = bill_tenant(conn, ctx, &t, &r, msg);
+        *calls += r.calls;
+        if (trc == AC_OK && r.outcome == BILL_ISSUED)
+            ac_info("tenant %s: issued %s (%d calls, total %s %s)",
+                    t.tenant_id, r.invoice_no, (int)r.calls, r.total,
+                    t.currency);
+        else if (trc == AC_OK)
+            ac_debug("tenant %s: unchanged, %s stands", t.tenant_id,
+                     r.invoice_no);
+        else
+            ac_error("%s", msg);
+        if (trc != AC_OK && PQstatus(conn) != CONNECTION_OK)
+            rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s", msg);
+    }
+    if (PQstatus(conn) == CONNECTION_OK)
+        release(conn, ctx->period, t.tenant_id);
+    return rc;
+}
+
+/* One worker's share: every tenant, starting at this worker's slice so
+ * that workers rarely meet; tenants claimed by someone else are tried
+ * again at the end, waiting for the claim, so that when the loop ends
+ * every tenant has an outcome in this run. */
+static ac_status work_loop(PGconn *conn, const run_options *opt,
+                           const bill_context *ctx, PGresult *tenants,
+                           int worker, int nworkers, run_summary *summary,
+                           struct timespec *t0, char *err)
+{
+    int n = PQntuples(tenants), nskipped = 0, skipped;
+    int *later = calloc((size_t)n + 1, sizeof *later);
+    int first = (int)((long long)n * worker / nworkers);
+    long long calls = 0;
+    ac_status rc = AC_OK;
+
+    if (later == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    for (int k = 0; rc == AC_OK && k < n; k++) {
+        int i = (first + k) % n;
+        rc = work_tenant(conn, ctx, tenants, i, 0, &skipped, &calls, err);
+        if (skipped)
+            later[nskipped++] = i;
+        if (nworkers == 1)
+            progress(opt, k + 1, n, calls, t0);
+    }
+    for (int k = 0; rc == AC_OK && k < nskipped; k++)
+        rc = work_tenant(conn, ctx, tenants, later[k], 1, &skipped, &calls,
+                         err);
+    free(later);
+    summary->calls = calls;
+    return rc;
+}
+
+/* Fork nworkers processes, each with its own connection, and wait for
+ * them.  The parent's connection stays idle (a child must never use it). */
+static ac_status run_workers(PGconn *conn, const run_options *opt,
+                             const bill_context *ctx, PGresult *tenants,
+                             run_summary *summary, struct timespec *t0,
+                             char *err)
+{
+    int started = 0, worst = AC_OK;
+
+    fflush(NULL);
+    for (int w = 0; w < opt->workers; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            worst = ac_fail(err, AC_EOSERR, "cannot start worker: %s",
+                            strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            PGconn *mine;
+            char why[AC_ERR_MAX];
+            run_summary local;
+            ac_status rc = db_connect(opt->conninfo, &mine, why);
+            memset(&local, 0, sizeof local);
+            if (rc == AC_OK) {
+                rc = work_loop(mine, opt, ctx, tenants, w, opt->workers,
+                               &local, t0, why);
+                PQfinish(mine);
+            }
+            if (rc != AC_OK)
+                ac_error("worker %d: %s", w + 1, why);
+            fflush(NULL);
+            _exit(rc);
+        }
+        started++;
+    }
+    int live = started;
+    while (live > 0) {
+        int st;
+        pid_t pid = waitpid(-1, &st, opt->progress ? WNOHANG : 0);
+        if (pid < 0 && errno != EINTR)
+            break;
+        if (pid > 0) {
+            live--;
+            int code = WIFEXITED(st) ? WEXITSTATUS(st) : AC_EINTERNAL;
+            if (code != AC_OK && worst == AC_OK) {
+                worst = code;
+                ac_fail(err, code, "a worker ended with status %d (%s)",
+                        code, ac_status_name(code));
+            }
+            continue;
+        }
+        if (pid == 0) {         /* progress while the workers work */
+            run_summary now;
+            if (count_results(conn, &now, NULL) == AC_OK)
+                progress(opt, now.issued + now.unchanged + now.failed,
+                         PQntuples(tenants), now.calls, t0);
+            struct timespec nap = { 0, 500 * 1000 * 1000 };
+            nanosleep(&nap, NULL);
+        }
+    }
+    (void)summary;
+    return worst;
 }
 
 ac_status run_period(const run_options *opt, run_summary *summary,
@@ -286,37 +505,12 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     ac_info("run %lld: period %s, %d tenant(s)", summary->run_id,
             opt->period, summary->tenants);
 
-    for (int i = 0; i < summary->tenants; i++) {
-        bill_tenant_info t = {
-            .tenant_id = PQgetvalue(tenants, i, 0),
-            .name = PQgetvalue(tenants, i, 1),
-            .currency = PQgetvalue(tenants, i, 2),
-            .time_zone = PQgetvalue(tenants, i, 3)
-        };
-        bill_result r;
-        ac_status trc = bill_tenant(conn, &ctx, &t, &r, msg);
-        if (trc == AC_OK) {
-            summary->calls += r.calls;
-            if (r.outcome == BILL_ISSUED) {
-                summary->issued++;
-                ac_info("tenant %s: issued %s (%d calls, total %s %s)",
-                        t.tenant_id, r.invoice_no, (int)r.calls, r.total,
-                        t.currency);
-            } else {
-                summary->unchanged++;
-                ac_debug("tenant %s: unchanged, %s stands", t.tenant_id,
-                         r.invoice_no);
-            }
-        } else {
-            summary->failed++;
-            ac_error("%s", msg);
-            if (trc == AC_EUNAVAIL && PQstatus(conn) != CONNECTION_OK) {
-                rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s", msg);
-                break;
-            }
-        }
-        progress(opt, summary, summary->tenants, &t0);
-    }
+    if (opt->workers > 1)
+        rc = run_workers(conn, opt, &ctx, tenants, summary, &t0, err);
+    else
+        rc = work_loop(conn, opt, &ctx, tenants, 0, 1, summary, &t0, err);
+    if (rc == AC_OK)
+        rc = count_results(conn, summary, err);
 
     if (rc == AC_OK && opt->out_dir != NULL) {
         rc = write_period_files(conn, opt, out_dir, msg);
@@ -341,8 +535,8 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
         "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
-        "                  [--db CONNINFO] [--fair-use-minutes N]"
-        " [--quiet|--verbose]\n"
+        "                  [--db CONNINFO] [--workers N] [--fair-use-minutes N]\n"
+        "                  [--quiet|--verbose]\n"
         "\n"
         "Rates every tenant's calls of the period (default: last month) and\n"
         "issues invoices into billing.*: revision 1, or revision n+1 when\n"
@@ -358,12 +552,14 @@ int cmd_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "db", required_argument, NULL, 'd' },
         { "fair-use-minutes", required_argument, NULL, 'f' },
+        { "workers", required_argument, NULL, 'w' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    run_options opt = { .fair_use_minutes = DEFAULT_FAIR_USE_MINUTES };
+    run_options opt = { .fair_use_minutes = DEFAULT_FAIR_USE_MINUTES,
+                        .workers = 1 };
     char err[AC_ERR_MAX] = "";
     int c;
 
@@ -405,6 +601,17 @@ int cmd_run(int argc, char **argv)
                 return AC_EUSAGE;
             }
             opt.fair_use_minutes = (int32_t)v;
+            break;
+        }
+        case 'w': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > RUN_MAX_WORKERS) {
+                fprintf(stderr, "acbill run: --workers wants 1 to %d\n",
+                        RUN_MAX_WORKERS);
+                return AC_EUSAGE;
+            }
+            opt.workers = (int)v;
             break;
         }
         case 'q':

@@ -13,6 +13,7 @@
 #include "status.h"
 
 #define RUN_MAX_TENANT_ARGS 256
+#define RUN_MAX_WORKERS 64
 
 typedef struct {
     const char *conninfo;       /* NULL: libpq defaults */
@@ -21,6 +22,7 @@ typedef struct {
     int ntenants;
     const char *out_dir;        /* NULL: no workbooks */
     int32_t fair_use_minutes;
+    int workers;                /* processes billing tenants in parallel */
     int progress;               /* print a progress line (a terminal) */
 } run_options;
 
