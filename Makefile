@@ -18,6 +18,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
+BIN      ?= bin
 CC       ?= cc
 OPT      ?= -O2 -g
 SAN      ?=
@@ -49,7 +50,7 @@ DEPS_OK  := $(BUILD)/.deps-ok
 
 .PHONY: all deps test asan valgrind demo bench install clean seed
 
-all: bin/acbill
+all: $(BIN)/acbill
 
 # ------------------------------------------------------------------ deps
 # A stamp keeps the check to once per package list; `make deps` forces it.
@@ -85,8 +86,8 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(BUILD)/libacbill.a: $(JOB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-bin/acbill: $(BUILD)/job/main.o $(BUILD)/libacbill.a
-	@mkdir -p bin
+$(BIN)/acbill: $(BUILD)/job/main.o $(BUILD)/libacbill.a
+	@mkdir -p $(BIN)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -98,34 +99,36 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testmain.o \
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 
-test: bin/acbill $(TESTS)
-	$(Q)ACBILL=$(CURDIR)/bin/acbill tests/run.sh $(TESTS)
+test: $(BIN)/acbill $(TESTS)
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS)
 
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory \
+	    BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    ACBILL_BIN=bin/acbill test
+	    test
 
-valgrind: bin/acbill $(TESTS)
-	$(Q)ACBILL=$(CURDIR)/bin/acbill TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+valgrind: $(BIN)/acbill $(TESTS)
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	    tests/run.sh $(TESTS)
 
-demo: bin/acbill
-	$(Q)ACBILL=$(CURDIR)/bin/acbill cron/demo.sh
+demo: $(BIN)/acbill
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill cron/demo.sh
 
 bench:
-	$(Q)$(MAKE) --no-print-directory OPT="-O2 -DNDEBUG" bin/acbill
-	$(Q)ACBILL=$(CURDIR)/bin/acbill tests/bench.sh
+	$(Q)$(MAKE) --no-print-directory BUILD=build-bench BIN=build-bench/bin \
+	    OPT="-O2 -DNDEBUG" build-bench/bin/acbill
+	$(Q)ACBILL=$(CURDIR)/build-bench/bin/acbill tests/bench.sh
 
 seed:
 	$(Q)sql/seed/gen-seed.sh > sql/migrations/002_reference_seed.sql
 
-install: bin/acbill
+install: $(BIN)/acbill
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations
-	install -m 0755 bin/acbill $(DESTDIR)$(PREFIX)/bin/acbill
+	install -m 0755 $(BIN)/acbill $(DESTDIR)$(PREFIX)/bin/acbill
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations/
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-bench bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

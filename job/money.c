@@ -17,13 +17,13 @@ ac_status money_parse(const char *text, int64_t *out)
     if (*p == '-' || *p == '+')
         negative = *p++ == '-';
     for (; *p >= '0' && *p <= '9'; p++, digits++) {
-        if (v >= MONEY_MAX_UNITS / 10)
-            return AC_EDATA;
         v = v * 10 + (*p - '0');
+        if (v >= MONEY_MAX_UNITS / MONEY_SCALE)   /* whole units only */
+            return AC_EDATA;
     }
     if (*p == '.') {
         for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
-            if (decimals == 4) {
+            if (decimals >= 4) {
                 if (*p != '0')      /* "0.12300" is fine, "0.12345" not */
                     return AC_EDATA;
                 continue;

@@ -185,11 +185,15 @@ ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
                               int64_t connection_fee, int64_t from_us,
                               int64_t to_us, char *err)
 {
-    currency_rates *cur = (currency_rates *)find_currency(ref, currency);
+    currency_rates *cur;
     int len = 0;
 
     if (currency == NULL || strlen(currency) != 3)
-        return ac_fail(err, AC_EDATA, "rate %s: bad currency", prefix);
+        return ac_fail(err, AC_EDATA, "rate %s: bad currency",
+                       prefix ? prefix : "(null)");
+    if (prefix == NULL)
+        return ac_fail(err, AC_EDATA, "rate %s: no prefix", currency);
+    cur = (currency_rates *)find_currency(ref, currency);
     if (per_minute < 0 || connection_fee < 0 || to_us <= from_us)
         return ac_fail(err, AC_EDATA, "rate %s %s: negative money or empty "
                        "validity", currency, prefix);
@@ -674,8 +678,10 @@ ac_status rating_tenant_finish(rating_tenant *t, char *err)
 
     assert(!t->finished);
     t->finished = 1;
-    qsort(t->lines, (size_t)t->nlines, sizeof *t->lines, line_order);
-    qsort(t->orgs, (size_t)t->norgs, sizeof *t->orgs, org_order);
+    if (t->nlines > 1)
+        qsort(t->lines, (size_t)t->nlines, sizeof *t->lines, line_order);
+    if (t->norgs > 1)
+        qsort(t->orgs, (size_t)t->norgs, sizeof *t->orgs, org_order);
     /* The maps index the old order: they are of no use from here on. */
     free(t->line_map.slot);
     free(t->org_map.slot);

@@ -32,18 +32,26 @@ static void assert_value(const char *sql, const char *want)
 
 /* ------------------------------------------------ SPEC section 5 suite */
 
-static int spec_init(void)
-{
-    db = testdb_fresh("acbill_db_spec", conninfo, sizeof conninfo);
-    if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0)
-        return 1;
-    return acbill_run("--period 2026-10") == 0 ? 0 : 1;
-}
-
 static int suite_clean(void)
 {
     PQfinish(db);
     db = NULL;
+    return 0;
+}
+
+/* A suite whose set-up failed is not cleaned up by CUnit. */
+static int init_failed(void)
+{
+    suite_clean();
+    return 1;
+}
+
+static int spec_init(void)
+{
+    db = testdb_fresh("acbill_db_spec", conninfo, sizeof conninfo);
+    if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0 ||
+        acbill_run("--period 2026-10") != 0)
+        return init_failed();
     return 0;
 }
 
@@ -254,7 +262,7 @@ static int bad_init(void)
     db = testdb_fresh("acbill_db_bad", conninfo, sizeof conninfo);
     if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0 ||
         testdb_load(conninfo, "bad_data.sql") != 0)
-        return 1;
+        return init_failed();
     return 0;
 }
 
@@ -326,10 +334,11 @@ static void test_fixed_time_zone_next_run(void)
 static int rules_init(void)
 {
     db = testdb_fresh("acbill_db_rules", conninfo, sizeof conninfo);
-    if (db == NULL || testdb_load(conninfo, "rules.sql") != 0)
-        return 1;
-    return acbill_run("--period 2026-10") == 0 &&
-           acbill_run("--period 2020-09") == 0 ? 0 : 1;
+    if (db == NULL || testdb_load(conninfo, "rules.sql") != 0 ||
+        acbill_run("--period 2026-10") != 0 ||
+        acbill_run("--period 2020-09") != 0)
+        return init_failed();
+    return 0;
 }
 
 static void test_seats_greatest_purchased(void)
