@@ -36,10 +36,10 @@ run_one() {
     [ "$f" = 0 ] || status=1
 }
 
-# Inside pg_virtualenv the PG* variables point at a fresh cluster.
+# Inside pgtmp.sh the PG* variables point at a fresh cluster.
 if [ "${ACBILL_IN_PGENV:-}" != 1 ] && [ -z "${ACBILL_TEST_DB:-}" ]; then
     export ACBILL_IN_PGENV=1
-    exec pg_virtualenv -- "$0" "$@"
+    PGTMP_FAST=1 exec "$(dirname "$0")/pgtmp.sh" "$0" "$@"
 fi
 
 for prog in "$@"; do
