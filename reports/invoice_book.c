@@ -1,0 +1,848 @@
+/* invoice_book.c: the workbook of one invoice revision (see report.h).
+ *
+ * Sheets, in this order: Summary, Calls (and Calls (2), ... past the row
+ * limit), Organizers, Findings, Reconciliation.  constant_memory mode
+ * means each sheet is written top to bottom in one pass, so the Summary
+ * (including the data behind its charts) is written first from small
+ * aggregate queries, and the long lists are streamed row by row. */
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "xlsx_book.h"
+
+static unsigned calls_limit = REPORT_CALLS_SHEET_MAX;
+
+void report_set_calls_sheet_limit(unsigned rows)
+{
+    calls_limit = (rows == 0 || rows > REPORT_CALLS_SHEET_MAX) ?
+                  REPORT_CALLS_SHEET_MAX : rows;
+}
+
+/* Columns of the invoice query. */
+enum {
+    I_NO, I_TENANT, I_NAME, I_PERIOD, I_REVISION, I_SUPERSEDES, I_CURRENCY,
+    I_TZ, I_START, I_END, I_SEATS, I_BASIS, I_POOL, I_POOL_USED, I_EXEMPT,
+    I_BILLED, I_CALLS, I_REJECTED, I_TOTAL, I_ISSUED, I_POOL_LEFT
+};
+
+static const char invoice_sql[] =
+    "SELECT invoice_no, tenant_id, tenant_name, to_char(period, 'YYYY-MM'),"
+    " revision, supersedes, currency, time_zone,"
+    " to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+    " to_char(period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+    " seats, seats_basis, pool_minutes, pool_used_minutes, exempt_minutes,"
+    " billed_minutes, calls, rejected_calls, total,"
+    " to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+    " pool_minutes - pool_used_minutes"
+    " FROM billing.invoices WHERE invoice_no = $1";
+
+/* Calls: the SPEC's columns, in the SPEC's order. */
+static const char *const calls_header[] = {
+    "Usage ID", "Start (local time)", "Organizer", "Destination", "Country",
+    "Kind", "Duration (s)", "Minutes", "Outcome", "Pool minutes",
+    "Billed minutes", "Rate", "Connection fee", "Amount", "Reason"
+};
+#define CALLS_COLS 15
+
+static const char calls_sql[] =
+    "SELECT usage_id, to_char(start_local, 'YYYY-MM-DD HH24:MI:SS.US'),"
+    " organizer_id, destination_number, country, kind, duration_seconds,"
+    " minutes, outcome, pool_minutes, billed_minutes, per_minute,"
+    " connection_fee, amount, reason"
+    " FROM billing.rated_calls WHERE invoice_no = $1 ORDER BY seq";
+
+/* The likely cause of a difference between the provider's charge and
+ * ours, for rows of rated_calls r joined to their invoice i. */
+#define LIKELY_CAUSE \
+    "CASE" \
+    " WHEN r.provider_currency IS NULL THEN 'provider currency unknown'" \
+    " WHEN r.provider_currency <> i.currency" \
+    "  THEN 'currency differs'" \
+    " WHEN r.outcome = 'exempt' AND r.provider_charge > 0" \
+    "  THEN 'add-on exempt but provider charged'" \
+    " WHEN r.outcome = 'pool' AND r.provider_charge > 0" \
+    "  THEN 'pool minutes charged'" \
+    " WHEN r.outcome = 'rejected' AND r.provider_charge > 0" \
+    "  THEN 'rejected call charged'" \
+    " WHEN r.outcome = 'zero' AND r.provider_charge > 0" \
+    "  THEN 'zero-length call charged'" \
+    " WHEN r.outcome = 'split' AND r.per_minute IS NOT NULL" \
+    "  AND abs(r.provider_charge - (r.minutes * r.per_minute" \
+    "          + r.connection_fee)) < 0.01" \
+    "  THEN 'pool minutes charged'" \
+    " WHEN r.provider_charge = 0 THEN 'provider charged nothing'" \
+    " WHEN r.per_minute IS NOT NULL AND r.duration_seconds > 0" \
+    "  AND abs(r.provider_charge - (r.duration_seconds * r.per_minute / 60" \
+    "          + r.connection_fee)) < 0.01" \
+    "  THEN 'provider rounds per second'" \
+    " WHEN r.per_minute IS NOT NULL" \
+    "  AND abs(r.provider_charge - r.billed_minutes * r.per_minute) < 0.01" \
+    "  THEN 'connection fee differs'" \
+    " ELSE 'rate differs' END"
+
+typedef struct {
+    PGconn *conn;
+    const char *invoice_no;
+    xb_book book;
+    PGresult *inv;              /* the invoice row, alive throughout */
+    lxw_format *m2, *m4, *m2b;  /* the invoice currency's formats */
+    xb_sheet calls;             /* the Calls sheet being written */
+    unsigned calls_sheets;
+    xb_sheet list;              /* Organizers/Findings/Reconciliation */
+} inv_ctx;
+
+static const char *iv(const inv_ctx *c, int col)
+{
+    return db_value(c->inv, 0, col);
+}
+
+static void label_str(xb_sheet *s, const char *label, const char *value)
+{
+    xb_str(s, 0, label, NULL);
+    xb_str(s, 1, value, NULL);
+    xb_next(s);
+}
+
+static void label_dec(xb_sheet *s, const char *label, const char *value,
+                      lxw_format *f)
+{
+    xb_str(s, 0, label, NULL);
+    xb_dec(s, 1, value, f);
+    xb_next(s);
+}
+
+static void section(xb_sheet *s, const char *title)
+{
+    xb_next(s);                 /* one blank row before */
+    xb_title(s, 0, title, s->book->section);
+    xb_next(s);
+}
+
+/* ------------------------------------------------------------- Summary */
+
+static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
+{
+    static const char *const head[] = {
+        "Line", "Country", "Rate per minute", "Connection fee", "Calls",
+        "Minutes", "Exact amount", "Amount"
+    };
+    const char *p[] = { c->invoice_no };
+    PGresult *res;
+    xb_book *b = &c->book;
+
+    ac_status rc = db_query(c->conn,
+        "SELECT line_no, country, per_minute, connection_fee, calls,"
+        " minutes, exact_amount, amount FROM billing.invoice_lines"
+        " WHERE invoice_no = $1 ORDER BY line_no", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    section(s, "Invoice lines");
+    xb_header(s, head, 8);
+    for (int i = 0; i < PQntuples(res); i++) {
+        xb_dec(s, 0, db_value(res, i, 0), b->integer);
+        xb_str(s, 1, db_value(res, i, 1), NULL);
+        xb_dec(s, 2, db_value(res, i, 2), c->m4);
+        xb_dec(s, 3, db_value(res, i, 3), c->m4);
+        xb_dec(s, 4, db_value(res, i, 4), b->integer);
+        xb_dec(s, 5, db_value(res, i, 5), b->integer);
+        xb_dec(s, 6, db_value(res, i, 6), c->m4);
+        xb_dec(s, 7, db_value(res, i, 7), c->m2);
+        xb_next(s);
+    }
+    if (PQntuples(res) == 0) {
+        xb_str(s, 0, "No billed calls in this period.", b->italic);
+        xb_next(s);
+    }
+    PQclear(res);
+
+    /* The lines re-add to the total: exact sums, then the rounding. */
+    rc = db_query(c->conn,
+        "SELECT coalesce(sum(l.calls), 0), coalesce(sum(l.minutes), 0),"
+        " coalesce(sum(l.exact_amount), 0), i.total,"
+        " i.total - coalesce(sum(l.exact_amount), 0)"
+        " FROM billing.invoices i LEFT JOIN billing.invoice_lines l"
+        "   ON l.invoice_no = i.invoice_no"
+        " WHERE i.invoice_no = $1 GROUP BY i.total", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_str(s, 0, "Total", b->bold);
+    xb_dec(s, 4, db_value(res, 0, 0), b->integer_bold);
+    xb_dec(s, 5, db_value(res, 0, 1), b->integer_bold);
+    xb_dec(s, 6, db_value(res, 0, 2), c->m4);
+    xb_dec(s, 7, db_value(res, 0, 3), c->m2b);
+    xb_next(s);
+    xb_str(s, 0, "Rounding (lines to cents, half-up)", NULL);
+    xb_dec(s, 7, db_value(res, 0, 4), c->m4);
+    xb_next(s);
+    PQclear(res);
+    return AC_OK;
+}
+
+static ac_status summary_outcomes(inv_ctx *c, xb_sheet *s, char *err)
+{
+    static const char *const head[] = {
+        "Outcome", "Calls", "Minutes", "Pool minutes", "Billed minutes",
+        "Amount"
+    };
+    const char *p[] = { c->invoice_no };
+    PGresult *res;
+    xb_book *b = &c->book;
+
+    /* Every outcome, in the order of the rules, then the total. */
+    ac_status rc = db_query(c->conn,
+        "SELECT o.outcome, count(r.outcome), coalesce(sum(r.minutes), 0),"
+        " coalesce(sum(r.pool_minutes), 0),"
+        " coalesce(sum(r.billed_minutes), 0), coalesce(sum(r.amount), 0)"
+        " FROM unnest(ARRAY['rejected', 'zero', 'exempt', 'pool', 'split',"
+        "   'billed']) WITH ORDINALITY AS o(outcome, ord)"
+        " LEFT JOIN billing.rated_calls r"
+        "   ON r.invoice_no = $1 AND r.outcome = o.outcome"
+        " GROUP BY ROLLUP ((o.ord, o.outcome)) ORDER BY o.ord NULLS LAST",
+        1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    section(s, "Calls by outcome (control totals)");
+    xb_header(s, head, 6);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int total = PQgetisnull(res, i, 0);
+        xb_str(s, 0, total ? "All calls" : db_value(res, i, 0),
+               total ? b->bold : NULL);
+        for (int col = 1; col <= 4; col++)
+            xb_dec(s, (lxw_col_t)col, db_value(res, i, col),
+                   total ? b->integer_bold : b->integer);
+        xb_dec(s, 5, db_value(res, i, 5), c->m4);
+        xb_next(s);
+    }
+    PQclear(res);
+
+    rc = db_query(c->conn,
+        "SELECT reason, count(*) FROM billing.rated_calls"
+        " WHERE invoice_no = $1 AND outcome = 'rejected'"
+        " GROUP BY reason ORDER BY reason", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) > 0) {
+        static const char *const rhead[] = { "Rejected: reason", "Calls" };
+        xb_next(s);
+        xb_header(s, rhead, 2);
+        for (int i = 0; i < PQntuples(res); i++) {
+            xb_str(s, 0, db_value(res, i, 0), NULL);
+            xb_dec(s, 1, db_value(res, i, 1), b->integer);
+            xb_next(s);
+        }
+    }
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Revision n+1: the change against revision n, totals then lines. */
+static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
+{
+    const char *p[] = { c->invoice_no };
+    PGresult *res;
+    xb_book *b = &c->book;
+    char title[256], prev_h[64], cur_h[64];
+
+    ac_status rc = db_query(c->conn,
+        "SELECT v.item, v.prev, v.cur, v.cur - v.prev, v.money,"
+        " p.invoice_no, p.revision"
+        " FROM billing.invoices n"
+        " JOIN billing.invoices p ON p.invoice_no = n.supersedes,"
+        " LATERAL (VALUES"
+        "  (1, 'Calls', p.calls::numeric, n.calls::numeric, false),"
+        "  (2, 'Rejected calls', p.rejected_calls, n.rejected_calls, false),"
+        "  (3, 'Seats', p.seats, n.seats, false),"
+        "  (4, 'Pool minutes', p.pool_minutes, n.pool_minutes, false),"
+        "  (5, 'Pool used (minutes)', p.pool_used_minutes,"
+        "      n.pool_used_minutes, false),"
+        "  (6, 'Exempt minutes', p.exempt_minutes, n.exempt_minutes, false),"
+        "  (7, 'Billed minutes', p.billed_minutes, n.billed_minutes, false),"
+        "  (8, 'Total', p.total, n.total, true))"
+        "  AS v(ord, item, prev, cur, money)"
+        " WHERE n.invoice_no = $1 ORDER BY v.ord", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return ac_fail(err, AC_EDATA, "invoice %s: superseded revision %s "
+                       "not found", c->invoice_no, iv(c, I_SUPERSEDES));
+    }
+    const char *cur_rev = iv(c, I_REVISION);
+    char prev_rev[16];
+    snprintf(prev_rev, sizeof prev_rev, "%s", db_value(res, 0, 6));
+    snprintf(title, sizeof title, "Change against revision %s (%s)",
+             prev_rev, db_value(res, 0, 5));
+    snprintf(prev_h, sizeof prev_h, "Revision %s", prev_rev);
+    snprintf(cur_h, sizeof cur_h, "Revision %s", cur_rev);
+    const char *head[] = { "Item", prev_h, cur_h, "Change" };
+    section(s, title);
+    xb_header(s, head, 4);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int money = strcmp(db_value(res, i, 4), "t") == 0;
+        xb_str(s, 0, db_value(res, i, 0), money ? b->bold : NULL);
+        for (int col = 1; col <= 3; col++)
+            xb_dec(s, (lxw_col_t)col, db_value(res, i, col),
+                   money ? c->m2b : b->integer);
+        xb_next(s);
+    }
+    PQclear(res);
+
+    /* Lines matched on (country, rate, fee): the new revision's order,
+     * then the lines that disappeared. */
+    const char *lp[] = { c->invoice_no, iv(c, I_SUPERSEDES) };
+    rc = db_query(c->conn,
+        "SELECT coalesce(n.country, o.country),"
+        " coalesce(n.per_minute, o.per_minute),"
+        " coalesce(n.connection_fee, o.connection_fee),"
+        " o.calls, o.minutes, o.amount, n.calls, n.minutes, n.amount,"
+        " coalesce(n.amount, 0) - coalesce(o.amount, 0),"
+        " CASE WHEN o.line_no IS NULL THEN 'new'"
+        "      WHEN n.line_no IS NULL THEN 'removed'"
+        "      WHEN (o.calls, o.minutes, o.amount)"
+        "           = (n.calls, n.minutes, n.amount) THEN 'unchanged'"
+        "      ELSE 'changed' END"
+        " FROM (SELECT * FROM billing.invoice_lines WHERE invoice_no = $1) n"
+        " FULL JOIN (SELECT * FROM billing.invoice_lines"
+        "            WHERE invoice_no = $2) o"
+        "   ON o.country = n.country AND o.per_minute = n.per_minute"
+        "  AND o.connection_fee = n.connection_fee"
+        " ORDER BY n.line_no NULLS LAST, o.line_no", 2, lp, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    char pc[64], pm[64], pa[64], nc[64], nm[64], na[64];
+    snprintf(pc, sizeof pc, "Calls (rev %s)", prev_rev);
+    snprintf(pm, sizeof pm, "Minutes (rev %s)", prev_rev);
+    snprintf(pa, sizeof pa, "Amount (rev %s)", prev_rev);
+    snprintf(nc, sizeof nc, "Calls (rev %s)", cur_rev);
+    snprintf(nm, sizeof nm, "Minutes (rev %s)", cur_rev);
+    snprintf(na, sizeof na, "Amount (rev %s)", cur_rev);
+    const char *lhead[] = {
+        "Country", "Rate per minute", "Connection fee", pc, pm, pa, nc, nm,
+        na, "Change", "Line"
+    };
+    xb_next(s);
+    xb_header(s, lhead, 11);
+    for (int i = 0; i < PQntuples(res); i++) {
+        xb_str(s, 0, db_value(res, i, 0), NULL);
+        xb_dec(s, 1, db_value(res, i, 1), c->m4);
+        xb_dec(s, 2, db_value(res, i, 2), c->m4);
+        for (int k = 0; k < 2; k++) {
+            xb_dec(s, (lxw_col_t)(3 + 3 * k), db_value(res, i, 3 + 3 * k),
+                   b->integer);
+            xb_dec(s, (lxw_col_t)(4 + 3 * k), db_value(res, i, 4 + 3 * k),
+                   b->integer);
+            xb_dec(s, (lxw_col_t)(5 + 3 * k), db_value(res, i, 5 + 3 * k),
+                   c->m2);
+        }
+        xb_dec(s, 9, db_value(res, i, 9), c->m2);
+        xb_str(s, 10, db_value(res, i, 10), NULL);
+        xb_next(s);
+    }
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Chart source data (constant_memory charts carry no cached values, so
+ * the data lives on this sheet) and the charts beside the tables. */
+static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
+{
+    static const char *const phead[] = { "Pool", "Minutes" };
+    static const char *const chead[] = {
+        "Destination country", "Minutes"
+    };
+    const char *p[] = { c->invoice_no };
+    PGresult *res;
+    xb_book *b = &c->book;
+
+    /* Minutes of the rated (not rejected) calls per country: the ten
+     * largest, then the rest together. */
+    ac_status rc = db_query(c->conn,
+        "WITH c AS (SELECT country, sum(minutes) AS m"
+        "   FROM billing.rated_calls WHERE invoice_no = $1"
+        "   AND outcome <> 'rejected' AND country IS NOT NULL"
+        "   GROUP BY country HAVING sum(minutes) > 0),"
+        " r AS (SELECT country, m,"
+        "   row_number() OVER (ORDER BY m DESC, country) AS rn FROM c)"
+        " SELECT CASE WHEN rn <= 10 THEN country ELSE 'Other' END, sum(m)"
+        " FROM r GROUP BY 1 ORDER BY min(rn)", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+
+    section(s, "Chart data");
+    xb_header(s, phead, 2);
+    lxw_row_t pool_row = s->row;
+    xb_str(s, 0, "Used", NULL);
+    xb_dec(s, 1, iv(c, I_POOL_USED), b->integer);
+    xb_next(s);
+    xb_str(s, 0, "Remaining", NULL);
+    xb_dec(s, 1, iv(c, I_POOL_LEFT), b->integer);
+    xb_next(s);
+
+    xb_next(s);
+    xb_header(s, chead, 2);
+    lxw_row_t country_row = s->row;
+    int countries = PQntuples(res);
+    for (int i = 0; i < countries; i++) {
+        xb_str(s, 0, db_value(res, i, 0), NULL);
+        xb_dec(s, 1, db_value(res, i, 1), b->integer);
+        xb_next(s);
+    }
+    PQclear(res);
+
+    lxw_chart_options where = { .x_scale = 1.0, .y_scale = 1.0 };
+    if (xb_number(iv(c, I_POOL)) > 0) {
+        lxw_chart *ch = workbook_add_chart(b->wb, LXW_CHART_PIE);
+        lxw_chart_series *ser = ch ? chart_add_series(ch, NULL, NULL) : NULL;
+        if (ser == NULL)
+            return ac_fail(err, AC_EOSERR, "out of memory (chart)");
+        chart_series_set_categories(ser, s->name, pool_row, 0,
+                                    pool_row + 1, 0);
+        chart_series_set_values(ser, s->name, pool_row, 1, pool_row + 1, 1);
+        chart_series_set_name(ser, "Pool minutes");
+        chart_series_set_labels(ser);
+        chart_title_set_name(ch, "Pool minutes: used vs remaining");
+        chart_legend_set_position(ch, LXW_CHART_LEGEND_BOTTOM);
+        if (worksheet_insert_chart_opt(s->ws, 2, 12, ch, &where))
+            return ac_fail(err, AC_EINTERNAL, "cannot insert pool chart");
+    }
+    if (countries > 0) {
+        lxw_chart *ch = workbook_add_chart(b->wb, LXW_CHART_BAR);
+        lxw_chart_series *ser = ch ? chart_add_series(ch, NULL, NULL) : NULL;
+        if (ser == NULL)
+            return ac_fail(err, AC_EOSERR, "out of memory (chart)");
+        lxw_row_t last = country_row + (lxw_row_t)countries - 1;
+        chart_series_set_categories(ser, s->name, country_row, 0, last, 0);
+        chart_series_set_values(ser, s->name, country_row, 1, last, 1);
+        chart_series_set_name(ser, "Minutes");
+        chart_title_set_name(ch, "Minutes by destination country");
+        chart_legend_set_position(ch, LXW_CHART_LEGEND_NONE);
+        chart_axis_set_reverse(ch->y_axis);     /* largest on top */
+        if (worksheet_insert_chart_opt(s->ws, 19, 12, ch, &where))
+            return ac_fail(err, AC_EINTERNAL, "cannot insert country "
+                           "chart");
+    }
+    return AC_OK;
+}
+
+static ac_status write_summary(inv_ctx *c, char *err)
+{
+    xb_book *b = &c->book;
+    xb_sheet s;
+    char title[256];
+
+    ac_status rc = xb_sheet_add(b, &s, "Summary", err);
+    if (rc != AC_OK)
+        return rc;
+    snprintf(title, sizeof title, "Invoice %s", c->invoice_no);
+    xb_str(&s, 0, title, b->title_f);
+    xb_next(&s);
+    xb_next(&s);
+    label_str(&s, "Tenant", iv(c, I_NAME));
+    label_str(&s, "Tenant ID", iv(c, I_TENANT));
+    label_str(&s, "Period", iv(c, I_PERIOD));
+    label_str(&s, "Time zone", iv(c, I_TZ));
+    xb_str(&s, 0, "Period start (UTC)", NULL);
+    xb_ts(&s, 1, iv(c, I_START), b->datetime);
+    xb_next(&s);
+    xb_str(&s, 0, "Period end (UTC, exclusive)", NULL);
+    xb_ts(&s, 1, iv(c, I_END), b->datetime);
+    xb_next(&s);
+    label_str(&s, "Invoice number", iv(c, I_NO));
+    label_dec(&s, "Revision", iv(c, I_REVISION), b->integer);
+    if (iv(c, I_SUPERSEDES) != NULL) {
+        label_str(&s, "Supersedes", iv(c, I_SUPERSEDES));
+    } else {
+        xb_str(&s, 0, "Supersedes", NULL);
+        xb_str(&s, 1, "(none: first revision)", b->italic);
+        xb_next(&s);
+    }
+    label_str(&s, "Currency", iv(c, I_CURRENCY));
+    xb_str(&s, 0, "Issued at (UTC)", NULL);
+    xb_ts(&s, 1, iv(c, I_ISSUED), b->datetime);
+    xb_next(&s);
+
+    section(&s, "Entitlement");
+    label_dec(&s, "Seats", iv(c, I_SEATS), b->integer);
+    label_str(&s, "Seats basis", iv(c, I_BASIS));
+    label_dec(&s, "Pool minutes", iv(c, I_POOL), b->integer);
+    label_dec(&s, "Pool used (minutes)", iv(c, I_POOL_USED), b->integer);
+    label_dec(&s, "Pool remaining (minutes)", iv(c, I_POOL_LEFT),
+              b->integer);
+    label_dec(&s, "Exempt minutes (US/CA add-on)", iv(c, I_EXEMPT),
+              b->integer);
+    label_dec(&s, "Billed minutes", iv(c, I_BILLED), b->integer);
+    label_dec(&s, "Calls", iv(c, I_CALLS), b->integer);
+    label_dec(&s, "Rejected calls", iv(c, I_REJECTED), b->integer);
+    xb_str(&s, 0, "Total due", b->bold);
+    xb_dec(&s, 1, iv(c, I_TOTAL), c->m2b);
+    xb_next(&s);
+
+    rc = summary_lines(c, &s, err);
+    if (rc == AC_OK)
+        rc = summary_outcomes(c, &s, err);
+    if (rc == AC_OK && iv(c, I_SUPERSEDES) != NULL)
+        rc = summary_change(c, &s, err);
+    if (rc == AC_OK)
+        rc = summary_charts(c, &s, err);
+    if (rc != AC_OK)
+        return rc;
+
+    worksheet_set_column(s.ws, 0, 0, 34, NULL);
+    worksheet_set_column(s.ws, 1, 10, 16, NULL);
+    return xb_check(b, err);
+}
+
+/* --------------------------------------------------------------- Calls */
+
+static ac_status calls_sheet_begin(inv_ctx *c, char *err)
+{
+    char name[32];
+
+    c->calls_sheets++;
+    if (c->calls_sheets == 1)
+        snprintf(name, sizeof name, "Calls");
+    else
+        snprintf(name, sizeof name, "Calls (%u)", c->calls_sheets);
+    ac_status rc = xb_sheet_add(&c->book, &c->calls, name, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->calls, calls_header, CALLS_COLS);
+    return AC_OK;
+}
+
+static void calls_sheet_end(inv_ctx *c)
+{
+    xb_sheet *s = &c->calls;
+    xb_width(s, 0, 36);         /* a uuid */
+    xb_list_finish(s, 0, CALLS_COLS);
+}
+
+static ac_status calls_row(void *ctx, const PGresult *r, char *err)
+{
+    inv_ctx *c = ctx;
+    xb_sheet *s = &c->calls;
+    xb_book *b = &c->book;
+
+    if (s->row > calls_limit) {     /* header + calls_limit rows written */
+        calls_sheet_end(c);
+        ac_status rc = calls_sheet_begin(c, err);
+        if (rc != AC_OK)
+            return rc;
+    }
+    xb_str(s, 0, db_value(r, 0, 0), NULL);          /* Usage ID */
+    xb_ts(s, 1, db_value(r, 0, 1), b->datetime);    /* Start (local) */
+    xb_str(s, 2, db_value(r, 0, 2), NULL);          /* Organizer */
+    xb_str(s, 3, db_value(r, 0, 3), NULL);          /* Destination */
+    xb_str(s, 4, db_value(r, 0, 4), NULL);          /* Country */
+    xb_str(s, 5, db_value(r, 0, 5), NULL);          /* Kind */
+    xb_dec(s, 6, db_value(r, 0, 6), b->integer);    /* Duration (s) */
+    xb_dec(s, 7, db_value(r, 0, 7), b->integer);    /* Minutes */
+    xb_str(s, 8, db_value(r, 0, 8), NULL);          /* Outcome */
+    xb_dec(s, 9, db_value(r, 0, 9), b->integer);    /* Pool minutes */
+    xb_dec(s, 10, db_value(r, 0, 10), b->integer);  /* Billed minutes */
+    xb_dec(s, 11, db_value(r, 0, 11), c->m4);       /* Rate */
+    xb_dec(s, 12, db_value(r, 0, 12), c->m4);       /* Connection fee */
+    xb_dec(s, 13, db_value(r, 0, 13), c->m4);       /* Amount */
+    xb_str(s, 14, db_value(r, 0, 14), NULL);        /* Reason */
+    xb_next(s);
+    return xb_check(b, err);
+}
+
+static ac_status write_calls(inv_ctx *c, char *err)
+{
+    const char *p[] = { c->invoice_no };
+
+    ac_status rc = calls_sheet_begin(c, err);
+    if (rc == AC_OK)
+        rc = xb_stream(c->conn, calls_sql, 1, p, calls_row, c, err);
+    if (rc == AC_OK) {
+        calls_sheet_end(c);
+        rc = xb_check(&c->book, err);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- Organizers */
+
+static ac_status organizer_row(void *ctx, const PGresult *r, char *err)
+{
+    inv_ctx *c = ctx;
+    xb_sheet *s = &c->list;
+    xb_book *b = &c->book;
+
+    if (PQgetisnull(r, 0, 0))
+        xb_str(s, 0, "(no organizer)", b->italic);
+    else
+        xb_str(s, 0, db_value(r, 0, 0), NULL);
+    for (int col = 1; col <= 6; col++)
+        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
+    xb_dec(s, 7, db_value(r, 0, 7), c->m4);
+    xb_str(s, 8, strcmp(db_value(r, 0, 8), "t") == 0 ? "yes" : "no", NULL);
+    xb_str(s, 9, strcmp(db_value(r, 0, 9), "t") == 0 ? "yes" : "no", NULL);
+    xb_next(s);
+    return xb_check(b, err);
+}
+
+static ac_status write_organizers(inv_ctx *c, char *err)
+{
+    static const char *const head[] = {
+        "Organizer", "Calls", "Rejected calls", "Minutes (not rejected)",
+        "Exempt minutes", "Pool minutes", "Billed minutes", "Amount",
+        "Add-on held (US/CA)", "Fair-use review"
+    };
+    const char *p[] = { c->invoice_no };
+
+    ac_status rc = xb_sheet_add(&c->book, &c->list, "Organizers", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->list, head, 10);
+    /* "Add-on held": a DIALOUT_USCA assignment overlapping the period;
+     * "fair-use review": a FAIR_USE_REVIEW finding about the organizer. */
+    rc = xb_stream(c->conn,
+        "SELECT r.organizer_id, count(*),"
+        " count(*) FILTER (WHERE r.outcome = 'rejected'),"
+        " coalesce(sum(r.minutes) FILTER (WHERE r.outcome <> 'rejected'), 0),"
+        " coalesce(sum(r.minutes) FILTER (WHERE r.outcome = 'exempt'), 0),"
+        " sum(r.pool_minutes), sum(r.billed_minutes), sum(r.amount),"
+        " EXISTS (SELECT 1 FROM usage.license_assignments a"
+        "   WHERE a.tenant_id = i.tenant_id AND a.user_id = r.organizer_id"
+        "   AND a.sku = 'DIALOUT_USCA' AND a.valid_from < i.period_end"
+        "   AND (a.valid_to IS NULL OR a.valid_to > i.period_start)),"
+        " EXISTS (SELECT 1 FROM billing.findings f"
+        "   WHERE f.invoice_no = i.invoice_no"
+        "   AND f.code = 'FAIR_USE_REVIEW' AND f.subject = r.organizer_id)"
+        " FROM billing.rated_calls r JOIN billing.invoices i"
+        "   ON i.invoice_no = r.invoice_no"
+        " WHERE r.invoice_no = $1"
+        " GROUP BY r.organizer_id, i.invoice_no, i.tenant_id,"
+        "   i.period_start, i.period_end"
+        " ORDER BY r.organizer_id NULLS LAST", 1, p, organizer_row, c, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_width(&c->list, 0, 12);
+    xb_list_finish(&c->list, 0, 10);
+    return xb_check(&c->book, err);
+}
+
+/* ------------------------------------------------------------ Findings */
+
+static ac_status finding_row(void *ctx, const PGresult *r, char *err)
+{
+    inv_ctx *c = ctx;
+    xb_sheet *s = &c->list;
+
+    xb_dec(s, 0, db_value(r, 0, 0), c->book.integer);
+    for (int col = 1; col <= 4; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+    xb_next(s);
+    return xb_check(&c->book, err);
+}
+
+static ac_status write_findings(inv_ctx *c, char *err)
+{
+    static const char *const head[] = {
+        "#", "Code", "Subject", "Detail", "Usage ID"
+    };
+    const char *p[] = { c->invoice_no };
+
+    ac_status rc = xb_sheet_add(&c->book, &c->list, "Findings", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->list, head, 5);
+    rc = xb_stream(c->conn,
+        "SELECT seq, code, subject, detail, usage_id FROM billing.findings"
+        " WHERE invoice_no = $1 ORDER BY seq", 1, p, finding_row, c, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_list_finish(&c->list, 0, 5);
+    return xb_check(&c->book, err);
+}
+
+/* ------------------------------------------------------ Reconciliation */
+
+static ac_status recon_row(void *ctx, const PGresult *r, char *err)
+{
+    inv_ctx *c = ctx;
+    xb_sheet *s = &c->list;
+    xb_book *b = &c->book;
+
+    xb_str(s, 0, db_value(r, 0, 0), NULL);
+    xb_ts(s, 1, db_value(r, 0, 1), b->datetime);
+    xb_str(s, 2, db_value(r, 0, 2), NULL);
+    xb_str(s, 3, db_value(r, 0, 3), NULL);
+    xb_str(s, 4, db_value(r, 0, 4), NULL);
+    for (int col = 5; col <= 7; col++)
+        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
+    xb_dec(s, 8, db_value(r, 0, 8), c->m4);
+    /* The provider's charge in the provider's currency. */
+    const xb_money *pm = xb_money_of(b, db_value(r, 0, 10));
+    xb_dec(s, 9, db_value(r, 0, 9), pm ? pm->m4 : b->decimal4);
+    xb_str(s, 10, db_value(r, 0, 10), NULL);
+    xb_dec(s, 11, db_value(r, 0, 11), c->m4);
+    xb_str(s, 12, db_value(r, 0, 12), NULL);
+    xb_next(s);
+    return xb_check(b, err);
+}
+
+static ac_status write_reconciliation(inv_ctx *c, char *err)
+{
+    static const char *const head[] = {
+        "Usage ID", "Start (local time)", "Organizer", "Destination",
+        "Outcome", "Minutes", "Pool minutes", "Billed minutes",
+        "acbill amount", "Provider charge", "Provider currency",
+        "Difference", "Likely cause"
+    };
+    const char *p[] = { c->invoice_no };
+    xb_sheet *s = &c->list;
+    xb_book *b = &c->book;
+    PGresult *res;
+
+    ac_status rc = xb_sheet_add(b, s, "Reconciliation", err);
+    if (rc != AC_OK)
+        return rc;
+    rc = db_query(c->conn,
+        "SELECT count(r.provider_charge),"
+        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
+        "   AND r.provider_currency = i.currency),"
+        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
+        "   AND r.provider_currency IS DISTINCT FROM i.currency),"
+        " coalesce(sum(r.provider_charge)"
+        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
+        " coalesce(sum(r.amount) FILTER (WHERE r.provider_charge IS NOT NULL"
+        "   AND r.provider_currency = i.currency), 0),"
+        " coalesce(sum(r.provider_charge - r.amount)"
+        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
+        " count(*) FILTER (WHERE r.provider_currency = i.currency"
+        "   AND abs(r.provider_charge - r.amount) >= 0.01)"
+        " FROM billing.rated_calls r JOIN billing.invoices i"
+        "   ON i.invoice_no = r.invoice_no WHERE r.invoice_no = $1",
+        1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    static const char *const thead[] = {
+        "Invoice currency", "Calls with a provider charge",
+        "Compared (same currency)", "Not compared (other currency)",
+        "Provider total", "acbill total (same calls)",
+        "Difference (provider - acbill)", "Calls differing by 0.01 or more"
+    };
+    xb_title(s, 0, "Provider reconciliation: the upstream provider's charge "
+           "per call against acbill's amount", b->section);
+    xb_next(s);
+    xb_header(s, thead, 8);
+    xb_str(s, 0, iv(c, I_CURRENCY), NULL);
+    xb_dec(s, 1, db_value(res, 0, 0), b->integer);
+    xb_dec(s, 2, db_value(res, 0, 1), b->integer);
+    xb_dec(s, 3, db_value(res, 0, 2), b->integer);
+    xb_dec(s, 4, db_value(res, 0, 3), c->m4);
+    xb_dec(s, 5, db_value(res, 0, 4), c->m4);
+    xb_dec(s, 6, db_value(res, 0, 5), c->m4);
+    xb_dec(s, 7, db_value(res, 0, 6), b->integer);
+    xb_next(s);
+    int none = strcmp(db_value(res, 0, 0), "0") == 0;
+    PQclear(res);
+    xb_title(s, 0, none ? "No provider charges are recorded for these calls."
+           : "Calls that differ by 0.01 or more, and calls charged in "
+           "another currency:", b->italic);
+    xb_next(s);
+    xb_next(s);
+    lxw_row_t header_row = s->row;
+    xb_header(s, head, 13);
+    rc = xb_stream(c->conn,
+        "SELECT r.usage_id, to_char(r.start_local,"
+        "  'YYYY-MM-DD HH24:MI:SS.US'), r.organizer_id,"
+        " r.destination_number, r.outcome, r.minutes, r.pool_minutes,"
+        " r.billed_minutes, r.amount, r.provider_charge,"
+        " r.provider_currency,"
+        " CASE WHEN r.provider_currency = i.currency"
+        "  THEN r.provider_charge - r.amount END, " LIKELY_CAUSE
+        " FROM billing.rated_calls r JOIN billing.invoices i"
+        "   ON i.invoice_no = r.invoice_no"
+        " WHERE r.invoice_no = $1 AND r.provider_charge IS NOT NULL"
+        " AND (r.provider_currency IS DISTINCT FROM i.currency"
+        "      OR abs(r.provider_charge - r.amount) >= 0.01)"
+        " ORDER BY r.seq", 1, p, recon_row, c, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_width(s, 0, 36);
+    xb_list_finish(s, header_row, 13);
+    return xb_check(b, err);
+}
+
+/* ---------------------------------------------------------------- main */
+
+ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
+                                  const char *path, char *err)
+{
+    inv_ctx *c = calloc(1, sizeof *c);
+    char title[512], subject[512], keywords[256], comments[256];
+    int year, month;
+    ac_status rc;
+
+    if (c == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    c->conn = conn;
+    c->invoice_no = invoice_no;
+    const char *p[] = { invoice_no };
+    rc = db_query(conn, invoice_sql, 1, p, &c->inv, err);
+    if (rc == AC_OK && PQntuples(c->inv) != 1)
+        rc = ac_fail(err, AC_EDATA, "invoice %s not found", invoice_no);
+    if (rc == AC_OK && sscanf(iv(c, I_PERIOD), "%4d-%2d", &year, &month) != 2)
+        rc = ac_fail(err, AC_EINTERNAL, "invoice %s: bad period %s",
+                     invoice_no, iv(c, I_PERIOD));
+    if (rc != AC_OK) {
+        PQclear(c->inv);
+        free(c);
+        return rc;
+    }
+
+    snprintf(title, sizeof title, "Invoice %s, %s", invoice_no,
+             iv(c, I_NAME));
+    snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
+             "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
+             iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
+    snprintf(keywords, sizeof keywords, "acbill, invoice, %s, %s",
+             iv(c, I_TENANT), iv(c, I_PERIOD));
+    if (iv(c, I_SUPERSEDES) != NULL)
+        snprintf(comments, sizeof comments, "Revision %s; supersedes %s.",
+                 iv(c, I_REVISION), iv(c, I_SUPERSEDES));
+    else
+        snprintf(comments, sizeof comments, "Revision %s.",
+                 iv(c, I_REVISION));
+    xb_props props = {
+        .title = title, .subject = subject, .category = "Invoice",
+        .keywords = keywords, .comments = comments,
+        .created = xb_month_start(year, month),
+    };
+    rc = xb_open(&c->book, path, &props, err);
+    if (rc != AC_OK) {
+        PQclear(c->inv);
+        free(c);
+        return rc;
+    }
+
+    const xb_money *m = xb_money_of(&c->book, iv(c, I_CURRENCY));
+    c->m2 = m->m2;      /* the first currency of a book: never NULL */
+    c->m4 = m->m4;
+    c->m2b = m->m2_bold;
+
+    rc = write_summary(c, err);
+    if (rc == AC_OK)
+        rc = write_calls(c, err);
+    if (rc == AC_OK)
+        rc = write_organizers(c, err);
+    if (rc == AC_OK)
+        rc = write_findings(c, err);
+    if (rc == AC_OK)
+        rc = write_reconciliation(c, err);
+
+    ac_status crc = xb_close(&c->book, rc != AC_OK, rc == AC_OK ? err : NULL);
+    if (rc == AC_OK)
+        rc = crc;
+    PQclear(c->inv);
+    free(c);
+    return rc;
+}

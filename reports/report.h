@@ -1,0 +1,77 @@
+/* report.h: the Excel deliverables (SPEC section 4, "Workbooks").
+ *
+ * Every workbook is written from the billing ledger (billing.invoices,
+ * invoice_lines, rated_calls, findings) through the caller's connection.
+ * The functions only read: they never begin, commit or roll back a
+ * transaction, so the caller may call them inside its own open
+ * transaction and they see its uncommitted rows.  They do not change the
+ * session either (no SET), and they read timestamps with explicit
+ * AT TIME ZONE 'UTC', so the session's TimeZone and DateStyle do not
+ * matter.
+ *
+ * Output is deterministic: the same ledger rows give byte-identical files
+ * (the document's creation time is the first day of the period, 00:00 UTC;
+ * formats and sheets are created in a fixed order; numbers are written in
+ * the C locale, so the process must never call setlocale()).
+ *
+ * Workbooks are written in libxlsxwriter's constant_memory mode, with its
+ * temporary files in the output's directory, and the calls are streamed
+ * from PostgreSQL in single-row mode: memory does not grow with the
+ * number of calls.  While a function runs, conn must not be used by
+ * anyone else (it has a query in flight). */
+#ifndef AC_REPORT_H
+#define AC_REPORT_H
+
+#include <libpq-fe.h>
+
+#include "status.h"
+
+/* Excel's last row is 1,048,576; one is the header, so a Calls sheet holds
+ * at most this many calls before the next one, `Calls (2)`, begins. */
+#define REPORT_CALLS_SHEET_MAX 1048575u
+
+/* Write the workbook of invoice invoice_no to path: sheets Summary, Calls
+ * (continued on `Calls (2)`, ... when needed), Organizers, Findings and
+ * Reconciliation.  Reads billing.invoices, invoice_lines, rated_calls,
+ * findings, the superseded revision (for the change block) and, for the
+ * Organizers sheet's "add-on held" column, usage.license_assignments.
+ * Reads only; never begins or commits a transaction.
+ *
+ * path's directory must exist and be writable (it also holds the
+ * temporary files while the workbook is written).  An existing file at
+ * path is replaced.  Returns AC_OK, or: AC_EDATA when the invoice does
+ * not exist, the database's status (db_status_of) when a query fails,
+ * AC_ECANTCREAT when the file cannot be created, AC_EINTERNAL for an
+ * unexpected libxlsxwriter error; with a message in err (AC_ERR_MAX
+ * bytes).  On failure the partial file is removed. */
+ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
+                                  const char *path, char *err);
+
+/* Write the finance summary of period ('YYYY-MM') to path: sheets
+ * Invoices (one row per tenant's latest revision of the period, with the
+ * change against the revision it supersedes), Totals (per currency),
+ * Findings (every finding of those revisions) and Reconciliation (per
+ * tenant: provider total, acbill total, difference).  A period without
+ * invoices gives a workbook with the headers only.  Same contract as
+ * report_invoice_workbook(); AC_EUSAGE when period is not 'YYYY-MM'. */
+ac_status report_finance_summary(PGconn *conn, const char *period,
+                                 const char *path, char *err);
+
+/* Write dir/SHA256SUMS listing the regular files named *.xlsx in dir
+ * (names starting with '.' are skipped, as temporary files), sorted by
+ * name in byte order, one "<64 hex digits>  <name>\n" line each: the
+ * format `sha256sum -c` reads.  No *.xlsx gives an empty file.  The file
+ * is written to a temporary name in dir, synced and renamed, so readers
+ * see the old or the new list, never a partial one.  Returns AC_OK,
+ * AC_ENOINPUT when dir cannot be read, AC_EDATA for a name sha256sum
+ * cannot represent (containing a newline or backslash), AC_EIO or
+ * AC_ECANTCREAT when a file cannot be read or written, with a message
+ * in err. */
+ac_status report_write_sha256sums(const char *dir, char *err);
+
+/* For tests: make Calls sheets hold at most rows calls each (0 restores
+ * REPORT_CALLS_SHEET_MAX; larger values are capped at it).  Process-wide
+ * and not thread-safe; production code never calls it. */
+void report_set_calls_sheet_limit(unsigned rows);
+
+#endif

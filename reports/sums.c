@@ -1,0 +1,146 @@
+/* sums.c: the SHA256SUMS file of an output directory (see report.h). */
+#include "report.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sha256.h"
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The regular files *.xlsx of dir not starting with '.', sorted. */
+static ac_status list_xlsx(const char *dir, char ***out, size_t *count,
+                           char *err)
+{
+    char path[PATH_MAX];
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    struct stat st;
+    ac_status rc = AC_OK;
+
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return ac_fail(err, AC_ENOINPUT, "cannot open directory %s: %s",
+                       dir, strerror(errno));
+    while (rc == AC_OK && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len <= 5 ||
+            strcmp(e->d_name + len - 5, ".xlsx") != 0)
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (strpbrk(e->d_name, "\n\\") != NULL) {
+            rc = ac_fail(err, AC_EDATA, "%s: file name '%s' cannot be "
+                         "listed in SHA256SUMS", dir, e->d_name);
+            break;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (nn == NULL) {
+                rc = ac_fail(err, AC_EOSERR, "out of memory");
+                break;
+            }
+            names = nn;
+            cap = ncap;
+        }
+        names[n] = strdup(e->d_name);
+        if (names[n] == NULL) {
+            rc = ac_fail(err, AC_EOSERR, "out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc != AC_OK) {
+        free_names(names, n);
+        return rc;
+    }
+    if (n > 0)
+        qsort(names, n, sizeof *names, by_name);
+    *out = names;
+    *count = n;
+    return AC_OK;
+}
+
+ac_status report_write_sha256sums(const char *dir, char *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    char tmp[PATH_MAX], final[PATH_MAX], path[PATH_MAX], hex[65];
+    ac_status rc;
+
+    rc = list_xlsx(dir, &names, &n, err);
+    if (rc != AC_OK)
+        return rc;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.SHA256SUMS.XXXXXX", dir) >=
+        sizeof tmp ||
+        (size_t)snprintf(final, sizeof final, "%s/SHA256SUMS", dir) >=
+        sizeof final) {
+        free_names(names, n);
+        return ac_fail(err, AC_ECANTCREAT, "directory name too long: %.100s",
+                       dir);
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        free_names(names, n);
+        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", tmp,
+                       strerror(errno));
+    }
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        unlink(tmp);
+        free_names(names, n);
+        return ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
+    }
+    for (size_t i = 0; rc == AC_OK && i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rc = sha256_file(path, hex, err);
+        if (rc == AC_OK && fprintf(f, "%s  %s\n", hex, names[i]) < 0)
+            rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
+                         strerror(errno));
+    }
+    free_names(names, n);
+    /* Readable like the workbooks beside it (mkstemp makes it 0600). */
+    if (rc == AC_OK && (fchmod(fd, 0644) != 0 || fflush(f) != 0 ||
+                        fsync(fd) != 0))
+        rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
+                     strerror(errno));
+    if (fclose(f) != 0 && rc == AC_OK)
+        rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
+                     strerror(errno));
+    if (rc == AC_OK && rename(tmp, final) != 0)
+        rc = ac_fail(err, AC_EIO, "cannot rename %s to %s: %s", tmp, final,
+                     strerror(errno));
+    if (rc != AC_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    /* Make the rename itself durable. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return AC_OK;
+}

@@ -1,0 +1,540 @@
+/* xlsx_book.c: see xlsx_book.h. */
+#include "xlsx_book.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+
+/* Excel's longest cell text, in characters. */
+#define XB_STR_MAX 32767
+#define XB_WIDTH_MAX 60
+
+/* Copy src into dst (cap bytes), cutting at a character boundary. */
+static void copy_prop(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is invalid,
+ * overlong, a surrogate, beyond U+10FFFF, or U+FFFE/U+FFFF (not allowed
+ * in XML). */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0;               /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0;               /* surrogate */
+        if (c == 0xEF && s[1] == 0xBF && (s[2] == 0xBE || s[2] == 0xBF))
+            return 0;               /* U+FFFE, U+FFFF */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Return text as valid UTF-8 of at most XB_STR_MAX characters: text
+ * itself when it already is, else a copy in b->buf with each invalid byte
+ * replaced by U+FFFD.  *chars receives the character count.  NULL when
+ * memory runs out. */
+static const char *clean_text(xb_book *b, const char *text, unsigned *chars)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    unsigned n = 0;
+    int clean = 1;
+
+    while (*p != '\0') {
+        int len = utf8_len(p);
+        if (len == 0 || n == XB_STR_MAX) {
+            clean = 0;
+            break;
+        }
+        p += len;
+        n++;
+    }
+    if (clean) {
+        *chars = n;
+        return text;
+    }
+
+    size_t need = strlen(text) * 3 + 1;
+    if (need > b->bufcap) {
+        char *nb = realloc(b->buf, need);
+        if (nb == NULL)
+            return NULL;
+        b->buf = nb;
+        b->bufcap = need;
+    }
+    char *out = b->buf;
+    p = (const unsigned char *)text;
+    n = 0;
+    while (*p != '\0' && n < XB_STR_MAX) {
+        int len = utf8_len(p);
+        if (len == 0) {
+            memcpy(out, "\xEF\xBF\xBD", 3);     /* U+FFFD */
+            out += 3;
+            p++;
+        } else {
+            memcpy(out, p, (size_t)len);
+            out += len;
+            p += len;
+        }
+        n++;
+    }
+    *out = '\0';
+    *chars = n;
+    return b->buf;
+}
+
+static void note(xb_sheet *s, lxw_error e, lxw_col_t col)
+{
+    xb_book *b = s->book;
+    if (e == LXW_NO_ERROR || b->lerr != LXW_NO_ERROR)
+        return;
+    b->lerr = e;
+    snprintf(b->where, sizeof b->where, "sheet '%s', row %lu, column %u",
+             s->name, (unsigned long)s->row + 1, (unsigned)col + 1);
+}
+
+ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
+                  char *err)
+{
+    memset(b, 0, sizeof *b);
+    if (strlen(path) >= sizeof b->path)
+        return ac_fail(err, AC_ECANTCREAT, "output path too long: %.100s",
+                       path);
+    snprintf(b->path, sizeof b->path, "%s", path);
+
+    /* Temporary files go next to the output (not to a tmpfs /tmp). */
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(b->tmpdir, sizeof b->tmpdir, ".");
+    else if (slash == path)
+        snprintf(b->tmpdir, sizeof b->tmpdir, "/");
+    else
+        snprintf(b->tmpdir, sizeof b->tmpdir, "%.*s", (int)(slash - path),
+                 path);
+
+    if (access(b->tmpdir, W_OK | X_OK) != 0)
+        return ac_fail(err, AC_ECANTCREAT, "cannot write workbook %s: "
+                       "directory %s: %s", path, b->tmpdir, strerror(errno));
+
+    copy_prop(b->title, sizeof b->title, p->title);
+    copy_prop(b->subject, sizeof b->subject, p->subject);
+    copy_prop(b->category, sizeof b->category, p->category);
+    copy_prop(b->keywords, sizeof b->keywords, p->keywords);
+    copy_prop(b->comments, sizeof b->comments, p->comments);
+    copy_prop(b->author, sizeof b->author, "acbill");
+    copy_prop(b->company, sizeof b->company, "acbill");
+    /* The property strings may come from tenant data: keep them valid. */
+    struct { char *s; size_t cap; } props[] = {
+        { b->title, sizeof b->title }, { b->subject, sizeof b->subject },
+        { b->keywords, sizeof b->keywords },
+        { b->comments, sizeof b->comments },
+    };
+    for (size_t i = 0; i < sizeof props / sizeof *props; i++) {
+        unsigned chars;
+        const char *c = clean_text(b, props[i].s, &chars);
+        if (c == NULL) {
+            free(b->buf);
+            b->buf = NULL;
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        }
+        if (c != props[i].s)
+            copy_prop(props[i].s, props[i].cap, c);
+    }
+
+    lxw_workbook_options opt = {
+        .constant_memory = LXW_TRUE,
+        .tmpdir = b->tmpdir,
+        .use_zip64 = LXW_FALSE,
+    };
+    b->wb = workbook_new_opt(path, &opt);
+    if (b->wb == NULL) {
+        free(b->buf);
+        b->buf = NULL;
+        return ac_fail(err, AC_ECANTCREAT, "cannot create workbook %s",
+                       path);
+    }
+
+    lxw_doc_properties props_ = {
+        .title = b->title,
+        .subject = b->subject,
+        .author = b->author,
+        .company = b->company,
+        .category = b->category,
+        .keywords = b->keywords,
+        .comments = b->comments,
+        .created = p->created,
+    };
+    lxw_error e = workbook_set_properties(b->wb, &props_);
+    if (e != LXW_NO_ERROR) {
+        b->lerr = e;
+        snprintf(b->where, sizeof b->where, "document properties");
+    }
+
+    /* The fixed formats, always in this order (their style index is
+     * part of the file). */
+    b->title_f = workbook_add_format(b->wb);
+    format_set_bold(b->title_f);
+    format_set_font_size(b->title_f, 14);
+    b->section = workbook_add_format(b->wb);
+    format_set_bold(b->section);
+    format_set_font_size(b->section, 12);
+    b->header = workbook_add_format(b->wb);
+    format_set_bold(b->header);
+    format_set_bg_color(b->header, 0xDDEBF7);
+    format_set_bottom(b->header, LXW_BORDER_THIN);
+    b->bold = workbook_add_format(b->wb);
+    format_set_bold(b->bold);
+    b->italic = workbook_add_format(b->wb);
+    format_set_italic(b->italic);
+    b->integer = workbook_add_format(b->wb);
+    format_set_num_format(b->integer, "#,##0");
+    b->integer_bold = workbook_add_format(b->wb);
+    format_set_num_format(b->integer_bold, "#,##0");
+    format_set_bold(b->integer_bold);
+    b->datetime = workbook_add_format(b->wb);
+    format_set_num_format(b->datetime, "yyyy-mm-dd hh:mm:ss");
+    b->decimal4 = workbook_add_format(b->wb);
+    format_set_num_format(b->decimal4, "#,##0.0000");
+    b->wrap = workbook_add_format(b->wb);
+    format_set_text_wrap(b->wrap);
+    return AC_OK;
+}
+
+ac_status xb_close(xb_book *b, int failed, char *err)
+{
+    ac_status rc = AC_OK;
+
+    if (b->wb != NULL) {
+        /* workbook_close() also frees; there is no way to discard. */
+        lxw_error e = workbook_close(b->wb);
+        b->wb = NULL;
+        if (!failed && e != LXW_NO_ERROR)
+            rc = ac_fail(err, e == LXW_ERROR_CREATING_XLSX_FILE ?
+                         AC_ECANTCREAT : AC_EIO, "cannot write %s: %s",
+                         b->path, lxw_strerror(e));
+    }
+    if (failed || rc != AC_OK) {
+        if (unlink(b->path) != 0 && errno != ENOENT && !failed)
+            rc = ac_fail(err, AC_EIO, "cannot remove partial %s: %s",
+                         b->path, strerror(errno));
+    }
+    free(b->buf);
+    b->buf = NULL;
+    b->bufcap = 0;
+    return rc;
+}
+
+ac_status xb_check(xb_book *b, char *err)
+{
+    if (b->lerr == LXW_NO_ERROR)
+        return AC_OK;
+    return ac_fail(err, AC_EINTERNAL, "writing %s: %s (%s)", b->path,
+                   lxw_strerror(b->lerr), b->where);
+}
+
+const xb_money *xb_money_of(xb_book *b, const char *currency)
+{
+    char code[4] = "";
+    int letters = 1;
+
+    copy_prop(code, sizeof code, currency ? currency : "");
+    for (int i = 0; i < 3; i++)
+        if (code[i] < 'A' || code[i] > 'Z')
+            letters = 0;
+    for (int i = 0; i < b->nmoney; i++)
+        if (strcmp(b->money[i].code, code) == 0)
+            return &b->money[i];
+    if (b->nmoney == XB_MAX_CURRENCIES)
+        return NULL;
+
+    char f2[64], f4[64];
+    if (strcmp(code, "USD") == 0) {
+        snprintf(f2, sizeof f2, "[$$-409]#,##0.00");
+        snprintf(f4, sizeof f4, "[$$-409]#,##0.0000");
+    } else if (strcmp(code, "EUR") == 0) {
+        snprintf(f2, sizeof f2, "[$\xE2\x82\xAC-2] #,##0.00");
+        snprintf(f4, sizeof f4, "[$\xE2\x82\xAC-2] #,##0.0000");
+    } else if (strcmp(code, "GBP") == 0) {
+        snprintf(f2, sizeof f2, "[$\xC2\xA3-809]#,##0.00");
+        snprintf(f4, sizeof f4, "[$\xC2\xA3-809]#,##0.0000");
+    } else if (letters) {
+        snprintf(f2, sizeof f2, "#,##0.00 \"%s\"", code);
+        snprintf(f4, sizeof f4, "#,##0.0000 \"%s\"", code);
+    } else {
+        snprintf(f2, sizeof f2, "#,##0.00");
+        snprintf(f4, sizeof f4, "#,##0.0000");
+    }
+    xb_money *m = &b->money[b->nmoney++];
+    memcpy(m->code, code, sizeof m->code);
+    m->m2 = workbook_add_format(b->wb);
+    format_set_num_format(m->m2, f2);
+    m->m4 = workbook_add_format(b->wb);
+    format_set_num_format(m->m4, f4);
+    m->m2_bold = workbook_add_format(b->wb);
+    format_set_num_format(m->m2_bold, f2);
+    format_set_bold(m->m2_bold);
+    return m;
+}
+
+ac_status xb_sheet_add(xb_book *b, xb_sheet *s, const char *name,
+                       char *err)
+{
+    memset(s, 0, sizeof *s);
+    s->book = b;
+    copy_prop(s->name, sizeof s->name, name);
+    lxw_error e = workbook_validate_sheet_name(b->wb, name);
+    if (e == LXW_NO_ERROR) {
+        s->ws = workbook_add_worksheet(b->wb, name);
+        if (s->ws == NULL)
+            e = LXW_ERROR_MEMORY_MALLOC_FAILED;
+    }
+    if (e != LXW_NO_ERROR)
+        return ac_fail(err, AC_EINTERNAL, "cannot add sheet '%s' to %s: %s",
+                       name, b->path, lxw_strerror(e));
+    return AC_OK;
+}
+
+void xb_width(xb_sheet *s, lxw_col_t col, unsigned width)
+{
+    if (col < XB_MAX_COLS && width > s->width[col])
+        s->width[col] = width;
+}
+
+void xb_str(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
+{
+    unsigned chars = 0;
+
+    if (text == NULL || s->book->lerr != LXW_NO_ERROR)
+        return;
+    const char *c = clean_text(s->book, text, &chars);
+    if (c == NULL) {
+        note(s, LXW_ERROR_MEMORY_MALLOC_FAILED, col);
+        return;
+    }
+    /* worksheet_write_string(): never a formula, whatever the text. */
+    note(s, worksheet_write_string(s->ws, s->row, col, c, f), col);
+    xb_width(s, col, chars);
+}
+
+void xb_title(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
+{
+    unsigned keep = col < XB_MAX_COLS ? s->width[col] : 0;
+    xb_str(s, col, text, f);
+    if (col < XB_MAX_COLS)
+        s->width[col] = keep;
+}
+
+void xb_num(xb_sheet *s, lxw_col_t col, double v, lxw_format *f)
+{
+    char tmp[64];
+
+    if (s->book->lerr != LXW_NO_ERROR)
+        return;
+    note(s, worksheet_write_number(s->ws, s->row, col, v, f), col);
+    int n = snprintf(tmp, sizeof tmp, "%.2f", v);
+    /* Room for thousands separators and a currency symbol. */
+    xb_width(s, col, (unsigned)n + (unsigned)n / 3 + 2);
+}
+
+void xb_dec(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
+{
+    if (text == NULL || *text == '\0' || s->book->lerr != LXW_NO_ERROR)
+        return;
+    note(s, worksheet_write_number(s->ws, s->row, col, xb_number(text), f),
+         col);
+    size_t n = strlen(text);
+    xb_width(s, col, (unsigned)(n + n / 3 + 2));
+}
+
+/* Parse exactly `digits` decimal digits at *p into *out. */
+static int take(const char **p, int digits, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < digits; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += digits;
+    *out = v;
+    return 0;
+}
+
+void xb_ts(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
+{
+    lxw_datetime dt;
+    const char *p = text;
+    int sec = 0;
+
+    if (text == NULL || *text == '\0' || s->book->lerr != LXW_NO_ERROR)
+        return;
+    if (take(&p, 4, &dt.year) || *p++ != '-' ||
+        take(&p, 2, &dt.month) || *p++ != '-' ||
+        take(&p, 2, &dt.day) || *p++ != ' ' ||
+        take(&p, 2, &dt.hour) || *p++ != ':' ||
+        take(&p, 2, &dt.min) || *p++ != ':' || take(&p, 2, &sec)) {
+        /* Not a timestamp we wrote: show it as text rather than lose it. */
+        xb_str(s, col, text, NULL);
+        return;
+    }
+    dt.sec = sec;
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            dt.sec += (*p - '0') * scale;
+    }
+    note(s, worksheet_write_datetime(s->ws, s->row, col, &dt, f), col);
+    xb_width(s, col, 19);
+}
+
+void xb_next(xb_sheet *s)
+{
+    s->row++;
+}
+
+void xb_header(xb_sheet *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        xb_str(s, (lxw_col_t)i, names[i], s->book->header);
+    xb_next(s);
+}
+
+void xb_fit_columns(xb_sheet *s, int ncols, unsigned min_width)
+{
+    for (int i = 0; i < ncols && i < XB_MAX_COLS; i++) {
+        unsigned w = s->width[i] < min_width ? min_width : s->width[i];
+        if (w > XB_WIDTH_MAX)
+            w = XB_WIDTH_MAX;
+        note(s, worksheet_set_column(s->ws, (lxw_col_t)i, (lxw_col_t)i,
+                                     w + 2, NULL), (lxw_col_t)i);
+    }
+}
+
+void xb_list_finish(xb_sheet *s, lxw_row_t header_row, int ncols)
+{
+    lxw_row_t last = s->row > header_row ? s->row - 1 : header_row;
+
+    if (s->book->lerr != LXW_NO_ERROR)
+        return;
+    worksheet_freeze_panes(s->ws, header_row + 1, 0);
+    note(s, worksheet_autofilter(s->ws, header_row, 0, last,
+                                 (lxw_col_t)(ncols - 1)), 0);
+    xb_fit_columns(s, ncols, 6);
+}
+
+double xb_number(const char *text)
+{
+    static const double pow10[] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+    };
+    const char *p = text;
+    uint64_t m = 0;
+    int neg = 0, dot = 0, scale = 0, digits = 0;
+
+    if (text == NULL || *text == '\0')
+        return 0;
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    if (*p == '\0')
+        return 0;
+    for (; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (m != 0 || *p != '0')
+                digits++;
+            if (digits > 15 || scale == 22)
+                break;                  /* beyond the exact path */
+            m = m * 10 + (uint64_t)(*p - '0');
+            scale += dot;
+        } else if (*p == '.' && !dot) {
+            dot = 1;
+        } else {
+            break;
+        }
+    }
+    if (*p != '\0') {
+        /* Too many digits, or an exponent: let strtod round (C locale). */
+        char *end;
+        double v = strtod(text, &end);
+        return *end == '\0' ? v : 0;
+    }
+    /* m < 10^15 is exact, and so is 10^scale: the quotient is the double
+     * nearest to the decimal value, as strtod would give. */
+    double v = (double)m / pow10[scale];
+    return neg ? -v : v;
+}
+
+ac_status xb_stream(PGconn *conn, const char *sql, int nparams,
+                    const char *const *params, xb_row_fn fn, void *ctx,
+                    char *err)
+{
+    ac_status rc = AC_OK;
+    PGresult *res;
+
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+        return ac_fail(err, PQstatus(conn) == CONNECTION_OK ?
+                       AC_EINTERNAL : AC_EUNAVAIL, "database: %s",
+                       PQerrorMessage(conn));
+    if (!PQsetSingleRowMode(conn))
+        rc = ac_fail(err, AC_EINTERNAL, "database: cannot use single-row "
+                     "mode");
+    /* Always read to the end: the connection must be idle afterwards. */
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (rc == AC_OK)
+                rc = fn(ctx, res, err);
+        } else if (st != PGRES_TUPLES_OK && rc == AC_OK) {
+            rc = db_status_of(conn, res);
+            ac_fail(err, rc, "database: %s", PQresultErrorMessage(res));
+            size_t n = err ? strlen(err) : 0;
+            while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+                err[--n] = '\0';
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+time_t xb_month_start(int year, int month)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = 1;
+    return timegm(&tm);
+}
