@@ -47,8 +47,7 @@ typedef struct {
     int nfindings;
     char invoice_no[128];
     char fingerprint[65];
-    char tmp_path[PATH_MAX];
-    char final_path[PATH_MAX];
+    char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
 } job;
 
 /* ------------------------------------------------------------ helpers */
@@ -698,32 +697,6 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-static ac_status write_workbook(PGconn *conn, job *j, char *err)
-{
-    char hex[65], file[160];
-    ac_status rc;
-
-    snprintf(file, sizeof file, "%s.xlsx", j->invoice_no);
-    snprintf(j->final_path, sizeof j->final_path, "%s/%s", j->ctx->out_dir,
-             file);
-    snprintf(j->tmp_path, sizeof j->tmp_path, "%s/.%s.tmp-%ld",
-             j->ctx->out_dir, file, (long)getpid());
-    rc = report_invoice_workbook(conn, j->invoice_no, j->tmp_path, err);
-    if (rc == AC_OK)
-        rc = sha256_file(j->tmp_path, hex, err);
-    if (rc == AC_OK) {
-        const char *p[] = { j->invoice_no, file, hex };
-        rc = db_exec_params(conn,
-            "UPDATE billing.invoices SET file_name = $2,"
-            " content_sha256 = $3 WHERE invoice_no = $1", 3, p, err);
-    }
-    if (rc != AC_OK) {
-        unlink(j->tmp_path);
-        j->tmp_path[0] = '\0';
-    }
-    return rc;
-}
-
 static ac_status record_tenant(PGconn *conn, const bill_context *ctx,
                                const char *tenant_id, const char *status,
                                const char *invoice_no, long calls,
@@ -752,19 +725,27 @@ static void job_free(job *j)
     rating_licences_free(j->lic);
     if (j->spool != NULL)
         fclose(j->spool);
+    if (j->spool_path[0] != '\0')
+        unlink(j->spool_path);
     free(j->findings);
 }
 
-static FILE *open_spool(const char *dir)
+/* A spool file in dir (or TMPDIR).  With keep, the file keeps its name
+ * (j->spool_path) so that the publisher can read it after commit;
+ * otherwise it is unlinked at once and goes with the process. */
+static FILE *open_spool(job *j, const char *dir, int keep)
 {
     char path[PATH_MAX];
     const char *tmp = dir ? dir : getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/acbill-spool-XXXXXX",
+    snprintf(path, sizeof path, "%s/.acbill-spool-XXXXXX",
              tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(path);
     if (fd < 0)
         return NULL;
-    unlink(path);               /* gone with the process, whatever happens */
+    if (keep)
+        snprintf(j->spool_path, sizeof j->spool_path, "%s", path);
+    else
+        unlink(path);
     FILE *f = fdopen(fd, "w+");
     if (f == NULL)
         close(fd);
@@ -792,7 +773,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
                     sizeof j->invoice_no);
     j->rt = rating_tenant_new(ctx->ref, j->lic, j->tenant->currency,
                               60 * j->seats, ctx->fair_use_minutes);
-    j->spool = open_spool(ctx->spool_dir);
+    j->spool = open_spool(j, ctx->spool_dir, ctx->pub != NULL);
     if (j->rt == NULL || j->spool == NULL)
         return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",
                        strerror(errno));
@@ -829,8 +810,6 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
         rc = insert_findings(conn, j, err);
     if (rc == AC_OK)
         rc = verify_ledger(conn, j, err);
-    if (rc == AC_OK && ctx->out_dir != NULL)
-        rc = write_workbook(conn, j, err);
     if (rc == AC_OK)
         rc = record_tenant(conn, ctx, j->tenant->tenant_id, "issued",
                            j->invoice_no, t->calls, NULL, err);
@@ -864,29 +843,18 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
         db_exec(conn, "ROLLBACK", NULL);
         rc = record_tenant(conn, ctx, tenant->tenant_id, "unchanged",
                            result->invoice_no, result->calls, NULL, why);
-        if (rc == AC_OK && ctx->out_dir != NULL)
-            rc = bill_ensure_workbook(conn, result->invoice_no,
-                                      ctx->out_dir, why);
+        if (rc == AC_OK && ctx->pub != NULL)
+            rc = publisher_submit(ctx->pub, result->invoice_no, NULL, why);
     } else if (rc == AC_OK) {
         rc = db_exec(conn, "COMMIT", why);
-        if (rc == AC_OK && j.tmp_path[0] != '\0') {
-            if (rename(j.tmp_path, j.final_path) != 0) {
-                rc = ac_fail(why, AC_ECANTCREAT, "invoice %s is issued but "
-                             "its workbook could not be put in place (%s); "
-                             "the next run writes it again",
-                             j.invoice_no, strerror(errno));
-                unlink(j.tmp_path);
-            } else {
-                snprintf(result->workbook, sizeof result->workbook, "%s",
-                         j.final_path);
-            }
-        } else if (rc != AC_OK && j.tmp_path[0] != '\0') {
-            unlink(j.tmp_path);
+        if (rc == AC_OK && ctx->pub != NULL) {
+            /* The spool is the publisher's from here on. */
+            fflush(j.spool);
+            rc = publisher_submit(ctx->pub, j.invoice_no, j.spool_path, why);
+            j.spool_path[0] = '\0';
         }
     } else {
         db_exec(conn, "ROLLBACK", NULL);
-        if (j.tmp_path[0] != '\0')
-            unlink(j.tmp_path);
     }
     job_free(&j);
     if (rc != AC_OK) {

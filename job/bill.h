@@ -6,7 +6,8 @@
  * rating engine into a spool file, then either finds the result identical
  * to the latest issued revision (nothing is written) or issues revision
  * n+1: invoice, lines, rated calls (COPY from the spool), findings, checks
- * conservation again in SQL, writes the workbook when asked, and commits.
+ * conservation again in SQL, and commits; then hands the invoice and its
+ * spool to the publisher, which writes the workbook (publish.h).
  * A tenant that fails commits nothing. */
 #ifndef AC_BILL_H
 #define AC_BILL_H
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "publish.h"
 #include "rating.h"
 #include "status.h"
 
@@ -23,7 +25,7 @@ typedef struct {
     char period_date[11];       /* "YYYY-MM-01" */
     int32_t fair_use_minutes;
     long long run_id;
-    const char *out_dir;        /* OUT/YYYY-MM, or NULL: no workbooks */
+    publisher *pub;             /* writes the workbooks; NULL: none */
     const char *spool_dir;      /* where spool files go (NULL: TMPDIR) */
 } bill_context;
 
@@ -42,7 +44,6 @@ typedef struct {
     int revision;
     int32_t calls;
     char total[32];             /* "5.15" */
-    char workbook[4096];        /* path of the workbook written, or "" */
 } bill_result;
 
 /* Bill one tenant's period on conn (no transaction open).  On success the
@@ -50,7 +51,7 @@ typedef struct {
  * billing.run_tenants.  On failure nothing of the tenant is committed,
  * err says why ("tenant T1, period 2026-10: ..."), and the status is
  * AC_EDATA for bad data or a failed check, AC_EUNAVAIL when the database
- * went away, AC_ECANTCREAT when the workbook could not be written. */
+ * went away. */
 ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
                       const bill_tenant_info *tenant, bill_result *result,
                       char *err);

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "status.h"
+#include "upload.h"
 
 static void usage(FILE *out)
 {
@@ -48,15 +49,27 @@ int main(int argc, char **argv)
         printf("acbill %s\n", ACBILL_VERSION);
         return AC_OK;
     }
+    int (*fn)(int, char **) = NULL;
     if (strcmp(cmd, "migrate") == 0)
-        return cmd_migrate(argc - 1, argv + 1);
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "sample") == 0)
-        return cmd_sample(argc - 1, argv + 1);
-    if (strcmp(cmd, "upload") == 0)
-        return cmd_upload(argc - 1, argv + 1);
-    fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
-            cmd);
-    return AC_EUSAGE;
+        fn = cmd_migrate;
+    else if (strcmp(cmd, "run") == 0)
+        fn = cmd_run;
+    else if (strcmp(cmd, "sample") == 0)
+        fn = cmd_sample;
+    else if (strcmp(cmd, "upload") == 0)
+        fn = cmd_upload;
+    if (fn == NULL) {
+        fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
+                cmd);
+        return AC_EUSAGE;
+    }
+    /* curl's global state, once, before any thread starts. */
+    char err[AC_ERR_MAX];
+    if (upload_global_init(err) != AC_OK) {
+        fprintf(stderr, "acbill: %s\n", err);
+        return AC_EOSERR;
+    }
+    int rc = fn(argc - 1, argv + 1);
+    upload_global_cleanup();
+    return rc;
 }

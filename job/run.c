@@ -1,6 +1,7 @@
 /* run.c: see run.h; also the `acbill run` command. */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "money.h"
+#include "publish.h"
 #include "rating.h"
 #include "report.h"
 
@@ -196,7 +198,8 @@ static ac_status list_tenants(PGconn *conn, const run_options *opt,
 }
 
 static ac_status write_period_files(PGconn *conn, const run_options *opt,
-                                    const char *dir, char *err)
+                                    const char *dir, long long run_id,
+                                    char *err)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     snprintf(path, sizeof path, "%s/finance-summary-%s.xlsx", dir,
@@ -211,7 +214,36 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
         unlink(tmp);
         return rc;
     }
-    return report_write_sha256sums(dir, err);
+    rc = report_write_sha256sums(dir, err);
+    if (rc != AC_OK || opt->upload.base_url == NULL)
+        return rc;
+    /* The summary, then SHA256SUMS, which is delivered last. */
+    char name[64], sums[PATH_MAX];
+    snprintf(name, sizeof name, "finance-summary-%s.xlsx", opt->period);
+    snprintf(sums, sizeof sums, "%s/%s", dir, UPLOAD_MANIFEST_NAME);
+    rc = upload_enqueue(conn, &opt->upload, opt->period, name, path, NULL,
+                        run_id, err);
+    if (rc == AC_OK)
+        rc = upload_enqueue(conn, &opt->upload, opt->period,
+                            UPLOAD_MANIFEST_NAME, sums, NULL, run_id, err);
+    return rc;
+}
+
+/* Deliver what is pending (earlier runs' failures first, then this
+ * run's files).  Failed deliveries stay pending for the next run. */
+static ac_status deliver(PGconn *conn, const run_options *opt,
+                         int *pending, char *err)
+{
+    int delivered = 0;
+    *pending = 0;
+    if (opt->upload.base_url == NULL)
+        return AC_OK;
+    ac_status rc = upload_deliver_pending(conn, &opt->upload, &delivered,
+                                          pending, err);
+    if (rc == AC_OK && (delivered > 0 || *pending > 0))
+        ac_info("upload: %d file(s) delivered, %d pending", delivered,
+                *pending);
+    return rc;
 }
 
 /* The run's outcome counts, from billing.run_tenants (all workers). */
@@ -257,6 +289,27 @@ static void progress(const run_options *opt, int done, int total,
                 left);
     if (done == total)
         fputc('\n', stderr);
+}
+
+/* Remove what a killed run left in dir: temporary workbooks and spools.
+ * Only called under the run lock. */
+static void remove_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.' || (strstr(e->d_name, ".tmp-") == NULL &&
+            strncmp(e->d_name, ".acbill-spool-", 14) != 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            ac_info("removed %s, left by an earlier run", path);
+    }
+    closedir(d);
 }
 
 /* ------------------------------------------------------------- workers */
@@ -366,10 +419,20 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
     int *later = calloc((size_t)n + 1, sizeof *later);
     int first = (int)((long long)n * worker / nworkers);
     long long calls = 0;
+    bill_context mine = *ctx;
     ac_status rc = AC_OK;
 
     if (later == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
+    if (opt->out_dir != NULL) {
+        rc = publisher_start(opt->conninfo, ctx->spool_dir, ctx->period,
+                             ctx->run_id, &opt->upload, &mine.pub, err);
+        if (rc != AC_OK) {
+            free(later);
+            return rc;
+        }
+    }
+    ctx = &mine;
     for (int k = 0; rc == AC_OK && k < n; k++) {
         int i = (first + k) % n;
         rc = work_tenant(conn, ctx, tenants, i, 0, &skipped, &calls, err);
@@ -382,6 +445,13 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
         rc = work_tenant(conn, ctx, tenants, later[k], 1, &skipped, &calls,
                          err);
     free(later);
+    if (mine.pub != NULL) {
+        int failed;
+        char why[AC_ERR_MAX];
+        ac_status prc = publisher_finish(mine.pub, &failed, why);
+        if (prc != AC_OK && rc == AC_OK)
+            rc = ac_fail(err, prc, "%s", why);
+    }
     summary->calls = calls;
     return rc;
 }
@@ -489,6 +559,11 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = list_tenants(conn, opt, &tenants, err);
     if (rc == AC_OK)
         rc = start_run(conn, opt, &summary->run_id, err);
+    int pending = 0;
+    if (rc == AC_OK && deliver(conn, opt, &pending, msg) != AC_OK)
+        ac_warn("upload: %s", msg);
+    if (rc == AC_OK && opt->out_dir != NULL)
+        remove_stale(out_dir);
     if (rc != AC_OK) {
         PQclear(tenants);
         rating_ref_free(ref);
@@ -498,7 +573,7 @@ ac_status run_period(const run_options *opt, run_summary *summary,
 
     bill_context ctx = { .ref = ref, .fair_use_minutes =
                          opt->fair_use_minutes, .run_id = summary->run_id,
-                         .out_dir = opt->out_dir ? out_dir : NULL };
+                         .spool_dir = opt->out_dir ? out_dir : NULL };
     snprintf(ctx.period, sizeof ctx.period, "%s", opt->period);
     snprintf(ctx.period_date, sizeof ctx.period_date, "%s-01", opt->period);
     summary->tenants = PQntuples(tenants);
@@ -513,7 +588,7 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = count_results(conn, summary, err);
 
     if (rc == AC_OK && opt->out_dir != NULL) {
-        rc = write_period_files(conn, opt, out_dir, msg);
+        rc = write_period_files(conn, opt, out_dir, summary->run_id, msg);
         if (rc != AC_OK) {
             ac_error("period %s: %s", opt->period, msg);
             ac_fail(err, rc, "%s", msg);
@@ -523,6 +598,15 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = ac_fail(err, AC_EDATA, "%d of %d tenant(s) failed; see "
                      "billing.run_tenants for run %lld", summary->failed,
                      summary->tenants, summary->run_id);
+    if (PQstatus(conn) == CONNECTION_OK && opt->upload.base_url != NULL) {
+        ac_status urc = deliver(conn, opt, &pending, msg);
+        if (urc != AC_OK)
+            ac_error("upload: %s", msg);
+        if (rc == AC_OK && (urc != AC_OK || pending > 0))
+            rc = ac_fail(err, AC_EUNAVAIL, "billing is done, but %d "
+                         "file(s) wait for upload; the next run or `acbill "
+                         "upload --pending` delivers them", pending);
+    }
     if (PQstatus(conn) == CONNECTION_OK)
         finish_run(conn, summary, rc, rc == AC_OK ? NULL : err);
     PQclear(tenants);
@@ -535,13 +619,16 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
         "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
-        "                  [--db CONNINFO] [--workers N] [--fair-use-minutes N]\n"
+        "                  [--db CONNINFO] [--workers N] [--upload-url URL]\n"
+        "                  [--fair-use-minutes N]\n"
         "                  [--quiet|--verbose]\n"
         "\n"
         "Rates every tenant's calls of the period (default: last month) and\n"
         "issues invoices into billing.*: revision 1, or revision n+1 when\n"
         "the inputs changed; nothing when they did not.  With --out, writes\n"
-        "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS.\n");
+        "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS,\n"
+        "and with --upload-url (or ACBILL_UPLOAD_URL) delivers them to\n"
+        "URL/YYYY-MM/ (https://, or file:// for a local folder).\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -553,6 +640,7 @@ int cmd_run(int argc, char **argv)
         { "db", required_argument, NULL, 'd' },
         { "fair-use-minutes", required_argument, NULL, 'f' },
         { "workers", required_argument, NULL, 'w' },
+        { "upload-url", required_argument, NULL, 'u' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -561,6 +649,7 @@ int cmd_run(int argc, char **argv)
     run_options opt = { .fair_use_minutes = DEFAULT_FAIR_USE_MINUTES,
                         .workers = 1 };
     char err[AC_ERR_MAX] = "";
+    const char *upload_url = NULL;
     int c;
 
     run_default_period(opt.period);
@@ -614,6 +703,9 @@ int cmd_run(int argc, char **argv)
             opt.workers = (int)v;
             break;
         }
+        case 'u':
+            upload_url = optarg;
+            break;
         case 'q':
             ac_log_set_level(AC_LOG_WARN);
             break;
@@ -634,6 +726,19 @@ int cmd_run(int argc, char **argv)
         return AC_EUSAGE;
     }
     opt.progress = isatty(STDERR_FILENO);
+    ac_status urc = upload_options_from_env(&opt.upload, err);
+    if (urc == AC_OK && upload_url != NULL) {
+        opt.upload.base_url = upload_url;
+        urc = upload_options_check(&opt.upload, err);
+    }
+    if (urc != AC_OK) {
+        ac_error("run: %s", err);
+        return urc;
+    }
+    if (opt.upload.base_url != NULL && opt.out_dir == NULL) {
+        fprintf(stderr, "acbill run: uploading needs --out DIR\n");
+        return AC_EUSAGE;
+    }
 
     run_summary s;
     ac_status rc = run_period(&opt, &s, err);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "upload.h"
 
 #define RUN_MAX_TENANT_ARGS 256
 #define RUN_MAX_WORKERS 64
@@ -23,6 +24,7 @@ typedef struct {
     const char *out_dir;        /* NULL: no workbooks */
     int32_t fair_use_minutes;
     int workers;                /* processes billing tenants in parallel */
+    upload_options upload;      /* delivery; upload.base_url NULL: none */
     int progress;               /* print a progress line (a terminal) */
 } run_options;
 

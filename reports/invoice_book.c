@@ -521,9 +521,11 @@ static void calls_sheet_end(inv_ctx *c)
     xb_list_finish(s, 0, CALLS_COLS);
 }
 
-static ac_status calls_row(void *ctx, const PGresult *r, char *err)
+/* One Calls row from its 15 values, in the sheet's column order (NULL
+ * for SQL NULL). */
+static ac_status calls_write(inv_ctx *c, const char *const v[CALLS_COLS],
+                             char *err)
 {
-    inv_ctx *c = ctx;
     xb_sheet *s = &c->calls;
     xb_book *b = &c->book;
 
@@ -533,31 +535,117 @@ static ac_status calls_row(void *ctx, const PGresult *r, char *err)
         if (rc != AC_OK)
             return rc;
     }
-    xb_str(s, 0, db_value(r, 0, 0), NULL);          /* Usage ID */
-    xb_ts(s, 1, db_value(r, 0, 1), b->datetime);    /* Start (local) */
-    xb_str(s, 2, db_value(r, 0, 2), NULL);          /* Organizer */
-    xb_str(s, 3, db_value(r, 0, 3), NULL);          /* Destination */
-    xb_str(s, 4, db_value(r, 0, 4), NULL);          /* Country */
-    xb_str(s, 5, db_value(r, 0, 5), NULL);          /* Kind */
-    xb_dec(s, 6, db_value(r, 0, 6), b->integer);    /* Duration (s) */
-    xb_dec(s, 7, db_value(r, 0, 7), b->integer);    /* Minutes */
-    xb_str(s, 8, db_value(r, 0, 8), NULL);          /* Outcome */
-    xb_dec(s, 9, db_value(r, 0, 9), b->integer);    /* Pool minutes */
-    xb_dec(s, 10, db_value(r, 0, 10), b->integer);  /* Billed minutes */
-    xb_dec(s, 11, db_value(r, 0, 11), c->m4);       /* Rate */
-    xb_dec(s, 12, db_value(r, 0, 12), c->m4);       /* Connection fee */
-    xb_dec(s, 13, db_value(r, 0, 13), c->m4);       /* Amount */
-    xb_str(s, 14, db_value(r, 0, 14), NULL);        /* Reason */
+    xb_str(s, 0, v[0], NULL);           /* Usage ID */
+    xb_ts(s, 1, v[1], b->datetime);     /* Start (local) */
+    xb_str(s, 2, v[2], NULL);           /* Organizer */
+    xb_str(s, 3, v[3], NULL);           /* Destination */
+    xb_str(s, 4, v[4], NULL);           /* Country */
+    xb_str(s, 5, v[5], NULL);           /* Kind */
+    xb_dec(s, 6, v[6], b->integer);     /* Duration (s) */
+    xb_dec(s, 7, v[7], b->integer);     /* Minutes */
+    xb_str(s, 8, v[8], NULL);           /* Outcome */
+    xb_dec(s, 9, v[9], b->integer);     /* Pool minutes */
+    xb_dec(s, 10, v[10], b->integer);   /* Billed minutes */
+    xb_dec(s, 11, v[11], c->m4);        /* Rate */
+    xb_dec(s, 12, v[12], c->m4);        /* Connection fee */
+    xb_dec(s, 13, v[13], c->m4);        /* Amount */
+    xb_str(s, 14, v[14], NULL);         /* Reason */
     xb_next(s);
     return xb_check(b, err);
 }
 
-static ac_status write_calls(inv_ctx *c, char *err)
+static ac_status calls_row(void *ctx, const PGresult *r, char *err)
+{
+    const char *v[CALLS_COLS];
+    for (int i = 0; i < CALLS_COLS; i++)
+        v[i] = db_value(r, 0, i);
+    return calls_write(ctx, v, err);
+}
+
+/* Undo COPY text escapes in place; "\N" alone is NULL. */
+static char *copy_unescape(char *field)
+{
+    char *in = field, *out = field;
+
+    if (strcmp(field, "\\N") == 0)
+        return NULL;
+    while (*in) {
+        if (*in != '\\' || in[1] == '\0') {
+            *out++ = *in++;
+            continue;
+        }
+        in++;
+        switch (*in++) {
+        case 't': *out++ = '\t'; break;
+        case 'n': *out++ = '\n'; break;
+        case 'r': *out++ = '\r'; break;
+        case 'b': *out++ = '\b'; break;
+        case 'f': *out++ = '\f'; break;
+        case 'v': *out++ = '\v'; break;
+        default: *out++ = in[-1]; break;
+        }
+    }
+    *out = '\0';
+    return field;
+}
+
+/* The Calls rows from a spool of billing.rated_calls COPY text lines (the
+ * columns of REPORT_SPOOL_COLUMNS), in file order. */
+static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
+                                  char *err)
+{
+    /* Spool column of each Calls column. */
+    static const int from[CALLS_COLS] = {
+        2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9
+    };
+    enum { SPOOL_COLS = 22 };
+    FILE *f = fopen(spool_path, "r");
+    char *line = NULL, *field[SPOOL_COLS];
+    size_t cap = 0;
+    ssize_t len;
+    ac_status rc = AC_OK;
+
+    if (f == NULL)
+        return ac_fail(err, AC_EIO, "cannot read the spool %s",
+                       spool_path);
+    while (rc == AC_OK && (len = getline(&line, &cap, f)) > 0) {
+        int n = 0;
+        if (line[len - 1] == '\n')
+            line[len - 1] = '\0';
+        for (char *p = line; n < SPOOL_COLS; n++) {
+            field[n] = p;
+            p = strchr(p, '\t');
+            if (p == NULL) {
+                n++;
+                break;
+            }
+            *p++ = '\0';
+        }
+        if (n != SPOOL_COLS) {
+            rc = ac_fail(err, AC_EINTERNAL, "spool line with %d fields",
+                         n);
+            break;
+        }
+        const char *v[CALLS_COLS];
+        for (int i = 0; i < CALLS_COLS; i++)
+            v[i] = copy_unescape(field[from[i]]);
+        rc = calls_write(c, v, err);
+    }
+    if (rc == AC_OK && ferror(f))
+        rc = ac_fail(err, AC_EIO, "error reading the spool %s", spool_path);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+static ac_status write_calls(inv_ctx *c, const char *spool_path, char *err)
 {
     const char *p[] = { c->invoice_no };
 
     ac_status rc = calls_sheet_begin(c, err);
-    if (rc == AC_OK)
+    if (rc == AC_OK && spool_path != NULL)
+        rc = calls_from_spool(c, spool_path, err);
+    else if (rc == AC_OK)
         rc = xb_stream(c->conn, calls_sql, 1, p, calls_row, c, err);
     if (rc == AC_OK) {
         calls_sheet_end(c);
@@ -777,6 +865,13 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
 ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
                                   const char *path, char *err)
 {
+    return report_invoice_workbook_spool(conn, invoice_no, NULL, path, err);
+}
+
+ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
+                                        const char *spool_path,
+                                        const char *path, char *err)
+{
     inv_ctx *c = calloc(1, sizeof *c);
     char title[512], subject[512], keywords[256], comments[256];
     int year, month;
@@ -831,7 +926,7 @@ ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
 
     rc = write_summary(c, err);
     if (rc == AC_OK)
-        rc = write_calls(c, err);
+        rc = write_calls(c, spool_path, err);
     if (rc == AC_OK)
         rc = write_organizers(c, err);
     if (rc == AC_OK)

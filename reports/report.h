@@ -47,6 +47,26 @@
 ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
                                   const char *path, char *err);
 
+/* The columns of a spool line, in order: one billing.rated_calls row in
+ * COPY text format, as the job writes it before it COPYs the rows in. */
+#define REPORT_SPOOL_COLUMNS \
+    "invoice_no, seq, usage_id, start_time, start_local, organizer_id," \
+    " destination_number, duration_seconds, outcome, reason, country," \
+    " kind, minutes, pool_minutes, billed_minutes, per_minute," \
+    " connection_fee, amount, dest_prefix, rate_prefix, provider_charge," \
+    " provider_currency"
+
+/* Like report_invoice_workbook(), but the Calls sheets come from
+ * spool_path, a file of the invoice's rated calls in seq order in COPY
+ * text format (columns REPORT_SPOOL_COLUMNS), instead of being read back
+ * from billing.rated_calls: the job already has them, and a month of
+ * calls need not cross the network twice.  The result is byte-identical
+ * to report_invoice_workbook()'s for the same rows.  spool_path NULL is
+ * report_invoice_workbook(). */
+ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
+                                        const char *spool_path,
+                                        const char *path, char *err);
+
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the
  * change against the revision it supersedes), Totals (per currency),
