@@ -461,9 +461,8 @@ static ac_status write_summary(inv_ctx *c, char *err)
         xb_next(&s);
     }
     label_str(&s, "Currency", iv(c, I_CURRENCY));
-    xb_str(&s, 0, "Issued at (UTC)", NULL);
-    xb_ts(&s, 1, iv(c, I_ISSUED), b->datetime);
-    xb_next(&s);
+    /* No "issued at": the workbook depends on the inputs alone, so the
+     * same month billed again anywhere gives the same bytes. */
 
     section(&s, "Entitlement");
     label_dec(&s, "Seats", iv(c, I_SEATS), b->integer);

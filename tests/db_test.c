@@ -379,6 +379,116 @@ static void test_fair_use_review(void)
                  " WHERE tenant_id = 'R1' AND period = '2026-10-01'", "3001");
 }
 
+/* ------------------------------------------------- workers suite */
+
+static PGconn *db4;
+static char conninfo4[256];
+static char outdir[64] = "/tmp/acbill-workers-XXXXXX";
+
+static int load_sample(const char *ci)
+{
+    return test_system("%s sample --db '%s' --period 2026-10 --tenants 12"
+                       " --calls 4000 --seed 7 >/dev/null 2>&1",
+                       test_acbill_path(), ci);
+}
+
+static int workers_init(void)
+{
+    if (mkdtemp(outdir) == NULL)
+        return 1;
+    db = testdb_fresh("acbill_db_w1", conninfo, sizeof conninfo);
+    db4 = testdb_fresh("acbill_db_w4", conninfo4, sizeof conninfo4);
+    if (db == NULL || db4 == NULL || load_sample(conninfo) != 0 ||
+        load_sample(conninfo4) != 0)
+        return init_failed();
+    int r1 = test_system("%s run --db '%s' --quiet --period 2026-10"
+                         " --workers 1 --out %s/w1 2>>/tmp/acbill-db-test.log",
+                         test_acbill_path(), conninfo, outdir);
+    int r4 = test_system("%s run --db '%s' --quiet --period 2026-10"
+                         " --workers 4 --out %s/w4 2>>/tmp/acbill-db-test.log",
+                         test_acbill_path(), conninfo4, outdir);
+    /* Bad sample rows are rejected calls, never failed tenants. */
+    if (r1 != 0 || r4 != 0)
+        return init_failed();
+    return 0;
+}
+
+static int workers_clean(void)
+{
+    PQfinish(db4);
+    db4 = NULL;
+    test_system("rm -rf %s", outdir);
+    return suite_clean();
+}
+
+static void assert_same(const char *sql)
+{
+    char *a = testdb_value(db, sql), *b = testdb_value(db4, sql);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    free(a);
+    free(b);
+}
+
+static void test_workers_same_ledger(void)
+{
+    CU_ASSERT(testdb_long(db, "SELECT count(*) FROM billing.rated_calls")
+              > 3000);
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.invoices"),
+                    12);
+    assert_same("SELECT md5(string_agg(concat_ws('|', invoice_no, seq,"
+                " usage_id, outcome, reason, country, kind, minutes,"
+                " pool_minutes, billed_minutes, per_minute, connection_fee,"
+                " amount), ',' ORDER BY invoice_no, seq))"
+                " FROM billing.rated_calls");
+    assert_same("SELECT md5(string_agg(concat_ws('|', invoice_no, revision,"
+                " seats, pool_used_minutes, total, fingerprint, file_name,"
+                " content_sha256), ',' ORDER BY invoice_no))"
+                " FROM billing.invoices");
+    assert_same("SELECT md5(string_agg(concat_ws('|', invoice_no, line_no,"
+                " country, amount), ',' ORDER BY invoice_no, line_no))"
+                " FROM billing.invoice_lines");
+    assert_same("SELECT md5(string_agg(concat_ws('|', invoice_no, seq, code,"
+                " subject, detail), ',' ORDER BY invoice_no, seq))"
+                " FROM billing.findings");
+}
+
+static void test_workers_same_workbooks(void)
+{
+    /* Byte-identical workbooks, finance summary and SHA256SUMS. */
+    CU_ASSERT_EQUAL(test_system("diff -r %s/w1/2026-10 %s/w4/2026-10",
+                                outdir, outdir), 0);
+    CU_ASSERT_EQUAL(test_system("cd %s/w4/2026-10 && sha256sum --quiet"
+                                " --strict -c SHA256SUMS", outdir), 0);
+    CU_ASSERT_EQUAL(test_system("test $(ls %s/w1/2026-10/*.xlsx | wc -l)"
+                                " = 13", outdir), 0);
+}
+
+static void test_two_runs_together(void)
+{
+    char ci[256];
+    PGconn *c = testdb_fresh("acbill_db_two", ci, sizeof ci);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(load_sample(ci), 0);
+    int rc = test_system(
+        "A='%s run --db %s --quiet --period 2026-10 --workers 2';"
+        " $A 2>/dev/null & a=$!; $A 2>/dev/null & b=$!;"
+        " wait $a; ea=$?; wait $b; eb=$?;"
+        " case \"$ea $eb\" in '0 0'|'0 75'|'75 0') exit 0;; esac;"
+        " echo \"exit codes $ea $eb\" >&2; exit 1",
+        test_acbill_path(), ci);
+    CU_ASSERT_EQUAL(rc, 0);
+    /* Every tenant billed exactly once: one revision each. */
+    char *v = testdb_value(c, "SELECT count(*) || ' ' || count(DISTINCT"
+                           " tenant_id) || ' ' || max(revision)"
+                           " FROM billing.invoices");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(v, "12 12 1");
+    free(v);
+    PQfinish(c);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo spec[] = {
@@ -412,11 +522,20 @@ CU_ErrorCode tests_register(void)
         { "fair-use review", test_fair_use_review },
         CU_TEST_INFO_NULL
     };
+    static CU_TestInfo workers[] = {
+        { "1 and 4 workers: identical ledgers", test_workers_same_ledger },
+        { "1 and 4 workers: byte-identical workbooks",
+          test_workers_same_workbooks },
+        { "two runs started together bill each tenant once",
+          test_two_runs_together },
+        CU_TEST_INFO_NULL
+    };
     static CU_SuiteInfo suites[] = {
         { "spec example", spec_init, suite_clean, NULL, NULL, spec },
         { "bad data", bad_init, suite_clean, NULL, NULL, bad },
         { "licence and rate rules", rules_init, suite_clean, NULL, NULL,
           rules },
+        { "workers", workers_init, workers_clean, NULL, NULL, workers },
         CU_SUITE_INFO_NULL
     };
     return CU_register_suites(suites);
