@@ -1,0 +1,144 @@
+#!/bin/bash
+# acbill-cron.sh: the nightly entry point that cron calls (cron/acbill.cron).
+#
+#   acbill-cron.sh [-e ENV_FILE] [-- RUN_ARGS...]
+#
+# 1. Loads the environment file given by -e, else $ACBILL_ENV_FILE, else
+#    /etc/default/acbill (that default may be missing; a named file may not).
+#    It is sourced as shell, so it must not be writable by group or others.
+# 2. Takes an exclusive lock, `flock -n` on $ACBILL_LOCK_FILE (default
+#    /run/lock/acbill.lock), so runs never overlap.  A start that finds the
+#    lock held logs "already running" and exits 75 (EX_TEMPFAIL) without
+#    doing anything: cron mails that line, because a run still going when
+#    the next one is due needs a person to look at it.
+# 3. Runs `acbill migrate`, then `acbill run $ACBILL_RUN_ARGS RUN_ARGS...`
+#    (acbill itself reads ACBILL_UPLOAD_URL, ACBILL_CA_FILE, ... and the
+#    libpq PG* variables from the environment).  Every line they print goes,
+#    timestamped, to $ACBILL_LOG_FILE when set, else to syslog
+#    (`logger -t acbill`) when /dev/log exists, else to stderr.
+# 4. Exits with acbill's own status (0 ok, 65 a tenant failed, 69 database
+#    or upload server unavailable, ...; see `acbill --help`), and on failure
+#    prints one line on stderr, so cron's mail reports it.
+#
+# Its own statuses: 75 another run holds the lock, 78 the environment file
+# or $ACBILL is missing or unsafe, 71 the lock or log file cannot be opened.
+set -u
+umask 027
+
+me="acbill-cron[$$]"
+
+stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+syslog_ok() { [ -S /dev/log ] && command -v logger >/dev/null 2>&1; }
+
+# log MESSAGE: one line about the wrapper itself.
+log() {
+    if [ -n "${ACBILL_LOG_FILE:-}" ]; then
+        printf '%s %s %s\n' "$(stamp)" "$me" "$*" >> "$ACBILL_LOG_FILE"
+    elif syslog_ok; then
+        logger -t acbill -- "$me $*"
+    else
+        printf '%s %s %s\n' "$(stamp)" "$me" "$*" >&2
+    fi
+}
+
+# fail STATUS MESSAGE: log, tell cron (stderr), exit.
+fail() {
+    local status=$1
+    shift
+    log "$*"
+    if [ -n "${ACBILL_LOG_FILE:-}" ] || syslog_ok; then
+        printf 'acbill-cron: %s\n' "$*" >&2
+    fi
+    exit "$status"
+}
+
+# Copy the job's output lines to the log; acbill's own lines already start
+# with a UTC timestamp, anything else gets one.
+log_stream() {
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        if [[ ! $line =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z ]]; then
+            line="$(stamp) $line"
+        fi
+        if [ -n "${ACBILL_LOG_FILE:-}" ]; then
+            printf '%s\n' "$line" >> "$ACBILL_LOG_FILE"
+        elif syslog_ok; then
+            printf '%s\n' "${line#* }" | logger -t acbill
+        else
+            printf '%s\n' "$line" >&2
+        fi
+    done
+}
+
+# step NAME ARGS...: run acbill NAME ARGS..., logging its output; returns
+# its exit status.
+step() {
+    "$ACBILL" "$@" 2>&1 | log_stream
+    return "${PIPESTATUS[0]}"
+}
+
+env_file=${ACBILL_ENV_FILE:-}
+while getopts 'e:h' opt; do
+    case $opt in
+    e) env_file=$OPTARG ;;
+    h) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "usage: acbill-cron.sh [-e ENV_FILE] [-- RUN_ARGS...]" >&2
+       exit 64 ;;
+    esac
+done
+shift $((OPTIND - 1))
+
+if [ -z "$env_file" ]; then
+    env_file=/etc/default/acbill
+    [ -e "$env_file" ] || env_file=""
+fi
+if [ -n "$env_file" ]; then
+    if [ ! -f "$env_file" ] || [ ! -r "$env_file" ]; then
+        fail 78 "cannot read the environment file $env_file"
+    fi
+    mode=$(stat -L -c %a "$env_file")
+    (( (8#$mode & 8#022) == 0 )) ||
+        fail 78 "environment file $env_file is writable by group or others (mode $mode): refused"
+    set -a
+    # shellcheck disable=SC1090
+    . "$env_file" || fail 78 "environment file $env_file failed to load"
+    set +a
+fi
+
+ACBILL=${ACBILL:-/usr/local/bin/acbill}
+lock=${ACBILL_LOCK_FILE:-/run/lock/acbill.lock}
+
+if [ -n "${ACBILL_LOG_FILE:-}" ]; then
+    : >> "$ACBILL_LOG_FILE" 2>/dev/null || {
+        log_file=$ACBILL_LOG_FILE
+        ACBILL_LOG_FILE=""
+        fail 71 "cannot write the log file $log_file"
+    }
+fi
+[ -x "$ACBILL" ] || fail 78 "acbill binary $ACBILL is missing or not executable (set ACBILL)"
+
+exec 9>>"$lock" || fail 71 "cannot open the lock file $lock"
+if ! flock -n 9; then
+    fail 75 "already running (lock $lock is held by another run); this start is skipped"
+fi
+
+start=$(date +%s)
+log "start: $ACBILL run ${ACBILL_RUN_ARGS:-} $*"
+
+step migrate
+status=$?
+if [ "$status" != 0 ]; then
+    fail "$status" "acbill migrate failed with exit $status; the run was not started"
+fi
+
+# ACBILL_RUN_ARGS is split on spaces on purpose (e.g. "--out /srv/acbill").
+# shellcheck disable=SC2086
+step run ${ACBILL_RUN_ARGS:-} "$@"
+status=$?
+elapsed=$(( $(date +%s) - start ))
+if [ "$status" != 0 ]; then
+    fail "$status" "acbill run failed with exit $status after ${elapsed}s"
+fi
+log "done: acbill run succeeded in ${elapsed}s"
+exit 0

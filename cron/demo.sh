@@ -1,0 +1,96 @@
+#!/bin/sh
+# shellcheck disable=SC2012  # ls is only for showing file names
+# demo.sh: `make demo`, an end-to-end run on a throwaway PostgreSQL.
+#
+#   ACBILL=/path/to/bin/acbill cron/demo.sh
+#
+# Starts a private PostgreSQL cluster (pg_virtualenv; without it, initdb in
+# a temporary directory), loads reproducible sample data for last month,
+# rates it, writes the workbooks to ./demo/out and delivers them with
+# file:// to ./demo/delivered/<YYYY-MM>/, then prints where they are.  The
+# database is thrown away at the end; ./demo stays for you to look at.
+#   DEMO_PERIOD=YYYY-MM  another period than last month
+set -eu
+
+cd "$(dirname "$0")/.."
+top=$(pwd)
+ACBILL=${ACBILL:-$top/bin/acbill}
+case $ACBILL in /*) ;; *) ACBILL=$top/$ACBILL ;; esac
+export ACBILL
+if [ ! -x "$ACBILL" ]; then
+    echo "demo: $ACBILL is not built (run make)" >&2
+    exit 69
+fi
+
+inside() {
+    period=$DEMO_PERIOD
+    out=./demo/out
+    delivered=$top/demo/delivered
+    rm -rf ./demo
+    mkdir -p "$out" "$delivered"
+
+    echo "demo: creating the schema"
+    "$ACBILL" migrate
+    echo "demo: loading sample data for $period (20 tenants, 20000 calls)"
+    "$ACBILL" sample --period "$period" --tenants 20 --calls 20000 --seed 1
+    echo "demo: billing $period"
+    status=0
+    "$ACBILL" run --period "$period" --out "$out" \
+        --upload-url "file://$delivered" || status=$?
+
+    echo
+    echo "demo: invoices issued for $period"
+    psql -X -q -P pager=off -c "
+        SELECT invoice_no, tenant_id, currency, calls, billed_minutes,
+               total
+          FROM billing.invoices
+         WHERE period = to_date('$period', 'YYYY-MM')
+         ORDER BY invoice_no" || true
+    psql -X -q -P pager=off -c "
+        SELECT status, count(*) AS files, sum(bytes) AS bytes
+          FROM billing.uploads GROUP BY status ORDER BY status" || true
+    echo "demo: workbooks written to   $top/demo/out/"
+    (cd "$out" && find . -type f | sed 's|^\./|    |' | sort)
+    echo "demo: and delivered to       $delivered/$period/"
+    ls "$delivered/$period" 2>/dev/null | sed 's/^/    /'
+    if [ -f "$delivered/$period/SHA256SUMS" ]; then
+        echo "demo: checking the delivered files against SHA256SUMS"
+        (cd "$delivered/$period" && sha256sum --quiet -c SHA256SUMS) &&
+            echo "    all files match"
+    fi
+    echo "demo: acbill run exited $status"
+    return "$status"
+}
+
+# A private cluster with initdb, for machines without pg_virtualenv.
+with_initdb() {
+    initdb=$(command -v initdb ||
+             ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -n 1)
+    [ -n "$initdb" ] || { echo "demo: no PostgreSQL server found" >&2; exit 69; }
+    bindir=$(dirname "$initdb")
+    tmp=$(mktemp -d)
+    as=""
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$tmp"
+        as="runuser -u postgres --"
+    fi
+    trap '$as "$bindir/pg_ctl" -D "$tmp/data" -m fast stop >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+    $as "$bindir/initdb" -D "$tmp/data" -A trust -U postgres >/dev/null
+    $as "$bindir/pg_ctl" -D "$tmp/data" -w -l "$tmp/log" \
+        -o "-k $tmp -c listen_addresses= -p 54329" start >/dev/null
+    export PGHOST="$tmp" PGPORT=54329 PGUSER=postgres PGDATABASE=postgres
+    inside
+}
+
+if [ "${ACBILL_DEMO_INSIDE:-}" = 1 ]; then
+    inside
+    exit $?
+fi
+DEMO_PERIOD=${DEMO_PERIOD:-$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)}
+export DEMO_PERIOD
+if command -v pg_virtualenv >/dev/null 2>&1; then
+    # -t: the cluster lives in a temporary directory even as root, so the
+    # demo never collides with another cluster (make test) on this machine.
+    ACBILL_DEMO_INSIDE=1 exec pg_virtualenv -t -- "$0" "$@"
+fi
+with_initdb

@@ -1,0 +1,1309 @@
+/* upload.c: see upload.h. */
+#include "upload.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "db.h"
+#include "log.h"
+#include "sha256.h"
+
+/* Advisory lock keys (two-int form, apart from migrate's bigint key):
+ * (LOCK_CLASS, 0) is held by the one process delivering; (LOCK_CLASS,
+ * hashtext(target_url)) serialises enqueues of one target. */
+#define LOCK_CLASS "72541"
+#define TOKEN_MAX 4096
+#define URL_MAX 4096
+#define SNIPPET_MAX 160
+
+/* ------------------------------------------------------------ global */
+
+static int curl_ready;
+
+ac_status upload_global_init(char *err)
+{
+    if (curl_ready)
+        return AC_OK;
+    CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (cc != CURLE_OK)
+        return ac_fail(err, AC_EINTERNAL, "cannot initialise libcurl: %s",
+                       curl_easy_strerror(cc));
+    curl_ready = 1;
+    return AC_OK;
+}
+
+void upload_global_cleanup(void)
+{
+    if (curl_ready) {
+        curl_global_cleanup();
+        curl_ready = 0;
+    }
+}
+
+/* ------------------------------------------------------------ options */
+
+void upload_options_defaults(upload_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->use_move = 1;
+    opt->max_attempts = 4;
+    opt->timeout_s = 300;
+    opt->connect_timeout_s = 15;
+    opt->backoff_ms = 1000;
+    opt->backoff_max_ms = 30000;
+    opt->retry_after_max_s = 60;
+}
+
+static const char *env_str(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static ac_status env_long(const char *name, long min, long max, long *out,
+                          char *err)
+{
+    const char *v = env_str(name);
+    char *end;
+    long x;
+
+    if (v == NULL)
+        return AC_OK;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < min || x > max)
+        return ac_fail(err, AC_ECONFIG, "%s=%s: expected a whole number "
+                       "from %ld to %ld", name, v, min, max);
+    *out = x;
+    return AC_OK;
+}
+
+ac_status upload_options_from_env(upload_options *opt, char *err)
+{
+    const char *v;
+    long attempts = 4;
+    ac_status rc;
+
+    upload_options_defaults(opt);
+    opt->base_url = env_str("ACBILL_UPLOAD_URL");
+    opt->ca_file = env_str("ACBILL_CA_FILE");
+    opt->token_file = env_str("ACBILL_UPLOAD_TOKEN_FILE");
+    v = env_str("ACBILL_ALLOW_HTTP");
+    if (v != NULL) {
+        if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
+            return ac_fail(err, AC_ECONFIG,
+                           "ACBILL_ALLOW_HTTP=%s: expected 0 or 1", v);
+        opt->allow_http = strcmp(v, "1") == 0;
+    }
+    v = env_str("ACBILL_UPLOAD_MODE");
+    if (v != NULL) {
+        if (strcmp(v, "dav") == 0)
+            opt->use_move = 1;
+        else if (strcmp(v, "put") == 0)
+            opt->use_move = 0;
+        else
+            return ac_fail(err, AC_ECONFIG, "ACBILL_UPLOAD_MODE=%s: expected "
+                           "dav (PUT then MOVE) or put (one PUT)", v);
+    }
+    rc = env_long("ACBILL_UPLOAD_ATTEMPTS", 1, 100, &attempts, err);
+    if (rc == AC_OK)
+        opt->max_attempts = (int)attempts;
+    if (rc == AC_OK)
+        rc = env_long("ACBILL_UPLOAD_TIMEOUT", 1, 86400, &opt->timeout_s,
+                      err);
+    if (rc == AC_OK)
+        rc = env_long("ACBILL_UPLOAD_CONNECT_TIMEOUT", 1, 3600,
+                      &opt->connect_timeout_s, err);
+    if (rc == AC_OK)
+        rc = env_long("ACBILL_UPLOAD_BACKOFF_MS", 0, 3600000,
+                      &opt->backoff_ms, err);
+    if (rc == AC_OK)
+        rc = env_long("ACBILL_UPLOAD_BACKOFF_MAX_MS", 0, 3600000,
+                      &opt->backoff_max_ms, err);
+    if (rc == AC_OK)
+        rc = env_long("ACBILL_UPLOAD_RETRY_AFTER_MAX", 0, 3600,
+                      &opt->retry_after_max_s, err);
+    if (rc != AC_OK)
+        return rc;
+    return upload_options_check(opt, err);
+}
+
+typedef enum { SCHEME_HTTPS, SCHEME_HTTP, SCHEME_FILE } url_scheme;
+
+/* Write url into out (len bytes) with any "user:password@" replaced by
+ * "***@", for messages about URLs that may not have been checked yet. */
+static void redact_url(const char *url, char *out, size_t len)
+{
+    const char *rest = strstr(url, "://");
+    const char *at, *slash;
+
+    snprintf(out, len, "%s", url);
+    if (rest == NULL)
+        return;
+    rest += 3;
+    at = strchr(rest, '@');
+    slash = strchr(rest, '/');
+    if (at != NULL && (slash == NULL || at < slash))
+        snprintf(out, len, "%.*s***%s", (int)(rest - url), url, at);
+}
+
+/* Copy base into out without trailing slashes. */
+static ac_status normalize_base(const char *base, char *out, size_t len,
+                                char *err)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= len)
+        return ac_fail(err, AC_ECONFIG, "upload URL is empty or too long");
+    memcpy(out, base, n);
+    out[n] = '\0';
+    return AC_OK;
+}
+
+/* Parse and vet a base URL.  For file:// URLs, path (len bytes, may be
+ * NULL) receives the decoded directory. */
+static ac_status parse_base(const upload_options *opt, url_scheme *scheme,
+                            char *path, size_t len, char *err)
+{
+    char base[URL_MAX], shown[URL_MAX];
+    char *part = NULL;
+    CURLU *u;
+    CURLUcode uc;
+    ac_status rc = AC_OK;
+
+    redact_url(opt->base_url, shown, sizeof shown);
+    if (normalize_base(opt->base_url, base, sizeof base, err) != AC_OK)
+        return AC_ECONFIG;
+    u = curl_url();
+    if (u == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    uc = curl_url_set(u, CURLUPART_URL, base, 0);
+    if (uc != CURLUE_OK) {
+        rc = ac_fail(err, AC_ECONFIG, "upload URL %s is not valid: %s",
+                     shown, curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
+        rc = ac_fail(err, AC_ECONFIG, "upload URL %s carries credentials: "
+                     "use ACBILL_UPLOAD_TOKEN_FILE or ~/.netrc instead",
+                     shown);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK ||
+        strchr(base, '?') != NULL || strchr(base, '#') != NULL) {
+        rc = ac_fail(err, AC_ECONFIG, "upload URL %s must not have a "
+                     "?query or #fragment", shown);
+        goto out;
+    }
+    curl_free(part);
+    part = NULL;
+    if (curl_url_get(u, CURLUPART_SCHEME, &part, 0) != CURLUE_OK) {
+        rc = ac_fail(err, AC_ECONFIG, "upload URL %s has no scheme", shown);
+        goto out;
+    }
+    if (strcmp(part, "https") == 0) {
+        *scheme = SCHEME_HTTPS;
+    } else if (strcmp(part, "http") == 0) {
+        if (!opt->allow_http) {
+            rc = ac_fail(err, AC_ECONFIG, "upload URL %s is plain http: "
+                         "refused (use https://, or set ACBILL_ALLOW_HTTP=1 "
+                         "for a trusted network)", shown);
+            goto out;
+        }
+        *scheme = SCHEME_HTTP;
+    } else if (strcmp(part, "file") == 0) {
+        *scheme = SCHEME_FILE;
+        curl_free(part);
+        part = NULL;
+        if (curl_url_get(u, CURLUPART_HOST, &part, 0) == CURLUE_OK &&
+            *part != '\0' && strcmp(part, "localhost") != 0) {
+            rc = ac_fail(err, AC_ECONFIG, "upload URL %s names a remote "
+                         "host: file:// delivers only locally", shown);
+            goto out;
+        }
+        curl_free(part);
+        part = NULL;
+        if (curl_url_get(u, CURLUPART_PATH, &part, CURLU_URLDECODE) !=
+                CURLUE_OK || part[0] != '/' || part[1] == '\0') {
+            rc = ac_fail(err, AC_ECONFIG, "upload URL %s has no directory",
+                         shown);
+            goto out;
+        }
+        if (path != NULL && (size_t)snprintf(path, len, "%s", part) >= len)
+            rc = ac_fail(err, AC_ECONFIG, "upload URL %s is too long", shown);
+    } else {
+        rc = ac_fail(err, AC_ECONFIG, "upload URL %s: scheme %s is not "
+                     "supported (https://, http://, file://)", shown, part);
+    }
+out:
+    curl_free(part);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Check the token file and, when token is not NULL, read the token into it
+ * (TOKEN_MAX bytes). */
+static ac_status read_token(const char *path, char *token, char *err)
+{
+    char buf[TOKEN_MAX];
+    struct stat st;
+    ssize_t n;
+    size_t len = 0;
+    ac_status rc = AC_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return ac_fail(err, AC_ECONFIG, "cannot read the upload token file "
+                       "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ac_fail(err, AC_ECONFIG, "upload token file %s is not a "
+                       "regular file", path);
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        close(fd);
+        return ac_fail(err, AC_ECONFIG, "upload token file %s is accessible "
+                       "by group or others (mode %04o): refused, chmod 600 "
+                       "it", path, (unsigned)(st.st_mode & 07777));
+    }
+    while (len < sizeof buf - 1 &&
+           (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = ac_fail(err, AC_ECONFIG, "cannot read the upload token "
+                         "file %s: %s", path, strerror(errno));
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    if (rc == AC_OK && len == 0)
+        rc = ac_fail(err, AC_ECONFIG, "upload token file %s is empty", path);
+    for (size_t i = 0; rc == AC_OK && i < len; i++)
+        if (buf[i] < 0x21 || buf[i] > 0x7e)
+            rc = ac_fail(err, AC_ECONFIG, "upload token in %s has a "
+                         "character that cannot go in an HTTP header", path);
+    if (rc == AC_OK && token != NULL)
+        memcpy(token, buf, len + 1);
+    explicit_bzero(buf, sizeof buf);
+    return rc;
+}
+
+ac_status upload_options_check(const upload_options *opt, char *err)
+{
+    url_scheme scheme;
+    ac_status rc;
+
+    if (opt->max_attempts < 1 || opt->timeout_s < 1 ||
+        opt->connect_timeout_s < 1 || opt->backoff_ms < 0 ||
+        opt->backoff_max_ms < 0 || opt->retry_after_max_s < 0)
+        return ac_fail(err, AC_ECONFIG, "upload options out of range");
+    if (opt->base_url != NULL) {
+        rc = parse_base(opt, &scheme, NULL, 0, err);
+        if (rc != AC_OK)
+            return rc;
+    }
+    if (opt->ca_file != NULL && access(opt->ca_file, R_OK) != 0)
+        return ac_fail(err, AC_ECONFIG, "cannot read the CA file %s: %s",
+                       opt->ca_file, strerror(errno));
+    if (opt->token_file != NULL)
+        return read_token(opt->token_file, NULL, err);
+    return AC_OK;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int valid_period(const char *p)
+{
+    for (int i = 0; i < 7; i++) {
+        if (i == 4 ? p[i] != '-' : (p[i] < '0' || p[i] > '9'))
+            return 0;
+    }
+    int month = (p[5] - '0') * 10 + (p[6] - '0');
+    return p[7] == '\0' && month >= 1 && month <= 12;
+}
+
+static int valid_file_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 200 || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] == '/' || (unsigned char)name[i] < 0x20 ||
+            name[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* SHA-256 and size of an open stream, read from its start. */
+static ac_status hash_stream(FILE *f, const char *path, char hex[65],
+                             long long *bytes, char *err)
+{
+    unsigned char buf[65536];
+    sha256_ctx ctx;
+    size_t n;
+    long long total = 0;
+
+    if (fseeko(f, 0, SEEK_SET) != 0)
+        return ac_fail(err, AC_EIO, "cannot read %s: %s", path,
+                       strerror(errno));
+    sha256_init(&ctx);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        sha256_update(&ctx, buf, n);
+        total += (long long)n;
+    }
+    if (ferror(f))
+        return ac_fail(err, AC_EIO, "cannot read %s: %s", path,
+                       strerror(errno));
+    sha256_final_hex(&ctx, hex);
+    *bytes = total;
+    return AC_OK;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    unsigned char r[32];
+    if (nbytes > sizeof r)
+        nbytes = sizeof r;
+    if (getrandom(r, nbytes, 0) != (ssize_t)nbytes) {
+        /* Never expected; fall back on something unique enough. */
+        unsigned long long x = (unsigned long long)getpid() * 2654435761u ^
+                               (unsigned long long)time(NULL);
+        for (size_t i = 0; i < nbytes; i++, x >>= 3)
+            r[i] = (unsigned char)(x ^ (i * 37));
+    }
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", r[i]);
+}
+
+static long random_below(long n)
+{
+    unsigned int r = 0;
+    if (n <= 0)
+        return 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (unsigned int)clock();
+    return (long)(r % (unsigned long)n);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* "<base>/<period>/<escaped name>" into out. */
+static ac_status join_url(const char *base, const char *period,
+                          const char *name, char *out, size_t len, char *err)
+{
+    char *esc = curl_easy_escape(NULL, name, 0);
+    if (esc == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    int n = snprintf(out, len, "%s/%s/%s", base, period, esc);
+    curl_free(esc);
+    if (n < 0 || (size_t)n >= len)
+        return ac_fail(err, AC_ECONFIG, "upload URL too long for %s", name);
+    return AC_OK;
+}
+
+/* Begin a unit of work: a transaction when conn is idle, a savepoint when
+ * the caller has one open.  *nested tells txn_end() which. */
+static ac_status txn_begin(PGconn *conn, int *nested, char *err)
+{
+    switch (PQtransactionStatus(conn)) {
+    case PQTRANS_IDLE:
+        *nested = 0;
+        return db_exec(conn, "BEGIN", err);
+    case PQTRANS_INTRANS:
+        *nested = 1;
+        return db_exec(conn, "SAVEPOINT acbill_upload", err);
+    default:
+        return ac_fail(err, AC_EINTERNAL, "upload: the database connection "
+                       "is busy or in a failed transaction");
+    }
+}
+
+static ac_status txn_end(PGconn *conn, int nested, ac_status rc, char *err)
+{
+    if (rc == AC_OK)
+        return db_exec(conn, nested ? "RELEASE SAVEPOINT acbill_upload"
+                                    : "COMMIT", err);
+    db_exec(conn, nested ? "ROLLBACK TO SAVEPOINT acbill_upload; "
+                           "RELEASE SAVEPOINT acbill_upload"
+                         : "ROLLBACK", NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------ enqueue */
+
+ac_status upload_enqueue(PGconn *conn, const upload_options *opt,
+                         const char *period, const char *file_name,
+                         const char *local_path, const char *invoice_no,
+                         long long run_id, char *err)
+{
+    char base[URL_MAX], target[URL_MAX], abs_path[PATH_MAX], hex[65];
+    char bytes_s[32], period_s[16], run_s[32];
+    long long bytes = 0;
+    PGresult *res = NULL;
+    int nested = 0;
+    ac_status rc;
+
+    if (opt->base_url == NULL) {
+        ac_debug("upload: no upload URL; %s is not queued", file_name);
+        return AC_OK;
+    }
+    rc = upload_options_check(opt, err);
+    if (rc != AC_OK)
+        return rc;
+    if (period == NULL || !valid_period(period))
+        return ac_fail(err, AC_EINTERNAL, "upload: bad period '%s'",
+                       period ? period : "(null)");
+    if (file_name == NULL || !valid_file_name(file_name))
+        return ac_fail(err, AC_EINTERNAL, "upload: bad file name '%s'",
+                       file_name ? file_name : "(null)");
+    if (realpath(local_path, abs_path) == NULL)
+        return ac_fail(err, AC_EIO, "cannot queue %s for upload: %s",
+                       local_path, strerror(errno));
+    FILE *f = fopen(abs_path, "rb");
+    if (f == NULL)
+        return ac_fail(err, AC_EIO, "cannot queue %s for upload: %s",
+                       abs_path, strerror(errno));
+    rc = hash_stream(f, abs_path, hex, &bytes, err);
+    fclose(f);
+    if (rc != AC_OK)
+        return rc;
+    rc = normalize_base(opt->base_url, base, sizeof base, err);
+    if (rc == AC_OK)
+        rc = join_url(base, period, file_name, target, sizeof target, err);
+    if (rc != AC_OK)
+        return rc;
+
+    snprintf(bytes_s, sizeof bytes_s, "%lld", bytes);
+    snprintf(period_s, sizeof period_s, "%s-01", period);
+    snprintf(run_s, sizeof run_s, "%lld", run_id);
+
+    rc = txn_begin(conn, &nested, err);
+    if (rc != AC_OK)
+        return rc;
+    const char *lock_params[] = { target };
+    rc = db_exec_params(conn, "SELECT pg_advisory_xact_lock(" LOCK_CLASS
+                        ", hashtext($1))", 1, lock_params, err);
+    if (rc == AC_OK)
+        rc = db_query(conn, "SELECT upload_id, sha256, status FROM "
+                      "billing.uploads WHERE target_url = $1 AND status <> "
+                      "'superseded' ORDER BY upload_id DESC LIMIT 1",
+                      1, lock_params, &res, err);
+    if (rc == AC_OK && PQntuples(res) == 1 &&
+        strcmp(PQgetvalue(res, 0, 1), hex) == 0) {
+        ac_debug("upload: %s/%s is already %s (upload %s)", period,
+                 file_name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return txn_end(conn, nested, AC_OK, err);
+    }
+    PQclear(res);
+    if (rc == AC_OK)
+        rc = db_exec_params(conn, "UPDATE billing.uploads SET status = "
+                            "'superseded', last_error = 'superseded by "
+                            "newer content' WHERE target_url = $1 AND "
+                            "status = 'pending'", 1, lock_params, err);
+    if (rc == AC_OK) {
+        const char *params[] = {
+            period_s, file_name, abs_path, hex, bytes_s, base, target,
+            invoice_no, run_id > 0 ? run_s : NULL
+        };
+        rc = db_exec_params(conn, "INSERT INTO billing.uploads (period, "
+                            "file_name, local_path, sha256, bytes, base_url, "
+                            "target_url, invoice_no, run_id) VALUES ($1, $2, "
+                            "$3, $4, $5, $6, $7, $8, $9)", 9, params, err);
+    }
+    rc = txn_end(conn, nested, rc, err);
+    if (rc == AC_OK)
+        ac_info("upload: queued %s/%s (%s bytes, sha256 %.12s...)", period,
+                file_name, bytes_s, hex);
+    return rc;
+}
+
+/* ------------------------------------------------------------ HTTP */
+
+typedef struct {
+    CURL *h;
+    const upload_options *opt;
+    const char *token;          /* NULL: none (then ~/.netrc) */
+    const char *protocols;      /* "https" or "http,https" */
+    char errbuf[CURL_ERROR_SIZE];
+    char body[SNIPPET_MAX];     /* start of the response body */
+    size_t body_len;
+} transfer;
+
+typedef struct {
+    CURLcode cc;
+    long http;                  /* 0 when no response */
+    curl_off_t retry_after;     /* seconds; 0 = none */
+    curl_off_t length;          /* Content-Length, -1 = unknown */
+    curl_off_t sent;            /* bytes uploaded */
+    char detail[CURL_ERROR_SIZE + SNIPPET_MAX];
+} response;
+
+static size_t collect_body(char *data, size_t size, size_t n, void *arg)
+{
+    transfer *x = arg;
+    size_t len = size * n;
+    size_t room = sizeof x->body - 1 - x->body_len;
+    size_t take = len < room ? len : room;
+
+    memcpy(x->body + x->body_len, data, take);
+    x->body_len += take;
+    x->body[x->body_len] = '\0';
+    return len;
+}
+
+static void wipe_slist(struct curl_slist *list)
+{
+    for (struct curl_slist *p = list; p != NULL; p = p->next)
+        explicit_bzero(p->data, strlen(p->data));
+    curl_slist_free_all(list);
+}
+
+static int is_success(const response *r)
+{
+    return r->cc == CURLE_OK && r->http >= 200 && r->http < 300;
+}
+
+static int is_tls_failure(const response *r)
+{
+    switch (r->cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Worth trying again soon: network trouble, 408, 429, 5xx but 501/505. */
+static int is_transient(const response *r)
+{
+    switch (r->cc) {
+    case CURLE_OK:
+        return r->http == 408 || r->http == 429 ||
+               (r->http >= 500 && r->http <= 599 && r->http != 501 &&
+                r->http != 505);
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* One request.  method is PUT (body from f, size bytes), HEAD, or any
+ * other method without a body; dest adds the MOVE headers. */
+static void perform(transfer *x, const char *method, const char *url,
+                    FILE *f, curl_off_t size, const char *dest, response *r)
+{
+    const upload_options *opt = x->opt;
+    struct curl_slist *headers = NULL;
+    char line[URL_MAX + 32];
+    CURL *h = x->h;
+    long low_time = opt->timeout_s < 60 ? opt->timeout_s : 60;
+
+    memset(r, 0, sizeof *r);
+    r->length = -1;
+    x->errbuf[0] = '\0';
+    x->body[0] = '\0';
+    x->body_len = 0;
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, x->protocols);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "acbill/" ACBILL_VERSION);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (opt->ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, opt->ca_file);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, opt->connect_timeout_s);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, opt->timeout_s);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low_time);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+
+    if (x->token != NULL) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", x->token);
+        headers = curl_slist_append(headers, line);
+        explicit_bzero(line, sizeof line);
+    } else {
+        curl_easy_setopt(h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+    }
+    if (dest != NULL) {
+        snprintf(line, sizeof line, "Destination: %s", dest);
+        headers = curl_slist_append(headers, line);
+        headers = curl_slist_append(headers, "Overwrite: T");
+    }
+    if (headers != NULL)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+    if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READDATA, f);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    r->cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &r->retry_after);
+    curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->length);
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &r->sent);
+    wipe_slist(headers);
+
+    if (r->cc != CURLE_OK) {
+        snprintf(r->detail, sizeof r->detail, "%s",
+                 x->errbuf[0] ? x->errbuf : curl_easy_strerror(r->cc));
+    } else {
+        /* The body as one line of printable text, without HTML/XML tags
+         * (nginx's error pages, S3's <Code>...</Code>). */
+        char snippet[SNIPPET_MAX];
+        size_t j = 0;
+        int in_tag = 0;
+        for (size_t i = 0; i < x->body_len && j < sizeof snippet - 1; i++) {
+            unsigned char c = (unsigned char)x->body[i];
+            if (c == '<')
+                in_tag = 1;
+            if (in_tag || c < 0x20 || c >= 0x7f || c == ' ') {
+                if (j > 0 && snippet[j - 1] != ' ')
+                    snippet[j++] = ' ';
+            } else {
+                snippet[j++] = (char)c;
+            }
+            if (c == '>')
+                in_tag = 0;
+        }
+        while (j > 0 && snippet[j - 1] == ' ')
+            j--;
+        snippet[j] = '\0';
+        snprintf(r->detail, sizeof r->detail, "HTTP %ld%s%s", r->http,
+                 j ? ": " : "", snippet);
+    }
+}
+
+/* A message for a failed request, into msg (AC_ERR_MAX bytes). */
+static void describe(const transfer *x, const char *method, const char *url,
+                     const response *r, char *msg)
+{
+    if (is_tls_failure(r))
+        snprintf(msg, AC_ERR_MAX, "%s %s: TLS %s failed: %s (trusting %s)",
+                 method, url,
+                 r->cc == CURLE_SSL_CONNECT_ERROR ? "handshake"
+                                                  : "verification",
+                 r->detail,
+                 x->opt->ca_file ? x->opt->ca_file : "the system CA store");
+    else
+        snprintf(msg, AC_ERR_MAX, "%s %s: %s", method, url, r->detail);
+}
+
+/* Make the request, repeating it while it fails transiently, up to
+ * max_attempts times.  *puts counts the requests that carried the file. */
+static void perform_retrying(transfer *x, const char *method,
+                             const char *url, FILE *f, curl_off_t size,
+                             const char *dest, response *r, int *puts)
+{
+    const upload_options *opt = x->opt;
+    char msg[AC_ERR_MAX];
+
+    for (int attempt = 1;; attempt++) {
+        if (f != NULL && fseeko(f, 0, SEEK_SET) != 0) {
+            memset(r, 0, sizeof *r);
+            r->cc = CURLE_READ_ERROR;
+            snprintf(r->detail, sizeof r->detail, "cannot rewind the file: "
+                     "%s", strerror(errno));
+            return;
+        }
+        perform(x, method, url, f, size, dest, r);
+        if (f != NULL)
+            (*puts)++;
+        if (is_success(r) || !is_transient(r) ||
+            attempt >= opt->max_attempts)
+            return;
+
+        long delay = opt->backoff_ms;
+        for (int i = 1; i < attempt && delay < opt->backoff_max_ms; i++)
+            delay *= 2;
+        if (delay > opt->backoff_max_ms)
+            delay = opt->backoff_max_ms;
+        delay = delay / 2 + random_below(delay / 2 + 1);   /* jitter */
+        if (r->retry_after > 0) {
+            curl_off_t ra = r->retry_after < opt->retry_after_max_s
+                                ? r->retry_after : opt->retry_after_max_s;
+            if (ra * 1000 > delay)
+                delay = (long)ra * 1000;
+        }
+        describe(x, method, url, r, msg);
+        ac_warn("upload: %s; retry %d of %d in %.1f s", msg, attempt,
+                opt->max_attempts - 1, (double)delay / 1000.0);
+        sleep_ms(delay);
+    }
+}
+
+typedef struct {
+    int attempts;              /* requests that carried the file */
+    long http;                 /* the last HTTP status, 0 = none */
+    int stop;                  /* the other rows would fail the same way */
+    char msg[AC_ERR_MAX];      /* why it failed */
+} outcome;
+
+static void fail_from(outcome *out, const transfer *x, const char *method,
+                      const char *url, const response *r)
+{
+    describe(x, method, url, r, out->msg);
+    out->http = r->http;
+    out->stop = is_tls_failure(r) || is_transient(r) || r->http == 401 ||
+                r->http == 407;
+}
+
+static int deliver_http(transfer *x, const char *base, const char *period,
+                        const char *name, const char *final_url, FILE *f,
+                        long long bytes, outcome *out)
+{
+    char temp_url[URL_MAX], temp_name[NAME_MAX + 1], rnd[17], err[AC_ERR_MAX];
+    char dir_url[URL_MAX];
+    const char *put_url = final_url;
+    response r;
+
+    if (x->opt->use_move) {
+        random_hex(rnd, 8);
+        snprintf(temp_name, sizeof temp_name, ".%.200s.part-%s", name, rnd);
+        if (join_url(base, period, temp_name, temp_url, sizeof temp_url,
+                     err) != AC_OK) {
+            snprintf(out->msg, sizeof out->msg, "%s", err);
+            return 0;
+        }
+        put_url = temp_url;
+    }
+
+    perform_retrying(x, "PUT", put_url, f, (curl_off_t)bytes, NULL, &r,
+                     &out->attempts);
+    if (r.cc == CURLE_OK && r.http == 409) {
+        /* A WebDAV server that does not create parent collections. */
+        response mk;
+        snprintf(dir_url, sizeof dir_url, "%s/%s/", base, period);
+        perform(x, "MKCOL", dir_url, NULL, 0, NULL, &mk);
+        if (is_success(&mk))
+            perform_retrying(x, "PUT", put_url, f, (curl_off_t)bytes, NULL,
+                             &r, &out->attempts);
+    }
+    if (!is_success(&r)) {
+        fail_from(out, x, "PUT", put_url, &r);
+        return 0;
+    }
+    out->http = r.http;
+    if (r.sent != (curl_off_t)bytes) {
+        snprintf(out->msg, sizeof out->msg, "PUT %s sent %lld of %lld "
+                 "bytes", put_url, (long long)r.sent, bytes);
+        if (x->opt->use_move)
+            perform(x, "DELETE", put_url, NULL, 0, NULL, &r);
+        return 0;
+    }
+
+    if (x->opt->use_move) {
+        int none = 0;
+        perform_retrying(x, "MOVE", temp_url, NULL, 0, final_url, &r, &none);
+        if (!is_success(&r)) {
+            response del;
+            fail_from(out, x, "MOVE", temp_url, &r);
+            perform(x, "DELETE", temp_url, NULL, 0, NULL, &del);
+            if (!is_success(&del) && del.http != 404)
+                ac_warn("upload: could not delete the temporary %s (%s)",
+                        temp_url, del.detail);
+            return 0;
+        }
+        out->http = r.http;
+    }
+
+    /* Cheap check that the server holds the whole file: HEAD and compare
+     * Content-Length.  A server that refuses HEAD is not an error. */
+    long status = out->http;
+    perform(x, "HEAD", final_url, NULL, 0, NULL, &r);
+    if (is_success(&r) && r.length >= 0 && r.length != (curl_off_t)bytes) {
+        snprintf(out->msg, sizeof out->msg, "after upload the server has "
+                 "%lld bytes at %s, expected %lld", (long long)r.length,
+                 final_url, bytes);
+        return 0;
+    }
+    if (!is_success(&r))
+        ac_debug("upload: HEAD %s: %s (size not verified)", final_url,
+                 r.detail);
+    out->http = status;
+    return 1;
+}
+
+/* ------------------------------------------------------------ file:// */
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int deliver_file(const char *dir, const char *period,
+                        const char *name, FILE *f, long long bytes,
+                        outcome *out)
+{
+    char pdir[PATH_MAX], temp[PATH_MAX], final[PATH_MAX], rnd[17];
+    char buf[65536];
+    const char *why = NULL;
+    struct stat st;
+    long long copied = 0;
+    size_t n;
+    int fd;
+
+    out->attempts = 1;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(out->msg, sizeof out->msg, "delivery directory %s does not "
+                 "exist", dir);
+        out->stop = 1;
+        return 0;
+    }
+    random_hex(rnd, 8);
+    if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", dir, period) >=
+            sizeof pdir ||
+        (size_t)snprintf(final, sizeof final, "%s/%s", pdir, name) >=
+            sizeof final ||
+        (size_t)snprintf(temp, sizeof temp, "%s/.%s.part-%s", pdir, name,
+                         rnd) >= sizeof temp) {
+        snprintf(out->msg, sizeof out->msg, "delivery path too long for %s",
+                 name);
+        return 0;
+    }
+    if (mkdir(pdir, 0755) != 0 && errno != EEXIST) {
+        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", pdir,
+                 strerror(errno));
+        return 0;
+    }
+    fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", temp,
+                 strerror(errno));
+        return 0;
+    }
+    /* Copy to the temporary name, flush it to disk, then rename it over
+     * the final name: a reader sees the old file or the whole new one. */
+    if (fseeko(f, 0, SEEK_SET) != 0)
+        why = strerror(errno);
+    while (why == NULL && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (write_all(fd, buf, n) != 0)
+            why = strerror(errno);
+        copied += (long long)n;
+    }
+    if (why == NULL && (ferror(f) || copied != bytes))
+        why = "the stored file could not be read completely";
+    if (why == NULL && fsync(fd) != 0)
+        why = strerror(errno);
+    if (close(fd) != 0 && why == NULL)
+        why = strerror(errno);
+    if (why == NULL && rename(temp, final) != 0)
+        why = strerror(errno);
+    if (why != NULL) {
+        snprintf(out->msg, sizeof out->msg, "cannot write %s: %s", final,
+                 why);
+        unlink(temp);
+        return 0;
+    }
+    int dfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    if (stat(final, &st) != 0 || (long long)st.st_size != bytes) {
+        snprintf(out->msg, sizeof out->msg, "after delivery %s does not "
+                 "have %lld bytes", final, bytes);
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ deliver */
+
+typedef struct {
+    const char *id, *period, *name, *path, *sha256, *target;
+    long long bytes;
+} pending_row;
+
+static ac_status record(PGconn *conn, const pending_row *row, int ok,
+                        const outcome *out, char *err)
+{
+    char attempts[16], http[16];
+    snprintf(attempts, sizeof attempts, "%d", out->attempts);
+    snprintf(http, sizeof http, "%ld", out->http);
+    const char *params[] = { row->id, attempts, out->http ? http : NULL,
+                             ok ? NULL : out->msg };
+    if (ok)
+        return db_exec_params(conn, "UPDATE billing.uploads SET status = "
+                              "'done', attempts = attempts + $2, "
+                              "http_status = $3, last_error = $4, "
+                              "last_attempt_at = now(), delivered_at = now() "
+                              "WHERE upload_id = $1 AND status = 'pending'",
+                              4, params, err);
+    return db_exec_params(conn, "UPDATE billing.uploads SET attempts = "
+                          "attempts + $2, http_status = coalesce($3::int, "
+                          "http_status), last_error = $4, last_attempt_at = "
+                          "now() WHERE upload_id = $1 AND status = 'pending'",
+                          4, params, err);
+}
+
+/* Deliver one row; 1 on success.  out says why not. */
+static int deliver_row(transfer *x, url_scheme scheme, const char *base,
+                       const char *dir, const pending_row *row, outcome *out)
+{
+    char hex[65], err[AC_ERR_MAX];
+    long long bytes = 0;
+    int ok;
+    FILE *f = fopen(row->path, "rb");
+
+    if (f == NULL) {
+        snprintf(out->msg, sizeof out->msg, "cannot open the stored file "
+                 "%s: %s", row->path, strerror(errno));
+        return 0;
+    }
+    if (hash_stream(f, row->path, hex, &bytes, err) != AC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", err);
+        fclose(f);
+        return 0;
+    }
+    if (bytes != row->bytes || strcmp(hex, row->sha256) != 0) {
+        snprintf(out->msg, sizeof out->msg, "the stored file %s changed "
+                 "since it was queued (now %lld bytes, sha256 %.12s..., "
+                 "queued %lld bytes, %.12s...): not sent", row->path, bytes,
+                 hex, row->bytes, row->sha256);
+        fclose(f);
+        return 0;
+    }
+    if (scheme == SCHEME_FILE)
+        ok = deliver_file(dir, row->period, row->name, f, row->bytes, out);
+    else
+        ok = deliver_http(x, base, row->period, row->name, row->target, f,
+                          row->bytes, out);
+    fclose(f);
+    return ok;
+}
+
+static ac_status count_pending(PGconn *conn, const char *base, int *n,
+                               char *err)
+{
+    PGresult *res;
+    const char *params[] = { base };
+    ac_status rc = db_query(conn, base
+                            ? "SELECT count(*) FROM billing.uploads WHERE "
+                              "status = 'pending' AND base_url = $1"
+                            : "SELECT count(*) FROM billing.uploads WHERE "
+                              "status = 'pending'",
+                            base ? 1 : 0, base ? params : NULL, &res, err);
+    if (rc == AC_OK) {
+        *n = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    return rc;
+}
+
+ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
+                                 int *delivered, int *still_pending,
+                                 char *err)
+{
+    char base[URL_MAX], dir[PATH_MAX], token[TOKEN_MAX];
+    transfer x;
+    url_scheme scheme;
+    PGresult *rows = NULL, *res;
+    int all = 0, here = 0, locked = 0, stopped = 0, skipped = 0;
+    char stop_reason[AC_ERR_MAX] = "";
+    ac_status rc;
+
+    *delivered = 0;
+    *still_pending = 0;
+    memset(&x, 0, sizeof x);
+    x.opt = opt;
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return ac_fail(err, AC_EINTERNAL, "upload: deliver called inside a "
+                       "transaction");
+    if (opt->base_url == NULL) {
+        rc = count_pending(conn, NULL, still_pending, err);
+        if (rc == AC_OK && *still_pending > 0)
+            ac_warn("upload: %d file(s) pending, but no upload URL is "
+                    "configured", *still_pending);
+        return rc;
+    }
+    rc = upload_options_check(opt, err);
+    if (rc == AC_OK)
+        rc = parse_base(opt, &scheme, dir, sizeof dir, err);
+    if (rc == AC_OK)
+        rc = normalize_base(opt->base_url, base, sizeof base, err);
+    if (rc != AC_OK)
+        return rc;
+
+    rc = db_query(conn, "SELECT pg_try_advisory_lock(" LOCK_CLASS ", 0)",
+                  0, NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!locked) {
+        ac_warn("upload: another acbill is delivering uploads; leaving "
+                "them to it");
+        return count_pending(conn, NULL, still_pending, err);
+    }
+
+    if (opt->token_file != NULL)
+        rc = read_token(opt->token_file, token, err);
+    if (rc == AC_OK && scheme != SCHEME_FILE) {
+        rc = upload_global_init(err);
+        if (rc == AC_OK) {
+            x.h = curl_easy_init();
+            if (x.h == NULL)
+                rc = ac_fail(err, AC_EINTERNAL, "cannot start libcurl");
+        }
+        x.token = opt->token_file != NULL ? token : NULL;
+        x.protocols = scheme == SCHEME_HTTP ? "http,https" : "https";
+    }
+    const char *base_param[] = { base };
+    if (rc == AC_OK)
+        rc = db_query(conn, "SELECT upload_id, to_char(period, 'YYYY-MM'), "
+                      "file_name, local_path, sha256, bytes, target_url "
+                      "FROM billing.uploads WHERE status = 'pending' AND "
+                      "base_url = $1 ORDER BY (file_name = '"
+                      UPLOAD_MANIFEST_NAME "'), upload_id",
+                      1, base_param, &rows, err);
+
+    for (int i = 0; rc == AC_OK && i < PQntuples(rows); i++) {
+        pending_row row = {
+            PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1),
+            PQgetvalue(rows, i, 2), PQgetvalue(rows, i, 3),
+            PQgetvalue(rows, i, 4), PQgetvalue(rows, i, 6),
+            atoll(PQgetvalue(rows, i, 5))
+        };
+        outcome out;
+        memset(&out, 0, sizeof out);
+        if (stopped) {
+            skipped++;
+            continue;
+        }
+        if (strcmp(row.name, UPLOAD_MANIFEST_NAME) == 0) {
+            /* Finance checks the files against SHA256SUMS: it goes last,
+             * and only once every other file of its period is there. */
+            const char *params[] = { base, row.period };
+            rc = db_query(conn, "SELECT count(*) FROM billing.uploads WHERE "
+                          "status = 'pending' AND base_url = $1 AND "
+                          "to_char(period, 'YYYY-MM') = $2 AND file_name <> '"
+                          UPLOAD_MANIFEST_NAME "'", 2, params, &res, err);
+            if (rc != AC_OK)
+                break;
+            int others = atoi(PQgetvalue(res, 0, 0));
+            PQclear(res);
+            if (others > 0) {
+                snprintf(out.msg, sizeof out.msg, "held back until the %d "
+                         "other pending file(s) of %s are delivered", others,
+                         row.period);
+                ac_warn("upload: %s/%s %s", row.period, row.name, out.msg);
+                const char *held[] = { row.id, out.msg };
+                rc = db_exec_params(conn, "UPDATE billing.uploads SET "
+                                    "last_error = $2 WHERE upload_id = $1 "
+                                    "AND status = 'pending'", 2, held, err);
+                continue;
+            }
+        }
+        int ok = deliver_row(&x, scheme, base, dir, &row, &out);
+        rc = record(conn, &row, ok, &out, err);
+        if (ok) {
+            char how[32] = "";
+            if (out.http != 0)
+                snprintf(how, sizeof how, ", HTTP %ld", out.http);
+            (*delivered)++;
+            ac_info("upload: delivered %s/%s to %s (%lld bytes, sha256 "
+                    "%.12s...%s)", row.period, row.name, row.target,
+                    row.bytes, row.sha256, how);
+        } else {
+            ac_warn("upload: %s/%s not delivered: %s", row.period, row.name,
+                    out.msg);
+            if (out.stop) {
+                stopped = 1;
+                snprintf(stop_reason, sizeof stop_reason, "%s", out.msg);
+            }
+        }
+    }
+    if (skipped > 0)
+        ac_warn("upload: %d more file(s) left for the next run (the last "
+                "failure would repeat: %.200s)", skipped, stop_reason);
+
+    if (x.h != NULL)
+        curl_easy_cleanup(x.h);
+    explicit_bzero(token, sizeof token);
+    PQclear(rows);
+    char unlock_err[AC_ERR_MAX];
+    if (db_exec(conn, "SELECT pg_advisory_unlock(" LOCK_CLASS ", 0)",
+                unlock_err) != AC_OK && rc == AC_OK)
+        rc = ac_fail(err, AC_EUNAVAIL, "%s", unlock_err);
+    if (rc == AC_OK)
+        rc = count_pending(conn, NULL, &all, err);
+    if (rc == AC_OK)
+        rc = count_pending(conn, base, &here, err);
+    if (rc == AC_OK && all > here)
+        ac_warn("upload: %d file(s) are pending for another upload URL; "
+                "deliver them with `acbill upload --pending --upload-url "
+                "<that URL>`", all - here);
+    *still_pending = all;
+    return rc;
+}
+
+/* ------------------------------------------------------------ command */
+
+static void print_pending(PGconn *conn)
+{
+    PGresult *res;
+    if (db_query(conn, "SELECT to_char(period, 'YYYY-MM') || '/' || "
+                 "file_name, attempts, coalesce(last_error, 'not tried "
+                 "yet'), base_url FROM billing.uploads WHERE status = "
+                 "'pending' ORDER BY upload_id", 0, NULL, &res, NULL) !=
+        AC_OK)
+        return;
+    for (int i = 0; i < PQntuples(res); i++)
+        printf("  pending %s (to %s, %s attempt(s)): %s\n",
+               PQgetvalue(res, i, 0), PQgetvalue(res, i, 3),
+               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+    PQclear(res);
+}
+
+int cmd_upload(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pending", no_argument, NULL, 'p' },
+        { "upload-url", required_argument, NULL, 'u' },
+        { "db", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *conninfo = NULL, *url = NULL;
+    char err[AC_ERR_MAX] = "";
+    upload_options opt;
+    PGconn *conn = NULL;
+    PGresult *res;
+    int c, pending = 0, delivered = 0, still = 0;
+    ac_status rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            pending = 1;
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'd':
+            conninfo = optarg;
+            break;
+        case 'h':
+            printf("usage: acbill upload --pending [--upload-url URL] "
+                   "[--db CONNINFO]\n\n"
+                   "Delivers every file still pending in billing.uploads "
+                   "for the upload URL\n(--upload-url, else "
+                   "ACBILL_UPLOAD_URL), oldest first, SHA256SUMS last.\n"
+                   "Environment: ACBILL_CA_FILE, ACBILL_UPLOAD_TOKEN_FILE, "
+                   "ACBILL_ALLOW_HTTP,\nACBILL_UPLOAD_MODE (dav|put), "
+                   "ACBILL_UPLOAD_ATTEMPTS, ACBILL_UPLOAD_TIMEOUT,\n"
+                   "ACBILL_UPLOAD_BACKOFF_MS.\n\n"
+                   "exit status: 0 all delivered, 69 some remain pending, "
+                   "78 configuration\nerror, 64 usage.\n");
+            return AC_OK;
+        default:
+            return AC_EUSAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "acbill upload: unexpected argument '%s'\n",
+                argv[optind]);
+        return AC_EUSAGE;
+    }
+    if (!pending) {
+        fprintf(stderr, "acbill upload: say --pending to deliver the "
+                "pending uploads (try acbill upload --help)\n");
+        return AC_EUSAGE;
+    }
+    rc = upload_options_from_env(&opt, err);
+    if (rc == AC_OK && url != NULL) {
+        opt.base_url = *url ? url : NULL;
+        rc = upload_options_check(&opt, err);
+    }
+    if (rc == AC_OK && opt.base_url == NULL)
+        rc = ac_fail(err, AC_ECONFIG, "no upload URL: give --upload-url or "
+                     "set ACBILL_UPLOAD_URL");
+    if (rc == AC_OK)
+        rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_query(conn, "SELECT to_regclass('billing.uploads') IS NOT "
+                      "NULL", 0, NULL, &res, err);
+        if (rc == AC_OK) {
+            if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+                rc = ac_fail(err, AC_ECONFIG, "the database has no "
+                             "billing.uploads: run `acbill migrate` first");
+            PQclear(res);
+        }
+    }
+    if (rc == AC_OK)
+        rc = upload_deliver_pending(conn, &opt, &delivered, &still, err);
+    if (rc != AC_OK) {
+        ac_error("upload: %s", err);
+        PQfinish(conn);
+        return rc;
+    }
+    printf("upload: %d file(s) delivered, %d still pending\n", delivered,
+           still);
+    if (still > 0)
+        print_pending(conn);
+    PQfinish(conn);
+    return still > 0 ? AC_EUNAVAIL : AC_OK;
+}
