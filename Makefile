@@ -124,9 +124,12 @@ seed:
 	$(Q)sql/seed/gen-seed.sh > sql/migrations/002_reference_seed.sql
 
 install: $(BIN)/acbill
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations \
+	    $(DESTDIR)$(PREFIX)/lib/acbill $(DESTDIR)$(PREFIX)/share/acbill/examples
 	install -m 0755 $(BIN)/acbill $(DESTDIR)$(PREFIX)/bin/acbill
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations/
+	install -m 0755 cron/acbill-cron.sh $(DESTDIR)$(PREFIX)/lib/acbill/acbill-cron.sh
+	install -m 0644 cron/acbill.cron cron/acbill.default $(DESTDIR)$(PREFIX)/share/acbill/examples/
 
 clean:
 	rm -rf build build-asan build-bench bin
