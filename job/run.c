@@ -291,6 +291,26 @@ static void progress(const run_options *opt, int done, int total,
         fputc('\n', stderr);
 }
 
+/* The run in progress (its process holds the run lock) when it is for
+ * period; *run_id is 0 otherwise. */
+static ac_status find_live_run(PGconn *conn, const char *period,
+                               long long *run_id, char *err)
+{
+    char date[16];
+    PGresult *res;
+    snprintf(date, sizeof date, "%s-01", period);
+    const char *p[] = { date };
+    ac_status rc = db_query(conn,
+        "SELECT run_id FROM billing.runs WHERE status = 'running'"
+        " AND run_id = (SELECT max(run_id) FROM billing.runs)"
+        " AND period = $1::date", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *run_id = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return AC_OK;
+}
+
 /* Remove what a killed run left in dir: temporary workbooks and spools.
  * Only called under the run lock. */
 static void remove_stale(const char *dir)
@@ -441,7 +461,9 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
         if (nworkers == 1)
             progress(opt, k + 1, n, calls, t0);
     }
-    for (int k = 0; rc == AC_OK && k < nskipped; k++)
+    /* A joiner leaves claimed tenants to the run it helps, which waits for
+     * them; the run's own workers wait, so the run ends complete. */
+    for (int k = 0; rc == AC_OK && !opt->join && k < nskipped; k++)
         rc = work_tenant(conn, ctx, tenants, later[k], 1, &skipped, &calls,
                          err);
     free(later);
@@ -547,22 +569,40 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     if (rc == AC_OK)
         rc = db_query(conn, "SELECT pg_try_advisory_lock(" RUN_LOCK_KEY ")",
                       0, NULL, &lock, err);
-    if (rc == AC_OK && strcmp(PQgetvalue(lock, 0, 0), "t") != 0)
-        rc = ac_fail(err, AC_ETEMPFAIL, "another acbill run holds the run "
-                     "lock; try again later");
+    int locked = rc == AC_OK && strcmp(PQgetvalue(lock, 0, 0), "t") == 0;
     PQclear(lock);
+    if (rc == AC_OK && opt->join) {
+        if (locked) {       /* nobody is running: nothing to help with */
+            db_exec(conn, "SELECT pg_advisory_unlock(" RUN_LOCK_KEY ")",
+                    NULL);
+            ac_info("join: no run is in progress; nothing to do");
+            PQfinish(conn);
+            return AC_OK;
+        }
+        rc = find_live_run(conn, opt->period, &summary->run_id, err);
+        if (rc == AC_OK && summary->run_id == 0) {
+            ac_info("join: the run in progress is not for %s; nothing to "
+                    "do", opt->period);
+            PQfinish(conn);
+            return AC_OK;
+        }
+    } else if (rc == AC_OK && !locked) {
+        rc = ac_fail(err, AC_ETEMPFAIL, "another acbill run holds the run "
+                     "lock; try again later (or help it with --join)");
+    }
     if (rc == AC_OK && (ref = rating_ref_new()) == NULL)
         rc = ac_fail(err, AC_EOSERR, "out of memory");
     if (rc == AC_OK)
         rc = load_reference(conn, ref, err);
     if (rc == AC_OK)
         rc = list_tenants(conn, opt, &tenants, err);
-    if (rc == AC_OK)
+    if (rc == AC_OK && !opt->join)
         rc = start_run(conn, opt, &summary->run_id, err);
     int pending = 0;
-    if (rc == AC_OK && deliver(conn, opt, &pending, msg) != AC_OK)
+    if (rc == AC_OK && !opt->join &&
+        deliver(conn, opt, &pending, msg) != AC_OK)
         ac_warn("upload: %s", msg);
-    if (rc == AC_OK && opt->out_dir != NULL)
+    if (rc == AC_OK && !opt->join && opt->out_dir != NULL)
         remove_stale(out_dir);
     if (rc != AC_OK) {
         PQclear(tenants);
@@ -586,6 +626,14 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = work_loop(conn, opt, &ctx, tenants, 0, 1, summary, &t0, err);
     if (rc == AC_OK)
         rc = count_results(conn, summary, err);
+    if (opt->join) {
+        /* The run's own process writes the period's files and closes
+         * the run once every tenant has an outcome. */
+        PQclear(tenants);
+        rating_ref_free(ref);
+        PQfinish(conn);
+        return rc;
+    }
 
     if (rc == AC_OK && opt->out_dir != NULL) {
         rc = write_period_files(conn, opt, out_dir, summary->run_id, msg);
@@ -620,7 +668,7 @@ static void run_usage(FILE *out)
     fprintf(out,
         "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
         "                  [--db CONNINFO] [--workers N] [--upload-url URL]\n"
-        "                  [--fair-use-minutes N]\n"
+        "                  [--fair-use-minutes N] [--join]\n"
         "                  [--quiet|--verbose]\n"
         "\n"
         "Rates every tenant's calls of the period (default: last month) and\n"
@@ -628,7 +676,10 @@ static void run_usage(FILE *out)
         "the inputs changed; nothing when they did not.  With --out, writes\n"
         "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS,\n"
         "and with --upload-url (or ACBILL_UPLOAD_URL) delivers them to\n"
-        "URL/YYYY-MM/ (https://, or file:// for a local folder).\n");
+        "URL/YYYY-MM/ (https://, or file:// for a local folder).\n"
+        "--join helps the run in progress for the period (another host\n"
+        "sharing the database and the --out directory): it bills tenants\n"
+        "nobody has claimed yet and leaves the rest to that run.\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -641,6 +692,7 @@ int cmd_run(int argc, char **argv)
         { "fair-use-minutes", required_argument, NULL, 'f' },
         { "workers", required_argument, NULL, 'w' },
         { "upload-url", required_argument, NULL, 'u' },
+        { "join", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -705,6 +757,9 @@ int cmd_run(int argc, char **argv)
         }
         case 'u':
             upload_url = optarg;
+            break;
+        case 'j':
+            opt.join = 1;
             break;
         case 'q':
             ac_log_set_level(AC_LOG_WARN);

@@ -25,6 +25,7 @@ typedef struct {
     int32_t fair_use_minutes;
     int workers;                /* processes billing tenants in parallel */
     upload_options upload;      /* delivery; upload.base_url NULL: none */
+    int join;                   /* help the period's run in progress */
     int progress;               /* print a progress line (a terminal) */
 } run_options;
 

@@ -489,6 +489,60 @@ static void test_two_runs_together(void)
     PQfinish(c);
 }
 
+/* Poll sql until it returns want (at most ~60 s); 0 when it did. */
+static int wait_for(PGconn *c, const char *sql, const char *want)
+{
+    for (int i = 0; i < 600; i++) {
+        char *v = testdb_value(c, sql);
+        int same = v != NULL && strcmp(v, want) == 0;
+        free(v);
+        if (same)
+            return 0;
+        test_system("sleep 0.1");
+    }
+    return -1;
+}
+
+static void test_join_shares_a_run(void)
+{
+    char ci[256];
+    PGconn *c = testdb_fresh("acbill_db_join", ci, sizeof ci);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(load_sample(ci), 0);
+    /* This session holds tenant S00003's claim: the run bills the other
+     * eleven, then waits for it. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(c, "SELECT pg_advisory_lock(('x' ||"
+        " substr(md5('acbill/2026-10/S00003'), 1, 16))::bit(64)::bigint)"),
+        0);
+    CU_ASSERT_EQUAL_FATAL(test_system("rm -f %s/run.rc; (%s run --db %s"
+        " --quiet --period 2026-10 2>/dev/null; echo $? > %s/run.rc) &",
+        outdir, test_acbill_path(), ci, outdir), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_for(c, "SELECT count(*) FROM"
+                                   " billing.run_tenants", "11"), 0);
+    /* A joiner finds S00003 claimed and the rest done: it bills nothing
+     * and exits 0. */
+    CU_ASSERT_EQUAL(test_system("%s run --db %s --quiet --period 2026-10"
+                                " --join 2>/dev/null", test_acbill_path(),
+                                ci), 0);
+    CU_ASSERT_EQUAL(testdb_long(c, "SELECT count(*) FROM billing.invoices"),
+                    11);
+    /* The claim released, the run bills S00003 and closes. */
+    testdb_exec(c, "SELECT pg_advisory_unlock_all()");
+    CU_ASSERT_EQUAL(wait_for(c, "SELECT status FROM billing.runs", "ok"), 0);
+    char *v = testdb_value(c, "SELECT count(*) || ' ' || count(DISTINCT"
+                           " tenant_id) FROM billing.invoices");
+    CU_ASSERT_STRING_EQUAL(v ? v : "", "12 12");
+    free(v);
+    CU_ASSERT_EQUAL(test_system("sleep 0.3; test \"$(cat %s/run.rc)\" = 0",
+                                outdir), 0);
+    /* With no run in progress, --join has nothing to do. */
+    CU_ASSERT_EQUAL(test_system("%s run --db %s --quiet --period 2026-10"
+                                " --join 2>/dev/null", test_acbill_path(),
+                                ci), 0);
+    CU_ASSERT_EQUAL(testdb_long(c, "SELECT count(*) FROM billing.runs"), 1);
+    PQfinish(c);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo spec[] = {
@@ -528,6 +582,7 @@ CU_ErrorCode tests_register(void)
           test_workers_same_workbooks },
         { "two runs started together bill each tenant once",
           test_two_runs_together },
+        { "--join helps the run in progress", test_join_shares_a_run },
         CU_TEST_INFO_NULL
     };
     static CU_SuiteInfo suites[] = {
