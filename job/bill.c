@@ -45,6 +45,7 @@ typedef struct {
     sha256_ctx fp;
     finding *findings;
     int nfindings;
+    int32_t no_organizer;               /* calls without an organizer */
     char invoice_no[128];
     char fingerprint[65];
     char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
@@ -423,6 +424,7 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
                 rc = rating_tenant_rate(j->rt, &c, &r, err);
                 if (rc == AC_OK)
                     spool_call(j, ++seq, res, &c, &r);
+                j->no_organizer += c.organizer_id == NULL;
             }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
                    rc == AC_OK) {
@@ -508,6 +510,44 @@ static ac_status copy_text(PGconn *conn, const char *copy_sql,
     return rc != AC_OK ? rc : end;
 }
 
+/* The organizers of the invoice, from the rating, in one COPY. */
+static ac_status copy_organizers(PGconn *conn, job *j, char *err)
+{
+    const rating_organizer *o;
+    int n = rating_tenant_organizers(j->rt, &o);
+    char *text = NULL, amount[32];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (f == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    for (int i = 0; i < n; i++) {
+        money_format4(o[i].amount, amount, sizeof amount);
+        fprintf(f, "%s\t", j->invoice_no);
+        copy_field(f, o[i].id);
+        fprintf(f, "\t%" PRId32 "\t%" PRId32 "\t%" PRId32 "\t%" PRId32
+                "\t%" PRId32 "\t%" PRId32 "\t%s\t%s\t%s\n", o[i].calls,
+                o[i].rejected_calls, o[i].minutes, o[i].exempt_minutes,
+                o[i].pool_minutes, o[i].billed_minutes, amount,
+                o[i].addon_held ? "t" : "f",
+                o[i].fair_use_review ? "t" : "f");
+    }
+    /* Calls without an organizer are all rejected (NO_ORGANIZER or an
+     * earlier rule). */
+    if (j->no_organizer > 0)
+        fprintf(f, "%s\t\\N\t%" PRId32 "\t%" PRId32 "\t0\t0\t0\t0\t0.0000"
+                "\tf\tf\n", j->invoice_no, j->no_organizer, j->no_organizer);
+    fclose(f);
+    ac_status rc = copy_text(conn, "COPY billing.invoice_organizers"
+                             " (invoice_no, organizer_id, calls,"
+                             " rejected_calls, minutes, exempt_minutes,"
+                             " pool_minutes, billed_minutes, amount,"
+                             " addon_held, fair_use_review) FROM STDIN",
+                             text, len, err);
+    free(text);
+    return rc;
+}
+
 static ac_status insert_invoice(PGconn *conn, job *j, char *err)
 {
     const rating_totals *t = rating_tenant_totals(j->rt);
@@ -571,6 +611,8 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
                    " country, per_minute, connection_fee, calls, minutes,"
                    " exact_amount, amount) FROM STDIN", text, len, err);
     free(text);
+    if (rc == AC_OK)
+        rc = copy_organizers(conn, j, err);
     return rc;
 }
 

@@ -625,6 +625,10 @@ ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
         if (o == NULL)
             return ac_fail(err, AC_EOSERR, "out of memory");
         o->calls++;
+        if (out->outcome == OUTCOME_REJECTED)
+            o->rejected_calls++;
+        else
+            o->minutes += out->minutes;
         o->pool_minutes += out->pool_minutes;
         o->billed_minutes += out->billed_minutes;
         o->amount += out->amount;

@@ -155,6 +155,8 @@ typedef struct {
 typedef struct {
     char *id;
     int32_t calls;
+    int32_t rejected_calls;
+    int32_t minutes;            /* of its calls not rejected */
     int32_t exempt_minutes;
     int32_t pool_minutes;
     int32_t billed_minutes;

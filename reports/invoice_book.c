@@ -687,27 +687,14 @@ static ac_status write_organizers(inv_ctx *c, char *err)
     if (rc != AC_OK)
         return rc;
     xb_header(&c->list, head, 10);
-    /* "Add-on held": a DIALOUT_USCA assignment overlapping the period;
-     * "fair-use review": a FAIR_USE_REVIEW finding about the organizer. */
+    /* From the rating (billing.invoice_organizers): "add-on held" means
+     * DIALOUT_USCA held at one of the organizer's calls. */
     rc = xb_stream(c->conn,
-        "SELECT r.organizer_id, count(*),"
-        " count(*) FILTER (WHERE r.outcome = 'rejected'),"
-        " coalesce(sum(r.minutes) FILTER (WHERE r.outcome <> 'rejected'), 0),"
-        " coalesce(sum(r.minutes) FILTER (WHERE r.outcome = 'exempt'), 0),"
-        " sum(r.pool_minutes), sum(r.billed_minutes), sum(r.amount),"
-        " EXISTS (SELECT 1 FROM usage.license_assignments a"
-        "   WHERE a.tenant_id = i.tenant_id AND a.user_id = r.organizer_id"
-        "   AND a.sku = 'DIALOUT_USCA' AND a.valid_from < i.period_end"
-        "   AND (a.valid_to IS NULL OR a.valid_to > i.period_start)),"
-        " EXISTS (SELECT 1 FROM billing.findings f"
-        "   WHERE f.invoice_no = i.invoice_no"
-        "   AND f.code = 'FAIR_USE_REVIEW' AND f.subject = r.organizer_id)"
-        " FROM billing.rated_calls r JOIN billing.invoices i"
-        "   ON i.invoice_no = r.invoice_no"
-        " WHERE r.invoice_no = $1"
-        " GROUP BY r.organizer_id, i.invoice_no, i.tenant_id,"
-        "   i.period_start, i.period_end"
-        " ORDER BY r.organizer_id NULLS LAST", 1, p, organizer_row, c, err);
+        "SELECT organizer_id, calls, rejected_calls, minutes,"
+        " exempt_minutes, pool_minutes, billed_minutes, amount,"
+        " addon_held, fair_use_review"
+        " FROM billing.invoice_organizers WHERE invoice_no = $1"
+        " ORDER BY organizer_id NULLS LAST", 1, p, organizer_row, c, err);
     if (rc != AC_OK)
         return rc;
     xb_width(&c->list, 0, 12);

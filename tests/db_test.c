@@ -154,6 +154,19 @@ static void test_spec_findings(void)
                  "15:INVALID_DURATION");
 }
 
+static void test_spec_organizers(void)
+{
+    assert_value("SELECT string_agg(concat_ws(' ', organizer_id, o.calls,"
+                 " o.rejected_calls, o.exempt_minutes, o.pool_minutes,"
+                 " o.billed_minutes, o.amount, addon_held), '; '"
+                 " ORDER BY organizer_id) FROM billing.invoice_organizers o"
+                 " JOIN billing.invoices i USING (invoice_no)"
+                 " WHERE tenant_id = 'T1'",
+                 "alice 4 0 61 2 1 0.0200 t; bob 9 3 0 118 16 4.6850 f; "
+                 "carol 1 0 0 0 2 0.0400 f; dave 1 1 0 0 0 0.0000 t; "
+                 "erin 2 1 0 0 1 0.4000 f");
+}
+
 static void test_spec_t2_time_zone(void)
 {
     assert_value("SELECT concat_ws(' ', seats, pool_minutes,"
@@ -552,6 +565,7 @@ CU_ErrorCode tests_register(void)
         { "SPEC 5: every call's outcome", test_spec_calls },
         { "SPEC 5: calls outside the period", test_spec_outside_period },
         { "SPEC 5: findings", test_spec_findings },
+        { "SPEC 5: organizers", test_spec_organizers },
         { "SPEC 5: T2 time-zone boundaries", test_spec_t2_time_zone },
         { "re-run issues nothing", test_rerun_issues_nothing },
         { "late call issues revision 2", test_late_call_revision_2 },

@@ -246,6 +246,18 @@ static const char more_ledger[] =
     " 'Europe/Zurich', '2026-09-30T22:00:00Z', '2026-10-31T23:00:00Z', 0,"
     " 'purchased', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.00, 'tc',"
     " '2026-11-01T02:00:00Z');"
+    /* The organizers of every invoice, as the rating records them: the
+     * SPEC's add-on holders are alice and dave. */
+    "INSERT INTO billing.invoice_organizers SELECT r.invoice_no,"
+    " r.organizer_id, count(*), count(*) FILTER (WHERE outcome = 'rejected'),"
+    " coalesce(sum(minutes) FILTER (WHERE outcome <> 'rejected'), 0),"
+    " coalesce(sum(minutes) FILTER (WHERE outcome = 'exempt'), 0),"
+    " sum(pool_minutes), sum(billed_minutes), sum(amount),"
+    " coalesce(r.organizer_id IN ('alice', 'dave'), false),"
+    " EXISTS (SELECT 1 FROM billing.findings f WHERE f.invoice_no ="
+    "  r.invoice_no AND f.code = 'FAIR_USE_REVIEW'"
+    "  AND f.subject = r.organizer_id)"
+    " FROM billing.rated_calls r GROUP BY r.invoice_no, r.organizer_id;"
     "COMMIT;";
 
 static int suite_init(void)

@@ -194,6 +194,25 @@ CREATE TABLE billing.findings (
     PRIMARY KEY (invoice_no, seq)
 );
 
+-- One row per meeting organizer with calls in the invoice (organizer_id
+-- NULL for the calls without one): the Organizers sheet, and the
+-- fair-use figures, straight from the rating.
+CREATE TABLE billing.invoice_organizers (
+    invoice_no      text NOT NULL REFERENCES billing.invoices (invoice_no),
+    organizer_id    text,
+    calls           int NOT NULL,
+    rejected_calls  int NOT NULL,
+    minutes         int NOT NULL,       -- of the calls not rejected
+    exempt_minutes  int NOT NULL,
+    pool_minutes    int NOT NULL,
+    billed_minutes  int NOT NULL,
+    amount          numeric(16,4) NOT NULL,
+    addon_held      boolean NOT NULL,   -- DIALOUT_USCA held at a call
+    fair_use_review boolean NOT NULL
+);
+CREATE INDEX invoice_organizers_invoice
+    ON billing.invoice_organizers (invoice_no);
+
 -- What each run did with each tenant, including the ones that failed.
 CREATE TABLE billing.run_tenants (
     run_id      bigint NOT NULL REFERENCES billing.runs (run_id),
@@ -241,4 +260,7 @@ CREATE TRIGGER rated_calls_immutable BEFORE UPDATE OR DELETE
     EXECUTE FUNCTION billing.children_immutable();
 CREATE TRIGGER findings_immutable BEFORE UPDATE OR DELETE
     ON billing.findings FOR EACH ROW
+    EXECUTE FUNCTION billing.children_immutable();
+CREATE TRIGGER invoice_organizers_immutable BEFORE UPDATE OR DELETE
+    ON billing.invoice_organizers FOR EACH ROW
     EXECUTE FUNCTION billing.children_immutable();
