@@ -1,6 +1,6 @@
 /* publish.h: writing issued invoices' workbooks beside the billing.
  *
- * A publisher is a thread with its own database connection.  The billing
+ * A publisher is two threads, each with its own database connection.  The billing
  * side (bill.c) commits a tenant's revision and hands the publisher the
  * invoice number and the spool file of its rated calls; the publisher
  * writes OUT/<invoice_no>.xlsx from the spool (the Calls sheets) and the
@@ -32,7 +32,7 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
  * the invoice's rated calls (report.h, REPORT_SPOOL_COLUMNS) that the
  * publisher owns from now on and deletes; NULL makes the publisher check
  * the existing workbook and write it from the ledger only when it is
- * missing or differs.  Waits while two workbooks are already queued, so
+ * missing or differs.  Waits while a few workbooks are already queued, so
  * the spool files waiting on disk stay few. */
 ac_status publisher_submit(publisher *p, const char *invoice_no,
                            const char *spool_path, char *err);

@@ -851,12 +851,14 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
 ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
                                   const char *path, char *err)
 {
-    return report_invoice_workbook_spool(conn, invoice_no, NULL, path, err);
+    return report_invoice_workbook_spool(conn, invoice_no, NULL, path, NULL,
+                                         err);
 }
 
 ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
                                         const char *spool_path,
-                                        const char *path, char *err)
+                                        const char *path, const char *tmpdir,
+                                        char *err)
 {
     inv_ctx *c = calloc(1, sizeof *c);
     char title[512], subject[512], keywords[256], comments[256];
@@ -896,7 +898,7 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     xb_props props = {
         .title = title, .subject = subject, .category = "Invoice",
         .keywords = keywords, .comments = comments,
-        .created = xb_month_start(year, month),
+        .created = xb_month_start(year, month), .tmpdir = tmpdir,
     };
     rc = xb_open(&c->book, path, &props, err);
     if (rc != AC_OK) {

@@ -62,10 +62,13 @@ ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
  * from billing.rated_calls: the job already has them, and a month of
  * calls need not cross the network twice.  The result is byte-identical
  * to report_invoice_workbook()'s for the same rows.  spool_path NULL is
- * report_invoice_workbook(). */
+ * report_invoice_workbook().  tmpdir, when not NULL, holds libxlsxwriter's
+ * temporary files instead of path's directory (they are about three
+ * times the size of the calls in text). */
 ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
                                         const char *spool_path,
-                                        const char *path, char *err);
+                                        const char *path, const char *tmpdir,
+                                        char *err);
 
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the

@@ -134,9 +134,15 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
                        path);
     snprintf(b->path, sizeof b->path, "%s", path);
 
-    /* Temporary files go next to the output (not to a tmpfs /tmp). */
+    /* Temporary files go next to the output (not to a tmpfs /tmp), or to
+     * $ACBILL_XLSX_TMPDIR when set. */
     const char *slash = strrchr(path, '/');
-    if (slash == NULL)
+    const char *env = getenv("ACBILL_XLSX_TMPDIR");
+    if (p->tmpdir != NULL)
+        snprintf(b->tmpdir, sizeof b->tmpdir, "%s", p->tmpdir);
+    else if (env != NULL && *env != '\0')
+        snprintf(b->tmpdir, sizeof b->tmpdir, "%s", env);
+    else if (slash == NULL)
         snprintf(b->tmpdir, sizeof b->tmpdir, ".");
     else if (slash == path)
         snprintf(b->tmpdir, sizeof b->tmpdir, "/");

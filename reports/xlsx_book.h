@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     const char *title, *subject, *category, *keywords, *comments;
     time_t created;         /* fixed, for byte-identical output */
+    const char *tmpdir;     /* temporary files; NULL: the output's dir */
 } xb_props;
 
 typedef struct {
