@@ -89,13 +89,26 @@ void bill_invoice_no(const char *tenant_id, const char *period, int revision,
  * session) into microseconds since the epoch.  Returns 0 on success. */
 static int parse_utc(const char *s, int64_t *out)
 {
-    int y, mo, d, h, mi, sec, used = 0;
-    long frac = 0;
+    int v[6], frac = 0;
+    /* Fixed positions: YYYY-MM-DD HH:MM:SS; no sscanf in the hot loop. */
+    static const int at[6] = { 0, 5, 8, 11, 14, 17 };
+    static const int width[6] = { 4, 2, 2, 2, 2, 2 };
 
-    if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-               &used) != 6)
+    if (strnlen(s, 19) < 19)
         return -1;
-    s += used;
+    for (int i = 0; i < 6; i++) {
+        v[i] = 0;
+        for (int k = 0; k < width[i]; k++) {
+            char c = s[at[i] + k];
+            if (c < '0' || c > '9')
+                return -1;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    if (s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||
+        s[16] != ':')
+        return -1;
+    s += 19;
     if (*s == '.') {
         int digits = 0;
         for (s++; *s >= '0' && *s <= '9'; s++, digits++)
@@ -106,6 +119,7 @@ static int parse_utc(const char *s, int64_t *out)
     }
     if (strcmp(s, "+00") != 0)
         return -1;
+    int y = v[0], mo = v[1], d = v[2], h = v[3], mi = v[4], sec = v[5];
     /* Days from civil (Howard Hinnant's algorithm). */
     y -= mo <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;

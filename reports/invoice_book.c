@@ -819,8 +819,8 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
     int none = strcmp(db_value(res, 0, 0), "0") == 0;
     PQclear(res);
     xb_title(s, 0, none ? "No provider charges are recorded for these calls."
-           : "Calls that differ by 0.01 or more, and calls charged in "
-           "another currency:", b->italic);
+           : "Calls that differ by 0.01 or more (calls charged in another "
+           "currency are counted above, not compared):", b->italic);
     xb_next(s);
     xb_next(s);
     lxw_row_t header_row = s->row;
@@ -836,8 +836,8 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
         " FROM billing.rated_calls r JOIN billing.invoices i"
         "   ON i.invoice_no = r.invoice_no"
         " WHERE r.invoice_no = $1 AND r.provider_charge IS NOT NULL"
-        " AND (r.provider_currency IS DISTINCT FROM i.currency"
-        "      OR abs(r.provider_charge - r.amount) >= 0.01)"
+        " AND r.provider_currency = i.currency"
+        " AND abs(r.provider_charge - r.amount) >= 0.01"
         " ORDER BY r.seq", 1, p, recon_row, c, err);
     if (rc != AC_OK)
         return rc;

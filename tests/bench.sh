@@ -6,9 +6,10 @@
 # "5000000:1000"), in a throwaway PostgreSQL:
 #   - the job: `acbill run --out` with 1 worker, then with 2 (fresh ledger);
 #   - the floor on the same data: COPY of the calls query to a file, COPY
-#     of the same number of rated-call rows into a table shaped like
-#     billing.rated_calls, and a minimal libxlsxwriter program writing as
-#     many Calls rows (15 columns) in constant_memory mode;
+#     of the same rated-call rows into a table shaped like
+#     billing.rated_calls, and a minimal libxlsxwriter program writing the
+#     same rows as the Calls sheet's 15 columns into one workbook in
+#     constant_memory mode (tests/bench_xlsx.c);
 # and prints wall time, CPU time, calls per second, peak RSS, and the ratio
 # of the job's wall time to the floor's total.
 #   ACBILL  the acbill binary (an optimised build)
@@ -94,7 +95,7 @@ for size in $SIZES; do
         >/dev/null
     measure floor_copy_in psql -Xqc "\\copy bench_rated FROM '$work/rated.copy'"
     # Floor 3: the Calls sheet rows, nothing else.
-    (cd "$work" && measure floor_xlsx "$work/bench_xlsx" "$rated" "$work/floor.xlsx")
+    (cd "$work" && measure floor_xlsx "$work/bench_xlsx" "$work/rated.copy" "$work/floor.xlsx")
 
     echo "--- $n calls, $tenants tenants ($rated rated calls)"
     awk -v n="$n" '

@@ -1,20 +1,66 @@
 /* bench_xlsx.c: the workbook part of the benchmark's floor.
  *
- * Writes N rows of the Calls sheet's 15 columns (SPEC section 4) in
- * libxlsxwriter's constant_memory mode, with the same kinds of cells the
- * job writes (strings, a date-time, integers, 4-decimal money), and
- * nothing else: no database, no rating.  usage: bench_xlsx N FILE */
+ * Writes the rows of a billing.rated_calls COPY file (the job's own rated
+ * calls) as the Calls sheet's 15 columns (SPEC section 4) into one
+ * workbook in libxlsxwriter's constant_memory mode: strings as strings,
+ * the local start as a date-time, numbers as numbers with a money format,
+ * continued on "Calls (2)" past Excel's last row.  Nothing else: no
+ * database, no rating, no other sheets.
+ *   usage: bench_xlsx RATED_CALLS.copy OUT.xlsx */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xlsxwriter.h>
+
+#define NCOLS 22        /* columns of billing.rated_calls */
+
+/* COPY text: "\N" is NULL; the few escapes are undone in place. */
+static char *field(char *f)
+{
+    if (strcmp(f, "\\N") == 0)
+        return NULL;
+    char *in = f, *out = f;
+    while (*in) {
+        if (*in == '\\' && in[1] != '\0') {
+            in++;
+            *out++ = *in == 't' ? '\t' : *in == 'n' ? '\n' : *in;
+            in++;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return f;
+}
+
+static void str(lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *v)
+{
+    if (v != NULL)
+        worksheet_write_string(ws, r, c, v, NULL);
+}
+
+static void num(lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *v,
+                lxw_format *f)
+{
+    if (v != NULL)
+        worksheet_write_number(ws, r, c, strtod(v, NULL), f);
+}
 
 int main(int argc, char **argv)
 {
+    static const char *const head[15] = {
+        "Usage ID", "Start (local time)", "Organizer", "Destination",
+        "Country", "Kind", "Duration (s)", "Minutes", "Outcome",
+        "Pool minutes", "Billed minutes", "Rate", "Connection fee", "Amount",
+        "Reason"
+    };
     if (argc != 3) {
-        fprintf(stderr, "usage: bench_xlsx ROWS FILE\n");
+        fprintf(stderr, "usage: bench_xlsx RATED_CALLS.copy OUT.xlsx\n");
         return 64;
     }
-    long rows = atol(argv[1]);
+    FILE *in = fopen(argv[1], "r");
+    if (in == NULL)
+        return 66;
     char tmpdir[] = ".";
     lxw_workbook_options opt = { .constant_memory = LXW_TRUE,
                                  .tmpdir = tmpdir };
@@ -26,13 +72,24 @@ int main(int argc, char **argv)
     lxw_format *money = workbook_add_format(wb);
     format_set_num_format(money, "[$$-409]#,##0.0000");
     lxw_worksheet *ws = NULL;
-    static const char *const outcomes[] = { "pool", "billed", "exempt",
-                                            "split", "zero", "rejected" };
-    char uuid[40], org[32], dest[32];
     lxw_row_t row = 0;
     int sheet = 0;
+    char *line = NULL, *f[NCOLS];
+    size_t cap = 0;
+    ssize_t len;
 
-    for (long i = 0; i < rows; i++) {
+    while ((len = getline(&line, &cap, in)) > 0) {
+        if (line[len - 1] == '\n')
+            line[len - 1] = '\0';
+        char *p = line;
+        for (int i = 0; i < NCOLS; i++) {
+            f[i] = p;
+            p = p ? strchr(p, '\t') : NULL;
+            if (p)
+                *p++ = '\0';
+        }
+        for (int i = 0; i < NCOLS; i++)
+            f[i] = f[i] ? field(f[i]) : NULL;
         if (ws == NULL || row == LXW_ROW_MAX) {
             char name[32];
             snprintf(name, sizeof name, sheet ? "Calls (%d)" : "Calls",
@@ -40,31 +97,31 @@ int main(int argc, char **argv)
             ws = workbook_add_worksheet(wb, name);
             sheet++;
             for (int c = 0; c < 15; c++)
-                worksheet_write_string(ws, 0, (lxw_col_t)c, "Header", NULL);
+                worksheet_write_string(ws, 0, (lxw_col_t)c, head[c], NULL);
             row = 1;
         }
-        snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012ld", i);
-        snprintf(org, sizeof org, "user%ld", i % 97);
-        snprintf(dest, sizeof dest, "+4420%08ld", i % 100000000);
-        lxw_datetime dt = { 2026, 10, 1 + (int)(i % 28), 9, 0,
-                            (double)(i % 60) };
-        worksheet_write_string(ws, row, 0, uuid, NULL);
-        worksheet_write_datetime(ws, row, 1, &dt, date);
-        worksheet_write_string(ws, row, 2, org, NULL);
-        worksheet_write_string(ws, row, 3, dest, NULL);
-        worksheet_write_string(ws, row, 4, "GB", NULL);
-        worksheet_write_string(ws, row, 5, "geographic", NULL);
-        worksheet_write_number(ws, row, 6, (double)(i % 3600), NULL);
-        worksheet_write_number(ws, row, 7, (double)(i % 60 + 1), NULL);
-        worksheet_write_string(ws, row, 8, outcomes[i % 6], NULL);
-        worksheet_write_number(ws, row, 9, 0, NULL);
-        worksheet_write_number(ws, row, 10, (double)(i % 60 + 1), NULL);
-        worksheet_write_number(ws, row, 11, 0.03, money);
-        worksheet_write_number(ws, row, 12, 0, money);
-        worksheet_write_number(ws, row, 13, 0.03 * (double)(i % 60 + 1),
-                               money);
-        worksheet_write_string(ws, row, 14, "", NULL);
+        lxw_datetime dt = { 0, 0, 0, 0, 0, 0 };
+        if (f[4] != NULL && sscanf(f[4], "%d-%d-%d %d:%d:%lf", &dt.year,
+                                   &dt.month, &dt.day, &dt.hour, &dt.min,
+                                   &dt.sec) == 6)
+            worksheet_write_datetime(ws, row, 1, &dt, date);
+        str(ws, row, 0, f[2]);
+        str(ws, row, 2, f[5]);
+        str(ws, row, 3, f[6]);
+        str(ws, row, 4, f[10]);
+        str(ws, row, 5, f[11]);
+        num(ws, row, 6, f[7], NULL);
+        num(ws, row, 7, f[12], NULL);
+        str(ws, row, 8, f[8]);
+        num(ws, row, 9, f[13], NULL);
+        num(ws, row, 10, f[14], NULL);
+        num(ws, row, 11, f[15], money);
+        num(ws, row, 12, f[16], money);
+        num(ws, row, 13, f[17], money);
+        str(ws, row, 14, f[9]);
         row++;
     }
+    free(line);
+    fclose(in);
     return workbook_close(wb) == LXW_NO_ERROR ? 0 : 70;
 }
