@@ -693,8 +693,6 @@ static void test_revision_change_and_reconciliation(void)
         "pool minutes charged\n",
         "\tbob\t+19005550100\tbilled\t2\t0\t2\t2\t2.5\tUSD\t0.5\t"
         "rate differs\n",
-        "\terin\t+26377123456\tbilled\t1\t0\t1\t0.4\t0.38\tEUR\t\t"
-        "currency differs\n",
     };
     for (size_t i = 0; i < sizeof listed / sizeof *listed; i++)
         CHECK_HAS(r, listed[i]);
@@ -702,9 +700,18 @@ static void test_revision_change_and_reconciliation(void)
     CU_ASSERT_PTR_NULL(strstr(r ? r : "", "000000000004\t"));
     CU_ASSERT_PTR_NULL(strstr(r ? r : "", "000000000008\t"));
     CU_ASSERT_PTR_NULL(strstr(r ? r : "", "000000000005\t"));
+    /* Charged in EUR on a USD invoice: counted, not compared or listed. */
+    CU_ASSERT_PTR_NULL(strstr(r ? r : "", "000000000012\t"));
+    /* The provider charge of the first listed call is USD money. */
+    const char *at = r ? strstr(r, "00000000-0000-0000-0000-000000000001\t")
+                       : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    int line = 1;
+    for (const char *q = r; q < at; q++)
+        line += *q == '\n';
     free(r);
-    char *cell = reader("cell '%s' Reconciliation J12", path);
-    CHECK_TEXT(cell, "n\t[$\xE2\x82\xAC-2] #,##0.0000\t0.38\n");
+    char *cell = reader("cell '%s' Reconciliation J%d", path, line);
+    CHECK_TEXT(cell, "n\t[$$-409]#,##0.0000\t1.2\n");
     free(cell);
 
     char *orgs = reader("rows '%s' Organizers", path);
