@@ -478,6 +478,27 @@ static void test_workers_same_workbooks(void)
                                 " = 13", outdir), 0);
 }
 
+static void test_lost_workbook_written_again(void)
+{
+    /* As after a crash between commit and workbook: the file is gone and
+     * a temporary and a spool were left behind.  The next run writes the
+     * same bytes again and clears the leftovers. */
+    CU_ASSERT_EQUAL_FATAL(test_system("rm %s/w1/2026-10/S00002-2026-10-R1.xlsx"
+                                      " && touch %s/w1/2026-10/.x.xlsx.tmp-1"
+                                      " %s/w1/2026-10/.acbill-spool-abc",
+                                      outdir, outdir, outdir), 0);
+    CU_ASSERT_EQUAL(test_system("%s run --db '%s' --quiet --period 2026-10"
+                                " --out %s/w1 2>>/tmp/acbill-db-test.log",
+                                test_acbill_path(), conninfo, outdir), 0);
+    CU_ASSERT_EQUAL(test_system("cmp -s %s/w1/2026-10/S00002-2026-10-R1.xlsx"
+                                " %s/w4/2026-10/S00002-2026-10-R1.xlsx",
+                                outdir, outdir), 0);
+    CU_ASSERT_EQUAL(test_system("ls -A %s/w1/2026-10 | grep -q '^\\.'",
+                                outdir), 1);
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.invoices"),
+                    12);
+}
+
 static void test_two_runs_together(void)
 {
     char ci[256];
@@ -594,6 +615,8 @@ CU_ErrorCode tests_register(void)
         { "1 and 4 workers: identical ledgers", test_workers_same_ledger },
         { "1 and 4 workers: byte-identical workbooks",
           test_workers_same_workbooks },
+        { "a lost workbook is written again, byte for byte",
+          test_lost_workbook_written_again },
         { "two runs started together bill each tenant once",
           test_two_runs_together },
         { "--join helps the run in progress", test_join_shares_a_run },
