@@ -138,8 +138,12 @@ CREATE TABLE billing.invoices (
     CHECK ((revision = 1) = (supersedes IS NULL))
 );
 
+-- The invoice's children (lines, rated calls, findings, organizers) carry
+-- no foreign key: they are written by COPY in the same transaction as
+-- their invoice, a per-row RI check costs more than the write itself, and
+-- the job checks the counts and sums before it commits.
 CREATE TABLE billing.invoice_lines (
-    invoice_no     text NOT NULL REFERENCES billing.invoices (invoice_no),
+    invoice_no     text NOT NULL,
     line_no        int NOT NULL,
     country        char(2) NOT NULL,
     per_minute     numeric(12,4) NOT NULL,
@@ -151,9 +155,6 @@ CREATE TABLE billing.invoice_lines (
     PRIMARY KEY (invoice_no, line_no)
 );
 
--- No foreign key on invoice_no: the rows are written by COPY in the same
--- transaction as their invoice, and a per-row RI check would double the
--- cost of the job's largest write; the job checks the counts instead.
 CREATE TABLE billing.rated_calls (
     invoice_no         text NOT NULL,
     seq                int NOT NULL,
@@ -185,7 +186,7 @@ CREATE TABLE billing.rated_calls (
 );
 
 CREATE TABLE billing.findings (
-    invoice_no text NOT NULL REFERENCES billing.invoices (invoice_no),
+    invoice_no text NOT NULL,
     seq        int NOT NULL,
     code       text NOT NULL,
     subject    text NOT NULL,
@@ -198,7 +199,7 @@ CREATE TABLE billing.findings (
 -- NULL for the calls without one): the Organizers sheet, and the
 -- fair-use figures, straight from the rating.
 CREATE TABLE billing.invoice_organizers (
-    invoice_no      text NOT NULL REFERENCES billing.invoices (invoice_no),
+    invoice_no      text NOT NULL,
     organizer_id    text,
     calls           int NOT NULL,
     rejected_calls  int NOT NULL,
