@@ -17,8 +17,8 @@
 #include "report.h"
 #include "sha256.h"
 
-#define THREADS 2               /* workbooks written at the same time */
-#define QUEUE_MAX (2 * THREADS)
+#define THREADS_MAX 4           /* workbooks written at the same time */
+#define QUEUE_MAX (2 * THREADS_MAX)
 
 typedef struct {
     char invoice_no[128];
@@ -36,7 +36,8 @@ typedef struct {
 } writer;
 
 struct publisher {
-    writer w[THREADS];
+    writer w[THREADS_MAX];
+    int nthreads;
     char out_dir[PATH_MAX];
     char period[8];
     long long run_id;
@@ -157,8 +158,8 @@ static void *publisher_main(void *arg)
 
 ac_status publisher_start(const char *conninfo, const char *out_dir,
                           const char *period, long long run_id,
-                          const upload_options *uopt, publisher **out,
-                          char *err)
+                          const upload_options *uopt, int threads,
+                          publisher **out, char *err)
 {
     publisher *p = calloc(1, sizeof *p);
     ac_status rc;
@@ -172,7 +173,9 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
     p->uopt = uopt;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
-    for (int i = 0; i < THREADS; i++) {
+    p->nthreads = threads < 1 ? 1 : threads > THREADS_MAX ? THREADS_MAX
+                                                          : threads;
+    for (int i = 0; i < p->nthreads; i++) {
         p->w[i].p = p;
         rc = db_connect(conninfo, &p->w[i].conn, err);
         if (rc == AC_OK &&
@@ -197,7 +200,7 @@ ac_status publisher_submit(publisher *p, const char *invoice_no,
 {
     (void)err;
     pthread_mutex_lock(&p->lock);
-    while (p->count == QUEUE_MAX)
+    while (p->count == 2 * p->nthreads)
         pthread_cond_wait(&p->changed, &p->lock);
     item *it = &p->queue[(p->head + p->count) % QUEUE_MAX];
     snprintf(it->invoice_no, sizeof it->invoice_no, "%s", invoice_no);
@@ -215,7 +218,7 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
     p->stopping = 1;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < p->nthreads; i++) {
         if (p->w[i].started)
             pthread_join(p->w[i].thread, NULL);
         PQfinish(p->w[i].conn);

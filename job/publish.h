@@ -1,6 +1,7 @@
 /* publish.h: writing issued invoices' workbooks beside the billing.
  *
- * A publisher is two threads, each with its own database connection.  The billing
+ * A publisher is one or more threads, each with its own database
+ * connection.  The billing
  * side (bill.c) commits a tenant's revision and hands the publisher the
  * invoice number and the spool file of its rated calls; the publisher
  * writes OUT/<invoice_no>.xlsx from the spool (the Calls sheets) and the
@@ -20,13 +21,14 @@
 
 typedef struct publisher publisher;
 
-/* Start a publisher writing into out_dir (OUT/YYYY-MM), connected with
- * conninfo (NULL: libpq defaults), recording uploads for period/run_id
- * with uopt when uopt->base_url is set.  *out is NULL on failure. */
+/* Start a publisher of threads (1 to 4) writer threads writing into
+ * out_dir (OUT/YYYY-MM), connected with conninfo (NULL: libpq defaults),
+ * recording uploads for period/run_id with uopt when uopt->base_url is
+ * set.  *out is NULL on failure. */
 ac_status publisher_start(const char *conninfo, const char *out_dir,
                           const char *period, long long run_id,
-                          const upload_options *uopt, publisher **out,
-                          char *err);
+                          const upload_options *uopt, int threads,
+                          publisher **out, char *err);
 
 /* Queue invoice_no's workbook.  spool_path, when not NULL, is a file of
  * the invoice's rated calls (report.h, REPORT_SPOOL_COLUMNS) that the

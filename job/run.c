@@ -445,8 +445,13 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
     if (later == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
     if (opt->out_dir != NULL) {
+        /* Workbook writers: the machine's cores shared among workers
+         * (the billing itself mostly waits on the database). */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int threads = (int)((cores > 0 ? cores : 2) / nworkers);
         rc = publisher_start(opt->conninfo, ctx->spool_dir, ctx->period,
-                             ctx->run_id, &opt->upload, &mine.pub, err);
+                             ctx->run_id, &opt->upload, threads, &mine.pub,
+                             err);
         if (rc != AC_OK) {
             free(later);
             return rc;
