@@ -49,6 +49,8 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEPS_OK  := $(BUILD)/.deps-ok
 
 .PHONY: all deps test asan valgrind demo bench install clean seed
+# Keep the test objects: no "rm" after the test summary.
+.SECONDARY:
 
 all: $(BIN)/acbill
 
