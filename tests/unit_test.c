@@ -17,6 +17,7 @@
 
 #include "testmain.h"
 
+#include "bill.h"
 #include "money.h"
 #include "prefix.h"
 #include "rating.h"
@@ -1870,6 +1871,40 @@ static CU_ErrorCode add_suite(const char *name, CU_InitializeFunc init,
     return CUE_SUCCESS;
 }
 
+/* Invoice numbers double as file names: safe, readable, distinct. */
+static void test_invoice_no(void)
+{
+    char a[128], b[128];
+
+    bill_invoice_no("T1", "2026-10", 1, a, sizeof a);
+    CU_ASSERT_STRING_EQUAL(a, "T1-2026-10-R1");
+    bill_invoice_no("contoso.eu_2", "2026-10", 12, a, sizeof a);
+    CU_ASSERT_STRING_EQUAL(a, "contoso.eu_2-2026-10-R12");
+
+    /* Anything outside [A-Za-z0-9_.-], a leading dot or dash, or more
+     * than 40 characters: cleaned, plus 8 hex digits of the id. */
+    static const char *const hostile[] = {
+        "../../etc/passwd", "=HYPERLINK(\"http://x\")", ".hidden", "-rf",
+        "a/b", "a b", "Z\xC3\xBCrich", "",
+        "0123456789012345678901234567890123456789X"
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        bill_invoice_no(hostile[i], "2026-10", 1, a, sizeof a);
+        CU_ASSERT_EQUAL(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                               "opqrstuvwxyz0123456789_.-"), strlen(a));
+        CU_ASSERT(a[0] != '.' && a[0] != '-');
+        CU_ASSERT_PTR_NULL(strchr(a, '/'));
+        CU_ASSERT_PTR_NOT_NULL(strstr(a, "-2026-10-R1"));
+        CU_ASSERT(strlen(a) <= 60);
+    }
+    /* Two ids that clean to the same text stay distinct. */
+    bill_invoice_no("a/b", "2026-10", 1, a, sizeof a);
+    bill_invoice_no("a b", "2026-10", 1, b, sizeof b);
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    bill_invoice_no("a_b", "2026-10", 1, b, sizeof b);
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static const test_def money[] = {
@@ -1925,6 +1960,10 @@ CU_ErrorCode tests_register(void)
         {"file", test_sha256_file},
         {NULL, NULL},
     };
+    static const test_def names[] = {
+        {"invoice numbers are safe file names", test_invoice_no},
+        {NULL, NULL},
+    };
     CU_ErrorCode rc;
 
     if ((rc = add_suite("money", NULL, NULL, money)) != CUE_SUCCESS ||
@@ -1934,7 +1973,9 @@ CU_ErrorCode tests_register(void)
         (rc = add_suite("licences", NULL, NULL, lic)) != CUE_SUCCESS ||
         (rc = add_suite("rating", ref_init, ref_clean, tenant)) !=
             CUE_SUCCESS ||
-        (rc = add_suite("sha256", NULL, NULL, sha)) != CUE_SUCCESS)
+        (rc = add_suite("sha256", NULL, NULL, sha)) != CUE_SUCCESS ||
+        (rc = add_suite("invoice numbers", NULL, NULL, names)) !=
+            CUE_SUCCESS)
         return rc;
     return CUE_SUCCESS;
 }
