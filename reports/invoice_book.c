@@ -491,7 +491,7 @@ static ac_status write_summary(inv_ctx *c, char *err)
         return rc;
 
     worksheet_set_column(s.ws, 0, 0, 34, NULL);
-    worksheet_set_column(s.ws, 1, 10, 16, NULL);
+    worksheet_set_column(s.ws, 1, 10, 20, NULL);  /* fits a date-time */
     return xb_check(b, err);
 }
 
