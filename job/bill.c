@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -635,11 +634,9 @@ static ac_status copy_rated_calls(PGconn *conn, job *j, char *err)
     char buf[65536];
     size_t n;
     ac_status rc = db_copy_begin(conn,
-        "COPY billing.rated_calls (invoice_no, seq, usage_id, start_time,"
-        " start_local, organizer_id, destination_number, duration_seconds,"
-        " outcome, reason, country, kind, minutes, pool_minutes,"
-        " billed_minutes, per_minute, connection_fee, amount, dest_prefix,"
-        " rate_prefix, provider_charge, provider_currency) FROM STDIN", err);
+        /* The spool's columns are the workbook writer's too (report.h). */
+        "COPY billing.rated_calls (" REPORT_SPOOL_COLUMNS ") FROM STDIN",
+        err);
     if (rc != AC_OK)
         return rc;
     rewind(j->spool);
@@ -920,60 +917,5 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
             record_tenant(conn, ctx, tenant->tenant_id, "failed", NULL, -1,
                           why, NULL);
     }
-    return rc;
-}
-
-ac_status bill_ensure_workbook(PGconn *conn, const char *invoice_no,
-                               const char *out_dir, char *err)
-{
-    const char *p[] = { invoice_no };
-    char path[PATH_MAX], tmp[PATH_MAX], hex[65], file[160];
-    PGresult *res;
-    ac_status rc = db_query(conn,
-        "SELECT file_name, content_sha256 FROM billing.invoices"
-        " WHERE invoice_no = $1", 1, p, &res, err);
-    if (rc != AC_OK)
-        return rc;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return ac_fail(err, AC_EINTERNAL, "invoice %s not found",
-                       invoice_no);
-    }
-    const char *recorded = db_value(res, 0, 1);
-    char want[65] = "";
-    if (recorded != NULL)
-        snprintf(want, sizeof want, "%s", recorded);
-    snprintf(file, sizeof file, "%s.xlsx", invoice_no);
-    PQclear(res);
-
-    snprintf(path, sizeof path, "%s/%s", out_dir, file);
-    if (want[0] != '\0' && access(path, F_OK) == 0 &&
-        sha256_file(path, hex, NULL) == AC_OK && strcmp(hex, want) == 0)
-        return AC_OK;
-
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
-             (long)getpid());
-    rc = report_invoice_workbook(conn, invoice_no, tmp, err);
-    if (rc == AC_OK)
-        rc = sha256_file(tmp, hex, err);
-    if (rc == AC_OK && want[0] == '\0') {
-        const char *u[] = { invoice_no, file, hex };
-        rc = db_exec_params(conn,
-            "UPDATE billing.invoices SET file_name = $2,"
-            " content_sha256 = $3 WHERE invoice_no = $1"
-            " AND content_sha256 IS NULL", 3, u, err);
-    } else if (rc == AC_OK && strcmp(hex, want) != 0) {
-        ac_warn("invoice %s: the workbook written again differs from the "
-                "SHA-256 recorded when it was issued (%.12s..., now "
-                "%.12s...); a different acbill version?", invoice_no, want,
-                hex);
-    }
-    if (rc == AC_OK && rename(tmp, path) != 0)
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                     strerror(errno));
-    if (rc != AC_OK)
-        unlink(tmp);
-    else
-        ac_info("invoice %s: workbook %s written again", invoice_no, path);
     return rc;
 }

@@ -65,11 +65,4 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
 void bill_invoice_no(const char *tenant_id, const char *period, int revision,
                      char *out, size_t len);
 
-/* Rewrite the workbook of an issued invoice whose file is missing from
- * out_dir (a crash between commit and rename, or a run without --out),
- * and record its file name and SHA-256 if not yet recorded.  A file
- * already present with the recorded SHA-256 is left alone. */
-ac_status bill_ensure_workbook(PGconn *conn, const char *invoice_no,
-                               const char *out_dir, char *err);
-
 #endif

@@ -11,7 +11,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "bill.h"
 #include "db.h"
 #include "log.h"
 #include "report.h"
@@ -76,35 +75,66 @@ static const char *fast_tmpdir(const char *spool_path)
                                                           : NULL;
 }
 
-/* Write the workbook of a just-issued invoice from its spool, record its
- * file name and SHA-256, put it in place. */
-static ac_status write_issued(publisher *p, PGconn *conn, const item *it,
-                              char *err)
+/* Put invoice_no's workbook in out_dir and make sure its file name and
+ * SHA-256 are recorded on the invoice (once: the immutability trigger
+ * refuses a second value).  The Calls rows come from spool_path when
+ * given (an invoice just issued), else from the ledger; without a spool,
+ * a file already there with the recorded SHA-256 is left alone (the
+ * invoice was published before).  The workbook is written to a temporary
+ * name and renamed, so a failure leaves no partial file. */
+static ac_status publish_workbook(PGconn *conn, const char *out_dir,
+                                  const char *invoice_no,
+                                  const char *spool_path, char *err)
 {
-    char file[160], path[PATH_MAX], tmp[PATH_MAX], hex[65];
-    ac_status rc;
+    const char *p[] = { invoice_no };
+    char path[PATH_MAX], tmp[PATH_MAX], hex[65], file[160], want[65] = "";
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT content_sha256 FROM billing.invoices WHERE invoice_no = $1",
+        1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return ac_fail(err, AC_EINTERNAL, "invoice %s not found",
+                       invoice_no);
+    }
+    if (!PQgetisnull(res, 0, 0))
+        snprintf(want, sizeof want, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
 
-    snprintf(file, sizeof file, "%s.xlsx", it->invoice_no);
-    snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", p->out_dir, file,
+    snprintf(file, sizeof file, "%s.xlsx", invoice_no);
+    snprintf(path, sizeof path, "%s/%s", out_dir, file);
+    if (spool_path == NULL && want[0] != '\0' &&
+        sha256_file(path, hex, NULL) == AC_OK && strcmp(hex, want) == 0)
+        return AC_OK;
+
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
              (long)getpid());
-    rc = report_invoice_workbook_spool(conn, it->invoice_no,
-                                       it->spool_path, tmp,
-                                       fast_tmpdir(it->spool_path), err);
+    rc = report_invoice_workbook_spool(conn, invoice_no, spool_path, tmp,
+                                       spool_path ? fast_tmpdir(spool_path)
+                                                  : NULL, err);
     if (rc == AC_OK)
         rc = sha256_file(tmp, hex, err);
+    if (rc == AC_OK && want[0] == '\0') {
+        const char *u[] = { invoice_no, file, hex };
+        rc = db_exec_params(conn,
+            "UPDATE billing.invoices SET file_name = $2, content_sha256 = $3"
+            " WHERE invoice_no = $1 AND content_sha256 IS NULL", 3, u, err);
+    } else if (rc == AC_OK && strcmp(hex, want) != 0) {
+        ac_warn("invoice %s: the workbook written again differs from the "
+                "SHA-256 recorded when it was issued (%.12s..., now "
+                "%.12s...); a different acbill version?", invoice_no, want,
+                hex);
+    }
     if (rc == AC_OK && rename(tmp, path) != 0)
         rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
                      strerror(errno));
-    if (rc != AC_OK) {
+    if (rc != AC_OK)
         unlink(tmp);
-        return rc;
-    }
-    /* Recorded once; the immutability trigger refuses a second value. */
-    const char *q[] = { it->invoice_no, file, hex };
-    return db_exec_params(conn,
-        "UPDATE billing.invoices SET file_name = $2, content_sha256 = $3"
-        " WHERE invoice_no = $1 AND content_sha256 IS NULL", 3, q, err);
+    else if (spool_path == NULL)
+        ac_info("invoice %s: workbook %s written again", invoice_no, path);
+    return rc;
 }
 
 static void publish_one(publisher *p, PGconn *conn, const item *it)
@@ -112,12 +142,10 @@ static void publish_one(publisher *p, PGconn *conn, const item *it)
     char err[AC_ERR_MAX] = "", file[160], path[PATH_MAX];
     ac_status rc;
 
-    if (it->spool_path[0] != '\0') {
-        rc = write_issued(p, conn, it, err);
-        unlink(it->spool_path);
-    } else {
-        rc = bill_ensure_workbook(conn, it->invoice_no, p->out_dir, err);
-    }
+    const char *spool = it->spool_path[0] != '\0' ? it->spool_path : NULL;
+    rc = publish_workbook(conn, p->out_dir, it->invoice_no, spool, err);
+    if (spool != NULL)
+        unlink(spool);
     if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL) {
         snprintf(file, sizeof file, "%s.xlsx", it->invoice_no);
         snprintf(path, sizeof path, "%s/%s", p->out_dir, file);

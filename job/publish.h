@@ -11,8 +11,8 @@
  * CPU (workbooks) and the server's (reading and writing rows) overlap.
  *
  * An invoice is committed before its workbook exists.  If the process
- * dies in between, the next run writes the missing workbook
- * (bill_ensure_workbook) from the ledger: byte for byte the same file. */
+ * dies in between, the next run writes the missing workbook from the
+ * ledger: byte for byte the same file. */
 #ifndef AC_PUBLISH_H
 #define AC_PUBLISH_H
 
