@@ -48,6 +48,9 @@ typedef struct {
     char invoice_no[128];
     char fingerprint[65];
     char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
+    FILE *line;                         /* one spool line being formatted */
+    char *line_buf;
+    size_t line_size;
 } job;
 
 /* ------------------------------------------------------------ helpers */
@@ -128,24 +131,6 @@ static int parse_utc(const char *s, int64_t *out)
     int64_t days = era * 146097 + doe - 719468;
     *out = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + frac;
     return 0;
-}
-
-/* Append src to the COPY text buffer with COPY's escapes (NULL -> \N). */
-static void copy_field(FILE *f, const char *src)
-{
-    if (src == NULL) {
-        fputs("\\N", f);
-        return;
-    }
-    for (; *src; src++) {
-        switch (*src) {
-        case '\\': fputs("\\\\", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        default: putc(*src, f);
-        }
-    }
 }
 
 static void add_finding(job *j, const char *code, const char *subject,
@@ -329,16 +314,18 @@ static ac_status read_licences(PGconn *conn, job *j, char *err)
 static void spool_call(job *j, int32_t seq, PGresult *row,
                        const rating_call *c, const rating_result *r)
 {
-    char buf[64], pm[32], fee[32], amount[32], head[160];
-    FILE *f = j->spool;
+    char pm[32], fee[32], amount[32];
+    FILE *f = j->line;
 
-    fputs(j->invoice_no, f);
-    putc('\t', f);
+    /* The row after its invoice number, formatted once into a reused
+     * buffer: it goes to the spool and, being everything the invoice shows
+     * of the call, into the fingerprint. */
+    fseeko(f, 0, SEEK_SET);
     fprintf(f, "%" PRId32 "\t%s\t%s\t%s\t", seq, c->usage_id,
             PQgetvalue(row, 0, 1), PQgetvalue(row, 0, 2));
-    copy_field(f, c->organizer_id);
+    db_copy_field(f, c->organizer_id);
     putc('\t', f);
-    copy_field(f, c->number);
+    db_copy_field(f, c->number);
     putc('\t', f);
     if (c->has_duration)
         fprintf(f, "%" PRId32, c->duration_seconds);
@@ -368,32 +355,17 @@ static void spool_call(job *j, int32_t seq, PGresult *row,
     else
         fputs("\\N", f);
     putc('\t', f);
-    copy_field(f, db_value(row, 0, 6));
+    db_copy_field(f, db_value(row, 0, 6));
     putc('\t', f);
-    copy_field(f, db_value(row, 0, 7));
+    db_copy_field(f, db_value(row, 0, 7));
     putc('\n', f);
+    off_t len = ftello(f);
+    fflush(f);
 
-    /* The fingerprint covers what the invoice shows of the call. */
-    snprintf(head, sizeof head, "%" PRId32 "|%s|%s|", seq, c->usage_id,
-             PQgetvalue(row, 0, 1));
-    sha256_update(&j->fp, head, strlen(head));
-    fp_text(j, c->organizer_id);
-    fp_text(j, c->number);
-    snprintf(buf, sizeof buf, "%d|%" PRId32, c->has_duration,
-             c->duration_seconds);
-    fp_text(j, buf);
-    fp_text(j, rating_outcome_name(r->outcome));
-    fp_text(j, r->reason);
-    fp_text(j, r->country);
-    fp_long(j, r->kind);
-    fp_long(j, r->minutes);
-    fp_long(j, r->pool_minutes);
-    fp_long(j, r->billed_minutes);
-    fp_text(j, pm);
-    fp_text(j, fee);
-    fp_text(j, amount);
-    fp_text(j, db_value(row, 0, 6));
-    fp_text(j, db_value(row, 0, 7));
+    sha256_update(&j->fp, j->line_buf, (size_t)len);
+    fputs(j->invoice_no, j->spool);
+    putc('\t', j->spool);
+    fwrite(j->line_buf, 1, (size_t)len, j->spool);
 }
 
 /* Stream the tenant's calls of the period in (start_time, usage_id) order
@@ -537,7 +509,7 @@ static ac_status copy_organizers(PGconn *conn, job *j, char *err)
     for (int i = 0; i < n; i++) {
         money_format4(o[i].amount, amount, sizeof amount);
         fprintf(f, "%s\t", j->invoice_no);
-        copy_field(f, o[i].id);
+        db_copy_field(f, o[i].id);
         fprintf(f, "\t%" PRId32 "\t%" PRId32 "\t%" PRId32 "\t%" PRId32
                 "\t%" PRId32 "\t%" PRId32 "\t%s\t%s\t%s\n", o[i].calls,
                 o[i].rejected_calls, o[i].minutes, o[i].exempt_minutes,
@@ -658,11 +630,11 @@ static ac_status insert_findings(PGconn *conn, job *j, char *err)
         return ac_fail(err, AC_EOSERR, "out of memory");
     for (int i = 0; i < j->nfindings; i++) {
         fprintf(f, "%s\t%d\t", j->invoice_no, i + 1);
-        copy_field(f, j->findings[i].code);
+        db_copy_field(f, j->findings[i].code);
         putc('\t', f);
-        copy_field(f, j->findings[i].subject);
+        db_copy_field(f, j->findings[i].subject);
         putc('\t', f);
-        copy_field(f, j->findings[i].detail);
+        db_copy_field(f, j->findings[i].detail);
         putc('\n', f);
     }
     fclose(f);
@@ -714,29 +686,27 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
                         j->end };
     PGresult *res;
     ac_status rc = db_query(conn,
-        "SELECT (SELECT count(*) FROM billing.rated_calls"
-        "         WHERE invoice_no = $1),"
-        "       (SELECT count(*) FROM usage.dialout_calls"
+        "SELECT r.n, (SELECT count(*) FROM usage.dialout_calls"
         "         WHERE tenant_id = $2 AND start_time >= $3::timestamptz"
         "           AND start_time < $4::timestamptz),"
-        "       0,"
-        "       (SELECT coalesce(sum(amount), 0) FROM billing.rated_calls"
-        "         WHERE invoice_no = $1)::text,"
-        "       (SELECT coalesce(sum(exact_amount), 0)"
-        "          FROM billing.invoice_lines WHERE invoice_no = $1)::text,"
-        "       (SELECT coalesce(sum(amount), 0)"
-        "          FROM billing.invoice_lines WHERE invoice_no = $1)::text,"
+        "       r.amount::text, l.exact::text, l.amount::text,"
         "       (SELECT total FROM billing.invoices"
-        "         WHERE invoice_no = $1)::text", 4, p, &res, err);
+        "         WHERE invoice_no = $1)::text"
+        " FROM (SELECT count(*) AS n, coalesce(sum(amount), 0) AS amount"
+        "         FROM billing.rated_calls WHERE invoice_no = $1) r,"
+        "      (SELECT coalesce(sum(exact_amount), 0) AS exact,"
+        "              coalesce(sum(amount), 0) AS amount"
+        "         FROM billing.invoice_lines WHERE invoice_no = $1) l",
+        4, p, &res, err);
     if (rc != AC_OK)
         return rc;
     long rated = atol(PQgetvalue(res, 0, 0));
     long input = atol(PQgetvalue(res, 0, 1));
     int64_t calls_sum = 0, lines_exact = 0, lines_sum = 0, total = 0;
-    int bad = money_parse(PQgetvalue(res, 0, 3), &calls_sum) != AC_OK ||
-              money_parse(PQgetvalue(res, 0, 4), &lines_exact) != AC_OK ||
-              money_parse(PQgetvalue(res, 0, 5), &lines_sum) != AC_OK ||
-              money_parse(PQgetvalue(res, 0, 6), &total) != AC_OK;
+    int bad = money_parse(PQgetvalue(res, 0, 2), &calls_sum) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 3), &lines_exact) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 4), &lines_sum) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 5), &total) != AC_OK;
     PQclear(res);
     if (bad)
         return ac_fail(err, AC_EINTERNAL, "conservation: unreadable sums");
@@ -780,6 +750,9 @@ static void job_free(job *j)
         fclose(j->spool);
     if (j->spool_path[0] != '\0')
         unlink(j->spool_path);
+    if (j->line != NULL)
+        fclose(j->line);
+    free(j->line_buf);
     free(j->findings);
 }
 
@@ -827,7 +800,8 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     j->rt = rating_tenant_new(ctx->ref, j->lic, j->tenant->currency,
                               60 * j->seats, ctx->fair_use_minutes);
     j->spool = open_spool(j, ctx->spool_dir, ctx->pub != NULL);
-    if (j->rt == NULL || j->spool == NULL)
+    j->line = open_memstream(&j->line_buf, &j->line_size);
+    if (j->rt == NULL || j->spool == NULL || j->line == NULL)
         return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",
                        strerror(errno));
     sha256_init(&j->fp);

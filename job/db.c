@@ -155,3 +155,46 @@ const char *db_value(const PGresult *res, int row, int col)
         return NULL;
     return PQgetvalue(res, row, col);
 }
+
+void db_copy_field(FILE *f, const char *text)
+{
+    if (text == NULL) {
+        fputs("\\N", f);
+        return;
+    }
+    for (; *text; text++) {
+        switch (*text) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: putc(*text, f);
+        }
+    }
+}
+
+char *db_copy_unescape(char *field)
+{
+    char *in = field, *out = field;
+
+    if (strcmp(field, "\\N") == 0)
+        return NULL;
+    while (*in) {
+        if (*in != '\\' || in[1] == '\0') {
+            *out++ = *in++;
+            continue;
+        }
+        in++;
+        switch (*in++) {
+        case 't': *out++ = '\t'; break;
+        case 'n': *out++ = '\n'; break;
+        case 'r': *out++ = '\r'; break;
+        case 'b': *out++ = '\b'; break;
+        case 'f': *out++ = '\f'; break;
+        case 'v': *out++ = '\v'; break;
+        default: *out++ = in[-1]; break;
+        }
+    }
+    *out = '\0';
+    return field;
+}

@@ -9,6 +9,7 @@
 #define AC_DB_H
 
 #include <libpq-fe.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -42,6 +43,15 @@ ac_status db_copy_put(PGconn *conn, const char *buf, size_t len, char *err);
  * otherwise the server aborts the COPY with errmsg.  Returns the COPY's
  * final status. */
 ac_status db_copy_end(PGconn *conn, const char *errmsg, char *err);
+
+/* Write text to f as one field of COPY's text format: "\N" for NULL;
+ * backslash, tab, newline and carriage return escaped. */
+void db_copy_field(FILE *f, const char *text);
+
+/* Undo COPY text-format escapes of one field in place and return it, or
+ * NULL when the field is "\N" (SQL NULL).  The inverse of
+ * db_copy_field(). */
+char *db_copy_unescape(char *field);
 
 /* Map a failed result to a status: connection trouble is AC_EUNAVAIL,
  * serialization/lock failures AC_ETEMPFAIL, the rest AC_EINTERNAL. */

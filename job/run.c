@@ -432,8 +432,8 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
  * every tenant has an outcome in this run. */
 static ac_status work_loop(PGconn *conn, const run_options *opt,
                            const bill_context *ctx, PGresult *tenants,
-                           int worker, int nworkers, run_summary *summary,
-                           struct timespec *t0, char *err)
+                           int worker, int nworkers, struct timespec *t0,
+                           char *err)
 {
     int n = PQntuples(tenants), nskipped = 0, skipped;
     int *later = calloc((size_t)n + 1, sizeof *later);
@@ -479,7 +479,6 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
         if (prc != AC_OK && rc == AC_OK)
             rc = ac_fail(err, prc, "%s", why);
     }
-    summary->calls = calls;
     return rc;
 }
 
@@ -487,8 +486,7 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
  * them.  The parent's connection stays idle (a child must never use it). */
 static ac_status run_workers(PGconn *conn, const run_options *opt,
                              const bill_context *ctx, PGresult *tenants,
-                             run_summary *summary, struct timespec *t0,
-                             char *err)
+                             struct timespec *t0, char *err)
 {
     int started = 0, worst = AC_OK;
 
@@ -503,12 +501,10 @@ static ac_status run_workers(PGconn *conn, const run_options *opt,
         if (pid == 0) {
             PGconn *mine;
             char why[AC_ERR_MAX];
-            run_summary local;
             ac_status rc = db_connect(opt->conninfo, &mine, why);
-            memset(&local, 0, sizeof local);
             if (rc == AC_OK) {
-                rc = work_loop(mine, opt, ctx, tenants, w, opt->workers,
-                               &local, t0, why);
+                rc = work_loop(mine, opt, ctx, tenants, w, opt->workers, t0,
+                               why);
                 PQfinish(mine);
             }
             if (rc != AC_OK)
@@ -543,7 +539,6 @@ static ac_status run_workers(PGconn *conn, const run_options *opt,
             nanosleep(&nap, NULL);
         }
     }
-    (void)summary;
     return worst;
 }
 
@@ -626,9 +621,9 @@ ac_status run_period(const run_options *opt, run_summary *summary,
             opt->period, summary->tenants);
 
     if (opt->workers > 1)
-        rc = run_workers(conn, opt, &ctx, tenants, summary, &t0, err);
+        rc = run_workers(conn, opt, &ctx, tenants, &t0, err);
     else
-        rc = work_loop(conn, opt, &ctx, tenants, 0, 1, summary, &t0, err);
+        rc = work_loop(conn, opt, &ctx, tenants, 0, 1, &t0, err);
     if (rc == AC_OK)
         rc = count_results(conn, summary, err);
     if (opt->join) {

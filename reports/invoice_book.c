@@ -561,33 +561,6 @@ static ac_status calls_row(void *ctx, const PGresult *r, char *err)
     return calls_write(ctx, v, err);
 }
 
-/* Undo COPY text escapes in place; "\N" alone is NULL. */
-static char *copy_unescape(char *field)
-{
-    char *in = field, *out = field;
-
-    if (strcmp(field, "\\N") == 0)
-        return NULL;
-    while (*in) {
-        if (*in != '\\' || in[1] == '\0') {
-            *out++ = *in++;
-            continue;
-        }
-        in++;
-        switch (*in++) {
-        case 't': *out++ = '\t'; break;
-        case 'n': *out++ = '\n'; break;
-        case 'r': *out++ = '\r'; break;
-        case 'b': *out++ = '\b'; break;
-        case 'f': *out++ = '\f'; break;
-        case 'v': *out++ = '\v'; break;
-        default: *out++ = in[-1]; break;
-        }
-    }
-    *out = '\0';
-    return field;
-}
-
 /* The Calls rows from a spool of billing.rated_calls COPY text lines (the
  * columns of REPORT_SPOOL_COLUMNS), in file order. */
 static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
@@ -627,7 +600,7 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
         }
         const char *v[CALLS_COLS];
         for (int i = 0; i < CALLS_COLS; i++)
-            v[i] = copy_unescape(field[from[i]]);
+            v[i] = db_copy_unescape(field[from[i]]);
         rc = calls_write(c, v, err);
     }
     if (rc == AC_OK && ferror(f))
