@@ -92,6 +92,18 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
  * in err. */
 ac_status report_write_sha256sums(const char *dir, char *err);
 
+/* The zlib level (1 fastest .. 9 smallest) at which workbooks are
+ * compressed.  acbill uses REPORT_DEFLATE_DEFAULT, level 1: about three
+ * times less compression CPU than libxlsxwriter's own level 6, for files
+ * about a third larger (docs/performance.md).  Process-wide; safe to call
+ * at any time, applies to the parts compressed after the call.  Values
+ * out of 1..9 select the default.  How it is done: reports/deflate.c. */
+#define REPORT_DEFLATE_DEFAULT 1
+void report_set_deflate_level(int level);
+
+/* The level report_set_deflate_level() set. */
+int report_deflate_level(void);
+
 /* For tests: make Calls sheets hold at most rows calls each (0 restores
  * REPORT_CALLS_SHEET_MAX; larger values are capped at it).  Process-wide
  * and not thread-safe; production code never calls it. */

@@ -594,6 +594,79 @@ static void test_deterministic(void)
     CU_ASSERT_TRUE(h1 != NULL && h2 != NULL && strcmp(h1, h2) == 0);
 }
 
+/* The deflate option bits (general purpose flag bits 1-2) of every member
+ * of the zip at path, OR-ed together in *or_bits and AND-ed in *and_bits;
+ * the number of deflated members, or -1 when the file cannot be read.
+ * APPNOTE 4.4.4: for method 8, bits 1-2 are 0 for normal (levels 3-7),
+ * 1 for maximum (8, 9), 2 for fast (2) and 3 for super fast (1). */
+static int deflate_bits(const char *path, unsigned *or_bits,
+                        unsigned *and_bits)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char h[30];
+    int n = 0;
+
+    if (f == NULL)
+        return -1;
+    *or_bits = 0;
+    *and_bits = 3;
+    while (fread(h, 1, sizeof h, f) == sizeof h && h[0] == 'P' &&
+           h[1] == 'K' && h[2] == 3 && h[3] == 4) {
+        unsigned flags = h[6] | (unsigned)h[7] << 8;
+        unsigned method = h[8] | (unsigned)h[9] << 8;
+        long size = (long)(h[18] | (unsigned long)h[19] << 8 |
+                           (unsigned long)h[20] << 16 |
+                           (unsigned long)h[21] << 24);
+        long skip = (h[26] | h[27] << 8) + (h[28] | h[29] << 8) + size;
+        if (method == 8) {
+            *or_bits |= (flags >> 1) & 3;
+            *and_bits &= (flags >> 1) & 3;
+            n++;
+        }
+        /* libxlsxwriter's members carry their sizes in the local header
+         * (no data descriptor), so the next header follows directly. */
+        if ((flags & 8) != 0 || fseek(f, skip, SEEK_CUR) != 0)
+            break;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_deflate_level(void)
+{
+    char fast[512], dflt[512];
+    unsigned o, a;
+    struct stat s1, s6;
+
+    /* acbill's level: 1, "super fast", on every member. */
+    CU_ASSERT_EQUAL(report_deflate_level(), 1);
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R1", "deflate1", fast,
+                                        sizeof fast), AC_OK);
+    CU_ASSERT_TRUE(deflate_bits(fast, &o, &a) > 10);
+    CU_ASSERT_EQUAL(o, 3);
+    CU_ASSERT_EQUAL(a, 3);
+    /* zlib's default, 6: "normal"; the same workbook, only smaller. */
+    report_set_deflate_level(6);
+    ac_status rc = write_invoice("T1-2026-10-R1", "deflate6", dflt,
+                                 sizeof dflt);
+    report_set_deflate_level(0);            /* back to the default */
+    CU_ASSERT_EQUAL_FATAL(rc, AC_OK);
+    CU_ASSERT_EQUAL(report_deflate_level(), 1);
+    CU_ASSERT_TRUE(deflate_bits(dflt, &o, &a) > 10);
+    CU_ASSERT_EQUAL(o, 0);
+    CU_ASSERT_TRUE(stat(fast, &s1) == 0 && stat(dflt, &s6) == 0 &&
+                   s6.st_size < s1.st_size);
+    const char *sheets[] = { "Summary", "Calls", "Reconciliation" };
+    for (int i = 0; i < 3; i++) {
+        char *x1 = reader("rows '%s' '%s'", fast, sheets[i]);
+        char *x6 = reader("rows '%s' '%s'", dflt, sheets[i]);
+        CU_ASSERT_TRUE(x1 != NULL && x6 != NULL && strlen(x1) > 100 &&
+                       strcmp(x1, x6) == 0);
+        free(x1);
+        free(x6);
+    }
+}
+
 static void test_tenant_text_is_never_a_formula(void)
 {
     char path[512];
@@ -925,6 +998,7 @@ static CU_TestInfo tests[] = {
     { "invoice: Findings", test_invoice_findings },
     { "invoice: Calls continue on Calls (2)", test_calls_continuation },
     { "byte-identical when written again", test_deterministic },
+    { "deflate level 1 on every zip member", test_deflate_level },
     { "tenant text is never a formula", test_tenant_text_is_never_a_formula },
     { "currency formats USD EUR GBP CHF", test_currency_formats },
     { "revision 2: change block, reconciliation",
