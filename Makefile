@@ -24,11 +24,11 @@ OPT      ?= -O2 -g
 SAN      ?=
 
 DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
-            libcurl4-openssl-dev libcunit1-dev postgresql postgresql-common \
+            libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
             util-linux procps time
 
-PKGS     := libpq xlsxwriter libcurl
+PKGS     := libpq xlsxwriter libcurl libcrypto
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
             -Wno-format-truncation -D_DEFAULT_SOURCE $(OPT) $(SAN) \
             -DACBILL_VERSION='"$(VERSION)"' \

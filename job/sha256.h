@@ -1,5 +1,6 @@
 /* sha256.h: SHA-256 (FIPS 180-4), for workbook checksums, SHA256SUMS and
- * invoice fingerprints.  Pure code, no allocation. */
+ * invoice fingerprints.  OpenSSL's libcrypto does the hashing (with the
+ * CPU's SHA extensions where it has them); no allocation. */
 #ifndef AC_SHA256_H
 #define AC_SHA256_H
 
@@ -8,11 +9,10 @@
 
 #include "status.h"
 
+/* Room for libcrypto's SHA256_CTX (112 bytes in OpenSSL 3; sha256.c
+ * checks that it fits), so that callers need no OpenSSL header. */
 typedef struct {
-    uint32_t h[8];
-    uint64_t length;        /* bytes hashed so far */
-    unsigned char buf[64];
-    size_t used;            /* bytes waiting in buf */
+    _Alignas(16) unsigned char state[128];
 } sha256_ctx;
 
 /* Start a new hash. */
