@@ -2,16 +2,28 @@
  *
  * Sheets, in this order: Summary, Calls (and Calls (2), ... past the row
  * limit), Organizers, Findings, Reconciliation.  constant_memory mode
- * means each sheet is written top to bottom in one pass, so the Summary
- * (including the data behind its charts) is written first from small
- * aggregate queries, and the long lists are streamed row by row. */
+ * means each sheet is written top to bottom, but sheets need not be
+ * written in their order.  So the calls are read once (from the job's
+ * spool, or from billing.rated_calls), and that one pass writes the Calls
+ * rows, adds up everything the Summary and the Reconciliation report
+ * about the calls (outcomes, reject reasons, minutes per country, the
+ * provider's totals) in exact 1/10000 units, and sets the calls that
+ * differ from the provider's charge aside in a temporary file.  The
+ * Summary, added first, is written after the pass; the Reconciliation
+ * last.  Small tables (invoice lines, organizers, findings) are queried.
+ * Sums, orders and causes are computed here in C, never by the
+ * database's collation, so the bytes do not depend on the server. */
 #include "report.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
+#include "money.h"
 #include "xlsx_book.h"
 
 static unsigned calls_limit = REPORT_CALLS_SHEET_MAX;
@@ -48,41 +60,47 @@ static const char *const calls_header[] = {
 };
 #define CALLS_COLS 15
 
+/* A rated call as the pass sees it: the Calls columns, then the
+ * provider's charge and currency (NULL for SQL NULL). */
+enum {
+    V_USAGE, V_START, V_ORGANIZER, V_DEST, V_COUNTRY, V_KIND, V_DURATION,
+    V_MINUTES, V_OUTCOME, V_POOL, V_BILLED, V_RATE, V_FEE, V_AMOUNT,
+    V_REASON, V_PCHARGE, V_PCUR, V_COUNT
+};
+
 static const char calls_sql[] =
     "SELECT usage_id, to_char(start_local, 'YYYY-MM-DD HH24:MI:SS.US'),"
     " organizer_id, destination_number, country, kind, duration_seconds,"
     " minutes, outcome, pool_minutes, billed_minutes, per_minute,"
-    " connection_fee, amount, reason"
+    " connection_fee, amount, reason, provider_charge, provider_currency"
     " FROM billing.rated_calls WHERE invoice_no = $1 ORDER BY seq";
 
-/* The likely cause of a difference between the provider's charge and
- * ours, for rows of rated_calls r joined to their invoice i. */
-#define LIKELY_CAUSE \
-    "CASE" \
-    " WHEN r.provider_currency IS NULL THEN 'provider currency unknown'" \
-    " WHEN r.provider_currency <> i.currency" \
-    "  THEN 'currency differs'" \
-    " WHEN r.outcome = 'exempt' AND r.provider_charge > 0" \
-    "  THEN 'add-on exempt but provider charged'" \
-    " WHEN r.outcome = 'pool' AND r.provider_charge > 0" \
-    "  THEN 'pool minutes charged'" \
-    " WHEN r.outcome = 'rejected' AND r.provider_charge > 0" \
-    "  THEN 'rejected call charged'" \
-    " WHEN r.outcome = 'zero' AND r.provider_charge > 0" \
-    "  THEN 'zero-length call charged'" \
-    " WHEN r.outcome = 'split' AND r.per_minute IS NOT NULL" \
-    "  AND abs(r.provider_charge - (r.minutes * r.per_minute" \
-    "          + r.connection_fee)) < 0.01" \
-    "  THEN 'pool minutes charged'" \
-    " WHEN r.provider_charge = 0 THEN 'provider charged nothing'" \
-    " WHEN r.per_minute IS NOT NULL AND r.duration_seconds > 0" \
-    "  AND abs(r.provider_charge - (r.duration_seconds * r.per_minute / 60" \
-    "          + r.connection_fee)) < 0.01" \
-    "  THEN 'provider rounds per second'" \
-    " WHEN r.per_minute IS NOT NULL" \
-    "  AND abs(r.provider_charge - r.billed_minutes * r.per_minute) < 0.01" \
-    "  THEN 'connection fee differs'" \
-    " ELSE 'rate differs' END"
+/* Outcomes in the order of the rules. */
+static const char *const outcome_name[] = {
+    "rejected", "zero", "exempt", "pool", "split", "billed"
+};
+#define OUTCOMES 6
+
+typedef struct {
+    int64_t calls, minutes, pool, billed, amount;   /* amount in units */
+} outcome_sum;
+
+typedef struct {
+    char *reason;
+    int64_t calls;
+} reason_count;
+
+/* The Reconciliation's totals (same currency only). */
+typedef struct {
+    int64_t with_charge;        /* calls with a provider charge */
+    int64_t same, other;        /* ... in the invoice's currency or not */
+    int64_t provider, ours;     /* same-currency totals, units */
+    int64_t differing;          /* same currency, |difference| >= 0.01 */
+} recon_sum;
+
+/* Recon rows set aside during the pass: 13 COPY-text fields a line. */
+#define RECON_COLS 13
+
 
 typedef struct {
     PGconn *conn;
@@ -90,9 +108,19 @@ typedef struct {
     xb_book book;
     PGresult *inv;              /* the invoice row, alive throughout */
     lxw_format *m2, *m4, *m2b;  /* the invoice currency's formats */
+    xb_sheet summary;           /* added first, written after the pass */
     xb_sheet calls;             /* the Calls sheet being written */
     unsigned calls_sheets;
     xb_sheet list;              /* Organizers/Findings/Reconciliation */
+    /* Added up by the pass over the calls. */
+    outcome_sum outcomes[OUTCOMES + 1];     /* the last: all calls */
+    reason_count *reasons;
+    int nreasons, reasons_cap;
+    int64_t country_minutes[65536];         /* by the code's two bytes */
+    uint16_t countries[65536];              /* codes seen, in first order */
+    int ncountries;
+    recon_sum recon;
+    FILE *recon_rows;           /* the differing calls, set aside */
 } inv_ctx;
 
 static const char *iv(const inv_ctx *c, int col)
@@ -113,6 +141,21 @@ static void label_dec(xb_sheet *s, const char *label, const char *value,
     xb_str(s, 0, label, NULL);
     xb_dec(s, 1, value, f);
     xb_next(s);
+}
+
+/* An integer or a sum in units, as decimal text, like the database's. */
+static void int_cell(xb_sheet *s, lxw_col_t col, int64_t v, lxw_format *f)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%" PRId64, v);
+    xb_dec(s, col, n, f);
+}
+
+static void units_cell(xb_sheet *s, lxw_col_t col, int64_t v, lxw_format *f)
+{
+    char n[32];
+    money_format4(v, n, sizeof n);
+    xb_dec(s, col, n, f);
 }
 
 static void section(xb_sheet *s, const char *title)
@@ -182,61 +225,41 @@ static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
     return AC_OK;
 }
 
-static ac_status summary_outcomes(inv_ctx *c, xb_sheet *s, char *err)
+static void summary_outcomes(inv_ctx *c, xb_sheet *s)
 {
     static const char *const head[] = {
         "Outcome", "Calls", "Minutes", "Pool minutes", "Billed minutes",
         "Amount"
     };
-    const char *p[] = { c->invoice_no };
-    PGresult *res;
     xb_book *b = &c->book;
 
     /* Every outcome, in the order of the rules, then the total. */
-    ac_status rc = db_query(c->conn,
-        "SELECT o.outcome, count(r.outcome), coalesce(sum(r.minutes), 0),"
-        " coalesce(sum(r.pool_minutes), 0),"
-        " coalesce(sum(r.billed_minutes), 0), coalesce(sum(r.amount), 0)"
-        " FROM unnest(ARRAY['rejected', 'zero', 'exempt', 'pool', 'split',"
-        "   'billed']) WITH ORDINALITY AS o(outcome, ord)"
-        " LEFT JOIN billing.rated_calls r"
-        "   ON r.invoice_no = $1 AND r.outcome = o.outcome"
-        " GROUP BY ROLLUP ((o.ord, o.outcome)) ORDER BY o.ord NULLS LAST",
-        1, p, &res, err);
-    if (rc != AC_OK)
-        return rc;
     section(s, "Calls by outcome (control totals)");
     xb_header(s, head, 6);
-    for (int i = 0; i < PQntuples(res); i++) {
-        int total = PQgetisnull(res, i, 0);
-        xb_str(s, 0, total ? "All calls" : db_value(res, i, 0),
+    for (int o = 0; o <= OUTCOMES; o++) {
+        const outcome_sum *t = &c->outcomes[o];
+        int total = o == OUTCOMES;
+        lxw_format *f = total ? b->integer_bold : b->integer;
+        xb_str(s, 0, total ? "All calls" : outcome_name[o],
                total ? b->bold : NULL);
-        for (int col = 1; col <= 4; col++)
-            xb_dec(s, (lxw_col_t)col, db_value(res, i, col),
-                   total ? b->integer_bold : b->integer);
-        xb_dec(s, 5, db_value(res, i, 5), c->m4);
+        int_cell(s, 1, t->calls, f);
+        int_cell(s, 2, t->minutes, f);
+        int_cell(s, 3, t->pool, f);
+        int_cell(s, 4, t->billed, f);
+        units_cell(s, 5, t->amount, c->m4);
         xb_next(s);
     }
-    PQclear(res);
 
-    rc = db_query(c->conn,
-        "SELECT reason, count(*) FROM billing.rated_calls"
-        " WHERE invoice_no = $1 AND outcome = 'rejected'"
-        " GROUP BY reason ORDER BY reason", 1, p, &res, err);
-    if (rc != AC_OK)
-        return rc;
-    if (PQntuples(res) > 0) {
+    if (c->nreasons > 0) {
         static const char *const rhead[] = { "Rejected: reason", "Calls" };
         xb_next(s);
         xb_header(s, rhead, 2);
-        for (int i = 0; i < PQntuples(res); i++) {
-            xb_str(s, 0, db_value(res, i, 0), NULL);
-            xb_dec(s, 1, db_value(res, i, 1), b->integer);
+        for (int i = 0; i < c->nreasons; i++) {
+            xb_str(s, 0, c->reasons[i].reason, NULL);
+            int_cell(s, 1, c->reasons[i].calls, b->integer);
             xb_next(s);
         }
     }
-    PQclear(res);
-    return AC_OK;
 }
 
 /* Revision n+1: the change against revision n, totals then lines. */
@@ -346,6 +369,21 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
     return AC_OK;
 }
 
+/* qsort has no context argument; the pass is single-threaded per book,
+ * but books are written by several threads at once. */
+static _Thread_local const inv_ctx *sort_ctx;
+
+/* Countries by minutes, largest first, then by code. */
+static int by_minutes(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    int64_t ma = sort_ctx->country_minutes[a];
+    int64_t mb = sort_ctx->country_minutes[b];
+    if (ma != mb)
+        return ma > mb ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
 /* Chart source data (constant_memory charts carry no cached values, so
  * the data lives on this sheet) and the charts beside the tables. */
 static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
@@ -354,24 +392,22 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
     static const char *const chead[] = {
         "Destination country", "Minutes"
     };
-    const char *p[] = { c->invoice_no };
-    PGresult *res;
     xb_book *b = &c->book;
 
     /* Minutes of the rated (not rejected) calls per country: the ten
-     * largest, then the rest together. */
-    ac_status rc = db_query(c->conn,
-        "WITH c AS (SELECT country, sum(minutes) AS m"
-        "   FROM billing.rated_calls WHERE invoice_no = $1"
-        "   AND outcome <> 'rejected' AND country IS NOT NULL"
-        "   GROUP BY country HAVING sum(minutes) > 0),"
-        " r AS (SELECT country, m,"
-        "   row_number() OVER (ORDER BY m DESC, country) AS rn FROM c)"
-        " SELECT CASE WHEN rn <= 10 THEN country ELSE 'Other' END, sum(m)"
-        " FROM r GROUP BY 1 ORDER BY min(rn)", 1, p, &res, err);
-    if (rc != AC_OK)
-        return rc;
-
+     * largest (ties by code), then the rest together as "Other". */
+    int *order = malloc(((size_t)c->ncountries + 1) * sizeof *order);
+    int n = 0;
+    if (order == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    for (int i = 0; i < c->ncountries; i++)
+        if (c->country_minutes[c->countries[i]] > 0)
+            order[n++] = c->countries[i];
+    sort_ctx = c;
+    qsort(order, (size_t)n, sizeof *order, by_minutes);
+    int64_t other = 0;
+    for (int i = 10; i < n; i++)
+        other += c->country_minutes[order[i]];
     section(s, "Chart data");
     xb_header(s, phead, 2);
     lxw_row_t pool_row = s->row;
@@ -385,13 +421,20 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
     xb_next(s);
     xb_header(s, chead, 2);
     lxw_row_t country_row = s->row;
-    int countries = PQntuples(res);
-    for (int i = 0; i < countries; i++) {
-        xb_str(s, 0, db_value(res, i, 0), NULL);
-        xb_dec(s, 1, db_value(res, i, 1), b->integer);
+    int countries = n > 10 ? 11 : n;
+    for (int i = 0; i < n && i < 10; i++) {
+        char code[3] = { (char)(order[i] >> 8), (char)(order[i] & 0xff),
+                         '\0' };
+        xb_str(s, 0, code, NULL);
+        int_cell(s, 1, c->country_minutes[order[i]], b->integer);
         xb_next(s);
     }
-    PQclear(res);
+    if (n > 10) {
+        xb_str(s, 0, "Other", NULL);
+        int_cell(s, 1, other, b->integer);
+        xb_next(s);
+    }
+    free(order);
 
     lxw_chart_options where = { .x_scale = 1.0, .y_scale = 1.0 };
     if (xb_number(iv(c, I_POOL)) > 0) {
@@ -428,15 +471,14 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
     return AC_OK;
 }
 
+/* The Summary sheet, added before the Calls sheets and written after the
+ * pass over the calls. */
 static ac_status write_summary(inv_ctx *c, char *err)
 {
     xb_book *b = &c->book;
-    xb_sheet s;
+    xb_sheet s = c->summary;
     char title[256];
 
-    ac_status rc = xb_sheet_add(b, &s, "Summary", err);
-    if (rc != AC_OK)
-        return rc;
     snprintf(title, sizeof title, "Invoice %s", c->invoice_no);
     xb_str(&s, 0, title, b->title_f);
     xb_next(&s);
@@ -480,9 +522,9 @@ static ac_status write_summary(inv_ctx *c, char *err)
     xb_dec(&s, 1, iv(c, I_TOTAL), c->m2b);
     xb_next(&s);
 
-    rc = summary_lines(c, &s, err);
+    ac_status rc = summary_lines(c, &s, err);
     if (rc == AC_OK)
-        rc = summary_outcomes(c, &s, err);
+        summary_outcomes(c, &s);
     if (rc == AC_OK && iv(c, I_SUPERSEDES) != NULL)
         rc = summary_change(c, &s, err);
     if (rc == AC_OK)
@@ -520,9 +562,169 @@ static void calls_sheet_end(inv_ctx *c)
     xb_list_finish(s, 0, CALLS_COLS);
 }
 
-/* One Calls row from its 15 values, in the sheet's column order (NULL
- * for SQL NULL). */
-static ac_status calls_write(inv_ctx *c, const char *const v[CALLS_COLS],
+/* Parse money text into *out: 1, or 0 for NULL (or text that is not a
+ * decimal with at most 4 places, which the ledger's types rule out). */
+static int money_parse_opt(const char *text, int64_t *out)
+{
+    return text != NULL && money_parse(text, out) == AC_OK;
+}
+
+/* The likely cause of a difference between the provider's charge
+ * (pc, same currency as the invoice) and ours, for a call v. */
+static const char *likely_cause(const char *const v[V_COUNT], int64_t pc)
+{
+    const char *o = v[V_OUTCOME];
+    int64_t pm, fee;
+    int has_pm = money_parse_opt(v[V_RATE], &pm);
+    int has_fee = money_parse_opt(v[V_FEE], &fee);
+    int64_t minutes = strtoll(v[V_MINUTES], NULL, 10);
+    int64_t billed = strtoll(v[V_BILLED], NULL, 10);
+
+    if (pc > 0 && strcmp(o, "exempt") == 0)
+        return "add-on exempt but provider charged";
+    if (pc > 0 && strcmp(o, "pool") == 0)
+        return "pool minutes charged";
+    if (pc > 0 && strcmp(o, "rejected") == 0)
+        return "rejected call charged";
+    if (pc > 0 && strcmp(o, "zero") == 0)
+        return "zero-length call charged";
+    /* |x| < 0.01 is |x| < 100 units. */
+    if (strcmp(o, "split") == 0 && has_pm && has_fee &&
+        llabs(pc - (minutes * pm + fee)) < 100)
+        return "pool minutes charged";
+    if (pc == 0)
+        return "provider charged nothing";
+    if (has_pm && has_fee && v[V_DURATION] != NULL) {
+        /* pc against duration * pm / 60 + fee, exactly: times 60. */
+        int64_t d = strtoll(v[V_DURATION], NULL, 10);
+        if (d > 0 && llabs(60 * pc - (d * pm + 60 * fee)) < 6000)
+            return "provider rounds per second";
+    }
+    if (has_pm && llabs(pc - billed * pm) < 100)
+        return "connection fee differs";
+    return "rate differs";
+}
+
+/* Set a differing call aside for the Reconciliation list. */
+static ac_status recon_keep(inv_ctx *c, const char *const v[V_COUNT],
+                            int64_t diff, const char *cause, char *err)
+{
+    if (c->recon_rows == NULL) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/acbill-recon.XXXXXX",
+                 c->book.tmpdir);
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return ac_fail(err, AC_ECANTCREAT, "cannot create a temporary "
+                           "file in %s: %s", c->book.tmpdir,
+                           strerror(errno));
+        unlink(path);           /* gone when closed, whatever happens */
+        c->recon_rows = fdopen(fd, "w+");
+        if (c->recon_rows == NULL) {
+            close(fd);
+            return ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
+        }
+    }
+    static const int col[] = {
+        V_USAGE, V_START, V_ORGANIZER, V_DEST, V_OUTCOME, V_MINUTES, V_POOL,
+        V_BILLED, V_AMOUNT, V_PCHARGE, V_PCUR
+    };
+    char d[32];
+    FILE *f = c->recon_rows;
+    for (size_t i = 0; i < sizeof col / sizeof *col; i++) {
+        db_copy_field(f, v[col[i]]);
+        fputc('\t', f);
+    }
+    money_format4(diff, d, sizeof d);
+    db_copy_field(f, d);
+    fputc('\t', f);
+    db_copy_field(f, cause);
+    if (fputc('\n', f) == EOF)
+        return ac_fail(err, AC_EIO, "cannot write a temporary file: %s",
+                       strerror(errno));
+    return AC_OK;
+}
+
+/* Add call v to the Summary's and the Reconciliation's totals. */
+static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
+{
+    int64_t amount, pc;
+    int o = 0;
+
+    while (o < OUTCOMES && strcmp(v[V_OUTCOME], outcome_name[o]) != 0)
+        o++;
+    if (o == OUTCOMES || !money_parse_opt(v[V_AMOUNT], &amount))
+        return ac_fail(err, AC_EINTERNAL, "call %s: outcome %s, amount %s",
+                       v[V_USAGE], v[V_OUTCOME],
+                       v[V_AMOUNT] ? v[V_AMOUNT] : "NULL");
+    int64_t minutes = strtoll(v[V_MINUTES], NULL, 10);
+    for (int k = 0; k < 2; k++) {
+        outcome_sum *t = &c->outcomes[k == 0 ? o : OUTCOMES];
+        t->calls++;
+        t->minutes += minutes;
+        t->pool += strtoll(v[V_POOL], NULL, 10);
+        t->billed += strtoll(v[V_BILLED], NULL, 10);
+        t->amount += amount;
+    }
+
+    if (o == 0 && v[V_REASON] != NULL) {            /* rejected */
+        int i = 0;
+        while (i < c->nreasons && strcmp(c->reasons[i].reason,
+                                         v[V_REASON]) != 0)
+            i++;
+        if (i == c->nreasons) {
+            if (c->nreasons == c->reasons_cap) {
+                int cap = c->reasons_cap ? c->reasons_cap * 2 : 8;
+                reason_count *r = realloc(c->reasons,
+                                          (size_t)cap * sizeof *r);
+                if (r == NULL)
+                    return ac_fail(err, AC_EOSERR, "out of memory");
+                c->reasons = r;
+                c->reasons_cap = cap;
+            }
+            c->reasons[i].reason = strdup(v[V_REASON]);
+            c->reasons[i].calls = 0;
+            if (c->reasons[i].reason == NULL)
+                return ac_fail(err, AC_EOSERR, "out of memory");
+            c->nreasons++;
+            /* Kept in byte order: insert, like a sorted list. */
+            while (i > 0 && strcmp(c->reasons[i - 1].reason,
+                                   c->reasons[i].reason) > 0) {
+                reason_count t = c->reasons[i - 1];
+                c->reasons[i - 1] = c->reasons[i];
+                c->reasons[i] = t;
+                i--;
+            }
+        }
+        c->reasons[i].calls++;
+    } else if (o != 0 && v[V_COUNTRY] != NULL && v[V_COUNTRY][0] != '\0' &&
+               v[V_COUNTRY][1] != '\0') {
+        int key = (unsigned char)v[V_COUNTRY][0] << 8 |
+                  (unsigned char)v[V_COUNTRY][1];
+        if (c->country_minutes[key] == 0 && minutes > 0)
+            c->countries[c->ncountries++] = (uint16_t)key;
+        c->country_minutes[key] += minutes;
+    }
+
+    if (!money_parse_opt(v[V_PCHARGE], &pc))
+        return AC_OK;                   /* no provider charge */
+    recon_sum *r = &c->recon;
+    r->with_charge++;
+    if (v[V_PCUR] == NULL || strcmp(v[V_PCUR], iv(c, I_CURRENCY)) != 0) {
+        r->other++;
+        return AC_OK;
+    }
+    r->same++;
+    r->provider += pc;
+    r->ours += amount;
+    if (llabs(pc - amount) < 100)
+        return AC_OK;
+    r->differing++;
+    return recon_keep(c, v, pc - amount, likely_cause(v, pc), err);
+}
+
+/* One Calls row from a call's values, then its share of the totals. */
+static ac_status calls_write(inv_ctx *c, const char *const v[V_COUNT],
                              char *err)
 {
     xb_sheet *s = &c->calls;
@@ -550,13 +752,14 @@ static ac_status calls_write(inv_ctx *c, const char *const v[CALLS_COLS],
     xb_dec(s, 13, v[13], c->m4);        /* Amount */
     xb_str(s, 14, v[14], NULL);         /* Reason */
     xb_next(s);
-    return xb_check(b, err);
+    ac_status rc = xb_check(b, err);
+    return rc == AC_OK ? tally(c, v, err) : rc;
 }
 
 static ac_status calls_row(void *ctx, const PGresult *r, char *err)
 {
-    const char *v[CALLS_COLS];
-    for (int i = 0; i < CALLS_COLS; i++)
+    const char *v[V_COUNT];
+    for (int i = 0; i < V_COUNT; i++)
         v[i] = db_value(r, 0, i);
     return calls_write(ctx, v, err);
 }
@@ -566,9 +769,9 @@ static ac_status calls_row(void *ctx, const PGresult *r, char *err)
 static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
                                   char *err)
 {
-    /* Spool column of each Calls column. */
-    static const int from[CALLS_COLS] = {
-        2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9
+    /* Spool column of each value (V_...). */
+    static const int from[V_COUNT] = {
+        2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9, 20, 21
     };
     enum { SPOOL_COLS = 22 };
     FILE *f = fopen(spool_path, "r");
@@ -598,8 +801,8 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
                          n);
             break;
         }
-        const char *v[CALLS_COLS];
-        for (int i = 0; i < CALLS_COLS; i++)
+        const char *v[V_COUNT];
+        for (int i = 0; i < V_COUNT; i++)
             v[i] = db_copy_unescape(field[from[i]]);
         rc = calls_write(c, v, err);
     }
@@ -711,28 +914,28 @@ static ac_status write_findings(inv_ctx *c, char *err)
 
 /* ------------------------------------------------------ Reconciliation */
 
-static ac_status recon_row(void *ctx, const PGresult *r, char *err)
+/* One Reconciliation row from the RECON_COLS values recon_keep() wrote. */
+static void recon_write(inv_ctx *c, char *const v[RECON_COLS])
 {
-    inv_ctx *c = ctx;
     xb_sheet *s = &c->list;
     xb_book *b = &c->book;
 
-    xb_str(s, 0, db_value(r, 0, 0), NULL);
-    xb_ts(s, 1, db_value(r, 0, 1), b->datetime);
-    xb_str(s, 2, db_value(r, 0, 2), NULL);
-    xb_str(s, 3, db_value(r, 0, 3), NULL);
-    xb_str(s, 4, db_value(r, 0, 4), NULL);
-    for (int col = 5; col <= 7; col++)
-        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
-    xb_dec(s, 8, db_value(r, 0, 8), c->m4);
-    /* The provider's charge in the provider's currency. */
-    const xb_money *pm = xb_money_of(b, db_value(r, 0, 10));
-    xb_dec(s, 9, db_value(r, 0, 9), pm ? pm->m4 : b->decimal4);
-    xb_str(s, 10, db_value(r, 0, 10), NULL);
-    xb_dec(s, 11, db_value(r, 0, 11), c->m4);
-    xb_str(s, 12, db_value(r, 0, 12), NULL);
+    xb_str(s, 0, v[0], NULL);           /* Usage ID */
+    xb_ts(s, 1, v[1], b->datetime);     /* Start (local time) */
+    xb_str(s, 2, v[2], NULL);           /* Organizer */
+    xb_str(s, 3, v[3], NULL);           /* Destination */
+    xb_str(s, 4, v[4], NULL);           /* Outcome */
+    for (int col = 5; col <= 7; col++)  /* Minutes, pool, billed */
+        xb_dec(s, (lxw_col_t)col, v[col], b->integer);
+    xb_dec(s, 8, v[8], c->m4);          /* acbill amount */
+    /* The provider's charge in the provider's currency (the invoice's:
+     * other currencies are not compared). */
+    const xb_money *pm = xb_money_of(b, v[10]);
+    xb_dec(s, 9, v[9], pm ? pm->m4 : b->decimal4);
+    xb_str(s, 10, v[10], NULL);
+    xb_dec(s, 11, v[11], c->m4);        /* Difference */
+    xb_str(s, 12, v[12], NULL);         /* Likely cause */
     xb_next(s);
-    return xb_check(b, err);
 }
 
 static ac_status write_reconciliation(inv_ctx *c, char *err)
@@ -743,79 +946,79 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
         "acbill amount", "Provider charge", "Provider currency",
         "Difference", "Likely cause"
     };
-    const char *p[] = { c->invoice_no };
-    xb_sheet *s = &c->list;
-    xb_book *b = &c->book;
-    PGresult *res;
-
-    ac_status rc = xb_sheet_add(b, s, "Reconciliation", err);
-    if (rc != AC_OK)
-        return rc;
-    rc = db_query(c->conn,
-        "SELECT count(r.provider_charge),"
-        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency = i.currency),"
-        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency IS DISTINCT FROM i.currency),"
-        " coalesce(sum(r.provider_charge)"
-        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
-        " coalesce(sum(r.amount) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency = i.currency), 0),"
-        " coalesce(sum(r.provider_charge - r.amount)"
-        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
-        " count(*) FILTER (WHERE r.provider_currency = i.currency"
-        "   AND abs(r.provider_charge - r.amount) >= 0.01)"
-        " FROM billing.rated_calls r JOIN billing.invoices i"
-        "   ON i.invoice_no = r.invoice_no WHERE r.invoice_no = $1",
-        1, p, &res, err);
-    if (rc != AC_OK)
-        return rc;
     static const char *const thead[] = {
         "Invoice currency", "Calls with a provider charge",
         "Compared (same currency)", "Not compared (other currency)",
         "Provider total", "acbill total (same calls)",
         "Difference (provider - acbill)", "Calls differing by 0.01 or more"
     };
+    xb_sheet *s = &c->list;
+    xb_book *b = &c->book;
+    const recon_sum *r = &c->recon;
+
+    ac_status rc = xb_sheet_add(b, s, "Reconciliation", err);
+    if (rc != AC_OK)
+        return rc;
     xb_title(s, 0, "Provider reconciliation: the upstream provider's charge "
            "per call against acbill's amount", b->section);
     xb_next(s);
     xb_header(s, thead, 8);
     xb_str(s, 0, iv(c, I_CURRENCY), NULL);
-    xb_dec(s, 1, db_value(res, 0, 0), b->integer);
-    xb_dec(s, 2, db_value(res, 0, 1), b->integer);
-    xb_dec(s, 3, db_value(res, 0, 2), b->integer);
-    xb_dec(s, 4, db_value(res, 0, 3), c->m4);
-    xb_dec(s, 5, db_value(res, 0, 4), c->m4);
-    xb_dec(s, 6, db_value(res, 0, 5), c->m4);
-    xb_dec(s, 7, db_value(res, 0, 6), b->integer);
+    int_cell(s, 1, r->with_charge, b->integer);
+    int_cell(s, 2, r->same, b->integer);
+    int_cell(s, 3, r->other, b->integer);
+    units_cell(s, 4, r->provider, c->m4);
+    units_cell(s, 5, r->ours, c->m4);
+    units_cell(s, 6, r->provider - r->ours, c->m4);
+    int_cell(s, 7, r->differing, b->integer);
     xb_next(s);
-    int none = strcmp(db_value(res, 0, 0), "0") == 0;
-    PQclear(res);
-    xb_title(s, 0, none ? "No provider charges are recorded for these calls."
-           : "Calls that differ by 0.01 or more (calls charged in another "
-           "currency are counted above, not compared):", b->italic);
+    xb_title(s, 0, r->with_charge == 0 ?
+             "No provider charges are recorded for these calls." :
+             "Calls that differ by 0.01 or more (calls charged in another "
+             "currency are counted above, not compared):", b->italic);
     xb_next(s);
     xb_next(s);
     lxw_row_t header_row = s->row;
-    xb_header(s, head, 13);
-    rc = xb_stream(c->conn,
-        "SELECT r.usage_id, to_char(r.start_local,"
-        "  'YYYY-MM-DD HH24:MI:SS.US'), r.organizer_id,"
-        " r.destination_number, r.outcome, r.minutes, r.pool_minutes,"
-        " r.billed_minutes, r.amount, r.provider_charge,"
-        " r.provider_currency,"
-        " CASE WHEN r.provider_currency = i.currency"
-        "  THEN r.provider_charge - r.amount END, " LIKELY_CAUSE
-        " FROM billing.rated_calls r JOIN billing.invoices i"
-        "   ON i.invoice_no = r.invoice_no"
-        " WHERE r.invoice_no = $1 AND r.provider_charge IS NOT NULL"
-        " AND r.provider_currency = i.currency"
-        " AND abs(r.provider_charge - r.amount) >= 0.01"
-        " ORDER BY r.seq", 1, p, recon_row, c, err);
+    xb_header(s, head, RECON_COLS);
+
+    /* The calls set aside by the pass, in its (seq) order. */
+    FILE *f = c->recon_rows;
+    char *line = NULL, *v[RECON_COLS];
+    size_t cap = 0;
+    ssize_t len;
+    if (f != NULL && fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0) {
+        while (rc == AC_OK && (len = getline(&line, &cap, f)) > 0) {
+            int n = 0;
+            if (line[len - 1] == '\n')
+                line[len - 1] = '\0';
+            for (char *p = line; n < RECON_COLS; ) {
+                v[n++] = p;
+                p = strchr(p, '\t');
+                if (p == NULL)
+                    break;
+                *p++ = '\0';
+            }
+            if (n != RECON_COLS) {
+                rc = ac_fail(err, AC_EINTERNAL, "reconciliation line with "
+                             "%d fields", n);
+                break;
+            }
+            for (int i = 0; i < RECON_COLS; i++)
+                v[i] = db_copy_unescape(v[i]);
+            recon_write(c, v);
+            rc = xb_check(b, err);
+        }
+        if (rc == AC_OK && ferror(f))
+            rc = ac_fail(err, AC_EIO, "cannot read a temporary file");
+    } else if (f != NULL) {
+        rc = ac_fail(err, AC_EIO, "cannot read a temporary file: %s",
+                     strerror(errno));
+    }
+    free(line);
     if (rc != AC_OK)
         return rc;
     xb_width(s, 0, 36);
-    xb_list_finish(s, header_row, 13);
+    xb_list_finish(s, header_row, RECON_COLS);
     return xb_check(b, err);
 }
 
@@ -885,9 +1088,13 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     c->m4 = m->m4;
     c->m2b = m->m2_bold;
 
-    rc = write_summary(c, err);
+    /* The Summary comes first in the book and is written once the pass
+     * over the calls has added up its figures. */
+    rc = xb_sheet_add(&c->book, &c->summary, "Summary", err);
     if (rc == AC_OK)
         rc = write_calls(c, spool_path, err);
+    if (rc == AC_OK)
+        rc = write_summary(c, err);
     if (rc == AC_OK)
         rc = write_organizers(c, err);
     if (rc == AC_OK)
@@ -898,6 +1105,11 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     ac_status crc = xb_close(&c->book, rc != AC_OK, rc == AC_OK ? err : NULL);
     if (rc == AC_OK)
         rc = crc;
+    if (c->recon_rows != NULL)
+        fclose(c->recon_rows);
+    for (int i = 0; i < c->nreasons; i++)
+        free(c->reasons[i].reason);
+    free(c->reasons);
     PQclear(c->inv);
     free(c);
     return rc;
