@@ -843,6 +843,87 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     return rc;
 }
 
+ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT prefix, country, kind FROM ref.destinations", 0, NULL,
+        &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_destination(ref, PQgetvalue(res, i, 0),
+                                        db_value(res, i, 1),
+                                        db_value(res, i, 2), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    rc = db_query(conn, "SELECT country FROM ref.zones WHERE zone = 'A'",
+                  0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_zone_a(ref, PQgetvalue(res, i, 0), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    rc = db_query(conn,
+        "SELECT currency, prefix, per_minute::text,"
+        "       coalesce(connection_fee, 0)::text,"
+        "       (extract(epoch FROM valid_from) * 1000000)::int8,"
+        "       (extract(epoch FROM valid_to) * 1000000)::int8"
+        " FROM ref.rates"
+        " WHERE valid_from IS NOT NULL AND valid_from > '-infinity'"
+        "   AND (valid_to IS NULL OR valid_to < 'infinity')"
+        " ORDER BY currency, prefix, valid_from", 0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        int64_t pm, fee;
+        const char *to = db_value(res, i, 5);
+        if (money_parse(PQgetvalue(res, i, 2), &pm) != AC_OK ||
+            money_parse(PQgetvalue(res, i, 3), &fee) != AC_OK) {
+            rc = ac_fail(err, AC_EDATA, "ref.rates %s %s: unusable amount",
+                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+            break;
+        }
+        rc = rating_ref_add_rate(ref, PQgetvalue(res, i, 0),
+                                 PQgetvalue(res, i, 1), pm, fee,
+                                 strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                                 to ? strtoll(to, NULL, 10) : RATING_FOREVER,
+                                 err);
+    }
+    PQclear(res);
+    if (rc != AC_OK)
+        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
+                       "reference data: %s", err);
+    return AC_OK;
+}
+
+ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
+                            const bill_tenant_info *tenant,
+                            rating_licences **licences,
+                            int32_t *pool_minutes, char *err)
+{
+    job j;
+    ac_status rc;
+
+    memset(&j, 0, sizeof j);
+    j.ctx = ctx;
+    j.tenant = tenant;
+    j.lic = rating_licences_new();
+    j.findings = calloc(MAX_FINDINGS_MEM, sizeof *j.findings);
+    if (j.lic == NULL || j.findings == NULL)
+        rc = ac_fail(err, AC_EOSERR, "out of memory");
+    else
+        rc = read_bounds(conn, &j, err);
+    if (rc == AC_OK)
+        rc = read_seats(conn, &j, err);
+    if (rc == AC_OK)
+        rc = read_licences(conn, &j, err);
+    if (rc == AC_OK) {
+        *licences = j.lic;
+        *pool_minutes = 60 * j.seats;
+        j.lic = NULL;
+    }
+    job_free(&j);
+    return rc;
+}
+
 ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
                       const bill_tenant_info *tenant, bill_result *result,
                       char *err)

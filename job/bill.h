@@ -56,6 +56,24 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
                       const bill_tenant_info *tenant, bill_result *result,
                       char *err);
 
+/* Load the reference data the run rates with (ref.destinations, the
+ * Zone A countries of ref.zones, ref.rates) into ref, a new
+ * rating_ref_new().  AC_EDATA with the reason in err when a row cannot be
+ * used, AC_EUNAVAIL when the database went away. */
+ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err);
+
+/* The entitlements bill_tenant() rates the tenant's period with, read on
+ * conn in the caller's transaction (if any) by the same queries: the
+ * licence assignments in force during the period (*licences, the
+ * caller's to rating_licences_free()) and the pool, 60 minutes per seat
+ * (*pool_minutes).  Uses ctx->period_date and the tenant's id and time
+ * zone.  Lets `acbill sample` give its provider charges acbill's own
+ * amounts.  On failure nothing is returned, and err says why. */
+ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
+                            const bill_tenant_info *tenant,
+                            rating_licences **licences,
+                            int32_t *pool_minutes, char *err);
+
 /* Write the invoice number of (tenant_id, period "YYYY-MM", revision) into
  * out (len >= 96): "<tenant>-<YYYY-MM>-R<n>", where <tenant> is the tenant
  * id when it is made only of [A-Za-z0-9_.-] (not starting with '.' or

@@ -67,57 +67,6 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static ac_status load_reference(PGconn *conn, rating_ref *ref, char *err)
-{
-    PGresult *res;
-    ac_status rc = db_query(conn,
-        "SELECT prefix, country, kind FROM ref.destinations", 0, NULL,
-        &res, err);
-    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
-        rc = rating_ref_add_destination(ref, PQgetvalue(res, i, 0),
-                                        db_value(res, i, 1),
-                                        db_value(res, i, 2), err);
-    PQclear(res);
-    if (rc != AC_OK)
-        return rc;
-    rc = db_query(conn, "SELECT country FROM ref.zones WHERE zone = 'A'",
-                  0, NULL, &res, err);
-    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
-        rc = rating_ref_add_zone_a(ref, PQgetvalue(res, i, 0), err);
-    PQclear(res);
-    if (rc != AC_OK)
-        return rc;
-    rc = db_query(conn,
-        "SELECT currency, prefix, per_minute::text,"
-        "       coalesce(connection_fee, 0)::text,"
-        "       (extract(epoch FROM valid_from) * 1000000)::int8,"
-        "       (extract(epoch FROM valid_to) * 1000000)::int8"
-        " FROM ref.rates"
-        " WHERE valid_from IS NOT NULL AND valid_from > '-infinity'"
-        "   AND (valid_to IS NULL OR valid_to < 'infinity')"
-        " ORDER BY currency, prefix, valid_from", 0, NULL, &res, err);
-    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
-        int64_t pm, fee;
-        const char *to = db_value(res, i, 5);
-        if (money_parse(PQgetvalue(res, i, 2), &pm) != AC_OK ||
-            money_parse(PQgetvalue(res, i, 3), &fee) != AC_OK) {
-            rc = ac_fail(err, AC_EDATA, "ref.rates %s %s: unusable amount",
-                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-            break;
-        }
-        rc = rating_ref_add_rate(ref, PQgetvalue(res, i, 0),
-                                 PQgetvalue(res, i, 1), pm, fee,
-                                 strtoll(PQgetvalue(res, i, 4), NULL, 10),
-                                 to ? strtoll(to, NULL, 10) : RATING_FOREVER,
-                                 err);
-    }
-    PQclear(res);
-    if (rc != AC_OK)
-        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
-                       "reference data: %s", err);
-    return AC_OK;
-}
-
 static ac_status start_run(PGconn *conn, const run_options *opt,
                            long long *run_id, char *err)
 {
@@ -593,7 +542,7 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     if (rc == AC_OK && (ref = rating_ref_new()) == NULL)
         rc = ac_fail(err, AC_EOSERR, "out of memory");
     if (rc == AC_OK)
-        rc = load_reference(conn, ref, err);
+        rc = bill_load_reference(conn, ref, err);
     if (rc == AC_OK)
         rc = list_tenants(conn, opt, &tenants, err);
     if (rc == AC_OK && !opt->join)

@@ -24,9 +24,34 @@
  *   showcase of every case, so even a small sample has one of each.
  * - Rates: one per (country, kind) minimal prefix of ref.destinations,
  *   with "1" for US and Canada geographic, in every currency used, valid
- *   from SAMPLE_RATES_FROM.  provider_charge is what those rates give,
- *   usually exactly, sometimes a little off or deliberately wrong, and
- *   null on some calls.
+ *   from SAMPLE_RATES_FROM.
+ * - Provider charges: the upstream provider applies the same pool and the
+ *   same add-on exemption as acbill, so its charge is, call for call, the
+ *   amount acbill bills.  That amount comes from acbill's own rating
+ *   engine (rating.h), not from a second implementation: once the rates
+ *   and the licences are in (same transaction), the load reads ref.*
+ *   (bill_load_reference) and each tenant's licences and pool
+ *   (bill_entitlements) with acbill's own queries, and rates the tenant's
+ *   calls of its local month in acbill's order, (start_time, usage_id),
+ *   since the pool is drawn in that order.  So a tenant's calls are
+ *   generated into a buffer first (104 bytes a call with its sort key;
+ *   the largest tenant sets the peak), then rated, then copied in (one
+ *   COPY per tenant) in the order they were generated.  On that:
+ *     - about 8% of the calls carry no charge, and bad rows never do; nor
+ *       do calls acbill rejects;
+ *     - about 15% of a non-USD tenant's charged calls are charged in USD:
+ *       the minutes acbill bills at the USD rate (not compared by the
+ *       Reconciliation sheet);
+ *     - calls outside the tenant's local month (not on this period's
+ *       invoice) are charged at the plain rate, minutes x rate + fee;
+ *     - of the compared calls (in the period, in the invoice currency)
+ *       about 1.2% differ on purpose, each by 0.01 or more: 0.25% are
+ *       deliberately wrong (amount x 3 + 1.00), and 2% of the pool, split
+ *       and exempt calls and of the billed calls of 1.00 or more are
+ *       charged as if there were no pool ("pool minutes charged"), no
+ *       add-on ("add-on exempt but provider charged"), or a little off
+ *       (1% to 3% either way).  The draws for all this are made with the
+ *       call's other draws, so the data stays a function of the seed.
  *
  * Money is kept in integer 1/10000 units; no floating point touches it. */
 #include "sample.h"
@@ -39,9 +64,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bill.h"
 #include "commands.h"
 #include "db.h"
 #include "log.h"
+#include "money.h"
+#include "rating.h"
 
 /* An arbitrary constant identifying acbill sample's advisory lock. */
 #define SAMPLE_LOCK_KEY "7254106202"
@@ -51,6 +79,14 @@
 #define SHOWCASE_MIN    200     /* S00001 needs this many calls for it */
 #define OPEN_END        INT64_MAX
 #define DAY             86400
+/* acbill run's default fair-use threshold (it changes no amount). */
+#define FAIR_USE_MINUTES 3000
+/* Deliberate differences between the provider's charge and acbill's
+ * amount, per 10,000 compared calls: "wrong" on any outcome; "slip" on
+ * a pool, split or exempt call (the provider ignored the entitlement) or
+ * on a billed call of 1.00 or more (a little off). */
+#define DIFF_WRONG_PER_10K 25
+#define DIFF_SLIP_PER_10K  200
 
 /* ------------------------------------------------------------------ PRNG */
 
@@ -113,7 +149,7 @@ static int rng_pct(rng *r, unsigned pct)
 }
 
 /* Stream names. */
-enum { STREAM_TENANT = 1, STREAM_CALLS = 2 };
+enum { STREAM_TENANT = 1, STREAM_CALLS = 2, STREAM_IDS = 3 };
 
 /* ------------------------------------------------------------ calendar */
 
@@ -372,14 +408,10 @@ static void ln_time(line *l, int64_t t)
     ln_bytes(l, tmp, (size_t)n);
 }
 
-/* A random version 4 UUID from the stream. */
-static void ln_uuid(line *l, rng *r)
+/* A random version 4 UUID from the stream, as 16 bytes. */
+static void uuid_draw(rng *r, unsigned char u[16])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char u[16];
     uint64_t a = rng_next(r), b = rng_next(r);
-    char tmp[36];
-    int k = 0;
 
     for (int i = 0; i < 8; i++) {
         u[i] = (unsigned char)(a >> (8 * i));
@@ -387,13 +419,36 @@ static void ln_uuid(line *l, rng *r)
     }
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+}
+
+/* The UUID's text form (36 characters and a NUL). */
+static void uuid_text(const unsigned char u[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    int k = 0;
+
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
-            tmp[k++] = '-';
-        tmp[k++] = hex[u[i] >> 4];
-        tmp[k++] = hex[u[i] & 15];
+            out[k++] = '-';
+        out[k++] = hex[u[i] >> 4];
+        out[k++] = hex[u[i] & 15];
     }
+    out[k] = '\0';
+}
+
+static void ln_uuid_bytes(line *l, const unsigned char u[16])
+{
+    char tmp[37];
+    uuid_text(u, tmp);
     ln_bytes(l, tmp, 36);
+}
+
+/* A random version 4 UUID from the stream. */
+static void ln_uuid(line *l, rng *r)
+{
+    unsigned char u[16];
+    uuid_draw(r, u);
+    ln_uuid_bytes(l, u);
 }
 
 typedef struct {
@@ -511,10 +566,9 @@ typedef struct {
     long long remainder;
     rate_row *rates;
     int nrates;
-    /* USD tariff of each target, from the rate with the longest prefix of
-     * the target's prefix (has_rate 0 when there is none). */
-    int64_t target_pm[TARGET_COUNT], target_fee[TARGET_COUNT];
-    int target_has_rate[TARGET_COUNT];
+    /* ref.destinations, ref.zones and ref.rates once the sample's rates
+     * are in, as acbill run loads them: what the calls are rated with. */
+    rating_ref *ref;
     int showcase_target[SHOWCASE_COUNT];
     int us_target;
     uint64_t target_weight_sum;
@@ -695,6 +749,58 @@ static void user_id(char *out, size_t len, const tenant_plan *p, int j)
     snprintf(out, len, "user%04d@%s", j, p->domain);
 }
 
+/* A usage.license_purchases row of a plan. */
+typedef struct {
+    const char *sku;
+    int qty;
+    int64_t from, to;           /* to: OPEN_END when open */
+} purchase;
+
+#define MAX_PURCHASES 6
+
+/* The purchase rows of tenant p, in the order they are written; returns
+ * how many (at most MAX_PURCHASES). */
+static int plan_purchases(const tenant_plan *p, purchase out[MAX_PURCHASES])
+{
+    int n = 0;
+#define PURCHASE(s, q, f, t) \
+    (out[n].sku = (s), out[n].qty = (q), out[n].from = (f), \
+     out[n].to = (t), n++)
+    if (p->expired_qty > 0)
+        PURCHASE("MCOMEETADD", p->expired_qty, p->expired_from,
+                 p->base_from);
+    if (p->change_at != 0) {
+        PURCHASE("MCOMEETADD", p->qty_add - p->change_extra, p->base_from,
+                 p->change_at);
+        PURCHASE("MCOMEETADD", p->qty_add, p->change_at, OPEN_END);
+    } else if (p->qty_add > 0) {
+        PURCHASE("MCOMEETADD", p->qty_add, p->base_from, OPEN_END);
+    }
+    if (p->qty_pea > 0)
+        PURCHASE("MCOMEETACPEA", p->qty_pea, p->base_from, OPEN_END);
+    if (p->zero_row)
+        PURCHASE("MCOMEETACPEA", 0, p->base_from, OPEN_END);
+    if (p->qty_usca > 0)
+        PURCHASE("DIALOUT_USCA", p->qty_usca, p->base_from, OPEN_END);
+#undef PURCHASE
+    return n;
+}
+
+/* The SKUs assigned to user j of tenant p (each over user_window());
+ * returns how many (0 to 2). */
+static int user_skus(const tenant_plan *p, int j, const char *sku[2])
+{
+    int n = 0;
+    if (j < p->n_add)
+        sku[n++] = "MCOMEETADD";
+    else if (j < p->n_add + p->n_pea)
+        sku[n++] = "MCOMEETACPEA";
+    if (j < p->n_usca || (p->pea_usca && j == p->n_add) ||
+        (p->orphan_usca && j == p->n_add + p->n_pea))
+        sku[n++] = "DIALOUT_USCA";
+    return n;
+}
+
 /* ------------------------------------------------------------- phases */
 
 static ac_status check_schema(PGconn *conn, char *err)
@@ -826,21 +932,6 @@ static ac_status build_rates(load_ctx *c, PGconn *conn)
                &r->per_minute, &r->connection_fee);
     }
     PQclear(res);
-
-    /* The tariff each target is rated at. */
-    for (int t = 0; t < TARGET_COUNT; t++) {
-        size_t best = 0;
-        for (int k = 0; k < c->nrates; k++) {
-            size_t len = strlen(c->rates[k].prefix);
-            if (len > best &&
-                strncmp(targets[t].prefix, c->rates[k].prefix, len) == 0) {
-                best = len;
-                c->target_pm[t] = c->rates[k].per_minute;
-                c->target_fee[t] = c->rates[k].connection_fee;
-            }
-        }
-        c->target_has_rate[t] = best > 0;
-    }
     return AC_OK;
 }
 
@@ -907,6 +998,15 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
     free(p);
     free(l);
     return rc;
+}
+
+/* The reference data acbill run rates with, loaded as it loads it. */
+static ac_status load_reference(load_ctx *c, PGconn *conn)
+{
+    c->ref = rating_ref_new();
+    if (c->ref == NULL)
+        return ac_fail(c->err, AC_EOSERR, "out of memory");
+    return bill_load_reference(conn, c->ref, c->err);
 }
 
 static void purchase_row(copy_out *co, line *l, const tenant_plan *p,
@@ -989,29 +1089,12 @@ static ac_status insert_tenants(load_ctx *c, copy_out *co)
     if (rc == AC_OK) {
         long *n = &c->st.purchases;
         for (long i = 0; i < c->opt->tenants; i++) {
+            purchase pur[MAX_PURCHASES];
             make_plan(c, i, p);
-            if (p->expired_qty > 0)
-                purchase_row(co, l, p, "MCOMEETADD", p->expired_qty,
-                             p->expired_from, p->base_from, n);
-            if (p->change_at != 0) {
-                purchase_row(co, l, p, "MCOMEETADD",
-                             p->qty_add - p->change_extra, p->base_from,
-                             p->change_at, n);
-                purchase_row(co, l, p, "MCOMEETADD", p->qty_add,
-                             p->change_at, OPEN_END, n);
-            } else if (p->qty_add > 0) {
-                purchase_row(co, l, p, "MCOMEETADD", p->qty_add,
-                             p->base_from, OPEN_END, n);
-            }
-            if (p->qty_pea > 0)
-                purchase_row(co, l, p, "MCOMEETACPEA", p->qty_pea,
-                             p->base_from, OPEN_END, n);
-            if (p->zero_row)
-                purchase_row(co, l, p, "MCOMEETACPEA", 0, p->base_from,
-                             OPEN_END, n);
-            if (p->qty_usca > 0)
-                purchase_row(co, l, p, "DIALOUT_USCA", p->qty_usca,
-                             p->base_from, OPEN_END, n);
+            int np = plan_purchases(p, pur);
+            for (int k = 0; k < np; k++)
+                purchase_row(co, l, p, pur[k].sku, pur[k].qty, pur[k].from,
+                             pur[k].to, n);
         }
         rc = co_end(co);
     }
@@ -1023,13 +1106,10 @@ static ac_status insert_tenants(load_ctx *c, copy_out *co)
         for (long i = 0; i < c->opt->tenants; i++) {
             make_plan(c, i, p);
             for (int j = 0; j < p->users; j++) {
-                if (j < p->n_add)
-                    assignment_row(co, l, p, j, "MCOMEETADD", n);
-                else if (j < p->n_add + p->n_pea)
-                    assignment_row(co, l, p, j, "MCOMEETACPEA", n);
-                if (j < p->n_usca || (p->pea_usca && j == p->n_add) ||
-                    (p->orphan_usca && j == p->n_add + p->n_pea))
-                    assignment_row(co, l, p, j, "DIALOUT_USCA", n);
+                const char *sku[2];
+                int ns = user_skus(p, j, sku);
+                for (int k = 0; k < ns; k++)
+                    assignment_row(co, l, p, j, sku[k], n);
             }
         }
         rc = co_end(co);
@@ -1123,11 +1203,90 @@ static int64_t start_at(const tenant_plan *p, int at, rng *r)
     }
 }
 
-/* One call of tenant p; show is a showcase index or -1. */
-static void make_call(load_ctx *c, const tenant_plan *p, int show, rng *r,
-                      copy_out *co, line *l)
+/* ------------------------------------------------------ one tenant's calls
+ *
+ * A tenant's calls are generated into a buffer (call_rec, 72 bytes a call,
+ * plus a 32-byte sort key while they are rated), rated by the billing
+ * engine in acbill's order to give each call its provider charge, and
+ * then written in the order they were generated (the table's physical
+ * order stays as before: by tenant, not by time). */
+
+/* The initiator of a call, when it is not another user. */
+enum { INIT_ORGANIZER = -1, INIT_NULL = -2 };
+
+/* call_rec.flags */
+enum {
+    CALL_CHARGED = 1,   /* the provider reported a charge */
+    CALL_IN_USD = 2,    /* ... in USD, not the invoice currency */
+    CALL_PRICED = 4     /* provider_charge below is set */
+};
+
+typedef struct {
+    unsigned char uid[16];      /* usage_id */
+    int64_t start;              /* UTC seconds */
+    int64_t charge;             /* provider_charge, with CALL_PRICED */
+    int32_t duration;           /* seconds (ignored for BAD_NULL_DURATION) */
+    int32_t org;                /* user index, or -1..-3: a former user */
+    int32_t initiator;          /* user index, INIT_ORGANIZER, INIT_NULL */
+    int16_t how;                /* 0..9999: a deliberate difference? */
+    int8_t off;                 /* per mille for "a little off" */
+    int8_t bad;                 /* BAD_* or -1 */
+    uint8_t charge_cur;         /* CUR_* of the charge */
+    uint8_t flags;              /* CALL_* */
+    char number[22];            /* destination_number as written */
+} call_rec;
+
+_Static_assert(sizeof(call_rec) <= 72, "a buffered call stays small");
+
+/* (start_time, usage_id): the order acbill rates a tenant's calls in.
+ * hi and lo are the UUID's bytes read big-endian, so comparing them
+ * compares the uuid as PostgreSQL does (memcmp). */
+typedef struct {
+    int64_t start;
+    uint64_t hi, lo;
+    uint32_t idx;
+} call_key;
+
+/* Buffers reused from one tenant to the next. */
+typedef struct {
+    call_rec *calls;
+    size_t calls_cap;
+    call_key *keys;
+    size_t keys_cap;
+} tenant_bufs;
+
+/* Make room for n elements of size in *buf (capacity *cap). */
+static int reserve(void **buf, size_t *cap, size_t n, size_t size)
 {
-    char organizer[96], initiator[96], number[64], good[32];
+    if (n <= *cap)
+        return 0;
+    if (n > SIZE_MAX / size)
+        return -1;
+    void *p = realloc(*buf, n * size);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* The organizer text of user index org (negative: a former employee). */
+static void organizer_text(char *out, size_t len, const tenant_plan *p,
+                           int org)
+{
+    if (org >= 0)
+        user_id(out, len, p, org);
+    else
+        snprintf(out, len, "former%03d@%s", -org, p->domain);
+}
+
+/* One call of tenant p into *k; show is a showcase index or -1.  The
+ * provider charge is decided later (set_charge), from the draws kept
+ * here. */
+static void make_call(const load_ctx *c, const tenant_plan *p, int show,
+                      rng *r, call_rec *k)
+{
+    char number[64], good[32];
     int bad = -1, at = AT_RANDOM, t, duration;
     int licensed = p->n_add + p->n_pea;
     int org;
@@ -1145,10 +1304,10 @@ static void make_call(load_ctx *c, const tenant_plan *p, int show, rng *r,
         if (showcase[show].first_user)
             org = 0;
     } else {
-        uint64_t k = rng_below(r, 1000);
-        if (k < 5)
+        uint64_t x = rng_below(r, 1000);
+        if (x < 5)
             bad = (int)rng_below(r, BAD_KINDS);
-        else if (k == 5)
+        else if (x == 5)
             at = (int)rng_below(r, 5);
         t = pick_target(c, r);
     }
@@ -1179,11 +1338,6 @@ static void make_call(load_ctx *c, const tenant_plan *p, int show, rng *r,
             org = -1 - (int)rng_below(r, 3);   /* a former employee */
         }
     }
-    if (org >= 0)
-        user_id(organizer, sizeof organizer, p, org);
-    else
-        snprintf(organizer, sizeof organizer, "former%03d@%s", -org,
-                 p->domain);
 
     make_number(good, sizeof good, t, r);
     if (bad == BAD_NUMBER) {
@@ -1206,62 +1360,259 @@ static void make_call(load_ctx *c, const tenant_plan *p, int show, rng *r,
         duration = -(int)rng_range(r, 1, 3600);
 
     uint64_t who = rng_below(r, 100);
-    if (who < 85)
-        strcpy(initiator, organizer);
-    else
-        user_id(initiator, sizeof initiator, p,
-                (int)rng_below(r, (uint64_t)p->users));
+    int other = (int)rng_below(r, (uint64_t)p->users);
 
-    /* The provider's charge, as the sample rates would give it. */
-    int has_charge = bad < 0 && c->target_has_rate[t] &&
-                     rng_below(r, 100) >= 8;
-    int charge_cur = p->cur;
+    /* What the provider reports: a charge on about 92% of the calls, some
+     * of a non-USD tenant's in USD, and a draw for the deliberate
+     * differences (set_charge). */
+    int charged = rng_below(r, 100) >= 8;
+    int in_usd = rng_below(r, 100) < 15;
+    int how = (int)rng_below(r, 10000);
+    int off = (int)rng_range(r, 10, 30);
+    if (rng_below(r, 2) == 0)
+        off = -off;
+
+    uuid_draw(r, k->uid);
+    k->start = start;
+    k->charge = 0;
+    k->duration = duration;
+    k->org = org;
+    k->initiator = who < 85 ? INIT_ORGANIZER : who < 95 ? other : INIT_NULL;
+    k->how = (int16_t)how;
+    k->off = (int8_t)off;
+    k->bad = (int8_t)bad;
+    k->charge_cur = (uint8_t)(in_usd ? CUR_USD : p->cur);
+    k->flags = (uint8_t)(charged && bad < 0 ? CALL_CHARGED : 0);
+    if (k->charge_cur != p->cur)
+        k->flags |= CALL_IN_USD;
+    snprintf(k->number, sizeof k->number, "%s", number);
+}
+
+/* Licences and pool of tenant p for the period, read by bill.c's own
+ * queries from the purchases and assignments insert_tenants() wrote (in
+ * this transaction). */
+static ac_status tenant_entitlements(load_ctx *c, PGconn *conn,
+                                     const tenant_plan *p,
+                                     rating_licences **lic, int32_t *pool)
+{
+    bill_context ctx = { .ref = c->ref };
+    bill_tenant_info t = {
+        .tenant_id = p->id, .name = p->name,
+        .currency = currency_code[p->cur], .time_zone = zones[p->zone].name
+    };
+    snprintf(ctx.period, sizeof ctx.period, "%04d-%02d", c->opt->year,
+             c->opt->month);
+    snprintf(ctx.period_date, sizeof ctx.period_date, "%s-01", ctx.period);
+    return bill_entitlements(conn, &ctx, &t, lic, pool, c->err);
+}
+
+static int key_order(const void *a, const void *b)
+{
+    const call_key *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    return 0;
+}
+
+/* The charge at the plain rate in currency cur for minutes minutes (the
+ * rate of the call's number at its start, as the engine picks it): 1
+ * with *charge set, or 0 when there is no such rate. */
+static int plain_charge(const load_ctx *c, const call_rec *k, int cur,
+                        int32_t minutes, int64_t *charge)
+{
+    int64_t pm, fee;
+    int len;
+    if (k->number[0] != '+' ||
+        !rating_ref_rate(c->ref, currency_code[cur], k->number + 1,
+                         k->start * 1000000, &pm, &fee, &len))
+        return 0;
+    *charge = minutes > 0 ? minutes * pm + fee : 0;
+    return 1;
+}
+
+/* The provider's charge of call k given acbill's result r (NULL for a
+ * call outside the period, which acbill does not bill now). */
+static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
+                       const rating_result *r)
+{
     int64_t charge = 0;
-    if (has_charge) {
-        if (p->cur != CUR_USD && rng_below(r, 100) < 15)
-            charge_cur = CUR_USD;
-        int64_t minutes = (duration + 59) / 60;
-        if (minutes > 0)
-            charge = minutes * in_currency(c->target_pm[t], charge_cur) +
-                     in_currency(c->target_fee[t], charge_cur);
-        uint64_t how = rng_below(r, 100);
-        if (how >= 95)          /* deliberately different */
-            charge = charge * 3 + 10000;
-        else if (how >= 80)     /* a little off, within 3% */
-            charge = charge * (970 + (int64_t)rng_below(r, 61)) / 1000;
-    }
+    int priced = 0;
 
-    ln_uuid(l, r);                              /* usage_id */
+    if (!(k->flags & CALL_CHARGED))
+        return;
+    if (r == NULL) {
+        /* Not on this period's invoice: the plain rate. */
+        priced = plain_charge(c, k, k->charge_cur,
+                              money_minutes(k->duration), &charge);
+    } else if (r->outcome == OUTCOME_REJECTED) {
+        priced = 0;
+    } else if (k->flags & CALL_IN_USD) {
+        /* The same minutes, at the USD rate (not compared). */
+        priced = r->billed_minutes == 0 ||
+                 plain_charge(c, k, CUR_USD, r->billed_minutes, &charge);
+    } else {
+        priced = 1;
+        charge = r->amount;
+        int cause = -1;
+        if (k->how < DIFF_WRONG_PER_10K) {
+            charge = r->amount * 3 + 10000;
+            cause = SAMPLE_DIFF_WRONG;
+        } else if (k->how < DIFF_WRONG_PER_10K + DIFF_SLIP_PER_10K) {
+            switch (r->outcome) {
+            case OUTCOME_POOL:
+                if (plain_charge(c, k, p->cur, r->minutes, &charge))
+                    cause = SAMPLE_DIFF_POOL;
+                break;
+            case OUTCOME_SPLIT:
+                /* Every minute charged, as if there were no pool. */
+                charge = r->minutes * r->per_minute + r->connection_fee;
+                cause = SAMPLE_DIFF_POOL;
+                break;
+            case OUTCOME_EXEMPT:
+                if (plain_charge(c, k, p->cur, r->minutes, &charge))
+                    cause = SAMPLE_DIFF_EXEMPT;
+                break;
+            case OUTCOME_BILLED:
+                /* Only where 1% to 3% is at least 0.01. */
+                if (r->amount >= 10000) {
+                    /* Truncated toward 0: within 3% exactly. */
+                    charge = r->amount + r->amount * k->off / 1000;
+                    cause = SAMPLE_DIFF_OFF;
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        /* A difference below 0.01 (a one-minute pool call at a cheap
+         * rate) is no difference to finance: then the charge matches. */
+        if (cause >= 0 && (charge - r->amount >= 100 ||
+                           r->amount - charge >= 100))
+            c->st.differing[cause]++;
+        else
+            charge = r->amount;
+        c->st.compared_calls++;
+    }
+    if (priced) {
+        k->flags |= CALL_PRICED;
+        k->charge = charge;
+    }
+}
+
+/* Rate tenant p's calls of the period with the billing engine, in
+ * (start_time, usage_id) order, and set every call's provider charge. */
+static ac_status rate_calls(load_ctx *c, PGconn *conn, const tenant_plan *p,
+                            tenant_bufs *tb, size_t ncalls)
+{
+    rating_licences *lic = NULL;
+    rating_tenant *rt = NULL;
+    int32_t pool = 0;
+    size_t nkeys = 0;
+    ac_status rc = tenant_entitlements(c, conn, p, &lic, &pool);
+
+    if (rc == AC_OK && reserve((void **)&tb->keys, &tb->keys_cap, ncalls,
+                               sizeof *tb->keys) != 0)
+        rc = ac_fail(c->err, AC_EOSERR, "out of memory");
+    if (rc == AC_OK) {
+        rt = rating_tenant_new(c->ref, lic, currency_code[p->cur], pool,
+                               FAIR_USE_MINUTES);
+        if (rt == NULL)
+            rc = ac_fail(c->err, AC_EOSERR, "out of memory");
+    }
+    for (size_t i = 0; rc == AC_OK && i < ncalls; i++) {
+        call_rec *k = &tb->calls[i];
+        if (k->start < p->ps || k->start >= p->pe) {
+            set_charge(c, p, k, NULL);
+            continue;
+        }
+        call_key *key = &tb->keys[nkeys++];
+        key->start = k->start;
+        key->hi = key->lo = 0;
+        for (int b = 0; b < 8; b++) {
+            key->hi = key->hi << 8 | k->uid[b];
+            key->lo = key->lo << 8 | k->uid[8 + b];
+        }
+        key->idx = (uint32_t)i;
+    }
+    if (rc == AC_OK && nkeys > 1)
+        qsort(tb->keys, nkeys, sizeof *tb->keys, key_order);
+    for (size_t i = 0; rc == AC_OK && i < nkeys; i++) {
+        call_rec *k = &tb->calls[tb->keys[i].idx];
+        char uid[37], organizer[96];
+        rating_call call;
+        rating_result r;
+
+        uuid_text(k->uid, uid);
+        organizer_text(organizer, sizeof organizer, p, k->org);
+        call.usage_id = uid;
+        call.start_us = k->start * 1000000;
+        call.organizer_id = k->bad == BAD_NO_ORGANIZER ? NULL : organizer;
+        call.number = k->number;
+        call.has_duration = k->bad != BAD_NULL_DURATION;
+        call.duration_seconds = k->duration;
+        rc = rating_tenant_rate(rt, &call, &r, c->err);
+        if (rc == AC_OK)
+            set_charge(c, p, k, &r);
+    }
+    if (rc == AC_OK) {
+        char why[AC_ERR_MAX];
+        if (rating_tenant_finish(rt, why) != AC_OK)
+            rc = ac_fail(c->err, AC_EINTERNAL, "sample: tenant %s does not "
+                         "rate: %s", p->id, why);
+    }
+    rating_tenant_free(rt);
+    rating_licences_free(lic);
+    return rc;
+}
+
+/* Write call k of tenant p; ids is the stream of its call and conference
+ * ids. */
+static void write_call(load_ctx *c, const tenant_plan *p, const call_rec *k,
+                       rng *ids, copy_out *co, line *l)
+{
+    char organizer[96], initiator[96];
+
+    organizer_text(organizer, sizeof organizer, p, k->org);
+    ln_uuid_bytes(l, k->uid);                   /* usage_id */
     ln_char(l, '\t');
-    ln_uuid(l, r);                              /* call_id */
+    ln_uuid(l, ids);                            /* call_id */
     ln_char(l, '\t');
-    ln_uuid(l, r);                              /* conference_id */
+    ln_uuid(l, ids);                            /* conference_id */
     ln_char(l, '\t');
     ln_raw(l, p->id);
     ln_char(l, '\t');
-    if (bad == BAD_NO_ORGANIZER)
+    if (k->bad == BAD_NO_ORGANIZER)
         ln_null(l);
     else
         ln_text(l, organizer);
     ln_char(l, '\t');
-    if (who >= 95)
+    if (k->initiator == INIT_NULL) {
         ln_null(l);
-    else
+    } else if (k->initiator == INIT_ORGANIZER) {
+        ln_text(l, organizer);
+    } else {
+        user_id(initiator, sizeof initiator, p, k->initiator);
         ln_text(l, initiator);
+    }
     ln_char(l, '\t');
-    ln_text(l, number);
+    ln_text(l, k->number);
     ln_char(l, '\t');
-    ln_time(l, start);
+    ln_time(l, k->start);
     ln_char(l, '\t');
-    if (bad == BAD_NULL_DURATION)
+    if (k->bad == BAD_NULL_DURATION)
         ln_null(l);
     else
-        ln_i64(l, duration);
+        ln_i64(l, k->duration);
     ln_char(l, '\t');
-    if (has_charge) {
-        ln_money(l, charge);
+    if (k->flags & CALL_PRICED) {
+        ln_money(l, k->charge);
         ln_char(l, '\t');
-        ln_raw(l, currency_code[charge_cur]);
+        ln_raw(l, currency_code[k->charge_cur]);
+        c->st.charged_calls++;
     } else {
         ln_null(l);
         ln_char(l, '\t');
@@ -1270,17 +1621,22 @@ static void make_call(load_ctx *c, const tenant_plan *p, int show, rng *r,
     co_row(co, l);
 
     c->st.calls++;
-    if (bad >= 0)
+    if (k->bad >= 0)
         c->st.bad_calls++;
-    if (start < p->ps || start >= p->pe)
+    if (k->start < p->ps || k->start >= p->pe)
         c->st.outside_calls++;
 }
 
-static ac_status insert_calls(load_ctx *c, copy_out *co)
+/* Every tenant in turn: generate its calls into the buffer, rate them,
+ * write them (in the order generated) into one COPY. */
+/* The calls, tenant by tenant: generated into tb, rated with acbill's
+ * entitlements (queried between two COPYs), then copied in. */
+static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
 {
     tenant_plan *p = malloc(sizeof *p);
     line *l = malloc(sizeof *l);
-    ac_status rc;
+    tenant_bufs tb = { 0 };
+    ac_status rc = AC_OK;
     uint64_t period = (uint64_t)c->opt->year * 12 + (uint64_t)c->opt->month;
 
     if (p == NULL || l == NULL) {
@@ -1290,22 +1646,41 @@ static ac_status insert_calls(load_ctx *c, copy_out *co)
     }
     l->n = 0;
     l->overflow = 0;
-    rc = co_begin(co, "COPY usage.dialout_calls (usage_id, call_id, "
-                  "conference_id, tenant_id, organizer_id, initiator_id, "
-                  "destination_number, start_time, duration_seconds, "
-                  "provider_charge, provider_currency) FROM STDIN");
-    for (long i = 0; rc == AC_OK && co->rc == AC_OK && i < c->opt->tenants;
-         i++) {
-        rng r;
+    for (long i = 0; rc == AC_OK && i < c->opt->tenants; i++) {
+        rng r, ids;
         make_plan(c, i, p);
+        if (p->calls > (long long)UINT32_MAX ||
+            reserve((void **)&tb.calls, &tb.calls_cap, (size_t)p->calls,
+                    sizeof *tb.calls) != 0) {
+            rc = ac_fail(c->err, AC_EOSERR, "out of memory for tenant %s's "
+                         "%lld calls (%zu bytes a call)", p->id, p->calls,
+                         sizeof *tb.calls + sizeof *tb.keys);
+            break;
+        }
         rng_stream(&r, c->opt->seed, STREAM_CALLS | (period << 8),
                    (uint64_t)i);
+        rng_stream(&ids, c->opt->seed, STREAM_IDS | (period << 8),
+                   (uint64_t)i);
+        size_t n = (size_t)p->calls;
         int show = i == 0 && p->calls >= SHOWCASE_MIN ? SHOWCASE_COUNT : 0;
-        for (long long k = 0; k < p->calls && co->rc == AC_OK; k++)
-            make_call(c, p, k < show ? (int)k : -1, &r, co, l);
+        for (size_t k = 0; k < n; k++)
+            make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
+                      &tb.calls[k]);
+        rc = rate_calls(c, conn, p, &tb, n);
+        if (rc != AC_OK || n == 0)
+            continue;
+        rc = co_begin(co, "COPY usage.dialout_calls (usage_id, call_id, "
+                      "conference_id, tenant_id, organizer_id, initiator_id, "
+                      "destination_number, start_time, duration_seconds, "
+                      "provider_charge, provider_currency) FROM STDIN");
+        if (rc != AC_OK)
+            break;
+        for (size_t k = 0; k < n && co->rc == AC_OK; k++)
+            write_call(c, p, &tb.calls[k], &ids, co, l);
+        rc = co_end(co);        /* keeps the first error of the COPY */
     }
-    if (rc == AC_OK)
-        rc = co_end(co);
+    free(tb.calls);
+    free(tb.keys);
     free(p);
     free(l);
     return rc;
@@ -1414,9 +1789,11 @@ ac_status sample_load(PGconn *conn, const sample_options *opt,
     if (rc == AC_OK)
         rc = insert_rates(c, conn, co);
     if (rc == AC_OK)
+        rc = load_reference(c, conn);
+    if (rc == AC_OK)
         rc = insert_tenants(c, co);
     if (rc == AC_OK)
-        rc = insert_calls(c, co);
+        rc = insert_calls(c, conn, co);
     if (rc == AC_OK)
         rc = db_exec(conn, "COMMIT", err);
     if (rc != AC_OK) {
@@ -1433,6 +1810,7 @@ ac_status sample_load(PGconn *conn, const sample_options *opt,
             *stats = c->st;
     }
     free(c->rates);
+    rating_ref_free(c->ref);
     free(c);
     free(co);
     return rc;
@@ -1477,7 +1855,9 @@ static void sample_usage(FILE *out)
         "Loads reproducible sample data into a migrated database: N tenants\n"
         "(S00001 ...) with licences, the ref.rates their currencies need, and\n"
         "M dial-out calls in the period, about 0.5%% of them deliberately\n"
-        "bad.  The same period, N, M and seed give byte-identical data.\n"
+        "bad.  Provider charges are what acbill bills for each call, except\n"
+        "for a deliberate 1%% to 2%% that the Reconciliation sheet lists.\n"
+        "The same period, N, M and seed give byte-identical data.\n"
         "\n"
         "  --period YYYY-MM  the month the calls fall in (tenant local time)\n"
         "  --tenants N       number of tenants, 1 to %ld\n"
@@ -1579,5 +1959,13 @@ int cmd_sample(int argc, char **argv)
             opt.year, opt.month, opt.seed, st.tenants, st.calls,
             st.bad_calls, st.outside_calls, st.purchases, st.assignments,
             st.rates_added, st.seconds);
+    ac_info("sample: %lld calls carry a provider charge; of the %lld "
+            "compared with acbill's amount, %lld differ on purpose (pool "
+            "%lld, add-on exempt %lld, a little off %lld, wrong %lld)",
+            st.charged_calls, st.compared_calls,
+            st.differing[SAMPLE_DIFF_POOL] + st.differing[SAMPLE_DIFF_EXEMPT] +
+            st.differing[SAMPLE_DIFF_OFF] + st.differing[SAMPLE_DIFF_WRONG],
+            st.differing[SAMPLE_DIFF_POOL], st.differing[SAMPLE_DIFF_EXEMPT],
+            st.differing[SAMPLE_DIFF_OFF], st.differing[SAMPLE_DIFF_WRONG]);
     return AC_OK;
 }

@@ -18,9 +18,16 @@
  * organizers).  Tenant names include hostile ones (a spreadsheet formula,
  * a path, non-ASCII UTF-8, quotes, a tab and a backslash).
  *
+ * Each call's provider_charge is what acbill bills for it (rated with
+ * acbill's own engine, pool and add-on included), apart from a seeded 1%
+ * to 2% of deliberate differences that the invoice's Reconciliation
+ * sheet lists (SAMPLE_DIFF_*).
+ *
  * Rows are streamed with COPY through a fixed 64 KiB buffer inside one
- * transaction: memory does not grow with the number of calls, and a
- * failure leaves the database as it was. */
+ * transaction, so a failure leaves the database as it was.  One tenant's
+ * calls are held in memory while they are rated (104 bytes a call:
+ * some 68 MB for a 650,000-call tenant); memory does not otherwise grow
+ * with the number of calls or tenants. */
 #ifndef AC_SAMPLE_H
 #define AC_SAMPLE_H
 
@@ -49,6 +56,17 @@ typedef struct {
     int replace;         /* non-zero: delete earlier sample tenants first */
 } sample_options;
 
+/* The deliberate differences between a call's provider_charge and the
+ * amount acbill bills for it (see sample.c), by the cause finance would
+ * name. */
+enum {
+    SAMPLE_DIFF_POOL,       /* a pool (or split) call charged in full */
+    SAMPLE_DIFF_EXEMPT,     /* an add-on exempt US/Canada call charged */
+    SAMPLE_DIFF_OFF,        /* a billed call a little off (1% to 3%) */
+    SAMPLE_DIFF_WRONG,      /* deliberately wrong: amount x 3 + 1.00 */
+    SAMPLE_DIFF_KINDS
+};
+
 typedef struct {
     long tenants;            /* tenants inserted */
     long purchases;          /* usage.license_purchases rows inserted */
@@ -58,6 +76,12 @@ typedef struct {
     long long calls;         /* usage.dialout_calls rows inserted */
     long long bad_calls;     /* of which deliberately bad rows */
     long long outside_calls; /* of which start outside the local month */
+    long long charged_calls; /* of which carry a provider_charge */
+    long long compared_calls;/* of which the Reconciliation sheet
+                                compares: in the period, not rejected,
+                                charged in the invoice currency */
+    long long differing[SAMPLE_DIFF_KINDS]; /* of which differ on purpose,
+                                by cause */
     double seconds;          /* wall time of the load */
 } sample_stats;
 

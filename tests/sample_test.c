@@ -4,7 +4,12 @@
  * it back with SQL: the counts, the spread of destinations and bad rows,
  * the rates, the licences and the period edges.  A second database gets
  * the same arguments and must hold byte-identical rows; --replace and
- * other seeds are exercised there.  Bad arguments must exit 64. */
+ * other seeds are exercised there.  Bad arguments must exit 64.
+ *
+ * The provider charges follow the billing rules (pool and add-on
+ * included): after `acbill run` on the sample, only a small, deliberate
+ * share of the compared calls differ from acbill's amount, each for a
+ * cause finance recognises ("provider charges" suite). */
 #include <CUnit/CUnit.h>
 #include <limits.h>
 #include <stdio.h>
@@ -389,6 +394,73 @@ static void test_ids_and_charges(void)
                  " FROM usage.dialout_calls", "t");
 }
 
+/* After `acbill run` on the sample: the provider's charge is acbill's
+ * amount on almost every compared call (provider currency = invoice
+ * currency, the Reconciliation sheet's comparison), and the few that
+ * differ by 0.01 or more are the sample's deliberate causes, each of them
+ * present.  Under the old model (plain rate, no pool or add-on) about 37%
+ * differed, so this fails on it. */
+static void test_charges_follow_billing(void)
+{
+    CU_ASSERT_EQUAL_FATAL(test_system("%s run --db '%s' --quiet --period"
+                                      " 2026-10 >>" LOG " 2>&1",
+                                      test_acbill_path(), conninfo), 0);
+    CU_ASSERT_EQUAL_FATAL(value_long(db, "SELECT count(*) FROM"
+                                     " billing.invoices"), TENANTS);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "CREATE TEMP TABLE compared AS"
+        " SELECT r.outcome, r.amount, r.provider_charge AS charge,"
+        "        abs(r.provider_charge - r.amount) >= 0.01 AS differs"
+        " FROM billing.rated_calls r JOIN billing.invoices i"
+        "   USING (invoice_no)"
+        " WHERE r.provider_charge IS NOT NULL"
+        "   AND r.provider_currency = i.currency"), 0);
+
+    long compared = value_long(db, "SELECT count(*) FROM compared");
+    long differ = value_long(db, "SELECT count(*) FROM compared"
+                             " WHERE differs");
+    if (differ * 1000 < compared * 3 || differ * 100 > compared * 5)
+        fprintf(stderr, "\n    %ld of %ld compared calls differ, want"
+                " 0.3%% to 5%%\n", differ, compared);
+    CU_ASSERT(compared > CALLS * 3 / 4);
+    CU_ASSERT(differ * 1000 >= compared * 3);
+    CU_ASSERT(differ * 100 <= compared * 5);
+
+    /* Each deliberate cause, at least once. */
+    const char *wrong = "charge = amount * 3 + 1";
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM compared WHERE differs"
+             " AND outcome IN ('pool', 'split') AND charge > amount"
+             " AND NOT (%s)", wrong);
+    assert_at_least(db, sql, 1);                /* pool minutes charged */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM compared WHERE differs"
+             " AND outcome = 'exempt' AND NOT (%s)", wrong);
+    assert_at_least(db, sql, 1);                /* add-on exempt charged */
+    assert_at_least(db, "SELECT count(*) FROM compared WHERE differs"
+                    " AND outcome = 'billed'"
+                    " AND abs(charge - amount) <= 0.03 * amount", 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM compared WHERE differs"
+             " AND %s", wrong);
+    assert_at_least(db, sql, 1);                /* deliberately wrong */
+    /* ... and nothing else: no difference without one of those causes. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM compared WHERE differs"
+             " AND NOT (%s) AND NOT (outcome IN ('pool', 'split', 'exempt')"
+             "  AND charge > amount) AND NOT (outcome = 'billed'"
+             "  AND abs(charge - amount) <= 0.03 * amount)", wrong);
+    assert_value(db, sql, "0");
+
+    /* Rejected calls (the bad rows among them) carry no charge; some
+     * calls of non-USD tenants are charged in USD, and are not
+     * compared. */
+    assert_value(db, "SELECT count(*) FROM billing.rated_calls WHERE"
+                 " outcome = 'rejected' AND provider_charge IS NOT NULL",
+                 "0");
+    assert_at_least(db, "SELECT count(*) FROM billing.rated_calls r JOIN"
+                    " billing.invoices i USING (invoice_no) WHERE"
+                    " i.currency <> 'USD' AND r.provider_currency = 'USD'",
+                    10);
+}
+
 static void test_existing_tenants(void)
 {
     CU_ASSERT_EQUAL(acbill_sample(conninfo, "--period 2026-10 --tenants 5"
@@ -480,6 +552,8 @@ CU_ErrorCode tests_register(void)
     CU_add_test(s, "licences", test_licences);
     CU_add_test(s, "period edges", test_period);
     CU_add_test(s, "uuids and provider charges", test_ids_and_charges);
+    CU_add_test(s, "provider charges follow the billing rules",
+                test_charges_follow_billing);
     CU_add_test(s, "existing tenants need --replace", test_existing_tenants);
     CU_add_test(s, "bad arguments exit 64", test_bad_arguments);
     CU_add_test(s, "reproducible, --replace, other seeds and periods",
