@@ -45,6 +45,10 @@ typedef struct {
     finding *findings;
     int nfindings;
     int32_t no_organizer;               /* calls without an organizer */
+    /* Against the provider (billing.invoice_reconciliation). */
+    int32_t charged, compared, differing;
+    int64_t provider_total, acbill_total;   /* units, compared calls */
+    int bad_charge;                     /* a provider charge unreadable */
     char invoice_no[128];
     char fingerprint[65];
     char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
@@ -368,6 +372,29 @@ static void spool_call(job *j, int32_t seq, PGresult *row,
     fwrite(j->line_buf, 1, (size_t)len, j->spool);
 }
 
+/* Add a rated call to the invoice's reconciliation with the provider's
+ * charge (columns 6 and 7 of the calls query): compared when charged in
+ * the invoice's currency, differing from 0.01 on. */
+static void reconcile(job *j, const PGresult *row, const rating_result *r)
+{
+    const char *charge = db_value(row, 0, 6), *cur = db_value(row, 0, 7);
+    int64_t pc;
+
+    if (charge == NULL)
+        return;
+    j->charged++;
+    if (cur == NULL || strcmp(cur, j->tenant->currency) != 0)
+        return;
+    if (money_parse(charge, &pc) != AC_OK) {
+        j->bad_charge = 1;      /* numeric(16,4) always parses */
+        return;
+    }
+    j->compared++;
+    j->provider_total += pc;
+    j->acbill_total += r->amount;
+    j->differing += pc - r->amount >= 100 || r->amount - pc >= 100;
+}
+
 /* Stream the tenant's calls of the period in (start_time, usage_id) order
  * through the rating engine into the spool. */
 static ac_status stream_calls(PGconn *conn, job *j, char *err)
@@ -407,8 +434,10 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
                              "%s", c.usage_id, PQgetvalue(res, 0, 1));
             } else {
                 rc = rating_tenant_rate(j->rt, &c, &r, err);
-                if (rc == AC_OK)
+                if (rc == AC_OK) {
                     spool_call(j, ++seq, res, &c, &r);
+                    reconcile(j, res, &r);
+                }
                 j->no_organizer += c.organizer_id == NULL;
             }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
@@ -573,6 +602,21 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
     if (rc != AC_OK)
         return rc;
 
+    char charged[16], compared[16], differing[16], prov[32], ours[32];
+    snprintf(charged, sizeof charged, "%" PRId32, j->charged);
+    snprintf(compared, sizeof compared, "%" PRId32, j->compared);
+    snprintf(differing, sizeof differing, "%" PRId32, j->differing);
+    money_format4(j->provider_total, prov, sizeof prov);
+    money_format4(j->acbill_total, ours, sizeof ours);
+    const char *rp[] = { j->invoice_no, charged, compared, prov, ours,
+                         differing };
+    rc = db_exec_params(conn,
+        "INSERT INTO billing.invoice_reconciliation (invoice_no,"
+        " charged_calls, compared_calls, provider_total, acbill_total,"
+        " differing_calls) VALUES ($1, $2, $3, $4, $5, $6)", 6, rp, err);
+    if (rc != AC_OK)
+        return rc;
+
     /* The lines in one COPY: a tenant can have hundreds. */
     const rating_line *lines;
     int n = rating_tenant_lines(j->rt, &lines);
@@ -683,7 +727,7 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
 {
     const rating_totals *t = rating_tenant_totals(j->rt);
     const char *p[] = { j->invoice_no, j->tenant->tenant_id, j->start,
-                        j->end };
+                        j->end, j->tenant->currency };
     PGresult *res;
     ac_status rc = db_query(conn,
         "SELECT r.n, (SELECT count(*) FROM usage.dialout_calls"
@@ -691,22 +735,40 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
         "           AND start_time < $4::timestamptz),"
         "       r.amount::text, l.exact::text, l.amount::text,"
         "       (SELECT total FROM billing.invoices"
-        "         WHERE invoice_no = $1)::text"
-        " FROM (SELECT count(*) AS n, coalesce(sum(amount), 0) AS amount"
+        "         WHERE invoice_no = $1)::text,"
+        "       r.charged, r.compared, r.provider::text, r.ours::text,"
+        "       r.differing"
+        " FROM (SELECT count(*) AS n, coalesce(sum(amount), 0) AS amount,"
+        "         count(provider_charge) AS charged,"
+        "         count(*) FILTER (WHERE provider_charge IS NOT NULL"
+        "           AND provider_currency = $5) AS compared,"
+        "         coalesce(sum(provider_charge)"
+        "                  FILTER (WHERE provider_currency = $5), 0)"
+        "           AS provider,"
+        "         coalesce(sum(amount) FILTER (WHERE provider_currency = $5"
+        "           AND provider_charge IS NOT NULL), 0) AS ours,"
+        "         count(*) FILTER (WHERE provider_currency = $5"
+        "           AND abs(provider_charge - amount) >= 0.01) AS differing"
         "         FROM billing.rated_calls WHERE invoice_no = $1) r,"
         "      (SELECT coalesce(sum(exact_amount), 0) AS exact,"
         "              coalesce(sum(amount), 0) AS amount"
         "         FROM billing.invoice_lines WHERE invoice_no = $1) l",
-        4, p, &res, err);
+        5, p, &res, err);
     if (rc != AC_OK)
         return rc;
     long rated = atol(PQgetvalue(res, 0, 0));
     long input = atol(PQgetvalue(res, 0, 1));
     int64_t calls_sum = 0, lines_exact = 0, lines_sum = 0, total = 0;
+    int64_t provider = 0, ours = 0;
     int bad = money_parse(PQgetvalue(res, 0, 2), &calls_sum) != AC_OK ||
               money_parse(PQgetvalue(res, 0, 3), &lines_exact) != AC_OK ||
               money_parse(PQgetvalue(res, 0, 4), &lines_sum) != AC_OK ||
-              money_parse(PQgetvalue(res, 0, 5), &total) != AC_OK;
+              money_parse(PQgetvalue(res, 0, 5), &total) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 8), &provider) != AC_OK ||
+              money_parse(PQgetvalue(res, 0, 9), &ours) != AC_OK;
+    long charged = atol(PQgetvalue(res, 0, 6));
+    long compared = atol(PQgetvalue(res, 0, 7));
+    long differing = atol(PQgetvalue(res, 0, 10));
     PQclear(res);
     if (bad)
         return ac_fail(err, AC_EINTERNAL, "conservation: unreadable sums");
@@ -717,6 +779,11 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
         total != t->total)
         return ac_fail(err, AC_EDATA, "conservation: calls, lines and "
                        "total disagree");
+    if (j->bad_charge || charged != j->charged || compared != j->compared ||
+        differing != j->differing || provider != j->provider_total ||
+        ours != j->acbill_total)
+        return ac_fail(err, AC_EDATA, "conservation: the reconciliation "
+                       "with the provider does not add up");
     return AC_OK;
 }
 

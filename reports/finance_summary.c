@@ -198,23 +198,13 @@ static ac_status write_reconciliation(fin_ctx *c, PGconn *conn,
     xb_header(&c->s, head, 12);
     rc = xb_stream(conn,
         "SELECT i.tenant_id, i.tenant_name, i.invoice_no, i.currency,"
-        " i.total, count(r.provider_charge),"
-        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency = i.currency),"
-        " count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency IS DISTINCT FROM i.currency),"
-        " coalesce(sum(r.provider_charge)"
-        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
-        " coalesce(sum(r.amount) FILTER (WHERE r.provider_charge IS NOT NULL"
-        "   AND r.provider_currency = i.currency), 0),"
-        " coalesce(sum(r.provider_charge - r.amount)"
-        "   FILTER (WHERE r.provider_currency = i.currency), 0),"
-        " count(*) FILTER (WHERE r.provider_currency = i.currency"
-        "   AND abs(r.provider_charge - r.amount) >= 0.01)"
-        " FROM " LATEST " i LEFT JOIN billing.rated_calls r"
+        " i.total, r.charged_calls, r.compared_calls,"
+        " r.charged_calls - r.compared_calls, r.provider_total,"
+        " r.acbill_total, r.provider_total - r.acbill_total,"
+        " r.differing_calls"
+        " FROM " LATEST " i LEFT JOIN billing.invoice_reconciliation r"
         "   ON r.invoice_no = i.invoice_no"
-        " GROUP BY i.tenant_id, i.tenant_name, i.invoice_no, i.currency,"
-        "   i.total ORDER BY i.tenant_id", 1, p, recon_row, c, err);
+        " ORDER BY i.tenant_id", 1, p, recon_row, c, err);
     if (rc != AC_OK)
         return rc;
     xb_list_finish(&c->s, 0, 12);

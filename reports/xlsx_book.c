@@ -573,48 +573,15 @@ time_t xb_month_start(int year, int month)
  * It lives in this file so that every program that writes a workbook
  * links it. */
 
-/* minizip's prototype (zip.h), with its opaque types spelled out:
- * zipFile and zip_fileinfo * are pointers, uInt is unsigned int, uLong is
- * unsigned long. */
-typedef int (*zip_open_fn)(void *file, const char *filename,
-                           const void *zipfi, const void *extrafield_local,
-                           unsigned size_extrafield_local,
-                           const void *extrafield_global,
-                           unsigned size_extrafield_global,
-                           const char *comment, int method, int level,
-                           int raw, int window_bits, int mem_level,
-                           int strategy, const char *password,
-                           unsigned long crc_for_crypting,
-                           unsigned long version_made_by,
-                           unsigned long flag_base, int zip64);
-
-/* The prototype is repeated here because there is no header for it: it
- * is called only by the dynamic linker on libxlsxwriter's behalf. */
-int zipOpenNewFileInZip4_64(void *file, const char *filename,
-                            const void *zipfi, const void *extrafield_local,
-                            unsigned size_extrafield_local,
-                            const void *extrafield_global,
-                            unsigned size_extrafield_global,
-                            const char *comment, int method, int level,
-                            int raw, int window_bits, int mem_level,
-                            int strategy, const char *password,
-                            unsigned long crc_for_crypting,
-                            unsigned long version_made_by,
-                            unsigned long flag_base, int zip64);
-
 #define ZIP_PARAMERROR (-102)   /* minizip's "bad parameter" */
 
 static atomic_int deflate_level = REPORT_DEFLATE_DEFAULT;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
-static zip_open_fn real_open;
+static void *real_open;         /* minizip's function, from dlsym */
 
 static void resolve(void)
 {
-    /* A function pointer from dlsym's void *: POSIX guarantees this
-     * conversion works; the memcpy keeps ISO C's warning quiet. */
-    void *sym = dlsym(RTLD_NEXT, "zipOpenNewFileInZip4_64");
-    _Static_assert(sizeof sym == sizeof real_open, "pointer sizes");
-    memcpy(&real_open, &sym, sizeof real_open);
+    real_open = dlsym(RTLD_NEXT, "zipOpenNewFileInZip4_64");
 }
 
 void report_set_deflate_level(int level)
@@ -629,6 +596,10 @@ int report_deflate_level(void)
     return atomic_load(&deflate_level);
 }
 
+/* minizip's prototype (zip.h), with its opaque types spelled out:
+ * zipFile and zip_fileinfo * are pointers, uInt is unsigned int, uLong is
+ * unsigned long.  There is no header for it here: only the dynamic linker
+ * calls it, on libxlsxwriter's behalf. */
 int zipOpenNewFileInZip4_64(void *file, const char *filename,
                             const void *zipfi, const void *extrafield_local,
                             unsigned size_extrafield_local,
@@ -641,14 +612,20 @@ int zipOpenNewFileInZip4_64(void *file, const char *filename,
                             unsigned long version_made_by,
                             unsigned long flag_base, int zip64)
 {
+    __typeof__(&zipOpenNewFileInZip4_64) real;
+
     pthread_once(&resolve_once, resolve);
     if (real_open == NULL)
         return ZIP_PARAMERROR;
+    /* A function pointer from dlsym's void *: POSIX guarantees the
+     * conversion; the memcpy keeps ISO C's warning about it quiet. */
+    _Static_assert(sizeof real == sizeof real_open, "pointer sizes");
+    memcpy(&real, &real_open, sizeof real);
     if (method != 0)            /* 0 is "stored": leave it uncompressed */
         level = atomic_load(&deflate_level);
-    return real_open(file, filename, zipfi, extrafield_local,
-                     size_extrafield_local, extrafield_global,
-                     size_extrafield_global, comment, method, level, raw,
-                     window_bits, mem_level, strategy, password,
-                     crc_for_crypting, version_made_by, flag_base, zip64);
+    return real(file, filename, zipfi, extrafield_local,
+                size_extrafield_local, extrafield_global,
+                size_extrafield_global, comment, method, level, raw,
+                window_bits, mem_level, strategy, password, crc_for_crypting,
+                version_made_by, flag_base, zip64);
 }

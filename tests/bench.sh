@@ -70,7 +70,8 @@ for size in $SIZES; do
     # The job, 1 worker then 2, each on an empty ledger and output.
     for w in 1 2; do
         psql -Xqc "TRUNCATE billing.invoices, billing.invoice_lines,
-            billing.invoice_organizers, billing.rated_calls,
+            billing.invoice_organizers, billing.invoice_reconciliation,
+            billing.rated_calls,
             billing.findings, billing.run_tenants, billing.runs,
             billing.uploads CASCADE" >/dev/null
         rm -rf "$work/out-$w"

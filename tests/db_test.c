@@ -465,6 +465,40 @@ static void test_workers_same_ledger(void)
     assert_same("SELECT md5(string_agg(concat_ws('|', invoice_no, seq, code,"
                 " subject, detail), ',' ORDER BY invoice_no, seq))"
                 " FROM billing.findings");
+    assert_same("SELECT md5(string_agg(concat_ws('|', r.*), ','"
+                " ORDER BY invoice_no)) FROM billing.invoice_reconciliation r");
+}
+
+/* Each invoice's reconciliation, recorded while billing, is what its
+ * rated calls add up to (the sample's provider charges differ from
+ * acbill's amounts on purpose on a few calls). */
+static void test_reconciliation_recorded(void)
+{
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.invoices i"
+                                " JOIN billing.invoice_reconciliation"
+                                " USING (invoice_no)"), 12);
+    CU_ASSERT(testdb_long(db, "SELECT sum(differing_calls)"
+                          " FROM billing.invoice_reconciliation") > 0);
+    CU_ASSERT(testdb_long(db, "SELECT sum(charged_calls - compared_calls)"
+                          " FROM billing.invoice_reconciliation") > 0);
+    assert_value("SELECT count(*) FROM billing.invoice_reconciliation x"
+                 " JOIN billing.invoices i USING (invoice_no),"
+                 " LATERAL (SELECT count(r.provider_charge) AS charged,"
+                 "  count(*) FILTER (WHERE r.provider_charge IS NOT NULL"
+                 "   AND r.provider_currency = i.currency) AS compared,"
+                 "  coalesce(sum(r.provider_charge) FILTER (WHERE"
+                 "   r.provider_currency = i.currency), 0) AS provider,"
+                 "  coalesce(sum(r.amount) FILTER (WHERE r.provider_charge"
+                 "   IS NOT NULL AND r.provider_currency = i.currency), 0)"
+                 "   AS acbill,"
+                 "  count(*) FILTER (WHERE r.provider_currency = i.currency"
+                 "   AND abs(r.provider_charge - r.amount) >= 0.01) AS diff"
+                 "  FROM billing.rated_calls r"
+                 "  WHERE r.invoice_no = i.invoice_no) c"
+                 " WHERE (x.charged_calls, x.compared_calls, x.provider_total,"
+                 "  x.acbill_total, x.differing_calls)"
+                 "  = (c.charged, c.compared, c.provider, c.acbill, c.diff)",
+                 "12");
 }
 
 static void test_workers_same_workbooks(void)
@@ -613,6 +647,8 @@ CU_ErrorCode tests_register(void)
     };
     static CU_TestInfo workers[] = {
         { "1 and 4 workers: identical ledgers", test_workers_same_ledger },
+        { "reconciliation recorded per invoice",
+          test_reconciliation_recorded },
         { "1 and 4 workers: byte-identical workbooks",
           test_workers_same_workbooks },
         { "a lost workbook is written again, byte for byte",

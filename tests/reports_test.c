@@ -258,6 +258,19 @@ static const char more_ledger[] =
     "  r.invoice_no AND f.code = 'FAIR_USE_REVIEW'"
     "  AND f.subject = r.organizer_id)"
     " FROM billing.rated_calls r GROUP BY r.invoice_no, r.organizer_id;"
+    /* Every invoice's reconciliation with the provider, as bill.c
+     * records it when the invoice is issued. */
+    "INSERT INTO billing.invoice_reconciliation SELECT i.invoice_no,"
+    " count(r.provider_charge), count(*) FILTER (WHERE r.provider_charge"
+    "  IS NOT NULL AND r.provider_currency = i.currency),"
+    " coalesce(sum(r.provider_charge) FILTER (WHERE r.provider_currency"
+    "  = i.currency), 0),"
+    " coalesce(sum(r.amount) FILTER (WHERE r.provider_charge IS NOT NULL"
+    "  AND r.provider_currency = i.currency), 0),"
+    " count(*) FILTER (WHERE r.provider_currency = i.currency"
+    "  AND abs(r.provider_charge - r.amount) >= 0.01)"
+    " FROM billing.invoices i LEFT JOIN billing.rated_calls r"
+    "  ON r.invoice_no = i.invoice_no GROUP BY i.invoice_no;"
     "COMMIT;";
 
 static int suite_init(void)
