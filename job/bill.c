@@ -405,7 +405,7 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
     PGresult *res;
     int32_t seq = 0;
 
-    if (!PQsendQueryParams(conn,
+    if (!db_send_query(conn,
             "SELECT usage_id::text, start_time::text,"
             "       (start_time AT TIME ZONE $4)::text,"
             "       organizer_id, destination_number, duration_seconds,"
@@ -413,7 +413,7 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
             " FROM usage.dialout_calls"
             " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
             "   AND start_time < $3::timestamptz"
-            " ORDER BY start_time, usage_id", 4, NULL, p, NULL, NULL, 0) ||
+            " ORDER BY start_time, usage_id", 4, p) ||
         !PQsetSingleRowMode(conn))
         return ac_fail(err, AC_EUNAVAIL, "database: %s",
                        PQerrorMessage(conn));

@@ -1,7 +1,144 @@
 /* db.c: see db.h. */
 #include "db.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ------------------------------------------------------ prepared statements
+ *
+ * The job runs the same few dozen statements for every tenant; parsing
+ * and planning them again each time cost the server more than a tenant's
+ * small queries themselves.  So each connection prepares a statement the
+ * first time it runs it and executes it by name from then on.  The cache
+ * is keyed by the connection and its server process (a new connection at
+ * a recycled address is a different backend), names are never reused in a
+ * process, and anything unusual (no room, a failed prepare) falls back to
+ * the plain unnamed statement.  A statement the server no longer knows
+ * (DEALLOCATE; the job never does that) is forgotten and, outside a
+ * transaction block, run unnamed instead. */
+#define CACHE_CONNS 32
+#define CACHE_STATEMENTS 64
+
+typedef struct {
+    PGconn *conn;
+    int pid;
+    int n;
+    char *sql[CACHE_STATEMENTS];
+    unsigned long id[CACHE_STATEMENTS];
+} stmt_cache;
+
+static stmt_cache caches[CACHE_CONNS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_ulong next_id;
+
+/* The cache of conn (reset when its slot held another backend); NULL when
+ * there is no room.  Called with cache_lock held. */
+static stmt_cache *cache_of(PGconn *conn)
+{
+    int pid = PQbackendPID(conn), free_slot = -1;
+
+    for (int i = 0; i < CACHE_CONNS; i++) {
+        if (caches[i].conn == conn && caches[i].pid == pid)
+            return &caches[i];
+        if (caches[i].conn == NULL && free_slot < 0)
+            free_slot = i;
+        if (caches[i].conn == conn)         /* a closed connection's */
+            free_slot = i;
+    }
+    if (free_slot < 0)
+        return NULL;
+    stmt_cache *c = &caches[free_slot];
+    for (int k = 0; k < c->n; k++)
+        free(c->sql[k]);
+    memset(c, 0, sizeof *c);
+    c->conn = conn;
+    c->pid = pid;
+    return c;
+}
+
+/* Forget conn's statements (the server said it does not know one). */
+static void cache_forget(PGconn *conn)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < CACHE_CONNS; i++) {
+        if (caches[i].conn != conn)
+            continue;
+        for (int k = 0; k < caches[i].n; k++)
+            free(caches[i].sql[k]);
+        memset(&caches[i], 0, sizeof caches[i]);
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* The name under which sql is prepared on conn, written into name; 0 when
+ * it is not (then run it unnamed). */
+static int prepared(PGconn *conn, const char *sql, int nparams,
+                    char name[32])
+{
+    stmt_cache *c;
+    int found = 0;
+
+    if (PQstatus(conn) != CONNECTION_OK ||
+        PQtransactionStatus(conn) == PQTRANS_INERROR)
+        return 0;
+    pthread_mutex_lock(&cache_lock);
+    c = cache_of(conn);
+    for (int k = 0; c != NULL && k < c->n && !found; k++) {
+        if (strcmp(c->sql[k], sql) == 0) {
+            snprintf(name, 32, "acbill_%lu", c->id[k]);
+            found = 1;
+        }
+    }
+    int room = c != NULL && c->n < CACHE_STATEMENTS;
+    pthread_mutex_unlock(&cache_lock);
+    if (found || !room)
+        return found;
+
+    /* Not yet: prepare it (outside the lock: a connection belongs to one
+     * thread at a time, so nobody else adds to this cache meanwhile). */
+    unsigned long id = atomic_fetch_add(&next_id, 1);
+    char *copy = strdup(sql);
+    if (copy == NULL)
+        return 0;
+    snprintf(name, 32, "acbill_%lu", id);
+    PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok) {
+        pthread_mutex_lock(&cache_lock);
+        c = cache_of(conn);
+        if (c != NULL && c->n < CACHE_STATEMENTS) {
+            c->sql[c->n] = copy;
+            c->id[c->n++] = id;
+            copy = NULL;
+        }
+        pthread_mutex_unlock(&cache_lock);
+    }
+    free(copy);
+    return ok;
+}
+
+/* Did res fail because the server does not know the prepared statement? */
+static int unknown_statement(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state != NULL && strcmp(state, "26000") == 0;
+}
+
+int db_send_query(PGconn *conn, const char *sql, int nparams,
+                  const char *const *params)
+{
+    char name[32];
+    if (prepared(conn, sql, nparams, name))
+        return PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL,
+                                   0);
+    return PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL,
+                             0);
+}
+
+/* ------------------------------------------------------------------ */
 
 /* Trim the trailing newline libpq puts on its messages. */
 static void copy_message(char *err, const char *what, const char *msg)
@@ -78,8 +215,19 @@ ac_status db_exec(PGconn *conn, const char *sql, char *err)
 ac_status db_query(PGconn *conn, const char *sql, int nparams,
                    const char *const *params, PGresult **out, char *err)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL,
-                                 NULL, 0);
+    char name[32];
+    PGresult *res = NULL;
+
+    if (prepared(conn, sql, nparams, name)) {
+        res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        if (unknown_statement(res)) {
+            cache_forget(conn);
+            PQclear(res);
+            res = NULL;
+        }
+    }
+    if (res == NULL)
+        res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
 
     *out = NULL;

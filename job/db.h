@@ -27,11 +27,20 @@ ac_status db_exec(PGconn *conn, const char *sql, char *err);
 ac_status db_exec_params(PGconn *conn, const char *sql, int nparams,
                          const char *const *params, char *err);
 
-/* Run one parameterised query (text results).  On success *out holds the
- * result (PGRES_TUPLES_OK or PGRES_COMMAND_OK), to be PQclear()ed by the
- * caller; on failure *out is NULL. */
+/* Run one parameterised query (text results), prepared on conn the first
+ * time it runs there and executed by name after that.  On success *out
+ * holds the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK), to be
+ * PQclear()ed by the caller; on failure *out is NULL. */
 ac_status db_query(PGconn *conn, const char *sql, int nparams,
                    const char *const *params, PGresult **out, char *err);
+
+/* Send one parameterised query without waiting (PQsendQueryParams(), for
+ * single-row mode): 1 when sent, 0 with the reason in
+ * PQerrorMessage(conn).  Like db_query() and db_exec_params(), it runs
+ * the statement prepared on conn the first time and by name after that
+ * (parse and plan once per connection, not once per tenant). */
+int db_send_query(PGconn *conn, const char *sql, int nparams,
+                  const char *const *params);
 
 /* Start `COPY ... FROM STDIN`, given the whole COPY command. */
 ac_status db_copy_begin(PGconn *conn, const char *copy_sql, char *err);

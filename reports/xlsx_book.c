@@ -515,7 +515,7 @@ ac_status xb_stream(PGconn *conn, const char *sql, int nparams,
     ac_status rc = AC_OK;
     PGresult *res;
 
-    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+    if (!db_send_query(conn, sql, nparams, params))
         return ac_fail(err, PQstatus(conn) == CONNECTION_OK ?
                        AC_EINTERNAL : AC_EUNAVAIL, "database: %s",
                        PQerrorMessage(conn));

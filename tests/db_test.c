@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "testdb.h"
 #include "testmain.h"
 
@@ -266,6 +267,30 @@ static void test_usage_and_unavailable(void)
                                 test_acbill_path()), 0);
     CU_ASSERT_EQUAL(test_system("%s run --help >/dev/null",
                                 test_acbill_path()), 0);
+}
+
+
+/* db_query() prepares a statement once per connection and runs it by
+ * name after that; when the server has forgotten it (DEALLOCATE), the
+ * query still runs, and is prepared again. */
+static void test_statements_prepared_once(void)
+{
+    static const char sql[] = "SELECT $1::int + 1";
+    const char *p[] = { "41" };
+    char err[AC_ERR_MAX];
+    PGresult *res;
+
+    for (int round = 0; round < 4; round++) {
+        if (round == 2)
+            CU_ASSERT_EQUAL(db_exec(db, "DEALLOCATE ALL", err), AC_OK);
+        CU_ASSERT_EQUAL_FATAL(db_query(db, sql, 1, p, &res, err), AC_OK);
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), "42");
+        PQclear(res);
+        CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM"
+                                    " pg_prepared_statements WHERE"
+                                    " statement = 'SELECT $1::int + 1'"),
+                        round == 2 ? 0 : 1);
+    }
 }
 
 /* ------------------------------------------------- bad data suite */
@@ -627,6 +652,8 @@ CU_ErrorCode tests_register(void)
         { "issued rows are immutable", test_issued_rows_are_immutable },
         { "second concurrent run exits 75", test_second_run_exits_75 },
         { "usage errors 64, no database 69", test_usage_and_unavailable },
+        { "statements prepared once per connection",
+          test_statements_prepared_once },
         CU_TEST_INFO_NULL
     };
     static CU_TestInfo bad[] = {
