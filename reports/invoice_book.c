@@ -101,6 +101,8 @@ typedef struct {
 /* Recon rows set aside during the pass: 13 COPY-text fields a line. */
 #define RECON_COLS 13
 
+#define SPOOL_READ_BUFFER (256 * 1024)
+
 
 typedef struct {
     PGconn *conn;
@@ -783,6 +785,10 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
     if (f == NULL)
         return ac_fail(err, AC_EIO, "cannot read the spool %s",
                        spool_path);
+    /* Fewer read(2)s; glibc needs the buffer given to use its size. */
+    char *buf = malloc(SPOOL_READ_BUFFER);
+    if (buf != NULL)
+        setvbuf(f, buf, _IOFBF, SPOOL_READ_BUFFER);
     while (rc == AC_OK && (len = getline(&line, &cap, f)) > 0) {
         int n = 0;
         if (line[len - 1] == '\n')
@@ -810,6 +816,7 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
         rc = ac_fail(err, AC_EIO, "error reading the spool %s", spool_path);
     free(line);
     fclose(f);
+    free(buf);
     return rc;
 }
 
