@@ -819,34 +819,45 @@ static void job_free(job *j)
     if (j->spool != NULL)
         fclose(j->spool);
     free(j->spool_buf);
-    if (j->spool_path[0] != '\0')
-        unlink(j->spool_path);
+    if (j->spool_path[0] != '\0')      /* not handed to the publisher */
+        publisher_spool_release(j->ctx->pub, j->spool_path);
     if (j->line != NULL)
         fclose(j->line);
     free(j->line_buf);
     free(j->findings);
 }
 
-/* A spool file in dir (or TMPDIR).  With keep, the file keeps its name
- * (j->spool_path) so that the publisher can read it after commit;
- * otherwise it is unlinked at once and goes with the process. */
-static FILE *open_spool(job *j, const char *dir, int keep)
+/* The spool file of the tenant's rated calls.  With a publisher, one of
+ * its reusable spools (j->spool_path), which it reads after commit;
+ * otherwise an anonymous file in TMPDIR that goes with the process. */
+static FILE *open_spool(job *j)
 {
-    char path[PATH_MAX];
-    const char *tmp = dir ? dir : getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/.acbill-spool-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return NULL;
-    if (keep)
-        snprintf(j->spool_path, sizeof j->spool_path, "%s", path);
-    else
+    publisher *pub = j->ctx->pub;
+    FILE *f = NULL;
+
+    if (pub != NULL) {
+        char why[AC_ERR_MAX];
+        if (publisher_spool(pub, &f, j->spool_path, why) != AC_OK) {
+            ac_error("%s", why);
+            j->spool_path[0] = '\0';
+            return NULL;
+        }
+    } else {
+        char path[PATH_MAX];
+        const char *tmp = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/.acbill-spool-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return NULL;
         unlink(path);
-    FILE *f = fdopen(fd, "w+");
-    if (f == NULL)
-        close(fd);
-    else if ((j->spool_buf = malloc(SPOOL_BUFFER)) != NULL)
+        f = fdopen(fd, "w+");
+        if (f == NULL) {
+            close(fd);
+            return NULL;
+        }
+    }
+    if ((j->spool_buf = malloc(SPOOL_BUFFER)) != NULL)
         /* A call is ~250 bytes: not one write(2) per 16 calls.  (glibc
          * ignores the size unless it is given the buffer.) */
         setvbuf(f, j->spool_buf, _IOFBF, SPOOL_BUFFER);
@@ -874,7 +885,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
                     sizeof j->invoice_no);
     j->rt = rating_tenant_new(ctx->ref, j->lic, j->tenant->currency,
                               60 * j->seats, ctx->fair_use_minutes);
-    j->spool = open_spool(j, ctx->spool_dir, ctx->pub != NULL);
+    j->spool = open_spool(j);
     j->line = open_memstream(&j->line_buf, &j->line_size);
     if (j->rt == NULL || j->spool == NULL || j->line == NULL)
         return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",

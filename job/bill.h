@@ -26,7 +26,7 @@ typedef struct {
     int32_t fair_use_minutes;
     long long run_id;
     publisher *pub;             /* writes the workbooks; NULL: none */
-    const char *spool_dir;      /* where spool files go (NULL: TMPDIR) */
+    const char *spool_dir;      /* the output directory (NULL: no --out) */
 } bill_context;
 
 typedef struct {

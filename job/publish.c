@@ -2,6 +2,7 @@
 #include "publish.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 
 #define THREADS_MAX 4           /* workbooks written at the same time */
 #define QUEUE_MAX (2 * THREADS_MAX)
+/* Spool files in use at most: queued, being read, being written. */
+#define SPOOLS_MAX (QUEUE_MAX + THREADS_MAX + 2)
 
 typedef struct {
     char invoice_no[128];
@@ -47,6 +50,11 @@ struct publisher {
     int head, count;
     int stopping;
     int failed;
+    /* Spool files kept for the next tenants instead of deleted: a new
+     * file per tenant costs ext4 more kernel time than its contents. */
+    char spool[SPOOLS_MAX][PATH_MAX];
+    int spool_busy[SPOOLS_MAX];
+    int nspools;
 };
 
 /* Where libxlsxwriter's temporary files for a workbook go.  Creating
@@ -145,7 +153,7 @@ static void publish_one(publisher *p, PGconn *conn, const item *it)
     const char *spool = it->spool_path[0] != '\0' ? it->spool_path : NULL;
     rc = publish_workbook(conn, p->out_dir, it->invoice_no, spool, err);
     if (spool != NULL)
-        unlink(spool);
+        publisher_spool_release(p, spool);
     if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL) {
         snprintf(file, sizeof file, "%s.xlsx", it->invoice_no);
         snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
@@ -240,6 +248,68 @@ ac_status publisher_submit(publisher *p, const char *invoice_no,
     return AC_OK;
 }
 
+ac_status publisher_spool(publisher *p, FILE **f, char path[PATH_MAX],
+                          char *err)
+{
+    int fd = -1, slot = -1;
+
+    *f = NULL;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->nspools && slot < 0; i++)
+        if (!p->spool_busy[i])
+            slot = i;
+    if (slot >= 0) {
+        p->spool_busy[slot] = 1;
+        snprintf(path, PATH_MAX, "%s", p->spool[slot]);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (slot >= 0)          /* the same file again, emptied */
+        fd = open(path, O_RDWR | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (slot >= 0) {    /* gone (someone cleaned up): forget it */
+            pthread_mutex_lock(&p->lock);
+            p->spool[slot][0] = '\0';
+            pthread_mutex_unlock(&p->lock);
+        }
+        snprintf(path, PATH_MAX, "%s/.acbill-spool-XXXXXX", p->out_dir);
+        fd = mkstemp(path);
+        if (fd < 0)
+            return ac_fail(err, AC_ECANTCREAT, "cannot create a spool file "
+                           "in %s: %s", p->out_dir, strerror(errno));
+        pthread_mutex_lock(&p->lock);
+        if (slot < 0 && p->nspools < SPOOLS_MAX)
+            slot = p->nspools++;
+        if (slot >= 0) {
+            snprintf(p->spool[slot], PATH_MAX, "%s", path);
+            p->spool_busy[slot] = 1;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    *f = fdopen(fd, "w+");
+    if (*f == NULL) {
+        close(fd);
+        publisher_spool_release(p, path);
+        return ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
+    }
+    return AC_OK;
+}
+
+void publisher_spool_release(publisher *p, const char *path)
+{
+    int kept = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->nspools && !kept; i++) {
+        if (p->spool_busy[i] && strcmp(p->spool[i], path) == 0) {
+            p->spool_busy[i] = 0;
+            kept = 1;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!kept)
+        unlink(path);
+}
+
 ac_status publisher_finish(publisher *p, int *failed, char *err)
 {
     pthread_mutex_lock(&p->lock);
@@ -252,6 +322,9 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
         PQfinish(p->w[i].conn);
     }
     *failed = p->failed;
+    for (int i = 0; i < p->nspools; i++)
+        if (p->spool[i][0] != '\0')
+            unlink(p->spool[i]);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->changed);
     free(p);

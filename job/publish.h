@@ -16,6 +16,9 @@
 #ifndef AC_PUBLISH_H
 #define AC_PUBLISH_H
 
+#include <limits.h>
+#include <stdio.h>
+
 #include "status.h"
 #include "upload.h"
 
@@ -31,17 +34,32 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
                           publisher **out, char *err);
 
 /* Queue invoice_no's workbook.  spool_path, when not NULL, is a file of
- * the invoice's rated calls (report.h, REPORT_SPOOL_COLUMNS) that the
- * publisher owns from now on and deletes; NULL makes the publisher check
+ * the invoice's rated calls (report.h, REPORT_SPOOL_COLUMNS), from
+ * publisher_spool(), that the publisher owns from now on and reuses; NULL makes the publisher check
  * the existing workbook and write it from the ledger only when it is
  * missing or differs.  Waits while a few workbooks are already queued, so
  * the spool files waiting on disk stay few. */
 ac_status publisher_submit(publisher *p, const char *invoice_no,
                            const char *spool_path, char *err);
 
-/* Write what is queued, stop the thread and free p.  *failed receives the
- * number of workbooks that could not be written (their invoices stand;
- * the next run writes them).  Returns AC_ECANTCREAT when some failed. */
+/* A spool file for the next tenant's rated calls, open for writing and
+ * reading in *f, its path in path: one of p's earlier spools, emptied,
+ * or a new file in p's directory.  Spools are kept and reused rather
+ * than deleted, because creating and deleting a file per tenant costs
+ * ext4 more kernel time than writing it.  The file is the caller's until
+ * it hands it to publisher_submit() or back with
+ * publisher_spool_release().  AC_ECANTCREAT or AC_EOSERR on failure. */
+ac_status publisher_spool(publisher *p, FILE **f, char path[PATH_MAX],
+                          char *err);
+
+/* Give back a spool from publisher_spool() that will not be submitted
+ * (its content is of no further use). */
+void publisher_spool_release(publisher *p, const char *path);
+
+/* Write what is queued, stop the thread, delete the spools and free p.
+ * *failed receives the number of workbooks that could not be written
+ * (their invoices stand; the next run writes them).  Returns
+ * AC_ECANTCREAT when some failed. */
 ac_status publisher_finish(publisher *p, int *failed, char *err);
 
 #endif

@@ -535,6 +535,10 @@ static void test_workers_same_workbooks(void)
                                 " --strict -c SHA256SUMS", outdir), 0);
     CU_ASSERT_EQUAL(test_system("test $(ls %s/w1/2026-10/*.xlsx | wc -l)"
                                 " = 13", outdir), 0);
+    /* The reused spool files and the temporaries are all gone. */
+    CU_ASSERT_EQUAL(test_system("test -z \"$(ls -A %s/w1/2026-10"
+                                " %s/w4/2026-10 | grep '^[.]')\"", outdir,
+                                outdir), 0);
 }
 
 static void test_lost_workbook_written_again(void)
