@@ -12,13 +12,22 @@
 #     constant_memory mode (tests/bench_xlsx.c);
 # and prints wall time, CPU time, calls per second, peak RSS, and the ratio
 # of the job's wall time to the floor's total.
-#   ACBILL  the acbill binary (an optimised build)
+#
+# The machine is a shared virtual machine whose speed drifts by a quarter
+# within minutes, so every part is measured BENCH_REPEAT times (default
+# 3), the job and the floor taking turns, and the table shows each
+# part's median wall and CPU time (peak RSS: the largest) and the range
+# of its wall times.  The ratio is the job's median over the sum of the
+# floor parts' medians.
+#   ACBILL        the acbill binary (an optimised build)
+#   BENCH_REPEAT  measurements of each part (default 3)
 set -eu
 : "${ACBILL:?set ACBILL to the acbill binary}"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export ACBILL SRC LC_ALL=C
 SIZES=${BENCH_SIZES:-"100000:100 1000000:1000"}
-export SIZES
+REPEAT=${BENCH_REPEAT:-3}
+export SIZES REPEAT
 
 if [ "${ACBILL_IN_PGENV:-}" != 1 ]; then
     export ACBILL_IN_PGENV=1
@@ -52,7 +61,8 @@ server_cpu() {
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), PostgreSQL $(psql -XAtqc 'SHOW server_version')"
-printf '%-26s %9s %9s %9s %11s %9s\n' part wall_s cpu_s calls/s peak_rss_MiB ratio
+echo "each part measured $REPEAT times: medians, and the range of wall times"
+printf '%-26s %9s %9s %9s %11s %9s   %s\n' part wall_s cpu_s calls/s peak_rss_MiB ratio wall_range
 
 for size in $SIZES; do
     calls=${size%:*}
@@ -67,51 +77,81 @@ for size in $SIZES; do
     n=$(psql -XAtqc "SELECT count(*) FROM usage.dialout_calls")
     : >"$work/results"
 
-    # The job, 1 worker then 2, each on an empty ledger and output.
-    for w in 1 2; do
+    # The floor's rated-call rows are the job's own: bill once first.
+    job_run() {
         psql -Xqc "TRUNCATE billing.invoices, billing.invoice_lines,
             billing.invoice_organizers, billing.invoice_reconciliation,
-            billing.rated_calls,
-            billing.findings, billing.run_tenants, billing.runs,
-            billing.uploads CASCADE" >/dev/null
-        rm -rf "$work/out-$w"
-        measure "job_workers_$w" "$ACBILL" run --period 2026-10 --quiet \
-            --workers "$w" --out "$work/out-$w"
-    done
+            billing.rated_calls, billing.findings, billing.run_tenants,
+            billing.runs, billing.uploads CASCADE" >/dev/null
+        psql -Xqc "CHECKPOINT" >/dev/null
+        rm -rf "$work/out-$1"
+        measure "job_workers_$1" "$ACBILL" run --period 2026-10 --quiet \
+            --workers "$1" --out "$work/out-$1"
+    }
+    job_run 1
+    : >"$work/results"
     rated=$(psql -XAtqc "SELECT count(*) FROM billing.rated_calls")
-
-    # Floor 1: the calls query (what the job reads), COPY to a file.
-    measure floor_copy_out psql -Xqc "\\copy (SELECT c.usage_id,
-        c.start_time, c.start_time AT TIME ZONE t.time_zone, c.organizer_id,
-        c.destination_number, c.duration_seconds, c.provider_charge,
-        c.provider_currency FROM usage.tenants t JOIN usage.dialout_calls c
-        USING (tenant_id) WHERE c.start_time >= (date '2026-10-01')::timestamp
-        AT TIME ZONE t.time_zone AND c.start_time < (date '2026-11-01')::timestamp
-        AT TIME ZONE t.time_zone ORDER BY c.tenant_id, c.start_time,
-        c.usage_id) TO '$work/calls.copy'"
-    # Floor 2: COPY the same number of rated-call rows into a table shaped
-    # like billing.rated_calls (the rows come from the job's own output).
     psql -Xqc "\\copy billing.rated_calls TO '$work/rated.copy'" >/dev/null
-    psql -Xqc "DROP TABLE IF EXISTS bench_rated" \
-        -c "CREATE TABLE bench_rated (LIKE billing.rated_calls INCLUDING ALL)" \
-        >/dev/null
-    measure floor_copy_in psql -Xqc "\\copy bench_rated FROM '$work/rated.copy'"
-    # Floor 3: the Calls sheet rows, nothing else.
-    (cd "$work" && measure floor_xlsx "$work/bench_xlsx" "$work/rated.copy" "$work/floor.xlsx")
+
+    r=0
+    while [ "$r" -lt "$REPEAT" ]; do
+        r=$((r + 1))
+        # The job, 1 worker then 2, each on an empty ledger and output.
+        job_run 1
+        job_run 2
+        # Floor 1: the calls query (what the job reads), COPY to a file.
+        measure floor_copy_out psql -Xqc "\\copy (SELECT c.usage_id,
+            c.start_time, c.start_time AT TIME ZONE t.time_zone,
+            c.organizer_id, c.destination_number, c.duration_seconds,
+            c.provider_charge, c.provider_currency FROM usage.tenants t
+            JOIN usage.dialout_calls c USING (tenant_id)
+            WHERE c.start_time >= (date '2026-10-01')::timestamp
+            AT TIME ZONE t.time_zone AND c.start_time <
+            (date '2026-11-01')::timestamp AT TIME ZONE t.time_zone
+            ORDER BY c.tenant_id, c.start_time, c.usage_id)
+            TO '$work/calls.copy'"
+        # Floor 2: COPY the same number of rated-call rows into a table
+        # shaped like billing.rated_calls (the job's own rows).
+        psql -Xqc "DROP TABLE IF EXISTS bench_rated" \
+            -c "CREATE TABLE bench_rated (LIKE billing.rated_calls
+                INCLUDING ALL)" -c "CHECKPOINT" >/dev/null
+        measure floor_copy_in psql -Xqc \
+            "\\copy bench_rated FROM '$work/rated.copy'"
+        # Floor 3: the Calls sheet rows, nothing else.
+        (cd "$work" && measure floor_xlsx "$work/bench_xlsx" \
+            "$work/rated.copy" "$work/floor.xlsx")
+    done
 
     echo "--- $n calls, $tenants tenants ($rated rated calls)"
-    awk -v n="$n" '
-        { wall[$1] = $2; cpu[$1] = $3; rss[$1] = $4; order[NR] = $1 }
+    sort -k1,1 -k2,2n "$work/results" | awk -v n="$n" '
+        # Median of a[1..k], k values in the order of the wall times
+        # (the input is sorted by part, then wall time).
+        function median(a, k) {
+            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        {
+            k = ++cnt[$1]; w[$1, k] = $2; c[$1, k] = $3
+            if ($4 > rss[$1]) rss[$1] = $4
+            if (!($1 in seen)) { seen[$1] = 1; order[++parts] = $1 }
+        }
         END {
-            floor = wall["floor_copy_out"] + wall["floor_copy_in"] + wall["floor_xlsx"]
-            for (i = 1; i <= NR; i++) {
-                k = order[i]
-                r = (k ~ /^job/) ? sprintf("%.2f", wall[k] / floor) : ""
-                printf "%-26s %9.2f %9.2f %9.0f %11.1f %9s\n", k, wall[k], cpu[k],
-                       n / (wall[k] > 0 ? wall[k] : 1), rss[k] / 1024, r
+            for (i = 1; i <= parts; i++) {
+                p = order[i]; k = cnt[p]
+                for (j = 1; j <= k; j++) { ws[j] = w[p, j]; cs[j] = c[p, j] }
+                mw[p] = median(ws, k); mc[p] = median(cs, k)
+                lo[p] = ws[1]; hi[p] = ws[k]
+            }
+            floor = mw["floor_copy_out"] + mw["floor_copy_in"] + mw["floor_xlsx"]
+            split("job_workers_1 job_workers_2 floor_copy_out floor_copy_in floor_xlsx", show)
+            for (i = 1; i <= 5; i++) {
+                p = show[i]
+                r = (p ~ /^job/) ? sprintf("%.2f", mw[p] / floor) : ""
+                printf "%-26s %9.2f %9.2f %9.0f %11.1f %9s   %.2f-%.2f\n", p,
+                       mw[p], mc[p], n / (mw[p] > 0 ? mw[p] : 1),
+                       rss[p] / 1024, r, lo[p], hi[p]
             }
             printf "%-26s %9.2f\n", "floor_total", floor
-        }' "$work/results"
+        }'
     psql -Xqc "DROP TABLE bench_rated" >/dev/null
     unset PGDATABASE
     psql -Xqc "DROP DATABASE $db" >/dev/null
