@@ -395,7 +395,7 @@ static void reconcile(job *j, const PGresult *row, const rating_result *r)
     j->compared++;
     j->provider_total += pc;
     j->acbill_total += r->amount;
-    j->differing += pc - r->amount >= 100 || r->amount - pc >= 100;
+    j->differing += money_cent_apart(pc, r->amount);
 }
 
 /* Stream the tenant's calls of the period in (start_time, usage_id) order

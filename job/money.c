@@ -76,3 +76,8 @@ int32_t money_minutes(int32_t seconds)
     assert(seconds >= 0);
     return seconds / 60 + (seconds % 60 != 0);
 }
+
+int money_cent_apart(int64_t a, int64_t b)
+{
+    return a - b >= 100 || b - a >= 100;
+}

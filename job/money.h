@@ -28,6 +28,10 @@ int64_t money_round_cents(int64_t units);
 /* Format units rounded to cents with exactly 2 decimals ("5.15"). */
 void money_format2(int64_t units, char *buf, size_t len);
 
+/* Non-zero when a and b are a cent (100 units) or more apart: how a
+ * provider's charge is said to differ from acbill's amount. */
+int money_cent_apart(int64_t a, int64_t b);
+
 /* Billable minutes of a call: ceil(seconds / 60), 0 for 0 s; seconds must
  * be >= 0 (61 s is 2 minutes, 60 s is 1). */
 int32_t money_minutes(int32_t seconds);

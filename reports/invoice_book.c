@@ -38,7 +38,10 @@ void report_set_calls_sheet_limit(unsigned rows)
 enum {
     I_NO, I_TENANT, I_NAME, I_PERIOD, I_REVISION, I_SUPERSEDES, I_CURRENCY,
     I_TZ, I_START, I_END, I_SEATS, I_BASIS, I_POOL, I_POOL_USED, I_EXEMPT,
-    I_BILLED, I_CALLS, I_REJECTED, I_TOTAL, I_ISSUED, I_POOL_LEFT
+    I_BILLED, I_CALLS, I_REJECTED, I_TOTAL, I_ISSUED, I_POOL_LEFT,
+    /* billing.invoice_reconciliation, recorded when it was issued */
+    I_R_CHARGED, I_R_COMPARED, I_R_OTHER, I_R_PROVIDER, I_R_ACBILL,
+    I_R_DIFFERENCE, I_R_DIFFERING
 };
 
 static const char invoice_sql[] =
@@ -49,8 +52,13 @@ static const char invoice_sql[] =
     " seats, seats_basis, pool_minutes, pool_used_minutes, exempt_minutes,"
     " billed_minutes, calls, rejected_calls, total,"
     " to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
-    " pool_minutes - pool_used_minutes"
-    " FROM billing.invoices WHERE invoice_no = $1";
+    " pool_minutes - pool_used_minutes,"
+    " r.charged_calls, r.compared_calls, r.charged_calls - r.compared_calls,"
+    " r.provider_total, r.acbill_total, r.provider_total - r.acbill_total,"
+    " r.differing_calls"
+    " FROM billing.invoices i"
+    " LEFT JOIN billing.invoice_reconciliation r USING (invoice_no)"
+    " WHERE invoice_no = $1";
 
 /* Calls: the SPEC's columns, in the SPEC's order. */
 static const char *const calls_header[] = {
@@ -90,13 +98,6 @@ typedef struct {
     int64_t calls;
 } reason_count;
 
-/* The Reconciliation's totals (same currency only). */
-typedef struct {
-    int64_t with_charge;        /* calls with a provider charge */
-    int64_t same, other;        /* ... in the invoice's currency or not */
-    int64_t provider, ours;     /* same-currency totals, units */
-    int64_t differing;          /* same currency, |difference| >= 0.01 */
-} recon_sum;
 
 /* Recon rows set aside during the pass: 13 COPY-text fields a line. */
 #define RECON_COLS 13
@@ -121,8 +122,8 @@ typedef struct {
     int64_t country_minutes[65536];         /* by the code's two bytes */
     uint16_t countries[65536];              /* codes seen, in first order */
     int ncountries;
-    recon_sum recon;
     FILE *recon_rows;           /* the differing calls, set aside */
+    long recon_listed;          /* how many */
 } inv_ctx;
 
 static const char *iv(const inv_ctx *c, int col)
@@ -371,19 +372,19 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
     return AC_OK;
 }
 
-/* qsort has no context argument; the pass is single-threaded per book,
- * but books are written by several threads at once. */
-static _Thread_local const inv_ctx *sort_ctx;
+/* A country's minutes, for sorting. */
+typedef struct {
+    int64_t minutes;
+    int code;                   /* the code's two bytes */
+} country_total;
 
 /* Countries by minutes, largest first, then by code. */
 static int by_minutes(const void *x, const void *y)
 {
-    int a = *(const int *)x, b = *(const int *)y;
-    int64_t ma = sort_ctx->country_minutes[a];
-    int64_t mb = sort_ctx->country_minutes[b];
-    if (ma != mb)
-        return ma > mb ? -1 : 1;
-    return (a > b) - (a < b);
+    const country_total *a = x, *b = y;
+    if (a->minutes != b->minutes)
+        return a->minutes > b->minutes ? -1 : 1;
+    return (a->code > b->code) - (a->code < b->code);
 }
 
 /* Chart source data (constant_memory charts carry no cached values, so
@@ -398,18 +399,18 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
 
     /* Minutes of the rated (not rejected) calls per country: the ten
      * largest (ties by code), then the rest together as "Other". */
-    int *order = malloc(((size_t)c->ncountries + 1) * sizeof *order);
-    int n = 0;
+    int n = c->ncountries;      /* the countries with minutes */
+    country_total *order = malloc(((size_t)n + 1) * sizeof *order);
     if (order == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
-    for (int i = 0; i < c->ncountries; i++)
-        if (c->country_minutes[c->countries[i]] > 0)
-            order[n++] = c->countries[i];
-    sort_ctx = c;
+    for (int i = 0; i < n; i++) {
+        order[i].code = c->countries[i];
+        order[i].minutes = c->country_minutes[c->countries[i]];
+    }
     qsort(order, (size_t)n, sizeof *order, by_minutes);
     int64_t other = 0;
     for (int i = 10; i < n; i++)
-        other += c->country_minutes[order[i]];
+        other += order[i].minutes;
     section(s, "Chart data");
     xb_header(s, phead, 2);
     lxw_row_t pool_row = s->row;
@@ -425,10 +426,11 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
     lxw_row_t country_row = s->row;
     int countries = n > 10 ? 11 : n;
     for (int i = 0; i < n && i < 10; i++) {
-        char code[3] = { (char)(order[i] >> 8), (char)(order[i] & 0xff),
+        char code[3] = { (char)(order[i].code >> 8),
+                         (char)(order[i].code & 0xff),
                          '\0' };
         xb_str(s, 0, code, NULL);
-        int_cell(s, 1, c->country_minutes[order[i]], b->integer);
+        int_cell(s, 1, order[i].minutes, b->integer);
         xb_next(s);
     }
     if (n > 10) {
@@ -590,9 +592,8 @@ static const char *likely_cause(const char *const v[V_COUNT], int64_t pc)
         return "rejected call charged";
     if (pc > 0 && strcmp(o, "zero") == 0)
         return "zero-length call charged";
-    /* |x| < 0.01 is |x| < 100 units. */
     if (strcmp(o, "split") == 0 && has_pm && has_fee &&
-        llabs(pc - (minutes * pm + fee)) < 100)
+        !money_cent_apart(pc, minutes * pm + fee))
         return "pool minutes charged";
     if (pc == 0)
         return "provider charged nothing";
@@ -602,7 +603,7 @@ static const char *likely_cause(const char *const v[V_COUNT], int64_t pc)
         if (d > 0 && llabs(60 * pc - (d * pm + 60 * fee)) < 6000)
             return "provider rounds per second";
     }
-    if (has_pm && llabs(pc - billed * pm) < 100)
+    if (has_pm && !money_cent_apart(pc, billed * pm))
         return "connection fee differs";
     return "rate differs";
 }
@@ -660,12 +661,14 @@ static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
                        v[V_USAGE], v[V_OUTCOME],
                        v[V_AMOUNT] ? v[V_AMOUNT] : "NULL");
     int64_t minutes = strtoll(v[V_MINUTES], NULL, 10);
-    for (int k = 0; k < 2; k++) {
+    int64_t pool = strtoll(v[V_POOL], NULL, 10);
+    int64_t billed = strtoll(v[V_BILLED], NULL, 10);
+    for (int k = 0; k < 2; k++) {       /* the outcome's, then all calls' */
         outcome_sum *t = &c->outcomes[k == 0 ? o : OUTCOMES];
         t->calls++;
         t->minutes += minutes;
-        t->pool += strtoll(v[V_POOL], NULL, 10);
-        t->billed += strtoll(v[V_BILLED], NULL, 10);
+        t->pool += pool;
+        t->billed += billed;
         t->amount += amount;
     }
 
@@ -708,20 +711,14 @@ static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
         c->country_minutes[key] += minutes;
     }
 
-    if (!money_parse_opt(v[V_PCHARGE], &pc))
-        return AC_OK;                   /* no provider charge */
-    recon_sum *r = &c->recon;
-    r->with_charge++;
-    if (v[V_PCUR] == NULL || strcmp(v[V_PCUR], iv(c, I_CURRENCY)) != 0) {
-        r->other++;
+    /* The Reconciliation's totals were recorded with the invoice; the
+     * pass only sets aside the calls to list: charged in the invoice's
+     * currency, a cent or more apart. */
+    if (!money_parse_opt(v[V_PCHARGE], &pc) || v[V_PCUR] == NULL ||
+        strcmp(v[V_PCUR], iv(c, I_CURRENCY)) != 0 ||
+        !money_cent_apart(pc, amount))
         return AC_OK;
-    }
-    r->same++;
-    r->provider += pc;
-    r->ours += amount;
-    if (llabs(pc - amount) < 100)
-        return AC_OK;
-    r->differing++;
+    c->recon_listed++;
     return recon_keep(c, v, pc - amount, likely_cause(v, pc), err);
 }
 
@@ -961,8 +958,15 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
     };
     xb_sheet *s = &c->list;
     xb_book *b = &c->book;
-    const recon_sum *r = &c->recon;
 
+    /* The ledger's totals and the pass's list must tell one story. */
+    if (iv(c, I_R_CHARGED) == NULL)
+        return ac_fail(err, AC_EDATA, "invoice %s: no reconciliation with "
+                       "the provider recorded", c->invoice_no);
+    if (c->recon_listed != atol(iv(c, I_R_DIFFERING)))
+        return ac_fail(err, AC_EDATA, "invoice %s: %ld calls differ from "
+                       "the provider's charge, the ledger says %s",
+                       c->invoice_no, c->recon_listed, iv(c, I_R_DIFFERING));
     ac_status rc = xb_sheet_add(b, s, "Reconciliation", err);
     if (rc != AC_OK)
         return rc;
@@ -971,15 +975,11 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
     xb_next(s);
     xb_header(s, thead, 8);
     xb_str(s, 0, iv(c, I_CURRENCY), NULL);
-    int_cell(s, 1, r->with_charge, b->integer);
-    int_cell(s, 2, r->same, b->integer);
-    int_cell(s, 3, r->other, b->integer);
-    units_cell(s, 4, r->provider, c->m4);
-    units_cell(s, 5, r->ours, c->m4);
-    units_cell(s, 6, r->provider - r->ours, c->m4);
-    int_cell(s, 7, r->differing, b->integer);
+    for (int col = 1; col <= 7; col++)
+        xb_dec(s, (lxw_col_t)col, iv(c, I_R_CHARGED + col - 1),
+               col >= 4 && col <= 6 ? c->m4 : b->integer);
     xb_next(s);
-    xb_title(s, 0, r->with_charge == 0 ?
+    xb_title(s, 0, strcmp(iv(c, I_R_CHARGED), "0") == 0 ?
              "No provider charges are recorded for these calls." :
              "Calls that differ by 0.01 or more (calls charged in another "
              "currency are counted above, not compared):", b->italic);

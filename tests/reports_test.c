@@ -990,7 +990,9 @@ static void test_inside_callers_transaction(void)
         " fingerprint) VALUES ('TU-2026-10-R1', 'TU', 'Uncommitted',"
         " '2026-10-01', 1, 'USD', 'UTC', '2026-10-01T00:00Z',"
         " '2026-11-01T00:00Z', 0, 'purchased', 0, 0, 0, 0, 0, 0, 0, 0, 0,"
-        " 0, 0, 0, 'tu')"), 0);
+        " 0, 0, 0, 'tu');"
+        "INSERT INTO billing.invoice_reconciliation"
+        " VALUES ('TU-2026-10-R1', 0, 0, 0, 0, 0)"), 0);
     out_path(path, sizeof path, "tx", "TU-2026-10-R1.xlsx");
     ac_status rc = report_invoice_workbook(conn, "TU-2026-10-R1", path, err);
     CU_ASSERT_EQUAL(rc, AC_OK);
@@ -1002,6 +1004,25 @@ static void test_inside_callers_transaction(void)
     char *v = reader("find '%s' Summary Tenant", path);
     CHECK_TEXT(v, "Uncommitted\n");
     free(v);
+}
+
+/* The Reconciliation's totals come from the ledger; the calls the pass
+ * lists must agree with them, or no workbook is written. */
+static void test_reconciliation_must_match_ledger(void)
+{
+    char path[512], err[AC_ERR_MAX] = "";
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(conn, "BEGIN;"
+        "ALTER TABLE billing.invoice_reconciliation"
+        " DISABLE TRIGGER invoice_reconciliation_immutable;"
+        "UPDATE billing.invoice_reconciliation"
+        " SET differing_calls = differing_calls + 1"
+        " WHERE invoice_no = 'T1-2026-10-R2'"), 0);
+    out_path(path, sizeof path, "mismatch", "T1-2026-10-R2.xlsx");
+    ac_status rc = report_invoice_workbook(conn, "T1-2026-10-R2", path, err);
+    testdb_exec(conn, "ROLLBACK");
+    CU_ASSERT_EQUAL(rc, AC_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the ledger says"));
+    CU_ASSERT_FALSE(exists(path));
 }
 
 static CU_TestInfo tests[] = {
@@ -1019,6 +1040,8 @@ static CU_TestInfo tests[] = {
     { "finance summary", test_finance_summary },
     { "SHA256SUMS verifies with sha256sum -c", test_sha256sums },
     { "failure removes the partial file", test_failures },
+    { "reconciliation must match the ledger",
+      test_reconciliation_must_match_ledger },
     { "reads inside the caller's transaction",
       test_inside_callers_transaction },
     CU_TEST_INFO_NULL
