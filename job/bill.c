@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -128,15 +129,8 @@ static int parse_utc(const char *s, int64_t *out)
     }
     if (strcmp(s, "+00") != 0)
         return -1;
-    int y = v[0], mo = v[1], d = v[2], h = v[3], mi = v[4], sec = v[5];
-    /* Days from civil (Howard Hinnant's algorithm). */
-    y -= mo <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = era * 146097 + doe - 719468;
-    *out = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + frac;
+    int64_t days = civil_days(v[0], v[1], v[2]);
+    *out = (days * 86400 + v[3] * 3600 + v[4] * 60 + v[5]) * 1000000 + frac;
     return 0;
 }
 

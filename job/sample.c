@@ -65,6 +65,7 @@
 #include <time.h>
 
 #include "bill.h"
+#include "civil.h"
 #include "commands.h"
 #include "db.h"
 #include "log.h"
@@ -153,34 +154,11 @@ enum { STREAM_TENANT = 1, STREAM_CALLS = 2, STREAM_IDS = 3 };
 
 /* ------------------------------------------------------------ calendar */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 /* 00:00 UTC on the first of the month `back` months before year-month. */
 static int64_t month_start_utc(int year, int month, int back)
 {
     int64_t total = (int64_t)year * 12 + (month - 1) - back;
-    return days_from_civil(total / 12, (int)(total % 12) + 1, 1) * DAY;
+    return civil_days(total / 12, (int)(total % 12) + 1, 1) * DAY;
 }
 
 /* ------------------------------------------------------- static tables */
@@ -388,10 +366,8 @@ static void ln_i64(line *l, int64_t v)
 static void ln_money(line *l, int64_t v)
 {
     char tmp[32];
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    int n = snprintf(tmp, sizeof tmp, "%s%" PRIu64 ".%04" PRIu64,
-                     v < 0 ? "-" : "", a / 10000, a % 10000);
-    ln_bytes(l, tmp, (size_t)n);
+    money_format4(v, tmp, sizeof tmp);
+    ln_raw(l, tmp);
 }
 
 /* Seconds since the epoch as "YYYY-MM-DD HH:MM:SS+00". */
@@ -1476,8 +1452,7 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
         }
         /* A difference below 0.01 (a one-minute pool call at a cheap
          * rate) is no difference to finance: then the charge matches. */
-        if (cause >= 0 && (charge - r->amount >= 100 ||
-                           r->amount - charge >= 100))
+        if (cause >= 0 && money_cent_apart(charge, r->amount))
             c->st.differing[cause]++;
         else
             charge = r->amount;

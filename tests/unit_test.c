@@ -18,6 +18,7 @@
 #include "testmain.h"
 
 #include "bill.h"
+#include "civil.h"
 #include "money.h"
 #include "prefix.h"
 #include "rating.h"
@@ -1905,6 +1906,33 @@ static void test_invoice_no(void)
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
+/* Calendar days: known dates, the leap rules, and the round trip. */
+static void test_civil_days(void)
+{
+    CU_ASSERT_EQUAL(civil_days(1970, 1, 1), 0);
+    CU_ASSERT_EQUAL(civil_days(1969, 12, 31), -1);
+    CU_ASSERT_EQUAL(civil_days(2000, 3, 1), 11017);       /* 2000 leaps */
+    CU_ASSERT_EQUAL(civil_days(2100, 3, 1) - civil_days(2100, 2, 28), 1);
+    CU_ASSERT_EQUAL(civil_days(2026, 11, 1) - civil_days(2026, 10, 1), 31);
+    int bad = 0;
+    for (int64_t z = -800000; z <= 800000; z += 7) {
+        int y, m, d;
+        civil_from_days(z, &y, &m, &d);
+        bad += civil_days(y, m, d) != z || m < 1 || m > 12 || d < 1 ||
+               d > 31;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_money_cent_apart(void)
+{
+    CU_ASSERT_FALSE(money_cent_apart(51500, 51401));
+    CU_ASSERT_TRUE(money_cent_apart(51500, 51400));
+    CU_ASSERT_TRUE(money_cent_apart(51400, 51500));
+    CU_ASSERT_FALSE(money_cent_apart(-50, 49));
+    CU_ASSERT_TRUE(money_cent_apart(-50, 50));
+}
+
 CU_ErrorCode tests_register(void)
 {
     static const test_def money[] = {
@@ -1914,6 +1942,11 @@ CU_ErrorCode tests_register(void)
         {"parse rejects overflow", test_money_parse_overflow},
         {"format4", test_money_format4},
         {"round half-up to cents, format2", test_money_round},
+        {"cent apart", test_money_cent_apart},
+        {NULL, NULL},
+    };
+    static const test_def calendar[] = {
+        {"civil days", test_civil_days},
         {NULL, NULL},
     };
     static const test_def prefix[] = {
@@ -1967,6 +2000,7 @@ CU_ErrorCode tests_register(void)
     CU_ErrorCode rc;
 
     if ((rc = add_suite("money", NULL, NULL, money)) != CUE_SUCCESS ||
+        (rc = add_suite("calendar", NULL, NULL, calendar)) != CUE_SUCCESS ||
         (rc = add_suite("prefix", NULL, NULL, prefix)) != CUE_SUCCESS ||
         (rc = add_suite("reference", ref_init, ref_clean, ref)) !=
             CUE_SUCCESS ||
