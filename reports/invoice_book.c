@@ -5,12 +5,14 @@
  * means each sheet is written top to bottom, but sheets need not be
  * written in their order.  So the calls are read once (from the job's
  * spool, or from billing.rated_calls), and that one pass writes the Calls
- * rows, adds up everything the Summary and the Reconciliation report
- * about the calls (outcomes, reject reasons, minutes per country, the
- * provider's totals) in exact 1/10000 units, and sets the calls that
- * differ from the provider's charge aside in a temporary file.  The
- * Summary, added first, is written after the pass; the Reconciliation
- * last.  Small tables (invoice lines, organizers, findings) are queried.
+ * rows, adds up what the Summary reports about the calls (outcomes,
+ * reject reasons, minutes per country) in exact 1/10000 units, and sets
+ * the calls that differ from the provider's charge aside in a temporary
+ * file.  The Summary, added first, is written after the pass; the
+ * Reconciliation last, its totals from the ledger
+ * (billing.invoice_reconciliation, recorded at issue), which must agree
+ * with the calls set aside.  Small tables (invoice lines, organizers,
+ * findings) are queried.
  * Sums, orders and causes are computed here in C, never by the
  * database's collation, so the bytes do not depend on the server. */
 #include "report.h"
