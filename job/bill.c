@@ -393,7 +393,10 @@ static void reconcile(job *j, const PGresult *row, const rating_result *r)
 }
 
 /* Stream the tenant's calls of the period in (start_time, usage_id) order
- * through the rating engine into the spool. */
+ * through the rating engine into the spool.  The ORDER BY names the
+ * table's columns (c.): unqualified, it would mean the text columns of the
+ * same names in the select list, and the server would sort the month as
+ * text instead of reading it in the order of dialout_calls_tenant_start. */
 static ac_status stream_calls(PGconn *conn, job *j, char *err)
 {
     const char *p[] = { j->tenant->tenant_id, j->start, j->end,
@@ -407,10 +410,10 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
             "       (start_time AT TIME ZONE $4)::text,"
             "       organizer_id, destination_number, duration_seconds,"
             "       provider_charge::text, provider_currency"
-            " FROM usage.dialout_calls"
+            " FROM usage.dialout_calls c"
             " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
             "   AND start_time < $3::timestamptz"
-            " ORDER BY start_time, usage_id", 4, p) ||
+            " ORDER BY c.start_time, c.usage_id", 4, p) ||
         !PQsetSingleRowMode(conn))
         return ac_fail(err, AC_EUNAVAIL, "database: %s",
                        PQerrorMessage(conn));
