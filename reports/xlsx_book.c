@@ -629,3 +629,208 @@ int zipOpenNewFileInZip4_64(void *file, const char *filename,
                 window_bits, mem_level, strategy, password, crc_for_crypting,
                 version_made_by, flag_base, zip64);
 }
+
+/* ------------------------------------------------------ temporary files
+ *
+ * libxlsxwriter writes every part of a workbook (each sheet's rows in
+ * constant_memory mode, then each part's XML) into a temporary file from
+ * lxw_tmpfile(), reads it back to compress it, and closes it: about 25
+ * files per workbook, nearly all of a few kilobytes.  Creating and
+ * unlinking them was most of the kernel time of a run of many small
+ * invoices (docs/performance.md), and the big ones went through stdio's
+ * 4 KiB buffer, one system call per 4 KiB.
+ *
+ * lxw_tmpfile() is called through the dynamic linker like the function
+ * above, so acbill defines it too.  Its file is a stdio stream
+ * (fopencookie) that holds its content in memory up to tmp_limit bytes
+ * and moves it to an unlinked file in the directory libxlsxwriter gives
+ * (the workbook's tmpdir) when it outgrows that, with a 64 KiB stdio
+ * buffer either way.  It reads, writes and seeks like the file it
+ * replaces, so the workbook's bytes do not change (tests/reports_test.c
+ * writes a workbook both ways and compares them).  Memory stays bounded:
+ * a workbook has at most seven such files open at once. */
+
+#define TMP_LIMIT_DEFAULT (512 * 1024)
+#define TMP_IOBUF (64 * 1024)
+
+typedef struct {
+    char *mem;          /* the content while it is in memory */
+    size_t len, cap;    /* bytes of content, bytes allocated */
+    int fd;             /* the file it moved to, or -1 */
+    off_t pos;          /* where the next read or write goes */
+    off_t size;         /* the content's length once in the file */
+    char *iobuf;        /* the stream's buffer, freed at close */
+    char dir[];         /* where to move it */
+} tmp_file;
+
+static atomic_ulong tmp_opened, tmp_spilled;
+static atomic_size_t tmp_limit = TMP_LIMIT_DEFAULT;
+
+void xb_tmp_stats(unsigned long *opened, unsigned long *spilled)
+{
+    *opened = atomic_load(&tmp_opened);
+    *spilled = atomic_load(&tmp_spilled);
+}
+
+void xb_tmp_set_limit(size_t bytes)
+{
+    atomic_store(&tmp_limit, bytes ? bytes : (size_t)TMP_LIMIT_DEFAULT);
+}
+
+/* Write n bytes at offset off of fd: 0, or -1 with errno. */
+static int tmp_pwrite_all(int fd, const char *buf, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, buf, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Move the content to an unlinked file in t->dir. */
+static int tmp_spill(tmp_file *t)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/.acbill-xlsx-XXXXXX", t->dir) >=
+        (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (tmp_pwrite_all(fd, t->mem, t->len, 0) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    free(t->mem);
+    t->mem = NULL;
+    t->cap = 0;
+    t->size = (off_t)t->len;
+    t->fd = fd;
+    atomic_fetch_add(&tmp_spilled, 1);
+    return 0;
+}
+
+/* fopencookie's write: the bytes written, 0 on error. */
+static ssize_t tmp_write(void *cookie, const char *buf, size_t n)
+{
+    tmp_file *t = cookie;
+    size_t end = (size_t)t->pos + n;
+
+    if (t->fd < 0 && end > atomic_load(&tmp_limit) && tmp_spill(t) != 0)
+        return 0;
+    if (t->fd >= 0) {
+        if (tmp_pwrite_all(t->fd, buf, n, t->pos) != 0)
+            return 0;
+        t->pos += (off_t)n;
+        if (t->pos > t->size)
+            t->size = t->pos;
+        return (ssize_t)n;
+    }
+    if (end > t->cap) {
+        size_t cap = t->cap ? t->cap : 16384;
+        while (cap < end)
+            cap *= 2;
+        char *mem = realloc(t->mem, cap);
+        if (mem == NULL)
+            return 0;
+        t->mem = mem;
+        t->cap = cap;
+    }
+    if ((size_t)t->pos > t->len)    /* a hole after a seek: zeros */
+        memset(t->mem + t->len, 0, (size_t)t->pos - t->len);
+    memcpy(t->mem + t->pos, buf, n);
+    t->pos = (off_t)end;
+    if (end > t->len)
+        t->len = end;
+    return (ssize_t)n;
+}
+
+/* fopencookie's read: the bytes read, 0 at the end, -1 on error. */
+static ssize_t tmp_read(void *cookie, char *buf, size_t n)
+{
+    tmp_file *t = cookie;
+
+    if (t->fd >= 0) {
+        ssize_t r;
+        do
+            r = pread(t->fd, buf, n, t->pos);
+        while (r < 0 && errno == EINTR);
+        if (r > 0)
+            t->pos += r;
+        return r;
+    }
+    if ((size_t)t->pos >= t->len)
+        return 0;
+    if (n > t->len - (size_t)t->pos)
+        n = t->len - (size_t)t->pos;
+    memcpy(buf, t->mem + t->pos, n);
+    t->pos += (off_t)n;
+    return (ssize_t)n;
+}
+
+/* fopencookie's seek: 0 with the new position in *off, or -1. */
+static int tmp_seek(void *cookie, off64_t *off, int whence)
+{
+    tmp_file *t = cookie;
+    off_t base = whence == SEEK_SET ? 0
+               : whence == SEEK_CUR ? t->pos
+               : whence == SEEK_END ? (t->fd >= 0 ? t->size : (off_t)t->len)
+               : -1;
+    if (base < 0 || base + *off < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    t->pos = base + *off;
+    *off = t->pos;
+    return 0;
+}
+
+static int tmp_close(void *cookie)
+{
+    tmp_file *t = cookie;
+    int rc = t->fd >= 0 ? close(t->fd) : 0;
+    free(t->mem);
+    free(t->iobuf);     /* stdio is done with it: close comes last */
+    free(t);
+    return rc;
+}
+
+/* libxlsxwriter's prototype (xlsxwriter/utility.h). */
+FILE *lxw_tmpfile(char *tmpdir)
+{
+    static const cookie_io_functions_t io = {
+        .read = tmp_read, .write = tmp_write, .seek = tmp_seek,
+        .close = tmp_close,
+    };
+    const char *dir = tmpdir && *tmpdir ? tmpdir : P_tmpdir;
+    size_t dlen = strlen(dir);
+    tmp_file *t = calloc(1, sizeof *t + dlen + 1);
+    char *iobuf = malloc(TMP_IOBUF);
+    FILE *f = NULL;
+
+    if (t != NULL && iobuf != NULL) {
+        t->fd = -1;
+        t->iobuf = iobuf;
+        memcpy(t->dir, dir, dlen + 1);
+        f = fopencookie(t, "w+", io);
+    }
+    if (f == NULL) {
+        free(iobuf);
+        free(t);
+        return NULL;
+    }
+    setvbuf(f, iobuf, _IOFBF, TMP_IOBUF);
+    atomic_fetch_add(&tmp_opened, 1);
+    return f;
+}

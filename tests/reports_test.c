@@ -7,6 +7,7 @@
  * empty CHF invoice.  Expected values are built by PostgreSQL from the
  * same rows, so every comparison is workbook against ledger. */
 #include <CUnit/CUnit.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "xlsx_book.h"
 #include "sha256.h"
 #include "testdb.h"
 #include "testmain.h"
@@ -680,6 +682,96 @@ static void test_deflate_level(void)
     }
 }
 
+/* The number of entries in directory path other than . and .., or -1. */
+static int entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* libxlsxwriter's temporary files come from acbill's lxw_tmpfile(): read,
+ * write and seek like a file, in memory or moved to an unlinked file. */
+static void check_tmpfile(size_t limit, int moves)
+{
+    char tdir[512];
+    unsigned long o0, s0, o1, s1;
+    static char big[200000], back[200000];
+
+    out_path(tdir, sizeof tdir, "tmpfile", "");
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + (i * 7919) % 26);
+    xb_tmp_set_limit(limit);
+    xb_tmp_stats(&o0, &s0);
+    FILE *f = lxw_tmpfile(tdir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    /* Two writes with a flush between: the second one reaches the stream
+     * with the first already held, so the move carries content. */
+    CU_ASSERT_EQUAL(fwrite(big, 1, 1000, f), 1000);
+    CU_ASSERT_EQUAL(fflush(f), 0);
+    CU_ASSERT_EQUAL(fwrite(big + 1000, 1, sizeof big - 1000, f),
+                    sizeof big - 1000);
+    CU_ASSERT_EQUAL(fprintf(f, "%s", "tail"), 4);
+    CU_ASSERT_EQUAL(entries(tdir), 0);      /* never a name left behind */
+    CU_ASSERT_EQUAL(fseek(f, 0, SEEK_END), 0);
+    CU_ASSERT_EQUAL(ftell(f), (long)sizeof big + 4);
+    rewind(f);
+    CU_ASSERT_EQUAL(fread(back, 1, sizeof back, f), sizeof back);
+    CU_ASSERT_EQUAL(memcmp(back, big, sizeof big), 0);
+    char tail[8] = "";
+    CU_ASSERT_EQUAL(fread(tail, 1, sizeof tail, f), 4);
+    CU_ASSERT_TRUE(feof(f));
+    CU_ASSERT_EQUAL(memcmp(tail, "tail", 4), 0);
+    /* Overwrite in the middle, read it back from there. */
+    CU_ASSERT_EQUAL(fseek(f, 5000, SEEK_SET), 0);
+    CU_ASSERT_TRUE(fputs("XYZ", f) >= 0);
+    CU_ASSERT_EQUAL(fseek(f, -3, SEEK_CUR), 0);
+    CU_ASSERT_EQUAL(fread(tail, 1, 3, f), 3);
+    CU_ASSERT_EQUAL(memcmp(tail, "XYZ", 3), 0);
+    CU_ASSERT_EQUAL(fseek(f, -1, SEEK_SET), -1);
+    CU_ASSERT_EQUAL(fclose(f), 0);
+    xb_tmp_stats(&o1, &s1);
+    CU_ASSERT_EQUAL(o1 - o0, 1);
+    CU_ASSERT_EQUAL(s1 - s0, (unsigned long)moves);
+    CU_ASSERT_EQUAL(entries(tdir), 0);
+    xb_tmp_set_limit(0);
+}
+
+static void test_temporary_files(void)
+{
+    char p1[512], p2[512];
+    unsigned long o0, s0, o1, s1, o2, s2;
+
+    check_tmpfile(0, 0);            /* 200 KB: held in memory */
+    check_tmpfile(4096, 1);         /* moved to a file after 1000 bytes */
+
+    /* A workbook's parts all come here, and none needs a file. */
+    xb_tmp_stats(&o0, &s0);
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R1", "tmpmem", p1,
+                                        sizeof p1), AC_OK);
+    xb_tmp_stats(&o1, &s1);
+    CU_ASSERT_TRUE(o1 - o0 > 10);
+    CU_ASSERT_EQUAL(s1, s0);
+    /* Every part moved to a file: the same bytes. */
+    xb_tmp_set_limit(1);
+    ac_status rc = write_invoice("T1-2026-10-R1", "tmpfile", p2, sizeof p2);
+    xb_tmp_set_limit(0);
+    CU_ASSERT_EQUAL_FATAL(rc, AC_OK);
+    xb_tmp_stats(&o2, &s2);
+    CU_ASSERT_EQUAL(s2 - s1, o2 - o1);
+    CU_ASSERT_EQUAL(o2 - o1, o1 - o0);
+    char *h1 = sha_of(p1), *h2 = sha_of(p2);
+    CU_ASSERT_TRUE(h1 != NULL && h2 != NULL && strcmp(h1, h2) == 0);
+    out_path(p2, sizeof p2, "tmpfile", "");
+    CU_ASSERT_EQUAL(entries(p2), 1);        /* the workbook alone */
+}
+
 static void test_tenant_text_is_never_a_formula(void)
 {
     char path[512];
@@ -1033,6 +1125,8 @@ static CU_TestInfo tests[] = {
     { "invoice: Calls continue on Calls (2)", test_calls_continuation },
     { "byte-identical when written again", test_deterministic },
     { "deflate level 1 on every zip member", test_deflate_level },
+    { "temporary files in memory, or moved to a file",
+      test_temporary_files },
     { "tenant text is never a formula", test_tenant_text_is_never_a_formula },
     { "currency formats USD EUR GBP CHF", test_currency_formats },
     { "revision 2: change block, reconciliation",
