@@ -46,8 +46,9 @@ typedef struct {
     FILE *spool;
     char *spool_buf;                    /* its stdio buffer */
     sha256_ctx fp;
-    finding *findings;
-    int nfindings;
+    finding *findings;                  /* grown on demand */
+    int nfindings, findings_cap;
+    int findings_oom;                   /* one could not be held */
     int32_t no_organizer;               /* calls without an organizer */
     /* Against the provider (billing.invoice_reconciliation). */
     int32_t charged, compared, differing;
@@ -143,6 +144,20 @@ static void add_finding(job *j, const char *code, const char *subject,
 {
     if (j->nfindings == MAX_FINDINGS_MEM)
         return;         /* the rest are counted in the run log */
+    if (j->nfindings == j->findings_cap) {
+        /* Most tenants have none or a few: 600 bytes each, so the
+         * array grows rather than taking MAX_FINDINGS_MEM up front. */
+        int cap = j->findings_cap ? 2 * j->findings_cap : 16;
+        if (cap > MAX_FINDINGS_MEM)
+            cap = MAX_FINDINGS_MEM;
+        finding *more = realloc(j->findings, (size_t)cap * sizeof *more);
+        if (more == NULL) {
+            j->findings_oom = 1;
+            return;
+        }
+        j->findings = more;
+        j->findings_cap = cap;
+    }
     finding *f = &j->findings[j->nfindings++];
     va_list ap;
     snprintf(f->code, sizeof f->code, "%s", code);
@@ -896,6 +911,8 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     if (rc != AC_OK)
         return rc;
     collect_findings(j);
+    if (j->findings_oom)
+        return ac_fail(err, AC_EOSERR, "out of memory for the findings");
     fingerprint_summary(j);
 
     const rating_totals *t = rating_tenant_totals(j->rt);
@@ -989,8 +1006,7 @@ ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
     j.ctx = ctx;
     j.tenant = tenant;
     j.lic = rating_licences_new();
-    j.findings = calloc(MAX_FINDINGS_MEM, sizeof *j.findings);
-    if (j.lic == NULL || j.findings == NULL)
+    if (j.lic == NULL)
         rc = ac_fail(err, AC_EOSERR, "out of memory");
     else
         rc = read_bounds(conn, &j, err);
@@ -1020,8 +1036,7 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
     j.ctx = ctx;
     j.tenant = tenant;
     j.lic = rating_licences_new();
-    j.findings = calloc(MAX_FINDINGS_MEM, sizeof *j.findings);
-    if (j.lic == NULL || j.findings == NULL) {
+    if (j.lic == NULL) {
         job_free(&j);
         return ac_fail(err, AC_EOSERR, "tenant %s, period %s: out of memory",
                        tenant->tenant_id, ctx->period);

@@ -107,6 +107,16 @@ typedef struct {
 #define SPOOL_READ_BUFFER (256 * 1024)
 
 
+/* A country's minutes. */
+typedef struct {
+    int64_t minutes;
+    int code;                   /* the code's two bytes */
+} country_total;
+
+/* Countries a workbook can list: every pair of letters A-Z, and a few
+ * codes of other characters. */
+#define MAX_COUNTRIES (26 * 26 + 64)
+
 typedef struct {
     PGconn *conn;
     const char *invoice_no;
@@ -121,9 +131,9 @@ typedef struct {
     outcome_sum outcomes[OUTCOMES + 1];     /* the last: all calls */
     reason_count *reasons;
     int nreasons, reasons_cap;
-    int64_t country_minutes[65536];         /* by the code's two bytes */
-    uint16_t countries[65536];              /* codes seen, in first order */
+    country_total countries[MAX_COUNTRIES]; /* with minutes, first order */
     int ncountries;
+    int16_t country_slot[26 * 26];  /* A-Z pairs: index in countries + 1 */
     FILE *recon_rows;           /* the differing calls, set aside */
     long recon_listed;          /* how many */
 } inv_ctx;
@@ -374,11 +384,6 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
     return AC_OK;
 }
 
-/* A country's minutes, for sorting. */
-typedef struct {
-    int64_t minutes;
-    int code;                   /* the code's two bytes */
-} country_total;
 
 /* Countries by minutes, largest first, then by code. */
 static int by_minutes(const void *x, const void *y)
@@ -405,10 +410,7 @@ static ac_status summary_charts(inv_ctx *c, xb_sheet *s, char *err)
     country_total *order = malloc(((size_t)n + 1) * sizeof *order);
     if (order == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
-    for (int i = 0; i < n; i++) {
-        order[i].code = c->countries[i];
-        order[i].minutes = c->country_minutes[c->countries[i]];
-    }
+    memcpy(order, c->countries, (size_t)n * sizeof *order);
     qsort(order, (size_t)n, sizeof *order, by_minutes);
     int64_t other = 0;
     for (int i = 10; i < n; i++)
@@ -651,6 +653,32 @@ static ac_status recon_keep(inv_ctx *c, const char *const v[V_COUNT],
 }
 
 /* Add call v to the Summary's and the Reconciliation's totals. */
+/* The entry of country code key (its two bytes), added in first-seen
+ * order; NULL when MAX_COUNTRIES are listed already. */
+static country_total *country_of(inv_ctx *c, int key)
+{
+    int a = (key >> 8) - 'A', b = (key & 0xff) - 'A';
+    int16_t *slot = NULL;
+
+    if (a >= 0 && a < 26 && b >= 0 && b < 26) {
+        slot = &c->country_slot[a * 26 + b];
+        if (*slot > 0)
+            return &c->countries[*slot - 1];
+    } else {
+        for (int i = 0; i < c->ncountries; i++)
+            if (c->countries[i].code == key)
+                return &c->countries[i];
+    }
+    if (c->ncountries == MAX_COUNTRIES)
+        return NULL;
+    country_total *t = &c->countries[c->ncountries++];
+    t->code = key;
+    t->minutes = 0;
+    if (slot != NULL)
+        *slot = (int16_t)c->ncountries;
+    return t;
+}
+
 static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
 {
     int64_t amount, pc;
@@ -708,9 +736,13 @@ static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
                v[V_COUNTRY][1] != '\0') {
         int key = (unsigned char)v[V_COUNTRY][0] << 8 |
                   (unsigned char)v[V_COUNTRY][1];
-        if (c->country_minutes[key] == 0 && minutes > 0)
-            c->countries[c->ncountries++] = (uint16_t)key;
-        c->country_minutes[key] += minutes;
+        country_total *t = minutes > 0 ? country_of(c, key) : NULL;
+        if (t != NULL)
+            t->minutes += minutes;
+        else if (minutes > 0)
+            return ac_fail(err, AC_EDATA, "invoice %s: more than %d "
+                           "destination countries", c->invoice_no,
+                           MAX_COUNTRIES);
     }
 
     /* The Reconciliation's totals were recorded with the invoice; the
