@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MONEY_MAX_UNITS 1000000000000000000LL /* 10^14 currency units */
 
@@ -43,12 +44,31 @@ ac_status money_parse(const char *text, int64_t *out)
     return AC_OK;
 }
 
+/* Digits by hand: the rating formats three amounts per call, and
+ * snprintf's format parsing was most of the cost.  Output as
+ * snprintf(buf, len, "%s%llu.%04llu", ...) would give it, truncation
+ * included. */
 void money_format4(int64_t units, char *buf, size_t len)
 {
+    char tmp[32], *e = tmp + sizeof tmp, *p = e;
     uint64_t a = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
-    snprintf(buf, len, "%s%llu.%04llu", units < 0 ? "-" : "",
-             (unsigned long long)(a / MONEY_SCALE),
-             (unsigned long long)(a % MONEY_SCALE));
+    uint64_t whole = a / MONEY_SCALE, frac = a % MONEY_SCALE;
+
+    for (int i = 0; i < 4; i++, frac /= 10)
+        *--p = (char)('0' + frac % 10);
+    *--p = '.';
+    do
+        *--p = (char)('0' + whole % 10);
+    while ((whole /= 10) != 0);
+    if (units < 0)
+        *--p = '-';
+    if (len == 0)
+        return;
+    size_t n = (size_t)(e - p);
+    if (n > len - 1)
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
 }
 
 int64_t money_round_cents(int64_t units)

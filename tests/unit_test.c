@@ -346,6 +346,12 @@ static void test_money_format4(void)
         money_format4(v[i].units, buf, sizeof buf);
         CHECK_STR(buf, v[i].text, "money_format4");
     }
+    /* A short buffer keeps the start, as snprintf would. */
+    char small[4] = "xxx";
+    money_format4(-15000, small, sizeof small);
+    CHECK_STR(small, "-1.", "money_format4 truncated");
+    money_format4(-15000, small, 0);
+    CHECK_STR(small, "-1.", "money_format4 into nothing");
     /* Round trip through money_parse. */
     int64_t back = 0;
     money_format4(-1234567, buf, sizeof buf);
