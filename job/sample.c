@@ -1184,7 +1184,14 @@ static int64_t start_at(const tenant_plan *p, int at, rng *r)
  * A tenant's calls are generated into a buffer (call_rec, 72 bytes a
  * call), sorted in place into acbill's order, rated by the billing engine
  * to give each call its provider charge, and written in that order (by
- * tenant, then by time, as a usage export lists them). */
+ * tenant, then by time, as a usage export lists them).  A tenant with
+ * more than opt->slice_calls calls (SLICE_CALLS by default) is done in
+ * time slices: its call stream is generated again for each slice and
+ * only the slice's calls are kept, so the buffer holds about that many
+ * calls (4.6 MB by default) whatever the tenant's size, and the calls
+ * come out the same as in one piece. */
+
+#define SLICE_CALLS 65536
 
 /* The initiator of a call, when it is not another user. */
 enum { INIT_ORGANIZER = -1, INIT_NULL = -2 };
@@ -1466,25 +1473,18 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
 
 /* Rate tenant p's calls of the period with the billing engine, in
  * (start_time, usage_id) order, and set every call's provider charge. */
-static ac_status rate_calls(load_ctx *c, PGconn *conn, const tenant_plan *p,
-                            tenant_bufs *tb, size_t ncalls)
+/* Rate the n calls in tb (one time slice of tenant p, sorted here into
+ * acbill's order) with rt and set their provider charges. */
+static ac_status rate_slice(load_ctx *c, const tenant_plan *p,
+                            rating_tenant *rt, tenant_bufs *tb, size_t n)
 {
-    rating_licences *lic = NULL;
-    rating_tenant *rt = NULL;
-    int32_t pool = 0;
-    ac_status rc = tenant_entitlements(c, conn, p, &lic, &pool);
+    ac_status rc = AC_OK;
 
-    if (rc == AC_OK) {
-        rt = rating_tenant_new(c->ref, lic, currency_code[p->cur], pool,
-                               FAIR_USE_MINUTES);
-        if (rt == NULL)
-            rc = ac_fail(c->err, AC_EOSERR, "out of memory");
-    }
     /* In place: the calls are then also written in this order, as a
      * usage export lists them. */
-    if (rc == AC_OK && ncalls > 1)
-        qsort(tb->calls, ncalls, sizeof *tb->calls, call_order);
-    for (size_t i = 0; rc == AC_OK && i < ncalls; i++) {
+    if (n > 1)
+        qsort(tb->calls, n, sizeof *tb->calls, call_order);
+    for (size_t i = 0; rc == AC_OK && i < n; i++) {
         call_rec *k = &tb->calls[i];
         if (k->start < p->ps || k->start >= p->pe) {
             set_charge(c, p, k, NULL);      /* not on this invoice */
@@ -1506,14 +1506,6 @@ static ac_status rate_calls(load_ctx *c, PGconn *conn, const tenant_plan *p,
         if (rc == AC_OK)
             set_charge(c, p, k, &r);
     }
-    if (rc == AC_OK) {
-        char why[AC_ERR_MAX];
-        if (rating_tenant_finish(rt, why) != AC_OK)
-            rc = ac_fail(c->err, AC_EINTERNAL, "sample: tenant %s does not "
-                         "rate: %s", p->id, why);
-    }
-    rating_tenant_free(rt);
-    rating_licences_free(lic);
     return rc;
 }
 
@@ -1596,36 +1588,91 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
     l->overflow = 0;
     for (long i = 0; rc == AC_OK && i < c->opt->tenants; i++) {
         rng r, ids;
+        rating_licences *lic = NULL;
+        rating_tenant *rt = NULL;
+        int32_t pool = 0;
+
         make_plan(c, i, p);
+        size_t n = (size_t)p->calls;
+        if (n == 0)
+            continue;
+        /* Slices of equal time, whole hours from 6 hours before the
+         * period: the calls' starts are spread evenly over the period, and
+         * a few lie up to 6 hours either side.  The first and the last
+         * slice are open-ended, so every call is in exactly one. */
+        size_t per = c->opt->slice_calls > 0 ? (size_t)c->opt->slice_calls
+                                              : SLICE_CALLS;
+        size_t slices = n / per + 1;
+        int64_t lo = p->ps - 6 * 3600, span = p->pe + 6 * 3600 - lo;
+        int64_t width = (span + (int64_t)slices - 1) / (int64_t)slices;
+        width = (width + 3599) / 3600 * 3600;
+        slices = (size_t)((span + width - 1) / width);
+        size_t want = slices == 1 ? n : 2 * per;
         if (p->calls > (long long)UINT32_MAX ||
-            reserve((void **)&tb.calls, &tb.calls_cap, (size_t)p->calls,
+            reserve((void **)&tb.calls, &tb.calls_cap, want,
                     sizeof *tb.calls) != 0) {
             rc = ac_fail(c->err, AC_EOSERR, "out of memory for tenant %s's "
                          "%lld calls (%zu bytes a call)", p->id, p->calls,
                          sizeof *tb.calls);
             break;
         }
-        rng_stream(&r, c->opt->seed, STREAM_CALLS | (period << 8),
-                   (uint64_t)i);
-        rng_stream(&ids, c->opt->seed, STREAM_IDS | (period << 8),
-                   (uint64_t)i);
-        size_t n = (size_t)p->calls;
-        int show = i == 0 && p->calls >= SHOWCASE_MIN ? SHOWCASE_COUNT : 0;
-        for (size_t k = 0; k < n; k++)
-            make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
-                      &tb.calls[k]);
-        rc = rate_calls(c, conn, p, &tb, n);
-        if (rc != AC_OK || n == 0)
-            continue;
-        rc = co_begin(co, "COPY usage.dialout_calls (usage_id, call_id, "
-                      "conference_id, tenant_id, organizer_id, initiator_id, "
-                      "destination_number, start_time, duration_seconds, "
-                      "provider_charge, provider_currency) FROM STDIN");
-        if (rc != AC_OK)
-            break;
-        for (size_t k = 0; k < n && co->rc == AC_OK; k++)
-            write_call(c, p, &tb.calls[k], &ids, co, l);
-        rc = co_end(co);        /* keeps the first error of the COPY */
+        rc = tenant_entitlements(c, conn, p, &lic, &pool);
+        if (rc == AC_OK) {
+            rt = rating_tenant_new(c->ref, lic, currency_code[p->cur], pool,
+                                   FAIR_USE_MINUTES);
+            if (rt == NULL)
+                rc = ac_fail(c->err, AC_EOSERR, "out of memory");
+        }
+        if (rc == AC_OK)
+            rc = co_begin(co, "COPY usage.dialout_calls (usage_id, call_id, "
+                          "conference_id, tenant_id, organizer_id, "
+                          "initiator_id, destination_number, start_time, "
+                          "duration_seconds, provider_charge, "
+                          "provider_currency) FROM STDIN");
+        if (rc == AC_OK) {
+            rng_stream(&ids, c->opt->seed, STREAM_IDS | (period << 8),
+                       (uint64_t)i);
+            int show = i == 0 && p->calls >= SHOWCASE_MIN
+                       ? SHOWCASE_COUNT : 0;
+            for (size_t sl = 0; sl < slices && co->rc == AC_OK; sl++) {
+                int64_t from = sl == 0 ? INT64_MIN
+                               : lo + (int64_t)sl * width;
+                int64_t to = sl + 1 == slices ? INT64_MAX
+                             : lo + (int64_t)(sl + 1) * width;
+                size_t kept = 0;
+                call_rec one;
+                /* The same stream each time: the same calls. */
+                rng_stream(&r, c->opt->seed, STREAM_CALLS | (period << 8),
+                           (uint64_t)i);
+                for (size_t k = 0; k < n; k++) {
+                    make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
+                              &one);
+                    if (slices > 1 && (one.start < from || one.start >= to))
+                        continue;
+                    if (kept == tb.calls_cap &&
+                        reserve((void **)&tb.calls, &tb.calls_cap,
+                                2 * kept + 1024, sizeof *tb.calls) != 0) {
+                        co->rc = ac_fail(c->err, AC_EOSERR,
+                                         "out of memory");
+                        break;
+                    }
+                    tb.calls[kept++] = one;
+                }
+                if (co->rc == AC_OK)
+                    co->rc = rate_slice(c, p, rt, &tb, kept);
+                for (size_t k = 0; k < kept && co->rc == AC_OK; k++)
+                    write_call(c, p, &tb.calls[k], &ids, co, l);
+            }
+            if (co->rc == AC_OK) {
+                char why[AC_ERR_MAX];
+                if (rating_tenant_finish(rt, why) != AC_OK)
+                    co->rc = ac_fail(c->err, AC_EINTERNAL, "sample: tenant "
+                                     "%s does not rate: %s", p->id, why);
+            }
+            rc = co_end(co);    /* keeps the first error of the COPY */
+        }
+        rating_tenant_free(rt);
+        rating_licences_free(lic);
     }
     free(tb.calls);
     free(p);

@@ -54,6 +54,9 @@ typedef struct {
     long long calls;     /* M in total, 0..SAMPLE_MAX_CALLS */
     uint64_t seed;       /* any value; the default of the command is 1 */
     int replace;         /* non-zero: delete earlier sample tenants first */
+    long slice_calls;    /* a tenant with more calls is generated in time
+                            slices of about this many (memory); 0: 65,536.
+                            The data does not depend on it. */
 } sample_options;
 
 /* The deliberate differences between a call's provider_charge and the
