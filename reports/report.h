@@ -97,7 +97,7 @@ ac_status report_write_sha256sums(const char *dir, char *err);
  * times less compression CPU than libxlsxwriter's own level 6, for files
  * about a third larger (docs/performance.md).  Process-wide; safe to call
  * at any time, applies to the parts compressed after the call.  Values
- * out of 1..9 select the default.  How it is done: reports/deflate.c. */
+ * out of 1..9 select the default.  How it is done: reports/xlsx_book.c. */
 #define REPORT_DEFLATE_DEFAULT 1
 void report_set_deflate_level(int level);
 
