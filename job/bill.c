@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "civil.h"
+#include "copyline.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -57,9 +58,7 @@ typedef struct {
     char invoice_no[128];
     char fingerprint[65];
     char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
-    char *line;                         /* one spool line being formatted */
-    size_t line_len, line_cap;
-    int line_oom;                       /* the line could not grow */
+    copy_line line;                     /* one spool line being built */
 } job;
 
 /* ------------------------------------------------------------ helpers */
@@ -325,178 +324,90 @@ static ac_status read_licences(PGconn *conn, job *j, char *err)
     return rc;
 }
 
-/* ------------------------------------------------- one spool line
- *
- * A rated call's COPY line is built in j->line by these few appenders
- * instead of stdio: a million calls a month made the formatted writes
- * (a lock and a format parse per field) a visible share of the billing
- * thread.  On running out of memory they set j->line_oom and stop. */
-
-static int line_room(job *j, size_t n)
-{
-    if (j->line_len + n <= j->line_cap)
-        return 1;
-    if (j->line_oom)
-        return 0;
-    size_t cap = j->line_cap ? j->line_cap : 512;
-    while (cap < j->line_len + n)
-        cap *= 2;
-    char *p = realloc(j->line, cap);
-    if (p == NULL) {
-        j->line_oom = 1;
-        return 0;
-    }
-    j->line = p;
-    j->line_cap = cap;
-    return 1;
-}
-
-static void line_mem(job *j, const char *s, size_t n)
-{
-    if (line_room(j, n)) {
-        memcpy(j->line + j->line_len, s, n);
-        j->line_len += n;
-    }
-}
-
-static void line_str(job *j, const char *s)
-{
-    line_mem(j, s, strlen(s));
-}
-
-static void line_tab(job *j)
-{
-    line_mem(j, "\t", 1);
-}
-
-static void line_null(job *j)
-{
-    line_mem(j, "\\N", 2);
-}
-
-static void line_int(job *j, int64_t v)
-{
-    char buf[24], *e = buf + sizeof buf, *p = e;
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + a % 10);
-    while ((a /= 10) != 0);
-    if (v < 0)
-        *--p = '-';
-    line_mem(j, p, (size_t)(e - p));
-}
-
-/* text as one COPY field: NULL as \N; backslash, tab, newline and
- * carriage return escaped (as db_copy_field()). */
-static void line_field(job *j, const char *text)
-{
-    if (text == NULL) {
-        line_null(j);
-        return;
-    }
-    for (const char *run = text;; text++) {
-        const char *esc = *text == '\\' ? "\\\\" : *text == '\t' ? "\\t"
-                        : *text == '\n' ? "\\n" : *text == '\r' ? "\\r"
-                        : NULL;
-        if (esc == NULL && *text != '\0')
-            continue;
-        line_mem(j, run, (size_t)(text - run));
-        if (*text == '\0')
-            return;
-        line_mem(j, esc, 2);
-        run = text + 1;
-    }
-}
-
-static void line_money4(job *j, int64_t units)
-{
-    char buf[32];
-    money_format4(units, buf, sizeof buf);
-    line_str(j, buf);
-}
-
 /* Write one rated call as a COPY line into the spool and the
  * fingerprint.  0, or -1 when out of memory. */
 static int spool_call(job *j, int32_t seq, PGresult *row,
                       const rating_call *c, const rating_result *r)
 {
+    copy_line *l = &j->line;
+
     /* The row after its invoice number, formatted once into a reused
      * buffer: it goes to the spool and, being everything the invoice shows
      * of the call, into the fingerprint. */
-    j->line_len = 0;
-    line_int(j, seq);
-    line_tab(j);
-    line_str(j, c->usage_id);
-    line_tab(j);
-    line_str(j, PQgetvalue(row, 0, 1));
-    line_tab(j);
-    line_str(j, PQgetvalue(row, 0, 2));
-    line_tab(j);
-    line_field(j, c->organizer_id);
-    line_tab(j);
-    line_field(j, c->number);
-    line_tab(j);
+    cl_reset(l);
+    cl_i64(l, seq);
+    cl_char(l, '\t');
+    cl_str(l, c->usage_id);
+    cl_char(l, '\t');
+    cl_str(l, PQgetvalue(row, 0, 1));
+    cl_char(l, '\t');
+    cl_str(l, PQgetvalue(row, 0, 2));
+    cl_char(l, '\t');
+    cl_field(l, c->organizer_id);
+    cl_char(l, '\t');
+    cl_field(l, c->number);
+    cl_char(l, '\t');
     if (c->has_duration)
-        line_int(j, c->duration_seconds);
+        cl_i64(l, c->duration_seconds);
     else
-        line_null(j);
-    line_tab(j);
-    line_str(j, rating_outcome_name(r->outcome));
-    line_tab(j);
+        cl_null(l);
+    cl_char(l, '\t');
+    cl_str(l, rating_outcome_name(r->outcome));
+    cl_char(l, '\t');
     if (r->reason)
-        line_str(j, r->reason);
+        cl_str(l, r->reason);
     else
-        line_null(j);
-    line_tab(j);
+        cl_null(l);
+    cl_char(l, '\t');
     if (r->country[0])
-        line_str(j, r->country);
+        cl_str(l, r->country);
     else
-        line_null(j);
-    line_tab(j);
+        cl_null(l);
+    cl_char(l, '\t');
     if (r->kind >= 0)
-        line_str(j, rating_kind_name(r->kind));
+        cl_str(l, rating_kind_name(r->kind));
     else
-        line_null(j);
-    line_tab(j);
-    line_int(j, r->minutes);
-    line_tab(j);
-    line_int(j, r->pool_minutes);
-    line_tab(j);
-    line_int(j, r->billed_minutes);
-    line_tab(j);
+        cl_null(l);
+    cl_char(l, '\t');
+    cl_i64(l, r->minutes);
+    cl_char(l, '\t');
+    cl_i64(l, r->pool_minutes);
+    cl_char(l, '\t');
+    cl_i64(l, r->billed_minutes);
+    cl_char(l, '\t');
     if (r->has_rate) {
-        line_money4(j, r->per_minute);
-        line_tab(j);
-        line_money4(j, r->connection_fee);
+        cl_money4(l, r->per_minute);
+        cl_char(l, '\t');
+        cl_money4(l, r->connection_fee);
     } else {
-        line_null(j);
-        line_tab(j);
-        line_null(j);
+        cl_null(l);
+        cl_char(l, '\t');
+        cl_null(l);
     }
-    line_tab(j);
-    line_money4(j, r->amount);
-    line_tab(j);
+    cl_char(l, '\t');
+    cl_money4(l, r->amount);
+    cl_char(l, '\t');
     if (r->dest_prefix_len > 0)
-        line_mem(j, c->number + 1, (size_t)r->dest_prefix_len);
+        cl_bytes(l, c->number + 1, (size_t)r->dest_prefix_len);
     else
-        line_null(j);
-    line_tab(j);
+        cl_null(l);
+    cl_char(l, '\t');
     if (r->has_rate)
-        line_mem(j, c->number + 1, (size_t)r->rate_prefix_len);
+        cl_bytes(l, c->number + 1, (size_t)r->rate_prefix_len);
     else
-        line_null(j);
-    line_tab(j);
-    line_field(j, db_value(row, 0, 6));
-    line_tab(j);
-    line_field(j, db_value(row, 0, 7));
-    line_mem(j, "\n", 1);
-    if (j->line_oom)
+        cl_null(l);
+    cl_char(l, '\t');
+    cl_field(l, db_value(row, 0, 6));
+    cl_char(l, '\t');
+    cl_field(l, db_value(row, 0, 7));
+    cl_char(l, '\n');
+    if (l->failed)
         return -1;
 
-    sha256_update(&j->fp, j->line, j->line_len);
+    sha256_update(&j->fp, l->b, l->n);
     fputs(j->invoice_no, j->spool);
     putc('\t', j->spool);
-    fwrite(j->line, 1, j->line_len, j->spool);
+    fwrite(l->b, 1, l->n, j->spool);
     return 0;
 }
 
@@ -949,7 +860,7 @@ static void job_free(job *j)
     free(j->spool_buf);
     if (j->spool_path[0] != '\0')      /* not handed to the publisher */
         publisher_spool_release(j->ctx->pub, j->spool_path);
-    free(j->line);
+    cl_free(&j->line);
     free(j->findings);
 }
 

@@ -67,6 +67,7 @@
 #include "bill.h"
 #include "civil.h"
 #include "commands.h"
+#include "copyline.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -75,7 +76,6 @@
 /* An arbitrary constant identifying acbill sample's advisory lock. */
 #define SAMPLE_LOCK_KEY "7254106202"
 #define COPY_BUF_SIZE   (64 * 1024)
-#define LINE_SIZE       4096
 #define MAX_USERS       20000
 #define SHOWCASE_MIN    200     /* S00001 needs this many calls for it */
 #define OPEN_END        INT64_MAX
@@ -310,68 +310,8 @@ static const struct {
 
 /* ------------------------------------------------------------ COPY text */
 
-typedef struct {
-    char b[LINE_SIZE];
-    size_t n;
-    int overflow;
-} line;
-
-static void ln_bytes(line *l, const char *s, size_t k)
-{
-    if (l->n + k >= sizeof l->b) {
-        l->overflow = 1;
-        return;
-    }
-    memcpy(l->b + l->n, s, k);
-    l->n += k;
-}
-
-static void ln_raw(line *l, const char *s)
-{
-    ln_bytes(l, s, strlen(s));
-}
-
-static void ln_char(line *l, char c)
-{
-    ln_bytes(l, &c, 1);
-}
-
-/* A text value, escaped for COPY's text format. */
-static void ln_text(line *l, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': ln_bytes(l, "\\\\", 2); break;
-        case '\t': ln_bytes(l, "\\t", 2); break;
-        case '\n': ln_bytes(l, "\\n", 2); break;
-        case '\r': ln_bytes(l, "\\r", 2); break;
-        default: ln_char(l, *s);
-        }
-    }
-}
-
-static void ln_null(line *l)
-{
-    ln_bytes(l, "\\N", 2);
-}
-
-static void ln_i64(line *l, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    ln_bytes(l, tmp, (size_t)n);
-}
-
-/* 1/10000 units as a decimal with four places. */
-static void ln_money(line *l, int64_t v)
-{
-    char tmp[32];
-    money_format4(v, tmp, sizeof tmp);
-    ln_raw(l, tmp);
-}
-
 /* Seconds since the epoch as "YYYY-MM-DD HH:MM:SS+00". */
-static void ln_time(line *l, int64_t t)
+static void ln_time(copy_line *l, int64_t t)
 {
     char tmp[40];
     int64_t days = t >= 0 ? t / DAY : -((-t + DAY - 1) / DAY);
@@ -381,7 +321,7 @@ static void ln_time(line *l, int64_t t)
     int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d+00", y,
                      m, d, (int)(sec / 3600), (int)(sec / 60 % 60),
                      (int)(sec % 60));
-    ln_bytes(l, tmp, (size_t)n);
+    cl_bytes(l, tmp, (size_t)n);
 }
 
 /* A random version 4 UUID from the stream, as 16 bytes. */
@@ -412,15 +352,15 @@ static void uuid_text(const unsigned char u[16], char out[37])
     out[k] = '\0';
 }
 
-static void ln_uuid_bytes(line *l, const unsigned char u[16])
+static void ln_uuid_bytes(copy_line *l, const unsigned char u[16])
 {
     char tmp[37];
     uuid_text(u, tmp);
-    ln_bytes(l, tmp, 36);
+    cl_bytes(l, tmp, 36);
 }
 
 /* A random version 4 UUID from the stream. */
-static void ln_uuid(line *l, rng *r)
+static void ln_uuid(copy_line *l, rng *r)
 {
     unsigned char u[16];
     uuid_draw(r, u);
@@ -450,21 +390,22 @@ static ac_status co_begin(copy_out *co, const char *copy_sql)
 }
 
 /* Append a finished line (it gets its newline here) and reset it. */
-static void co_row(copy_out *co, line *l)
+static void co_row(copy_out *co, copy_line *l)
 {
-    ln_char(l, '\n');
-    if (co->rc == AC_OK && l->overflow)
-        co->rc = ac_fail(co->err, AC_EINTERNAL,
-                         "sample: a generated row is longer than %d bytes",
-                         LINE_SIZE);
+    cl_char(l, '\n');
+    if (co->rc == AC_OK && l->failed)
+        co->rc = ac_fail(co->err, AC_EOSERR, "out of memory");
     if (co->rc == AC_OK) {
         if (co->len + l->n > sizeof co->buf)
             co_flush(co);
-        memcpy(co->buf + co->len, l->b, l->n);
-        co->len += l->n;
+        if (l->n > sizeof co->buf)      /* a row longer than the buffer */
+            co->rc = db_copy_put(co->conn, l->b, l->n, co->err);
+        else {
+            memcpy(co->buf + co->len, l->b, l->n);
+            co->len += l->n;
+        }
     }
-    l->n = 0;
-    l->overflow = 0;
+    cl_reset(l);
 }
 
 /* Finish the COPY: commit it to the statement when everything went well,
@@ -915,7 +856,7 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
 {
     int used[CUR_COUNT] = { 0 };
     tenant_plan *p = malloc(sizeof *p);
-    line *l = malloc(sizeof *l);
+    copy_line *l = calloc(1, sizeof *l);
     ac_status rc = AC_OK;
 
     if (p == NULL || l == NULL) {
@@ -934,19 +875,17 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
         rc = co_begin(co, "COPY sample_rates (currency, prefix, per_minute, "
                       "connection_fee) FROM STDIN");
     if (rc == AC_OK) {
-        l->n = 0;
-        l->overflow = 0;
         for (int cur = 0; cur < CUR_COUNT; cur++) {
             if (!used[cur])
                 continue;
             for (int k = 0; k < c->nrates; k++) {
-                ln_raw(l, currency_code[cur]);
-                ln_char(l, '\t');
-                ln_raw(l, c->rates[k].prefix);
-                ln_char(l, '\t');
-                ln_money(l, in_currency(c->rates[k].per_minute, cur));
-                ln_char(l, '\t');
-                ln_money(l, in_currency(c->rates[k].connection_fee, cur));
+                cl_str(l, currency_code[cur]);
+                cl_char(l, '\t');
+                cl_str(l, c->rates[k].prefix);
+                cl_char(l, '\t');
+                cl_money4(l, in_currency(c->rates[k].per_minute, cur));
+                cl_char(l, '\t');
+                cl_money4(l, in_currency(c->rates[k].connection_fee, cur));
                 co_row(co, l);
             }
         }
@@ -972,6 +911,7 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
         }
     }
     free(p);
+    cl_free(l);
     free(l);
     return rc;
 }
@@ -985,27 +925,27 @@ static ac_status load_reference(load_ctx *c, PGconn *conn)
     return bill_load_reference(conn, c->ref, c->err);
 }
 
-static void purchase_row(copy_out *co, line *l, const tenant_plan *p,
+static void purchase_row(copy_out *co, copy_line *l, const tenant_plan *p,
                          const char *sku, int qty, int64_t from, int64_t to,
                          long *count)
 {
-    ln_raw(l, p->id);
-    ln_char(l, '\t');
-    ln_raw(l, sku);
-    ln_char(l, '\t');
-    ln_i64(l, qty);
-    ln_char(l, '\t');
+    cl_str(l, p->id);
+    cl_char(l, '\t');
+    cl_str(l, sku);
+    cl_char(l, '\t');
+    cl_i64(l, qty);
+    cl_char(l, '\t');
     ln_time(l, from);
-    ln_char(l, '\t');
+    cl_char(l, '\t');
     if (to == OPEN_END)
-        ln_null(l);
+        cl_null(l);
     else
         ln_time(l, to);
     co_row(co, l);
     (*count)++;
 }
 
-static void assignment_row(copy_out *co, line *l, const tenant_plan *p,
+static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
                            int j, const char *sku, long *count)
 {
     char user[64];
@@ -1013,16 +953,16 @@ static void assignment_row(copy_out *co, line *l, const tenant_plan *p,
 
     user_window(p, j, &from, &to);
     user_id(user, sizeof user, p, j);
-    ln_raw(l, p->id);
-    ln_char(l, '\t');
-    ln_raw(l, user);
-    ln_char(l, '\t');
-    ln_raw(l, sku);
-    ln_char(l, '\t');
+    cl_str(l, p->id);
+    cl_char(l, '\t');
+    cl_str(l, user);
+    cl_char(l, '\t');
+    cl_str(l, sku);
+    cl_char(l, '\t');
     ln_time(l, from);
-    ln_char(l, '\t');
+    cl_char(l, '\t');
     if (to == OPEN_END)
-        ln_null(l);
+        cl_null(l);
     else
         ln_time(l, to);
     co_row(co, l);
@@ -1033,7 +973,7 @@ static void assignment_row(copy_out *co, line *l, const tenant_plan *p,
 static ac_status insert_tenants(load_ctx *c, copy_out *co)
 {
     tenant_plan *p = malloc(sizeof *p);
-    line *l = malloc(sizeof *l);
+    copy_line *l = calloc(1, sizeof *l);
     ac_status rc;
 
     if (p == NULL || l == NULL) {
@@ -1041,20 +981,18 @@ static ac_status insert_tenants(load_ctx *c, copy_out *co)
         free(l);
         return ac_fail(c->err, AC_EOSERR, "out of memory");
     }
-    l->n = 0;
-    l->overflow = 0;
     rc = co_begin(co, "COPY usage.tenants (tenant_id, name, currency, "
                   "time_zone) FROM STDIN");
     if (rc == AC_OK) {
         for (long i = 0; i < c->opt->tenants; i++) {
             make_plan(c, i, p);
-            ln_raw(l, p->id);
-            ln_char(l, '\t');
-            ln_text(l, p->name);
-            ln_char(l, '\t');
-            ln_raw(l, currency_code[p->cur]);
-            ln_char(l, '\t');
-            ln_raw(l, zones[p->zone].name);
+            cl_str(l, p->id);
+            cl_char(l, '\t');
+            cl_field(l, p->name);
+            cl_char(l, '\t');
+            cl_str(l, currency_code[p->cur]);
+            cl_char(l, '\t');
+            cl_str(l, zones[p->zone].name);
             co_row(co, l);
         }
         rc = co_end(co);
@@ -1092,6 +1030,7 @@ static ac_status insert_tenants(load_ctx *c, copy_out *co)
     }
     c->st.tenants = rc == AC_OK ? c->opt->tenants : 0;
     free(p);
+    cl_free(l);
     free(l);
     return rc;
 }
@@ -1512,51 +1451,51 @@ static ac_status rate_slice(load_ctx *c, const tenant_plan *p,
 /* Write call k of tenant p; ids is the stream of its call and conference
  * ids. */
 static void write_call(load_ctx *c, const tenant_plan *p, const call_rec *k,
-                       rng *ids, copy_out *co, line *l)
+                       rng *ids, copy_out *co, copy_line *l)
 {
     char organizer[96], initiator[96];
 
     organizer_text(organizer, sizeof organizer, p, k->org);
     ln_uuid_bytes(l, k->uid);                   /* usage_id */
-    ln_char(l, '\t');
+    cl_char(l, '\t');
     ln_uuid(l, ids);                            /* call_id */
-    ln_char(l, '\t');
+    cl_char(l, '\t');
     ln_uuid(l, ids);                            /* conference_id */
-    ln_char(l, '\t');
-    ln_raw(l, p->id);
-    ln_char(l, '\t');
+    cl_char(l, '\t');
+    cl_str(l, p->id);
+    cl_char(l, '\t');
     if (k->bad == BAD_NO_ORGANIZER)
-        ln_null(l);
+        cl_null(l);
     else
-        ln_text(l, organizer);
-    ln_char(l, '\t');
+        cl_field(l, organizer);
+    cl_char(l, '\t');
     if (k->initiator == INIT_NULL) {
-        ln_null(l);
+        cl_null(l);
     } else if (k->initiator == INIT_ORGANIZER) {
-        ln_text(l, organizer);
+        cl_field(l, organizer);
     } else {
         user_id(initiator, sizeof initiator, p, k->initiator);
-        ln_text(l, initiator);
+        cl_field(l, initiator);
     }
-    ln_char(l, '\t');
-    ln_text(l, k->number);
-    ln_char(l, '\t');
+    cl_char(l, '\t');
+    cl_field(l, k->number);
+    cl_char(l, '\t');
     ln_time(l, k->start);
-    ln_char(l, '\t');
+    cl_char(l, '\t');
     if (k->bad == BAD_NULL_DURATION)
-        ln_null(l);
+        cl_null(l);
     else
-        ln_i64(l, k->duration);
-    ln_char(l, '\t');
+        cl_i64(l, k->duration);
+    cl_char(l, '\t');
     if (k->flags & CALL_PRICED) {
-        ln_money(l, k->charge);
-        ln_char(l, '\t');
-        ln_raw(l, currency_code[k->charge_cur]);
+        cl_money4(l, k->charge);
+        cl_char(l, '\t');
+        cl_str(l, currency_code[k->charge_cur]);
         c->st.charged_calls++;
     } else {
-        ln_null(l);
-        ln_char(l, '\t');
-        ln_null(l);
+        cl_null(l);
+        cl_char(l, '\t');
+        cl_null(l);
     }
     co_row(co, l);
 
@@ -1574,7 +1513,7 @@ static void write_call(load_ctx *c, const tenant_plan *p, const call_rec *k,
 static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
 {
     tenant_plan *p = malloc(sizeof *p);
-    line *l = malloc(sizeof *l);
+    copy_line *l = calloc(1, sizeof *l);
     tenant_bufs tb = { 0 };
     ac_status rc = AC_OK;
     uint64_t period = (uint64_t)c->opt->year * 12 + (uint64_t)c->opt->month;
@@ -1584,8 +1523,6 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
         free(l);
         return ac_fail(c->err, AC_EOSERR, "out of memory");
     }
-    l->n = 0;
-    l->overflow = 0;
     for (long i = 0; rc == AC_OK && i < c->opt->tenants; i++) {
         rng r, ids;
         rating_licences *lic = NULL;
@@ -1676,6 +1613,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
     }
     free(tb.calls);
     free(p);
+    cl_free(l);
     free(l);
     return rc;
 }

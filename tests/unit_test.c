@@ -19,6 +19,8 @@
 
 #include "bill.h"
 #include "civil.h"
+#include "copyline.h"
+#include "db.h"
 #include "money.h"
 #include "prefix.h"
 #include "rating.h"
@@ -1939,6 +1941,61 @@ static void test_money_cent_apart(void)
     CU_ASSERT_TRUE(money_cent_apart(-50, 50));
 }
 
+/* ------------------------------------------------------ COPY lines */
+
+static void test_copy_line(void)
+{
+    copy_line l = { 0 };
+    static const char tricky[] = "a\\b\tc\nd\re\\";
+
+    cl_field(&l, tricky);
+    cl_char(&l, '\t');
+    cl_field(&l, NULL);
+    cl_char(&l, '\t');
+    cl_null(&l);
+    cl_char(&l, '\t');
+    cl_field(&l, "");
+    cl_char(&l, '\t');
+    cl_i64(&l, 0);
+    cl_char(&l, '\t');
+    cl_i64(&l, INT64_MIN);
+    cl_char(&l, '\t');
+    cl_i64(&l, 42);
+    cl_char(&l, '\t');
+    cl_money4(&l, -15000);
+    cl_str(&l, "|raw\\");
+    CU_ASSERT_FALSE(l.failed);
+    static const char want[] = "a\\\\b\\tc\\nd\\re\\\\\t\\N\t\\N\t\t0\t"
+                               "-9223372036854775808\t42\t-1.5000|raw\\";
+    CU_ASSERT_EQUAL(l.n, strlen(want));
+    CU_ASSERT_TRUE(l.n == strlen(want) && memcmp(l.b, want, l.n) == 0);
+
+    /* The same bytes as db_copy_field() writes to a stream. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    db_copy_field(f, tricky);
+    fclose(f);
+    CU_ASSERT_TRUE(len > 0 && memcmp(l.b, text, len) == 0);
+    free(text);
+
+    /* Reset keeps the buffer; long lines grow it. */
+    char *kept = l.b;
+    cl_reset(&l);
+    CU_ASSERT_EQUAL(l.n, 0);
+    CU_ASSERT_PTR_EQUAL(l.b, kept);
+    for (int i = 0; i < 10000; i++)
+        cl_str(&l, "0123456789");
+    CU_ASSERT_FALSE(l.failed);
+    CU_ASSERT_EQUAL(l.n, 100000);
+    CU_ASSERT_TRUE(l.cap >= l.n);
+    CU_ASSERT_EQUAL(memcmp(l.b + 99990, "0123456789", 10), 0);
+    cl_free(&l);
+    CU_ASSERT_PTR_NULL(l.b);
+    CU_ASSERT_EQUAL(l.n, 0);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static const test_def money[] = {
@@ -1949,6 +2006,7 @@ CU_ErrorCode tests_register(void)
         {"format4", test_money_format4},
         {"round half-up to cents, format2", test_money_round},
         {"cent apart", test_money_cent_apart},
+        {"COPY line", test_copy_line},
         {NULL, NULL},
     };
     static const test_def calendar[] = {
