@@ -18,7 +18,11 @@
 # 3), the job and the floor taking turns, and the table shows each
 # part's median wall and CPU time (peak RSS: the largest) and the range
 # of its wall times.  The ratio is the job's median over the sum of the
-# floor parts' medians.
+# floor parts' medians.  Autovacuum is off; after the job and after the
+# floor's COPY the bench runs VACUUM ANALYZE on the tables written and
+# shows its time on lines of its own (vacuum_after_*), outside the ratio:
+# left on, autovacuum woke up during some measurements and not others
+# and cost the part it met about 2 s of server CPU at 1,000,000 rows.
 #   ACBILL        the acbill binary (an optimised build)
 #   BENCH_REPEAT  measurements of each part (default 3)
 set -eu
@@ -31,7 +35,10 @@ export SIZES REPEAT
 
 if [ "${ACBILL_IN_PGENV:-}" != 1 ]; then
     export ACBILL_IN_PGENV=1
-    PGTMP_OPTS="-c shared_buffers=512MB -c max_wal_size=4GB" \
+    # autovacuum off: the bench vacuums after each part itself and shows
+    # the time (see below), instead of letting the launcher land at random
+    # on whichever part is running when it wakes up.
+    PGTMP_OPTS="-c shared_buffers=512MB -c max_wal_size=4GB -c autovacuum=off" \
         exec "$(dirname "$0")/pgtmp.sh" "$0" "$@"
 fi
 
@@ -93,6 +100,13 @@ for size in $SIZES; do
         runs=$((runs + 1))
         measure "job_workers_$1" "$ACBILL" run --period 2026-10 --quiet \
             --workers "$1" --out "$work/out-$runs"
+        # What autovacuum would do after the job's million inserts, at a
+        # time of its choosing: measured on its own, not in the ratio.
+        measure "vacuum_after_job_$1" psql -Xqc "VACUUM ANALYZE
+            billing.invoices, billing.invoice_lines,
+            billing.invoice_organizers, billing.invoice_reconciliation,
+            billing.rated_calls, billing.findings, billing.run_tenants,
+            billing.runs, billing.uploads"
     }
     job_run 1
     : >"$work/results"
@@ -123,6 +137,7 @@ for size in $SIZES; do
                 INCLUDING ALL)" -c "CHECKPOINT" >/dev/null
         measure floor_copy_in psql -Xqc \
             "\\copy bench_rated FROM '$work/rated.copy'"
+        measure vacuum_after_floor psql -Xqc "VACUUM ANALYZE bench_rated"
         # Floor 3: the Calls sheet rows, nothing else.
         (cd "$work" && measure floor_xlsx "$work/bench_xlsx" \
             "$work/rated.copy" "$work/floor.xlsx")
@@ -162,6 +177,13 @@ for size in $SIZES; do
                        rss[p] / 1024, r, lo[p], hi[p]
             }
             printf "%-26s %9.2f\n", "floor_total", floor
+            split("vacuum_after_job_1 vacuum_after_job_2 vacuum_after_floor", vac)
+            for (i = 1; i <= 3; i++) {
+                p = vac[i]
+                if (!(p in mw)) continue
+                printf "%-26s %9.2f %9s %9s %11s %9s   %.2f-%.2f\n", p,
+                       mw[p], "", "", "", "", lo[p], hi[p]
+            }
         }'
     psql -Xqc "DROP TABLE bench_rated" >/dev/null
     unset PGDATABASE
