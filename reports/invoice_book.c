@@ -652,7 +652,6 @@ static ac_status recon_keep(inv_ctx *c, const char *const v[V_COUNT],
     return AC_OK;
 }
 
-/* Add call v to the Summary's and the Reconciliation's totals. */
 /* The entry of country code key (its two bytes), added in first-seen
  * order; NULL when MAX_COUNTRIES are listed already. */
 static country_total *country_of(inv_ctx *c, int key)
@@ -679,6 +678,7 @@ static country_total *country_of(inv_ctx *c, int key)
     return t;
 }
 
+/* Add call v to the Summary's and the Reconciliation's totals. */
 static ac_status tally(inv_ctx *c, const char *const v[V_COUNT], char *err)
 {
     int64_t amount, pc;

@@ -648,7 +648,10 @@ int zipOpenNewFileInZip4_64(void *file, const char *filename,
  * buffer either way.  It reads, writes and seeks like the file it
  * replaces, so the workbook's bytes do not change (tests/reports_test.c
  * writes a workbook both ways and compares them).  Memory stays bounded:
- * a workbook has at most seven such files open at once. */
+ * a file holds at most tmp_limit bytes and its buffer, and a workbook
+ * keeps one file per sheet open (five for an invoice; more only when its
+ * calls continue on further Calls sheets, which are large and so moved
+ * to disk) plus the part being compressed. */
 
 #define TMP_LIMIT_DEFAULT (512 * 1024)
 #define TMP_IOBUF (64 * 1024)
