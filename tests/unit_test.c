@@ -64,21 +64,11 @@ static void check(int ok, int line, const char *fmt, ...)
               want_ ? want_ : "(null)", got_ ? got_ : "(null)");          \
     } while (0)
 
-/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Microseconds since the epoch of a UTC date and time. */
+/* Microseconds since the epoch of a UTC date and time (civil_days() is
+ * checked against known dates in the "calendar" suite). */
 static int64_t US(int y, int mo, int d, int h, int mi, int s)
 {
-    return ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + s) *
+    return ((civil_days(y, mo, d) * 86400) + h * 3600 + mi * 60 + s) *
            INT64_C(1000000);
 }
 
