@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "db.h"
 #include "money.h"
@@ -616,22 +615,10 @@ static const char *likely_cause(const char *const v[V_COUNT], int64_t pc)
 static ac_status recon_keep(inv_ctx *c, const char *const v[V_COUNT],
                             int64_t diff, const char *cause, char *err)
 {
-    if (c->recon_rows == NULL) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/acbill-recon.XXXXXX",
-                 c->book.tmpdir);
-        int fd = mkstemp(path);
-        if (fd < 0)
-            return ac_fail(err, AC_ECANTCREAT, "cannot create a temporary "
-                           "file in %s: %s", c->book.tmpdir,
-                           strerror(errno));
-        unlink(path);           /* gone when closed, whatever happens */
-        c->recon_rows = fdopen(fd, "w+");
-        if (c->recon_rows == NULL) {
-            close(fd);
-            return ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
-        }
-    }
+    if (c->recon_rows == NULL &&
+        (c->recon_rows = xb_tmpfile(c->book.tmpdir)) == NULL)
+        return ac_fail(err, AC_ECANTCREAT, "cannot create a temporary "
+                       "file in %s: %s", c->book.tmpdir, strerror(errno));
     static const int col[] = {
         V_USAGE, V_START, V_ORGANIZER, V_DEST, V_OUTCOME, V_MINUTES, V_POOL,
         V_BILLED, V_AMOUNT, V_PCHARGE, V_PCUR

@@ -809,8 +809,7 @@ static int tmp_close(void *cookie)
     return rc;
 }
 
-/* libxlsxwriter's prototype (xlsxwriter/utility.h). */
-FILE *lxw_tmpfile(char *tmpdir)
+FILE *xb_tmpfile(const char *tmpdir)
 {
     static const cookie_io_functions_t io = {
         .read = tmp_read, .write = tmp_write, .seek = tmp_seek,
@@ -836,4 +835,11 @@ FILE *lxw_tmpfile(char *tmpdir)
     setvbuf(f, iobuf, _IOFBF, TMP_IOBUF);
     atomic_fetch_add(&tmp_opened, 1);
     return f;
+}
+
+/* libxlsxwriter's prototype (xlsxwriter/utility.h): every temporary file
+ * of a workbook comes here. */
+FILE *lxw_tmpfile(char *tmpdir)
+{
+    return xb_tmpfile(tmpdir);
 }

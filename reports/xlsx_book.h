@@ -144,11 +144,15 @@ ac_status xb_stream(PGconn *conn, const char *sql, int nparams,
 /* The first instant of month (1-12) of year, UTC, as a time_t. */
 time_t xb_month_start(int year, int month);
 
-/* libxlsxwriter's temporary files (xlsx_book.c defines lxw_tmpfile()):
- * each is held in memory up to a limit (512 KiB) and moves to an unlinked
- * file in the workbook's tmpdir when it outgrows it.  xb_tmp_stats()
- * gives how many were opened, and how many moved to a file, since the
- * process started (for tests and measurements). */
+/* A temporary file for reading and writing (mode "w+"), held in memory
+ * up to a limit (512 KiB) and moved to an unlinked file in tmpdir (NULL:
+ * P_tmpdir) when it outgrows it; it leaves no name behind.  NULL on
+ * failure (errno set).  libxlsxwriter gets all its temporary files from
+ * it (xlsx_book.c defines lxw_tmpfile()). */
+FILE *xb_tmpfile(const char *tmpdir);
+
+/* How many xb_tmpfile()s were opened, and how many moved to a file, since
+ * the process started (for tests and measurements). */
 void xb_tmp_stats(unsigned long *opened, unsigned long *spilled);
 
 /* For tests: the memory limit of one temporary file, in bytes (0 restores

@@ -696,8 +696,8 @@ static int entries(const char *path)
     return n;
 }
 
-/* libxlsxwriter's temporary files come from acbill's lxw_tmpfile(): read,
- * write and seek like a file, in memory or moved to an unlinked file. */
+/* xb_tmpfile(), where libxlsxwriter gets its temporary files: it reads,
+ * writes and seeks like a file, in memory or moved to an unlinked file. */
 static void check_tmpfile(size_t limit, int moves)
 {
     char tdir[512];
@@ -709,7 +709,7 @@ static void check_tmpfile(size_t limit, int moves)
         big[i] = (char)('a' + (i * 7919) % 26);
     xb_tmp_set_limit(limit);
     xb_tmp_stats(&o0, &s0);
-    FILE *f = lxw_tmpfile(tdir);
+    FILE *f = xb_tmpfile(tdir);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     /* Two writes with a flush between: the second one reaches the stream
      * with the first already held, so the move carries content. */
