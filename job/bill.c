@@ -554,13 +554,15 @@ static void fingerprint_summary(job *j)
 
 /* COPY len bytes of COPY text into the table named by copy_sql. */
 static ac_status copy_text(PGconn *conn, const char *copy_sql,
-                           const char *text, size_t len, char *err)
+                           const copy_line *text, char *err)
 {
+    if (text->failed)
+        return ac_fail(err, AC_EOSERR, "out of memory");
     ac_status rc = db_copy_begin(conn, copy_sql, err);
     if (rc != AC_OK)
         return rc;
-    if (len > 0)
-        rc = db_copy_put(conn, text, len, err);
+    if (text->n > 0)
+        rc = db_copy_put(conn, text->b, text->n, err);
     ac_status end = db_copy_end(conn, rc == AC_OK ? NULL : "aborted",
                                 rc == AC_OK ? err : NULL);
     return rc != AC_OK ? rc : end;
@@ -571,36 +573,41 @@ static ac_status copy_organizers(PGconn *conn, job *j, char *err)
 {
     const rating_organizer *o;
     int n = rating_tenant_organizers(j->rt, &o);
-    char *text = NULL, amount[32];
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    copy_line t = { 0 };
 
-    if (f == NULL)
-        return ac_fail(err, AC_EOSERR, "out of memory");
     for (int i = 0; i < n; i++) {
-        money_format4(o[i].amount, amount, sizeof amount);
-        fprintf(f, "%s\t", j->invoice_no);
-        db_copy_field(f, o[i].id);
-        fprintf(f, "\t%" PRId32 "\t%" PRId32 "\t%" PRId32 "\t%" PRId32
-                "\t%" PRId32 "\t%" PRId32 "\t%s\t%s\t%s\n", o[i].calls,
-                o[i].rejected_calls, o[i].minutes, o[i].exempt_minutes,
-                o[i].pool_minutes, o[i].billed_minutes, amount,
-                o[i].addon_held ? "t" : "f",
-                o[i].fair_use_review ? "t" : "f");
+        const int32_t v[] = { o[i].calls, o[i].rejected_calls, o[i].minutes,
+                              o[i].exempt_minutes, o[i].pool_minutes,
+                              o[i].billed_minutes };
+        cl_str(&t, j->invoice_no);
+        cl_char(&t, '\t');
+        cl_field(&t, o[i].id);
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+            cl_char(&t, '\t');
+            cl_i64(&t, v[k]);
+        }
+        cl_char(&t, '\t');
+        cl_money4(&t, o[i].amount);
+        cl_str(&t, o[i].addon_held ? "\tt" : "\tf");
+        cl_str(&t, o[i].fair_use_review ? "\tt\n" : "\tf\n");
     }
     /* Calls without an organizer are all rejected (NO_ORGANIZER or an
      * earlier rule). */
-    if (j->no_organizer > 0)
-        fprintf(f, "%s\t\\N\t%" PRId32 "\t%" PRId32 "\t0\t0\t0\t0\t0.0000"
-                "\tf\tf\n", j->invoice_no, j->no_organizer, j->no_organizer);
-    fclose(f);
+    if (j->no_organizer > 0) {
+        cl_str(&t, j->invoice_no);
+        cl_str(&t, "\t\\N\t");
+        cl_i64(&t, j->no_organizer);
+        cl_char(&t, '\t');
+        cl_i64(&t, j->no_organizer);
+        cl_str(&t, "\t0\t0\t0\t0\t0.0000\tf\tf\n");
+    }
     ac_status rc = copy_text(conn, "COPY billing.invoice_organizers"
                              " (invoice_no, organizer_id, calls,"
                              " rejected_calls, minutes, exempt_minutes,"
                              " pool_minutes, billed_minutes, amount,"
                              " addon_held, fair_use_review) FROM STDIN",
-                             text, len, err);
-    free(text);
+                             &t, err);
+    cl_free(&t);
     return rc;
 }
 
@@ -662,26 +669,33 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
     /* The lines in one COPY: a tenant can have hundreds. */
     const rating_line *lines;
     int n = rating_tenant_lines(j->rt, &lines);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f == NULL)
-        return ac_fail(err, AC_EOSERR, "out of memory");
+    copy_line text = { 0 };
     for (int i = 0; i < n; i++) {
-        char pm[32], fee[32], ex[32], am[32];
-        money_format4(lines[i].per_minute, pm, sizeof pm);
-        money_format4(lines[i].connection_fee, fee, sizeof fee);
-        money_format4(lines[i].exact, ex, sizeof ex);
+        char am[32];
         money_format2(lines[i].amount, am, sizeof am);
-        fprintf(f, "%s\t%d\t%s\t%s\t%s\t%" PRId32 "\t%" PRId32 "\t%s\t%s\n",
-                j->invoice_no, i + 1, lines[i].country, pm, fee,
-                lines[i].calls, lines[i].minutes, ex, am);
+        cl_str(&text, j->invoice_no);
+        cl_char(&text, '\t');
+        cl_i64(&text, i + 1);
+        cl_char(&text, '\t');
+        cl_str(&text, lines[i].country);
+        cl_char(&text, '\t');
+        cl_money4(&text, lines[i].per_minute);
+        cl_char(&text, '\t');
+        cl_money4(&text, lines[i].connection_fee);
+        cl_char(&text, '\t');
+        cl_i64(&text, lines[i].calls);
+        cl_char(&text, '\t');
+        cl_i64(&text, lines[i].minutes);
+        cl_char(&text, '\t');
+        cl_money4(&text, lines[i].exact);
+        cl_char(&text, '\t');
+        cl_str(&text, am);
+        cl_char(&text, '\n');
     }
-    fclose(f);
     rc = copy_text(conn, "COPY billing.invoice_lines (invoice_no, line_no,"
                    " country, per_minute, connection_fee, calls, minutes,"
-                   " exact_amount, amount) FROM STDIN", text, len, err);
-    free(text);
+                   " exact_amount, amount) FROM STDIN", &text, err);
+    cl_free(&text);
     if (rc == AC_OK)
         rc = copy_organizers(conn, j, err);
     return rc;
@@ -709,25 +723,23 @@ static ac_status copy_rated_calls(PGconn *conn, job *j, char *err)
 
 static ac_status insert_findings(PGconn *conn, job *j, char *err)
 {
-    char seq[16], *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f == NULL)
-        return ac_fail(err, AC_EOSERR, "out of memory");
+    char seq[16];
+    copy_line t = { 0 };
     for (int i = 0; i < j->nfindings; i++) {
-        fprintf(f, "%s\t%d\t", j->invoice_no, i + 1);
-        db_copy_field(f, j->findings[i].code);
-        putc('\t', f);
-        db_copy_field(f, j->findings[i].subject);
-        putc('\t', f);
-        db_copy_field(f, j->findings[i].detail);
-        putc('\n', f);
+        cl_str(&t, j->invoice_no);
+        cl_char(&t, '\t');
+        cl_i64(&t, i + 1);
+        cl_char(&t, '\t');
+        cl_field(&t, j->findings[i].code);
+        cl_char(&t, '\t');
+        cl_field(&t, j->findings[i].subject);
+        cl_char(&t, '\t');
+        cl_field(&t, j->findings[i].detail);
+        cl_char(&t, '\n');
     }
-    fclose(f);
     ac_status rc = copy_text(conn, "COPY billing.findings (invoice_no, seq,"
-                             " code, subject, detail) FROM STDIN", text, len,
-                             err);
-    free(text);
+                             " code, subject, detail) FROM STDIN", &t, err);
+    cl_free(&t);
     if (rc != AC_OK)
         return rc;
     /* Every rejected call is a finding with its reason; built from the

@@ -36,7 +36,7 @@ void cl_char(copy_line *l, char c);
 void cl_null(copy_line *l);
 
 /* Append text as one field, escaped (backslash, tab, newline, carriage
- * return); NULL appends \N.  The same bytes as db_copy_field(). */
+ * return); NULL appends \N.  db_copy_unescape() (db.h) undoes it. */
 void cl_field(copy_line *l, const char *text);
 
 /* Append an integer in decimal. */

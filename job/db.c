@@ -304,23 +304,6 @@ const char *db_value(const PGresult *res, int row, int col)
     return PQgetvalue(res, row, col);
 }
 
-void db_copy_field(FILE *f, const char *text)
-{
-    if (text == NULL) {
-        fputs("\\N", f);
-        return;
-    }
-    for (; *text; text++) {
-        switch (*text) {
-        case '\\': fputs("\\\\", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        default: putc(*text, f);
-        }
-    }
-}
-
 char *db_copy_unescape(char *field)
 {
     char *in = field, *out = field;

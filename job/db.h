@@ -53,13 +53,9 @@ ac_status db_copy_put(PGconn *conn, const char *buf, size_t len, char *err);
  * final status. */
 ac_status db_copy_end(PGconn *conn, const char *errmsg, char *err);
 
-/* Write text to f as one field of COPY's text format: "\N" for NULL;
- * backslash, tab, newline and carriage return escaped. */
-void db_copy_field(FILE *f, const char *text);
-
 /* Undo COPY text-format escapes of one field in place and return it, or
  * NULL when the field is "\N" (SQL NULL).  The inverse of
- * db_copy_field(). */
+ * cl_field() (copyline.h). */
 char *db_copy_unescape(char *field);
 
 /* Map a failed result to a status: connection trouble is AC_EUNAVAIL,

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copyline.h"
 #include "db.h"
 #include "money.h"
 #include "xlsx_book.h"
@@ -134,6 +135,7 @@ typedef struct {
     int ncountries;
     int16_t country_slot[26 * 26];  /* A-Z pairs: index in countries + 1 */
     FILE *recon_rows;           /* the differing calls, set aside */
+    copy_line recon_line;       /* one of them being written */
     long recon_listed;          /* how many */
 } inv_ctx;
 
@@ -623,17 +625,19 @@ static ac_status recon_keep(inv_ctx *c, const char *const v[V_COUNT],
         V_USAGE, V_START, V_ORGANIZER, V_DEST, V_OUTCOME, V_MINUTES, V_POOL,
         V_BILLED, V_AMOUNT, V_PCHARGE, V_PCUR
     };
-    char d[32];
-    FILE *f = c->recon_rows;
+    copy_line *l = &c->recon_line;
+    cl_reset(l);
     for (size_t i = 0; i < sizeof col / sizeof *col; i++) {
-        db_copy_field(f, v[col[i]]);
-        fputc('\t', f);
+        cl_field(l, v[col[i]]);
+        cl_char(l, '\t');
     }
-    money_format4(diff, d, sizeof d);
-    db_copy_field(f, d);
-    fputc('\t', f);
-    db_copy_field(f, cause);
-    if (fputc('\n', f) == EOF)
+    cl_money4(l, diff);
+    cl_char(l, '\t');
+    cl_field(l, cause);
+    cl_char(l, '\n');
+    if (l->failed)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    if (fwrite(l->b, 1, l->n, c->recon_rows) != l->n)
         return ac_fail(err, AC_EIO, "cannot write a temporary file: %s",
                        strerror(errno));
     return AC_OK;
@@ -1135,6 +1139,7 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
         rc = crc;
     if (c->recon_rows != NULL)
         fclose(c->recon_rows);
+    cl_free(&c->recon_line);
     for (int i = 0; i < c->nreasons; i++)
         free(c->reasons[i].reason);
     free(c->reasons);
