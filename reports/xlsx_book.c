@@ -134,6 +134,7 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
                   char *err)
 {
     memset(b, 0, sizeof *b);
+    b->tmp_failures = xb_tmp_failures();
     if (strlen(path) >= sizeof b->path)
         return ac_fail(err, AC_ECANTCREAT, "output path too long: %.100s",
                        path);
@@ -255,6 +256,9 @@ ac_status xb_close(xb_book *b, int failed, char *err)
             rc = ac_fail(err, e == LXW_ERROR_CREATING_XLSX_FILE ?
                          AC_ECANTCREAT : AC_EIO, "cannot write %s: %s",
                          b->path, lxw_strerror(e));
+        else if (!failed && xb_tmp_failures() != b->tmp_failures)
+            rc = ac_fail(err, AC_EIO, "cannot write %s: a temporary file "
+                         "in %s could not be written", b->path, b->tmpdir);
     }
     if (failed || rc != AC_OK) {
         if (unlink(b->path) != 0 && errno != ENOENT && !failed)
@@ -724,10 +728,15 @@ static int tmp_spill(tmp_file *t)
     return 0;
 }
 
-/* fopencookie's write: the bytes written, 0 on error. */
-static ssize_t tmp_write(void *cookie, const char *buf, size_t n)
+/* Write failures of this thread's temporary files.  libxlsxwriter does
+ * not check its writes to them; xb_close() compares this count with the
+ * one at xb_open() and refuses the workbook if a write failed (a
+ * workbook is written by one thread from open to close). */
+static _Thread_local unsigned long tmp_failures;
+
+/* Write n bytes of buf at t->pos: n, or 0 on failure. */
+static ssize_t tmp_put(tmp_file *t, const char *buf, size_t n)
 {
-    tmp_file *t = cookie;
     size_t end = (size_t)t->pos + n;
 
     if (t->fd < 0 && end > atomic_load(&tmp_limit) && tmp_spill(t) != 0)
@@ -757,6 +766,20 @@ static ssize_t tmp_write(void *cookie, const char *buf, size_t n)
     if (end > t->len)
         t->len = end;
     return (ssize_t)n;
+}
+
+/* fopencookie's write: the bytes written, 0 on error (counted). */
+static ssize_t tmp_write(void *cookie, const char *buf, size_t n)
+{
+    ssize_t w = tmp_put(cookie, buf, n);
+    if (w == 0 && n > 0)
+        tmp_failures++;
+    return w;
+}
+
+unsigned long xb_tmp_failures(void)
+{
+    return tmp_failures;
 }
 
 /* fopencookie's read: the bytes read, 0 at the end, -1 on error. */

@@ -46,6 +46,7 @@ typedef struct {
     char title[512], subject[512], category[64], keywords[256],
          comments[512], author[16], company[16];
     lxw_error lerr;         /* first libxlsxwriter error, or 0 */
+    unsigned long tmp_failures; /* xb_tmp_failures() at xb_open() */
     char where[128];        /* where it happened */
     /* The fixed formats, created in this order by xb_open(). */
     lxw_format *title_f, *section, *header, *bold, *italic, *integer,
@@ -71,7 +72,8 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
                   char *err);
 
 /* Close the workbook, writing the file unless failed is non-zero.  When
- * failed is set, or writing fails, the file at b->path is removed.
+ * failed is set, or writing fails (a temporary file included), the file
+ * at b->path is removed.
  * Returns AC_OK when the file was written, otherwise the first error
  * (failed's own code is the caller's to keep; this returns AC_OK for it
  * when the close itself went well). */
@@ -154,6 +156,11 @@ FILE *xb_tmpfile(const char *tmpdir);
 /* How many xb_tmpfile()s were opened, and how many moved to a file, since
  * the process started (for tests and measurements). */
 void xb_tmp_stats(unsigned long *opened, unsigned long *spilled);
+
+/* How many writes to the calling thread's xb_tmpfile()s have failed
+ * (a file that could not be created or grown).  xb_close() refuses a
+ * workbook during which this grew: libxlsxwriter does not check. */
+unsigned long xb_tmp_failures(void);
 
 /* For tests: the memory limit of one temporary file, in bytes (0 restores
  * the default).  Process-wide; applies to writes after the call. */

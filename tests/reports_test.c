@@ -772,6 +772,50 @@ static void test_temporary_files(void)
     CU_ASSERT_EQUAL(entries(p2), 1);        /* the workbook alone */
 }
 
+/* Write a one-sheet workbook to out with every temporary file moved to
+ * tdir at once; with gone, tdir is removed after the workbook is opened
+ * (so moving fails).  Returns xb_close()'s status, err its message. */
+static ac_status tmp_book(const char *tdir, const char *out, int gone,
+                          char *err)
+{
+    xb_book b;
+    xb_sheet s;
+    xb_props p = { .title = "t", .tmpdir = tdir };
+    ac_status rc = xb_open(&b, out, &p, err);
+    if (rc == AC_OK)
+        rc = xb_sheet_add(&b, &s, "Calls", err);
+    if (rc != AC_OK)
+        return rc;
+    if (gone)
+        CU_ASSERT_EQUAL(rmdir(tdir), 0);
+    xb_tmp_set_limit(1);
+    for (int i = 0; i < 100; i++) {
+        xb_str(&s, 0, "x", NULL);
+        xb_next(&s);
+    }
+    rc = xb_close(&b, 0, err);
+    xb_tmp_set_limit(0);
+    return rc;
+}
+
+/* libxlsxwriter does not check its writes to temporary files: a workbook
+ * during which one failed is refused, not written truncated. */
+static void test_temporary_file_failure(void)
+{
+    char tdir[512], out[512], err[AC_ERR_MAX] = "";
+
+    out_path(tdir, sizeof tdir, "tmpkept", "");
+    out_path(out, sizeof out, "tmpout", "kept.xlsx");
+    CU_ASSERT_EQUAL(tmp_book(tdir, out, 0, err), AC_OK);
+    CU_ASSERT_TRUE(exists(out));
+
+    out_path(tdir, sizeof tdir, "tmpgone", "");
+    out_path(out, sizeof out, "tmpout", "gone.xlsx");
+    CU_ASSERT_EQUAL(tmp_book(tdir, out, 1, err), AC_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "temporary file"));
+    CU_ASSERT_FALSE(exists(out));
+}
+
 static void test_tenant_text_is_never_a_formula(void)
 {
     char path[512];
@@ -1127,6 +1171,8 @@ static CU_TestInfo tests[] = {
     { "deflate level 1 on every zip member", test_deflate_level },
     { "temporary files in memory, or moved to a file",
       test_temporary_files },
+    { "a temporary file that fails refuses the workbook",
+      test_temporary_file_failure },
     { "tenant text is never a formula", test_tenant_text_is_never_a_formula },
     { "currency formats USD EUR GBP CHF", test_currency_formats },
     { "revision 2: change block, reconciliation",
