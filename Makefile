@@ -124,6 +124,7 @@ bench:
 
 seed:
 	$(Q)sql/seed/gen-seed.sh > sql/migrations/002_reference_seed.sql
+	$(Q)python3 sql/seed/gen-ref-v2.py > sql/migrations/006_reference_v2_seed.sql
 
 install: $(BIN)/acbill
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations \

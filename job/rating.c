@@ -10,7 +10,8 @@
 #include "prefix.h"
 
 static const char *const kind_names[KIND_COUNT] = {
-    "geographic", "toll_free", "premium", "personal", "non_geographic"
+    "geographic", "mobile", "toll_free", "premium", "shared_cost",
+    "personal", "non_geographic"
 };
 static const char *const outcome_names[OUTCOME_COUNT] = {
     "rejected", "zero", "exempt", "pool", "split", "billed"
@@ -568,7 +569,8 @@ static void decide(rating_tenant *t, const rating_call *c, int held,
         out->outcome = OUTCOME_ZERO;
         return;
     }
-    int plain = kind == KIND_GEOGRAPHIC || kind == KIND_TOLL_FREE;
+    int plain = kind == KIND_GEOGRAPHIC || kind == KIND_MOBILE ||
+                kind == KIND_TOLL_FREE;
     int us_ca = strcmp(out->country, "US") == 0 ||
                 strcmp(out->country, "CA") == 0;
     if ((held & SKU_DIALOUT_USCA) && us_ca && plain) {          /* 7 */

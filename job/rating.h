@@ -20,9 +20,12 @@
 
 #define RATING_FOREVER INT64_MAX     /* an open-ended valid_to */
 
+/* Destination kinds of ref.destinations (SPEC section 2), in the SPEC's
+ * order.  Geographic, mobile and toll-free numbers are "plain": they may
+ * draw on the pool (Zone A) and be exempt under the add-on (US, CA). */
 typedef enum {
-    KIND_GEOGRAPHIC, KIND_TOLL_FREE, KIND_PREMIUM, KIND_PERSONAL,
-    KIND_NON_GEOGRAPHIC, KIND_COUNT
+    KIND_GEOGRAPHIC, KIND_MOBILE, KIND_TOLL_FREE, KIND_PREMIUM,
+    KIND_SHARED_COST, KIND_PERSONAL, KIND_NON_GEOGRAPHIC, KIND_COUNT
 } rating_kind;
 
 /* In the order of the SPEC's outcome list; also the order of counters. */

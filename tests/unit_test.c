@@ -561,7 +561,7 @@ static void test_ref_add_destination_checks(void)
                                                err), AC_OK);
     CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "44", "GG", "geographic",
                                                err), AC_EDATA);
-    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "33", "FR", "mobile",
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "33", "FR", "cellular",
                                                err), AC_EDATA);
     CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "33", "fr", "geographic",
                                                err), AC_EDATA);
