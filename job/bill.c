@@ -22,7 +22,6 @@
 /* Historic rule: periods starting before this date size the pool by
  * assigned licences (SPEC section 3). */
 #define PURCHASED_BASIS_FROM "2020-10-01"
-#define MAX_FINDINGS_MEM 4096
 
 typedef struct {
     char code[40];
@@ -42,6 +41,11 @@ typedef struct {
     char latest_fp[65];
     int seats;
     const char *seats_basis;
+    int minor_unit;                     /* of the tenant's currency */
+    int has_customer;                   /* a ref.customers row */
+    int64_t tax_rate;                   /* 1/10000 */
+    char tax_rate_text[16];             /* as in ref.customers */
+    int32_t no_rate;                    /* calls rejected NO_RATE */
     rating_licences *lic;
     rating_tenant *rt;
     FILE *spool;
@@ -138,17 +142,22 @@ static void add_finding(job *j, const char *code, const char *subject,
                         const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Findings kept in memory are the tenant's (licences, profile) and its
+ * organizers' (one each at most per code): bounded by the tenant's state.
+ * The findings of single calls are written by SQL from the rated calls
+ * (insert_findings), never held here.  None is ever dropped. */
 static void add_finding(job *j, const char *code, const char *subject,
                         const char *fmt, ...)
 {
-    if (j->nfindings == MAX_FINDINGS_MEM)
-        return;         /* the rest are counted in the run log */
+    if (j->findings_oom)
+        return;
     if (j->nfindings == j->findings_cap) {
-        /* Most tenants have none or a few: 600 bytes each, so the
-         * array grows rather than taking MAX_FINDINGS_MEM up front. */
+        /* Most tenants have none or a few: the array grows. */
+        if (j->findings_cap > INT_MAX / 2) {
+            j->findings_oom = 1;
+            return;
+        }
         int cap = j->findings_cap ? 2 * j->findings_cap : 16;
-        if (cap > MAX_FINDINGS_MEM)
-            cap = MAX_FINDINGS_MEM;
         finding *more = realloc(j->findings, (size_t)cap * sizeof *more);
         if (more == NULL) {
             j->findings_oom = 1;
@@ -233,28 +242,184 @@ static ac_status read_latest(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* Seats and LICENSE_OVER_ASSIGNED: per SKU, the greatest purchased
- * quantity in force at any instant of the period (the sum changes only at
- * a valid_from or valid_to, so the period start and every valid_from
- * inside the period are the instants to look at), and the number of
- * distinct users with an assignment overlapping the period. */
+/* The time zone names PostgreSQL lists in pg_timezone_names, sorted:
+ * read once per process (the view reads the tz database from disk, about
+ * 60 ms a query), since a run checks every tenant's zone.  Workers are
+ * processes and bill in one thread each. */
+static char **tz_names;
+static int ntz_names;
+
+static int str_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* SPEC section 3, tenant checks: time_zone must be a name PostgreSQL
+ * lists in pg_timezone_names (not an abbreviation such as PST nor a POSIX
+ * string such as UTC+3: those are fixed offsets). */
+static ac_status check_time_zone(PGconn *conn, job *j, char *err)
+{
+    if (tz_names == NULL) {
+        PGresult *res;
+        ac_status rc = db_query(conn, "SELECT name FROM pg_timezone_names",
+                                0, NULL, &res, err);
+        if (rc != AC_OK)
+            return rc;
+        int n = PQntuples(res);
+        char **names = calloc((size_t)n + 1, sizeof *names);
+        for (int i = 0; names != NULL && i < n; i++)
+            if ((names[i] = strdup(PQgetvalue(res, i, 0))) == NULL) {
+                while (i-- > 0)
+                    free(names[i]);
+                free(names);
+                names = NULL;
+            }
+        PQclear(res);
+        if (names == NULL)
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        qsort(names, (size_t)n, sizeof *names, str_order);
+        tz_names = names;
+        ntz_names = n;
+    }
+    const char *key = j->tenant->time_zone;
+    if (bsearch(&key, tz_names, (size_t)ntz_names, sizeof *tz_names,
+                str_order) == NULL)
+        return ac_fail(err, AC_EDATA, "time zone '%s' is not an IANA time "
+                       "zone name PostgreSQL knows (pg_timezone_names); "
+                       "abbreviations and fixed offsets such as 'PST' or "
+                       "'UTC+3' are refused", key);
+    return AC_OK;
+}
+
+/* SPEC section 3, tenant checks and "Money", "Tax": the currency's minor
+ * unit (the currency must be in ref.currencies) and the customer's tax
+ * rate (no ref.customers row: tax 0 and BILLING_PROFILE_MISSING). */
+static ac_status read_money_profile(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->tenant->currency };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT (SELECT minor_unit FROM ref.currencies WHERE code = $2),"
+        "       c.tax_rate::text, c.tenant_id IS NOT NULL"
+        " FROM (SELECT 1) AS one"
+        " LEFT JOIN ref.customers c ON c.tenant_id = $1", 2, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    const char *minor = db_value(res, 0, 0), *rate = db_value(res, 0, 1);
+    j->has_customer = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    if (minor == NULL) {
+        PQclear(res);
+        return ac_fail(err, AC_EDATA, "currency '%s' is not an ISO 4217 "
+                       "code in ref.currencies (codes are upper case, "
+                       "such as USD)", j->tenant->currency);
+    }
+    j->minor_unit = atoi(minor);
+    snprintf(j->tax_rate_text, sizeof j->tax_rate_text, "%s",
+             rate ? rate : "0.0000");
+    j->tax_rate = 0;
+    if (rate != NULL && money_parse(rate, &j->tax_rate) != AC_OK) {
+        PQclear(res);
+        return ac_fail(err, AC_EDATA, "ref.customers: unusable tax rate "
+                       "'%s'", rate);
+    }
+    PQclear(res);
+    if (!j->has_customer)
+        add_finding(j, "BILLING_PROFILE_MISSING", j->tenant->tenant_id,
+                    "The customer has no billing profile (no row in "
+                    "ref.customers): the invoice carries no buyer details "
+                    "and no tax.");
+    return AC_OK;
+}
+
+/* INVALID_INTERVAL (SPEC section 3): each licence row whose valid_to is
+ * not after its valid_from, and whose reversed interval touches the
+ * period, named in the finding. */
+static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT 'purchase', sku, quantity::text, NULL,"
+        "       to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),"
+        "       to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        " FROM usage.license_purchases"
+        " WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "   AND valid_to < $3::timestamptz AND valid_from >= $2::timestamptz"
+        " UNION ALL"
+        " SELECT 'assignment', sku, NULL, user_id,"
+        "       to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),"
+        "       to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        " FROM usage.license_assignments"
+        " WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "   AND valid_to < $3::timestamptz AND valid_from >= $2::timestamptz"
+        " ORDER BY 1, 2, 4, 5", 3, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *sku = db_value(res, i, 1);
+        char subject[160];
+        if (sku == NULL)
+            sku = "(no SKU)";
+        if (strcmp(PQgetvalue(res, i, 0), "purchase") == 0) {
+            snprintf(subject, sizeof subject, "purchase of %s", sku);
+            add_finding(j, "INVALID_INTERVAL", subject,
+                        "A purchase of %s (quantity %s) ends (%s UTC) "
+                        "before or when it starts (%s UTC): it counts for "
+                        "nothing.", sku,
+                        db_value(res, i, 2) ? PQgetvalue(res, i, 2) : "?",
+                        PQgetvalue(res, i, 5), PQgetvalue(res, i, 4));
+        } else {
+            const char *user = db_value(res, i, 3);
+            snprintf(subject, sizeof subject, "assignment of %s to %s",
+                     sku, user ? user : "(no user)");
+            add_finding(j, "INVALID_INTERVAL", subject,
+                        "The assignment of %s to %s ends (%s UTC) before "
+                        "or when it starts (%s UTC): it counts for "
+                        "nothing.", sku, user ? user : "(no user)",
+                        PQgetvalue(res, i, 5), PQgetvalue(res, i, 4));
+        }
+    }
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Seats (SPEC section 3, "Seats") and the licence findings.
+ *
+ * From 2020-10-01: the greatest total quantity, at any instant of the
+ * period, of the purchases whose SKU grants audio_conferencing on a
+ * purchased basis (the total changes only at a valid_from or valid_to, so
+ * the period start and every valid_from inside the period are the
+ * instants to look at), plus the distinct users assigned a SKU that
+ * grants audio_conferencing on an assigned basis during the period.
+ * Before: the distinct users assigned any SKU granting
+ * audio_conferencing.  Intervals with valid_to <= valid_from hold at no
+ * instant and are left out everywhere.
+ *
+ * Findings: LICENSE_OVER_ASSIGNED per SKU (more distinct users than the
+ * greatest purchased quantity), UNKNOWN_SKU per SKU not in
+ * ref.sku_entitlements, INVALID_INTERVAL per inverted row whose reversed
+ * interval touches the period.  Users are compared by billing.id_key().
+ * A seat count whose pool exceeds 2,147,483,647 minutes fails the tenant. */
 static ac_status read_seats(PGconn *conn, job *j, char *err)
 {
     const char *p[] = { j->tenant->tenant_id, j->start, j->end };
     PGresult *res;
     ac_status rc = db_query(conn,
         "WITH p AS ("
-        "  SELECT sku, quantity, valid_from, valid_to"
+        "  SELECT sku, quantity::bigint AS quantity, valid_from, valid_to"
         "  FROM usage.license_purchases"
         "  WHERE tenant_id = $1 AND sku IS NOT NULL AND quantity IS NOT NULL"
         "    AND valid_from < $3::timestamptz"
-        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)),"
+        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "    AND (valid_to IS NULL OR valid_to > valid_from)),"
         " a AS ("
-        "  SELECT sku, count(DISTINCT user_id) AS users"
+        "  SELECT sku, count(DISTINCT billing.id_key(user_id)) AS users"
         "  FROM usage.license_assignments"
-        "  WHERE tenant_id = $1 AND sku IS NOT NULL AND user_id IS NOT NULL"
+        "  WHERE tenant_id = $1 AND sku IS NOT NULL"
+        "    AND billing.id_key(user_id) <> ''"
         "    AND valid_from < $3::timestamptz"
         "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "    AND (valid_to IS NULL OR valid_to > valid_from)"
         "  GROUP BY sku),"
         " t AS ("
         "  SELECT DISTINCT sku, $2::timestamptz AS at FROM p"
@@ -265,59 +430,126 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
         "     WHERE p.sku = t.sku AND p.valid_from <= t.at"
         "       AND (p.valid_to IS NULL OR t.at < p.valid_to))) AS bought"
         "  FROM t GROUP BY t.sku)"
-        " SELECT coalesce(m.sku, a.sku), coalesce(m.bought, 0),"
-        "        coalesce(a.users, 0)"
+        " SELECT coalesce(m.sku, a.sku), coalesce(m.bought, 0)::text,"
+        "        coalesce(a.users, 0)::text, e.grants, e.pool_basis"
         " FROM m FULL JOIN a ON a.sku = m.sku"
+        " LEFT JOIN ref.sku_entitlements e ON e.sku = coalesce(m.sku, a.sku)"
         " ORDER BY coalesce(m.sku, a.sku) COLLATE \"C\"", 3, p, &res, err);
     if (rc != AC_OK)
         return rc;
-    int historic = strcmp(j->ctx->period_date, PURCHASED_BASIS_FROM) < 0;
-    j->seats = 0;
-    j->seats_basis = historic ? "assigned" : "purchased";
     for (int i = 0; i < PQntuples(res); i++) {
         const char *sku = PQgetvalue(res, i, 0);
-        long bought = atol(PQgetvalue(res, i, 1));
-        long users = atol(PQgetvalue(res, i, 2));
-        if (strcmp(sku, "MCOMEETADD") == 0)
-            j->seats = (int)(historic ? users : bought);
+        long long bought = atoll(PQgetvalue(res, i, 1));
+        long long users = atoll(PQgetvalue(res, i, 2));
         if (users > bought)
             add_finding(j, "LICENSE_OVER_ASSIGNED", sku,
-                        "%ld users hold a %s assignment in the period, "
-                        "%ld purchased", users, sku, bought);
+                        "%lld users were assigned %s in the period, but "
+                        "at most %lld %s bought at any time.", users, sku,
+                        bought, bought == 1 ? "was" : "were");
+        if (PQgetisnull(res, i, 3))
+            add_finding(j, "UNKNOWN_SKU", sku,
+                        "The licence SKU %s is not in ref.sku_entitlements, "
+                        "so it grants nothing: no pool minutes, no Audio "
+                        "Conferencing, no add-on. Add it there if it "
+                        "should.", sku);
     }
     PQclear(res);
+
+    /* The seats themselves: all purchased-basis SKUs together. */
+    int historic = strcmp(j->ctx->period_date, PURCHASED_BASIS_FROM) < 0;
+    const char *q[] = { j->tenant->tenant_id, j->start, j->end,
+                        historic ? "t" : "f" };
+    rc = db_query(conn,
+        "WITH p AS ("
+        "  SELECT quantity::bigint AS quantity, valid_from, valid_to"
+        "  FROM usage.license_purchases"
+        "  JOIN ref.sku_entitlements e USING (sku)"
+        "  WHERE tenant_id = $1 AND quantity IS NOT NULL"
+        "    AND e.grants = 'audio_conferencing'"
+        "    AND e.pool_basis = 'purchased'"
+        "    AND valid_from < $3::timestamptz"
+        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "    AND (valid_to IS NULL OR valid_to > valid_from)),"
+        " t AS (SELECT $2::timestamptz AS at"
+        "  UNION SELECT valid_from FROM p WHERE valid_from > $2::timestamptz)"
+        " SELECT CASE WHEN $4::bool THEN 0 ELSE coalesce((SELECT max((SELECT"
+        "          sum(p.quantity) FROM p WHERE p.valid_from <= t.at"
+        "          AND (p.valid_to IS NULL OR t.at < p.valid_to))) FROM t),"
+        "          0) END::text,"
+        "   (SELECT count(DISTINCT billing.id_key(user_id))"
+        "     FROM usage.license_assignments"
+        "     JOIN ref.sku_entitlements e USING (sku)"
+        "     WHERE tenant_id = $1 AND e.grants = 'audio_conferencing'"
+        "       AND ($4::bool OR e.pool_basis = 'assigned')"
+        "       AND billing.id_key(user_id) <> ''"
+        "       AND valid_from < $3::timestamptz"
+        "       AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "       AND (valid_to IS NULL OR valid_to > valid_from))::text,"
+        "   (SELECT count(*) FROM usage.license_purchases"
+        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "       AND valid_to < $3::timestamptz"
+        "       AND valid_from >= $2::timestamptz)::text,"
+        "   (SELECT count(*) FROM usage.license_assignments"
+        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "       AND valid_to < $3::timestamptz"
+        "       AND valid_from >= $2::timestamptz)::text",
+        4, q, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    long long bought = atoll(PQgetvalue(res, 0, 0));
+    long long assigned = atoll(PQgetvalue(res, 0, 1));
+    long long bad_purchases = atoll(PQgetvalue(res, 0, 2));
+    long long bad_assignments = atoll(PQgetvalue(res, 0, 3));
+    PQclear(res);
+    long long seats = bought + assigned;    /* each < 2^62: no overflow */
+    if (seats > INT32_MAX / 60)
+        return ac_fail(err, AC_EDATA, "%lld seats (%lld purchased, %lld "
+                       "assigned) would give a pool of more than "
+                       "2,147,483,647 minutes: check "
+                       "usage.license_purchases.quantity", seats, bought,
+                       assigned);
+    j->seats = (int)seats;
+    j->seats_basis = historic || (bought == 0 && assigned > 0)
+                     ? "assigned" : "purchased";
+    if (bad_purchases + bad_assignments > 0)
+        return read_invalid_intervals(conn, j, err);
     return AC_OK;
 }
 
+/* The assignments in force during the period of SKUs that grant
+ * something (ref.sku_entitlements), as holdings of their grant (SPEC
+ * section 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
+ * inverted intervals hold nowhere and are left out. */
 static ac_status read_licences(PGconn *conn, job *j, char *err)
 {
     const char *p[] = { j->tenant->tenant_id, j->start, j->end };
     PGresult *res;
     ac_status rc = db_query(conn,
-        "SELECT user_id, sku, valid_from::text, valid_to::text"
-        " FROM usage.license_assignments"
-        " WHERE tenant_id = $1 AND user_id IS NOT NULL"
-        "   AND sku IN ('MCOMEETADD', 'MCOMEETACPEA', 'DIALOUT_USCA')"
-        "   AND valid_from < $3::timestamptz"
-        "   AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
-        " ORDER BY user_id COLLATE \"C\"", 3, p, &res, err);
+        "SELECT a.user_id, e.grants,"
+        "       CASE WHEN isfinite(a.valid_from) THEN a.valid_from::text END,"
+        "       CASE WHEN isfinite(a.valid_to) THEN a.valid_to::text END"
+        " FROM usage.license_assignments a"
+        " JOIN ref.sku_entitlements e ON e.sku = a.sku"
+        " WHERE a.tenant_id = $1 AND a.user_id IS NOT NULL"
+        "   AND a.valid_from < $3::timestamptz"
+        "   AND (a.valid_to IS NULL OR a.valid_to > $2::timestamptz)"
+        "   AND (a.valid_to IS NULL OR a.valid_to > a.valid_from)",
+        3, p, &res, err);
     if (rc != AC_OK)
         return rc;
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
-        int64_t from, to = RATING_FOREVER;
-        const char *vt = db_value(res, i, 3);
-        if (parse_utc(PQgetvalue(res, i, 2), &from) != 0 ||
+        int64_t from = INT64_MIN, to = RATING_FOREVER;
+        const char *vf = db_value(res, i, 2), *vt = db_value(res, i, 3);
+        if ((vf != NULL && parse_utc(vf, &from) != 0) ||
             (vt != NULL && parse_utc(vt, &to) != 0)) {
             rc = ac_fail(err, AC_EDATA, "licence assignment of %s has an "
                          "unusable validity (%s to %s)",
-                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+                         PQgetvalue(res, i, 0), vf ? vf : "open",
                          vt ? vt : "open");
             break;
         }
-        if (to <= from)
-            continue;       /* an empty interval holds at no instant */
         rc = rating_licences_add(j->lic, PQgetvalue(res, i, 0),
-                                 rating_sku_parse(PQgetvalue(res, i, 1)),
+                                 rating_grant_parse(PQgetvalue(res, i, 1)),
                                  from, to, err);
     }
     PQclear(res);
@@ -388,18 +620,22 @@ static int spool_call(job *j, int32_t seq, PGresult *row,
     cl_money4(l, r->amount);
     cl_char(l, '\t');
     if (r->dest_prefix_len > 0)
-        cl_bytes(l, c->number + 1, (size_t)r->dest_prefix_len);
+        cl_bytes(l, r->number.digits, (size_t)r->dest_prefix_len);
     else
         cl_null(l);
     cl_char(l, '\t');
     if (r->has_rate)
-        cl_bytes(l, c->number + 1, (size_t)r->rate_prefix_len);
+        cl_bytes(l, r->number.digits, (size_t)r->rate_prefix_len);
     else
         cl_null(l);
     cl_char(l, '\t');
     cl_field(l, db_value(row, 0, 6));
     cl_char(l, '\t');
     cl_field(l, db_value(row, 0, 7));
+    cl_char(l, '\t');
+    cl_field(l, r->duplicate_of);
+    cl_char(l, '\t');
+    cl_field(l, db_value(row, 0, 10));
     cl_char(l, '\n');
     if (l->failed)
         return -1;
@@ -451,7 +687,8 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
             "SELECT usage_id::text, start_time::text,"
             "       (start_time AT TIME ZONE $4)::text,"
             "       organizer_id, destination_number, duration_seconds,"
-            "       provider_charge::text, provider_currency"
+            "       provider_charge::text, provider_currency,"
+            "       call_id, conference_id, upper(destination_country)"
             " FROM usage.dialout_calls c"
             " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
             "   AND start_time < $3::timestamptz"
@@ -471,6 +708,8 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
             c.number = db_value(res, 0, 4);
             c.has_duration = dur != NULL;
             c.duration_seconds = dur ? (int32_t)strtol(dur, NULL, 10) : 0;
+            c.call_id = db_value(res, 0, 8);
+            c.conference_id = db_value(res, 0, 9);
             if (parse_utc(PQgetvalue(res, 0, 1), &c.start_us) != 0) {
                 rc = ac_fail(err, AC_EDATA, "call %s: unusable start time "
                              "%s", c.usage_id, PQgetvalue(res, 0, 1));
@@ -480,7 +719,9 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
                     rc = ac_fail(err, AC_EOSERR, "out of memory");
                 if (rc == AC_OK)
                     reconcile(j, res, &r);
-                j->no_organizer += c.organizer_id == NULL;
+                j->no_organizer += rating_id_blank(c.organizer_id);
+                j->no_rate += r.reason != NULL &&
+                              strcmp(r.reason, "NO_RATE") == 0;
             }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
                    rc == AC_OK) {
@@ -510,17 +751,20 @@ static void collect_findings(job *j)
             continue;
         utc_text(orgs[i].first_issue_us, when, sizeof when);
         add_finding(j, "ADDON_WITHOUT_PREREQUISITE", orgs[i].id,
-                    "%s holds DIALOUT_USCA without Audio Conferencing "
-                    "(MCOMEETADD or MCOMEETACPEA), first at a call on %s",
-                    orgs[i].id, when);
+                    "%s holds the unlimited US/Canada dial-out add-on "
+                    "without an Audio Conferencing licence (its "
+                    "prerequisite), first at a call on %s; those calls "
+                    "are rejected as not licensed.", orgs[i].id, when);
     }
     for (int i = 0; i < n; i++) {
         if (!orgs[i].fair_use_review)
             continue;
         add_finding(j, "FAIR_USE_REVIEW", orgs[i].id,
-                    "%s made %" PRId32 " exempt US/Canada minutes, above "
-                    "the fair-use threshold of %" PRId32, orgs[i].id,
-                    orgs[i].exempt_minutes, j->ctx->fair_use_minutes);
+                    "%s made %" PRId32 " free US/Canada minutes under the "
+                    "unlimited add-on this month, more than the fair-use "
+                    "threshold of %" PRId32 ": worth a review.",
+                    orgs[i].id, orgs[i].exempt_minutes,
+                    j->ctx->fair_use_minutes);
     }
 }
 
@@ -537,9 +781,14 @@ static void fingerprint_summary(job *j)
     fp_long(j, j->seats);
     fp_text(j, j->seats_basis);
     fp_long(j, t->pool_minutes);
+    fp_long(j, j->minor_unit);
+    fp_text(j, j->tax_rate_text);
+    fp_long(j, t->subtotal);
+    fp_long(j, t->tax);
     fp_long(j, t->total);
     for (int i = 0; i < n; i++) {
         fp_text(j, lines[i].country);
+        fp_text(j, rating_kind_name(lines[i].kind));
         fp_long(j, lines[i].per_minute);
         fp_long(j, lines[i].connection_fee);
         fp_long(j, lines[i].exact);
@@ -615,7 +864,8 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
 {
     const rating_totals *t = rating_tenant_totals(j->rt);
     char rev[16], seats[16], pool[16], used[16], exempt[16], billed[16],
-         calls[16], oc[OUTCOME_COUNT][16], total[32], run[32];
+         calls[16], oc[OUTCOME_COUNT][16], total[32], run[32],
+         subtotal[32], tax[32], minor[8];
 
     snprintf(rev, sizeof rev, "%d", j->latest_revision + 1);
     snprintf(seats, sizeof seats, "%d", j->seats);
@@ -626,7 +876,10 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
     snprintf(calls, sizeof calls, "%" PRId32, t->calls);
     for (int o = 0; o < OUTCOME_COUNT; o++)
         snprintf(oc[o], sizeof oc[o], "%" PRId32, t->outcomes[o]);
-    money_format2(t->total, total, sizeof total);
+    money_format_minor(t->total, j->minor_unit, total, sizeof total);
+    money_format_minor(t->subtotal, j->minor_unit, subtotal, sizeof subtotal);
+    money_format_minor(t->tax, j->minor_unit, tax, sizeof tax);
+    snprintf(minor, sizeof minor, "%d", j->minor_unit);
     snprintf(run, sizeof run, "%lld", j->ctx->run_id);
 
     const char *p[] = {
@@ -637,7 +890,8 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
         seats, j->seats_basis, pool, used, exempt, billed, calls,
         oc[OUTCOME_REJECTED], oc[OUTCOME_ZERO], oc[OUTCOME_EXEMPT],
         oc[OUTCOME_POOL], oc[OUTCOME_SPLIT], oc[OUTCOME_BILLED], total,
-        j->fingerprint, j->ctx->run_id > 0 ? run : NULL
+        j->fingerprint, j->ctx->run_id > 0 ? run : NULL, subtotal, tax,
+        j->tax_rate_text, minor
     };
     ac_status rc = db_exec_params(conn,
         "INSERT INTO billing.invoices (invoice_no, tenant_id, tenant_name,"
@@ -645,9 +899,10 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
         " period_end, seats, seats_basis, pool_minutes, pool_used_minutes,"
         " exempt_minutes, billed_minutes, calls, rejected_calls, zero_calls,"
         " exempt_calls, pool_calls, split_calls, billed_calls, total,"
-        " fingerprint, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " fingerprint, run_id, subtotal, tax, tax_rate, minor_unit)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-        " $23, $24, $25, $26)", 26, p, err);
+        " $23, $24, $25, $26, $27, $28, $29, $30)", 30, p, err);
     if (rc != AC_OK)
         return rc;
 
@@ -672,12 +927,14 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
     copy_line text = { 0 };
     for (int i = 0; i < n; i++) {
         char am[32];
-        money_format2(lines[i].amount, am, sizeof am);
+        money_format_minor(lines[i].amount, j->minor_unit, am, sizeof am);
         cl_str(&text, j->invoice_no);
         cl_char(&text, '\t');
         cl_i64(&text, i + 1);
         cl_char(&text, '\t');
         cl_str(&text, lines[i].country);
+        cl_char(&text, '\t');
+        cl_str(&text, rating_kind_name(lines[i].kind));
         cl_char(&text, '\t');
         cl_money4(&text, lines[i].per_minute);
         cl_char(&text, '\t');
@@ -693,7 +950,7 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
         cl_char(&text, '\n');
     }
     rc = copy_text(conn, "COPY billing.invoice_lines (invoice_no, line_no,"
-                   " country, per_minute, connection_fee, calls, minutes,"
+                   " country, kind, per_minute, connection_fee, calls, minutes,"
                    " exact_amount, amount) FROM STDIN", &text, err);
     cl_free(&text);
     if (rc == AC_OK)
@@ -742,35 +999,59 @@ static ac_status insert_findings(PGconn *conn, job *j, char *err)
     cl_free(&t);
     if (rc != AC_OK)
         return rc;
-    /* Every rejected call is a finding with its reason; built from the
-     * rated calls just copied, so no call is held in memory. */
+    /* Every rejected call is a finding with its reason, and every call
+     * whose provider names another destination country than acbill's is
+     * one too: built from the rated calls just copied, so no call is held
+     * in memory.  The details are sentences for finance (SPEC 3). */
     snprintf(seq, sizeof seq, "%d", j->nfindings);
     const char *p[] = { j->invoice_no, seq, j->tenant->currency };
     return db_exec_params(conn,
         "INSERT INTO billing.findings (invoice_no, seq, code, subject,"
         " detail, usage_id)"
-        " SELECT invoice_no, $2::int + row_number() OVER (ORDER BY seq),"
-        "  reason, 'call ' || usage_id,"
+        " SELECT invoice_no, $2::int + row_number() OVER (ORDER BY seq, o),"
+        "  code, 'call ' || usage_id, detail, usage_id FROM ("
+        " SELECT invoice_no, seq, 1 AS o, reason AS code, usage_id,"
         "  CASE reason"
-        "   WHEN 'INVALID_DURATION' THEN 'duration_seconds is '"
-        "        || coalesce(duration_seconds::text, 'missing')"
-        "   WHEN 'INVALID_NUMBER' THEN 'destination number '"
-        "        || coalesce('''' || destination_number || '''', 'missing')"
-        "        || ' is not + followed by 6 to 15 digits'"
-        "   WHEN 'NO_ORGANIZER' THEN 'the call has no meeting organizer'"
-        "   WHEN 'UNKNOWN_DESTINATION' THEN 'no destination prefix matches '"
-        "        || destination_number"
-        "   WHEN 'ORGANIZER_NOT_LICENSED' THEN 'organizer ' || organizer_id"
-        "        || ' holds neither MCOMEETADD nor MCOMEETACPEA at '"
-        "        || to_char(start_time AT TIME ZONE 'UTC',"
-        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
-        "   WHEN 'NO_RATE' THEN 'no ' || $3 || ' rate for '"
+        "   WHEN 'INVALID_DURATION' THEN 'The call''s duration ('"
+        "        || coalesce(duration_seconds || ' s', 'none given')"
+        "        || ') is missing, negative or longer than 30 hours, the"
+        " longest a Teams meeting runs: the call is not billed.'"
+        "   WHEN 'INVALID_NUMBER' THEN 'The dialled number '"
+        "        || coalesce('''' || destination_number || '''', '(none)')"
+        "        || ' is not an international number (+ and 6 to 15 digits,"
+        " of which the last 1 to 4 may be masked with *): the call is not"
+        " billed.'"
+        "   WHEN 'NO_ORGANIZER' THEN 'The call names no meeting organizer,"
+        " so no licence can cover it: the call is not billed.'"
+        "   WHEN 'DUPLICATE' THEN 'The call repeats call ' || duplicate_of"
+        "        || ' (same call id, conference, organizer, number, start"
+        " and duration): it is counted once.'"
+        "   WHEN 'UNKNOWN_DESTINATION' THEN 'No destination is known for '"
+        "        || destination_number || ': the call is not billed.'"
+        "   WHEN 'MASKED_AMBIGUOUS' THEN 'The number ' || destination_number"
+        "        || ' is masked, and its hidden digits decide its kind or"
+        " rate: the call is not billed.'"
+        "   WHEN 'ORGANIZER_NOT_LICENSED' THEN 'The organizer '"
+        "        || organizer_id || ' held no Audio Conferencing licence at"
+        " the call (' || to_char(start_time AT TIME ZONE 'UTC',"
+        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC): the call is"
+        " not billed.'"
+        "   WHEN 'NO_RATE' THEN 'There is no ' || $3 || ' rate for '"
         "        || destination_number || ' (' || country || ', ' || kind"
         "        || ') at ' || to_char(start_time AT TIME ZONE 'UTC',"
-        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
-        "   ELSE reason END, usage_id"
+        "                   'YYYY-MM-DD HH24:MI:SS') || ' UTC: the call is"
+        " not billed until a rate is added.'"
+        "   ELSE reason END AS detail"
         " FROM billing.rated_calls WHERE invoice_no = $1"
-        "  AND outcome = 'rejected'", 3, p, err);
+        "  AND outcome = 'rejected'"
+        " UNION ALL"
+        " SELECT invoice_no, seq, 2, 'DESTINATION_COUNTRY_MISMATCH',"
+        "  usage_id, 'The provider says the call to ' || destination_number"
+        "        || ' went to ' || provider_country || ', acbill rates it as '"
+        "        || country || ' (' || kind || ').'"
+        " FROM billing.rated_calls WHERE invoice_no = $1"
+        "  AND provider_country IS NOT NULL AND country IS NOT NULL"
+        "  AND provider_country <> country) AS f", 3, p, err);
 }
 
 /* Conservation once more, in SQL, against what was written: as many rated
@@ -829,10 +1110,10 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
     if (rated != t->calls || input != t->calls)
         return ac_fail(err, AC_EDATA, "conservation: %ld input calls, %ld "
                        "rated, %" PRId32 " streamed", input, rated, t->calls);
-    if (calls_sum != lines_exact || lines_sum != total ||
-        total != t->total)
-        return ac_fail(err, AC_EDATA, "conservation: calls, lines and "
-                       "total disagree");
+    if (calls_sum != lines_exact || lines_sum != t->subtotal ||
+        total != t->total || t->subtotal + t->tax != t->total)
+        return ac_fail(err, AC_EDATA, "conservation: calls, lines, "
+                       "subtotal, tax and total disagree");
     if (j->bad_charge || charged != j->charged || compared != j->compared ||
         differing != j->differing || provider != j->provider_total ||
         ours != j->acbill_total)
@@ -919,7 +1200,11 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     const bill_context *ctx = j->ctx;
     ac_status rc;
 
-    rc = read_bounds(conn, j, err);
+    rc = check_time_zone(conn, j, err);
+    if (rc == AC_OK)
+        rc = read_bounds(conn, j, err);
+    if (rc == AC_OK)
+        rc = read_money_profile(conn, j, err);
     if (rc == AC_OK)
         rc = read_latest(conn, j, err);
     if (rc == AC_OK)
@@ -938,10 +1223,20 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     if (j->rt == NULL || j->spool == NULL)
         return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",
                        strerror(errno));
+    rc = rating_tenant_set_money(j->rt, j->minor_unit, j->tax_rate, err);
+    if (rc != AC_OK)
+        return rc;
     sha256_init(&j->fp);
-    sha256_update(&j->fp, "acbill-fingerprint-1\n", 21);
+    sha256_update(&j->fp, "acbill-fingerprint-2\n", 21);
 
     rc = stream_calls(conn, j, err);
+    if (rc == AC_OK && j->no_rate > 0 &&
+        !rating_ref_has_currency(ctx->ref, j->tenant->currency))
+        /* SPEC 3, tenant checks: calls need a rate, and the currency has
+         * none at all: a setup error, not thousands of NO_RATE calls. */
+        rc = ac_fail(err, AC_EDATA, "%" PRId32 " calls need a rate, and "
+                     "ref.rates has no rate at all in %s", j->no_rate,
+                     j->tenant->currency);
     if (rc == AC_OK)
         rc = rating_tenant_finish(j->rt, err);
     if (rc != AC_OK)
@@ -953,7 +1248,8 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
 
     const rating_totals *t = rating_tenant_totals(j->rt);
     result->calls = t->calls;
-    money_format2(t->total, result->total, sizeof result->total);
+    money_format_minor(t->total, j->minor_unit, result->total,
+                       sizeof result->total);
     if (j->latest_revision > 0 && strcmp(j->fingerprint, j->latest_fp) == 0) {
         result->outcome = BILL_UNCHANGED;
         result->revision = j->latest_revision;
@@ -1000,13 +1296,19 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
     if (rc != AC_OK)
         return rc;
     rc = db_query(conn,
+        /* SPEC 2: valid_to NULL or infinity is open, valid_from
+         * -infinity is always; both become the engine's open bounds. */
         "SELECT currency, prefix, per_minute::text,"
         "       coalesce(connection_fee, 0)::text,"
-        "       (extract(epoch FROM valid_from) * 1000000)::int8,"
-        "       (extract(epoch FROM valid_to) * 1000000)::int8"
+        "       CASE WHEN isfinite(valid_from)"
+        "            THEN (extract(epoch FROM valid_from) * 1000000)::int8"
+        "       END,"
+        "       CASE WHEN isfinite(valid_to)"
+        "            THEN (extract(epoch FROM valid_to) * 1000000)::int8"
+        "       END"
         " FROM ref.rates"
-        " WHERE valid_from IS NOT NULL AND valid_from > '-infinity'"
-        "   AND (valid_to IS NULL OR valid_to < 'infinity')"
+        " WHERE valid_from IS NOT NULL AND valid_from < 'infinity'"
+        "   AND (valid_to IS NULL OR valid_to > '-infinity')"
         " ORDER BY currency, prefix, valid_from", 0, NULL, &res, err);
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
         int64_t pm, fee;
@@ -1017,9 +1319,10 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
                          PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
             break;
         }
+        const char *from = db_value(res, i, 4);
         rc = rating_ref_add_rate(ref, PQgetvalue(res, i, 0),
                                  PQgetvalue(res, i, 1), pm, fee,
-                                 strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                                 from ? strtoll(from, NULL, 10) : INT64_MIN,
                                  to ? strtoll(to, NULL, 10) : RATING_FOREVER,
                                  err);
     }

@@ -83,6 +83,60 @@ int64_t money_round_cents(int64_t units)
     return down;
 }
 
+static const int64_t minor_quantum[5] = { 10000, 1000, 100, 10, 1 };
+
+int64_t money_round_minor(int64_t units, int minor_unit)
+{
+    assert(minor_unit >= 0 && minor_unit <= 4);
+    int64_t q = minor_quantum[minor_unit];
+    int64_t rest = units % q;       /* same sign as units in C99+ */
+    int64_t down = units - rest;
+
+    if (2 * rest >= q)
+        return down + q;
+    if (2 * rest <= -q)
+        return down - q;
+    return down;
+}
+
+void money_format_minor(int64_t units, int minor_unit, char *buf,
+                        size_t len)
+{
+    int64_t r = money_round_minor(units, minor_unit);
+    uint64_t a = r < 0 ? (uint64_t)0 - (uint64_t)r : (uint64_t)r;
+    uint64_t whole = a / MONEY_SCALE, frac = a % MONEY_SCALE;
+
+    if (minor_unit == 0) {
+        snprintf(buf, len, "%s%llu", r < 0 ? "-" : "",
+                 (unsigned long long)whole);
+        return;
+    }
+    frac /= (uint64_t)minor_quantum[minor_unit];
+    snprintf(buf, len, "%s%llu.%0*llu", r < 0 ? "-" : "",
+             (unsigned long long)whole, minor_unit,
+             (unsigned long long)frac);
+}
+
+int money_tax(int64_t subtotal, int64_t rate, int minor_unit, int64_t *tax)
+{
+    int64_t product;
+
+    assert(minor_unit >= 0 && minor_unit <= 4);
+    /* subtotal (1e-4) * rate (1e-4) is in 1e-8: the tax in units is
+     * product / 10^4, rounded half-up at the minor unit, i.e. product
+     * rounded at 10^4 * quantum. */
+    if (__builtin_mul_overflow(subtotal, rate, &product))
+        return -1;
+    int64_t q = MONEY_SCALE * minor_quantum[minor_unit];
+    int64_t rest = product % q, down = product - rest;
+    if (2 * rest >= q)
+        down += q;
+    else if (2 * rest <= -q)
+        down -= q;
+    *tax = down / MONEY_SCALE;
+    return 0;
+}
+
 void money_format2(int64_t units, char *buf, size_t len)
 {
     int64_t c = money_round_cents(units) / 100;

@@ -25,6 +25,22 @@ void money_format4(int64_t units, char *buf, size_t len);
  * still in units and a multiple of 100 (1.0500 stays, 0.1050 -> 0.1100). */
 int64_t money_round_cents(int64_t units);
 
+/* Round units half-up (half away from zero) to minor_unit decimals (0 to
+ * 4, the currency's ISO 4217 minor unit: JPY 0, USD 2, BHD 3); the result
+ * is still in units (17.5000 JPY -> 18.0000).  A result that would not fit
+ * an int64_t is not produced: the caller keeps |units| below 10^18. */
+int64_t money_round_minor(int64_t units, int minor_unit);
+
+/* Format units rounded to minor_unit decimals (0 to 4) with exactly that
+ * many decimals: "42" (JPY), "5.15" (USD), "1.235" (BHD). */
+void money_format_minor(int64_t units, int minor_unit, char *buf,
+                        size_t len);
+
+/* Tax on subtotal (units) at rate (1/10000: 1000 is 10 %), rounded
+ * half-up once to minor_unit decimals (SPEC section 3, "Tax").  Returns 0
+ * and sets *tax, or -1 when the product would overflow. */
+int money_tax(int64_t subtotal, int64_t rate, int minor_unit, int64_t *tax);
+
 /* Format units rounded to cents with exactly 2 decimals ("5.15"). */
 void money_format2(int64_t units, char *buf, size_t len);
 

@@ -99,6 +99,23 @@ int32_t prefix_longest(const prefix_trie *t, const char *digits, int *len)
     return best;
 }
 
+int prefix_extends(const prefix_trie *t, const char *digits)
+{
+    int32_t at = 0;
+
+    for (int i = 0; digits[i] >= '0' && digits[i] <= '9'; i++) {
+        at = t->nodes[at].child[digits[i] - '0'];
+        if (at == 0)
+            return 0;
+    }
+    /* Nodes exist only on the path of a stored prefix: a child means a
+     * longer one. */
+    for (int c = 0; c < 10; c++)
+        if (t->nodes[at].child[c] != 0)
+            return 1;
+    return 0;
+}
+
 int prefix_all(const prefix_trie *t, const char *digits, int32_t *out,
                int *lens, int max)
 {

@@ -31,6 +31,11 @@ ac_status prefix_add(prefix_trie *t, const char *digits, int32_t value,
  * length (0 when none); len may be NULL. */
 int32_t prefix_longest(const prefix_trie *t, const char *digits, int *len);
 
+/* 1 when a stored prefix is longer than digits (up to the first
+ * non-digit) and begins with them, 0 otherwise: whether the digits that
+ * follow could change the longest match. */
+int prefix_extends(const prefix_trie *t, const char *digits);
+
 /* Every stored prefix of digits, longest first: writes up to max values
  * into out (and their lengths into lens, may be NULL) and returns how
  * many. */

@@ -3,6 +3,8 @@
 #include "rating.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,31 +37,96 @@ int rating_kind_parse(const char *text)
     return -1;
 }
 
-int rating_sku_parse(const char *text)
+int rating_grant_parse(const char *grants)
 {
-    if (text == NULL)
+    if (grants == NULL)
         return 0;
-    if (strcmp(text, "MCOMEETADD") == 0)
-        return SKU_MCOMEETADD;
-    if (strcmp(text, "MCOMEETACPEA") == 0)
-        return SKU_MCOMEETACPEA;
-    if (strcmp(text, "DIALOUT_USCA") == 0)
-        return SKU_DIALOUT_USCA;
+    if (strcmp(grants, "audio_conferencing") == 0)
+        return GRANT_AUDIO_CONFERENCING;
+    if (strcmp(grants, "audio_conferencing_ppm") == 0)
+        return GRANT_AUDIO_CONFERENCING_PPM;
+    if (strcmp(grants, "dialout_usca") == 0)
+        return GRANT_DIALOUT_USCA;
     return 0;
+}
+
+int rating_number_parse(const char *number, rating_number *out)
+{
+    size_t n = 0, stars = 0;
+
+    if (number == NULL)
+        return 0;
+    while (*number == ' ')
+        number++;
+    if (number[0] != '+')
+        return 0;
+    for (const char *p = number + 1; *p != '\0'; p++) {
+        if (*p == ' ')
+            continue;
+        if (*p == '*')
+            stars++;
+        else if (*p < '0' || *p > '9' || stars > 0)
+            return 0;           /* not a digit, or a digit after a '*' */
+        if (n == 15)
+            return 0;
+        out->text[1 + n++] = *p;
+    }
+    if (n < 6 || stars > 4)
+        return 0;
+    out->text[0] = '+';
+    out->text[1 + n] = '\0';
+    out->visible = (int)(n - stars);
+    memcpy(out->digits, out->text + 1, (size_t)out->visible);
+    out->digits[out->visible] = '\0';
+    out->masked = stars > 0;
+    return 1;
 }
 
 int rating_number_valid(const char *number)
 {
-    if (number == NULL || number[0] != '+')
-        return 0;
-    size_t digits = strspn(number + 1, "0123456789");
-    return digits >= 6 && digits <= 15 && number[1 + digits] == '\0';
+    rating_number n;
+    return rating_number_parse(number, &n);
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+}
+
+size_t rating_id_normalise(const char *id, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (id != NULL) {
+        const char *end = id + strlen(id);
+        while (id < end && is_space(*id))
+            id++;
+        while (end > id && is_space(end[-1]))
+            end--;
+        for (; id < end; id++, n++) {
+            char c = *id;
+            if (n + 1 < cap)
+                out[n] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        }
+    }
+    out[n < cap ? n : cap - 1] = '\0';
+    return n;
 }
 
 static int is_country(const char *c)
 {
     return c != NULL && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' &&
            c[1] <= 'Z' && c[2] == '\0';
+}
+
+int rating_id_blank(const char *id)
+{
+    if (id != NULL)
+        for (; *id != '\0'; id++)
+            if (!is_space(*id))
+                return 0;
+    return 1;
 }
 
 /* ------------------------------------------------------ reference data */
@@ -247,6 +314,20 @@ int rating_ref_destination(const rating_ref *ref, const char *digits,
     return 1;
 }
 
+int rating_ref_masked_ambiguous(const rating_ref *ref, const char *currency,
+                                const char *visible_digits)
+{
+    const currency_rates *cur = find_currency(ref, currency);
+
+    return prefix_extends(ref->destinations, visible_digits) ||
+           (cur != NULL && prefix_extends(cur->trie, visible_digits));
+}
+
+int rating_ref_has_currency(const rating_ref *ref, const char *currency)
+{
+    return currency != NULL && find_currency(ref, currency) != NULL;
+}
+
 int rating_ref_rate(const rating_ref *ref, const char *currency,
                     const char *digits, int64_t t_us, int64_t *per_minute,
                     int64_t *connection_fee, int *prefix_len)
@@ -279,19 +360,23 @@ int rating_ref_rate(const rating_ref *ref, const char *currency,
 /* ------------------------------------------------------------ licences */
 
 typedef struct {
-    char *user;
-    int sku;
+    char *user;                 /* normalised */
+    int grants;
     int64_t from_us, to_us;
 } holding;
 
 struct rating_licences {
     holding *h;
     int32_t n, cap;
+    int sorted;                 /* h in strcmp order of user */
 };
 
 rating_licences *rating_licences_new(void)
 {
-    return calloc(1, sizeof(rating_licences));
+    rating_licences *lic = calloc(1, sizeof(rating_licences));
+    if (lic != NULL)
+        lic->sorted = 1;
+    return lic;
 }
 
 void rating_licences_free(rating_licences *lic)
@@ -304,44 +389,104 @@ void rating_licences_free(rating_licences *lic)
     free(lic);
 }
 
+/* A normalised copy of id, or NULL when out of memory. */
+static char *id_dup(const char *id)
+{
+    char small[1];
+    size_t n = rating_id_normalise(id, small, sizeof small);
+    char *out = malloc(n + 1);
+    if (out != NULL)
+        rating_id_normalise(id, out, n + 1);
+    return out;
+}
+
 ac_status rating_licences_add(rating_licences *lic, const char *user,
-                              int sku_bit, int64_t from_us, int64_t to_us,
+                              int grants, int64_t from_us, int64_t to_us,
                               char *err)
 {
-    if (lic->n > 0 && strcmp(lic->h[lic->n - 1].user, user) > 0)
-        return ac_fail(err, AC_EINTERNAL, "licences not in user order");
+    if (to_us <= from_us || user == NULL)
+        return AC_OK;       /* holds at no instant (SPEC section 3) */
     if (grow((void **)&lic->h, &lic->cap, lic->n, sizeof *lic->h) != 0)
         return ac_fail(err, AC_EOSERR, "out of memory");
     holding *h = &lic->h[lic->n];
-    h->user = strdup(user);
+    h->user = id_dup(user);
     if (h->user == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
-    h->sku = sku_bit;
+    if (h->user[0] == '\0') {
+        free(h->user);      /* a blank user holds nothing */
+        return AC_OK;
+    }
+    h->grants = grants;
     h->from_us = from_us;
     h->to_us = to_us;
+    if (lic->n > 0 && strcmp(lic->h[lic->n - 1].user, h->user) > 0)
+        lic->sorted = 0;
     lic->n++;
     return AC_OK;
+}
+
+static int holding_order(const void *a, const void *b)
+{
+    const holding *x = a, *y = b;
+    int c = strcmp(x->user, y->user);
+    if (c != 0)
+        return c;
+    return x->from_us < y->from_us ? -1 : x->from_us > y->from_us;
+}
+
+void rating_licences_sort(rating_licences *lic)
+{
+    if (!lic->sorted && lic->n > 1)
+        qsort(lic->h, (size_t)lic->n, sizeof *lic->h, holding_order);
+    lic->sorted = 1;
+}
+
+/* The grants user_key (normalised) holds at t_us. */
+static int held_key(const rating_licences *lic, const char *key,
+                    int64_t t_us)
+{
+    int32_t lo = 0, hi = lic->n;
+    int held = 0;
+
+    if (!lic->sorted) {         /* correct, slower: before sorting */
+        for (int32_t i = 0; i < lic->n; i++)
+            if (strcmp(lic->h[i].user, key) == 0 &&
+                lic->h[i].from_us <= t_us && t_us < lic->h[i].to_us)
+                held |= lic->h[i].grants;
+        return held;
+    }
+    while (lo < hi) {           /* first holding with h.user >= key */
+        int32_t mid = lo + (hi - lo) / 2;
+        if (strcmp(lic->h[mid].user, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int32_t i = lo; i < lic->n && strcmp(lic->h[i].user, key) == 0;
+         i++)
+        if (lic->h[i].from_us <= t_us && t_us < lic->h[i].to_us)
+            held |= lic->h[i].grants;
+    return held;
 }
 
 int rating_licences_held(const rating_licences *lic, const char *user,
                          int64_t t_us)
 {
-    int32_t lo = 0, hi = lic->n;
-    int held = 0;
+    char small[256];
+    int held;
 
     if (user == NULL)
         return 0;
-    while (lo < hi) {           /* first holding with h.user >= user */
-        int32_t mid = lo + (hi - lo) / 2;
-        if (strcmp(lic->h[mid].user, user) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (int32_t i = lo; i < lic->n && strcmp(lic->h[i].user, user) == 0;
-         i++)
-        if (lic->h[i].from_us <= t_us && t_us < lic->h[i].to_us)
-            held |= lic->h[i].sku;
+    size_t n = rating_id_normalise(user, small, sizeof small);
+    if (n == 0)
+        return 0;
+    if (n < sizeof small)
+        return held_key(lic, small, t_us);
+    char *key = id_dup(user);
+    if (key == NULL)
+        return 0;
+    held = held_key(lic, key, t_us);
+    free(key);
     return held;
 }
 
@@ -383,10 +528,31 @@ static int map_grow(index_map *m, uint64_t (*hash_of)(const void *, int32_t),
     return 0;
 }
 
+/* The calls seen at the current start time, for the DUPLICATE rule (SPEC
+ * section 3, step 4): a duplicate has the same start_time as the call it
+ * repeats, and calls come in start_time order, so only the calls of one
+ * instant are kept. */
+typedef struct {
+    uint64_t hash;
+    size_t key, key_len;        /* offsets into the arena */
+    size_t usage_id;
+} seen_call;
+
+typedef struct {
+    int64_t start_us;
+    seen_call *calls;
+    int32_t n, cap;
+    index_map map;
+    char *arena;
+    size_t arena_len, arena_cap;
+} seen_set;
+
 struct rating_tenant {
     const rating_ref *ref;
     const rating_licences *lic;
     const char *currency;
+    int minor_unit;
+    int64_t tax_rate;
     int32_t pool_left;
     int32_t fair_use_minutes;
     int64_t last_start_us;
@@ -397,13 +563,20 @@ struct rating_tenant {
     rating_organizer *orgs;
     int32_t norgs, orgs_cap;
     index_map org_map;
+    seen_set seen;
+    char *key;                  /* the current call's organizer, normalised */
+    size_t key_cap;
+    char *dup_key;              /* the current call's DUPLICATE key */
+    size_t dup_key_cap;
     int finished;
 };
 
-static uint64_t line_hash(const char country[3], int64_t pm, int64_t fee)
+static uint64_t line_hash(const char country[3], int kind, int64_t pm,
+                          int64_t fee)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = hash_bytes(country, 2, h);
+    h = hash_bytes(&kind, sizeof kind, h);
     h = hash_bytes(&pm, sizeof pm, h);
     return hash_bytes(&fee, sizeof fee, h);
 }
@@ -412,98 +585,166 @@ static uint64_t line_hash_at(const void *ctx, int32_t i)
 {
     const rating_tenant *t = ctx;
     const rating_line *l = &t->lines[i];
-    return line_hash(l->country, l->per_minute, l->connection_fee);
+    return line_hash(l->country, (int)l->kind, l->per_minute,
+                     l->connection_fee);
 }
 
-static uint64_t org_hash(const char *id)
+static uint64_t org_hash(const char *key)
 {
-    return hash_bytes(id, strlen(id), 0xcbf29ce484222325ULL);
+    return hash_bytes(key, strlen(key), 0xcbf29ce484222325ULL);
 }
 
 static uint64_t org_hash_at(const void *ctx, int32_t i)
 {
     const rating_tenant *t = ctx;
-    return org_hash(t->orgs[i].id);
+    return org_hash(t->orgs[i].key);
 }
 
-rating_tenant *rating_tenant_new(const rating_ref *ref,
-                                 const rating_licences *lic,
+static uint64_t seen_hash_at(const void *ctx, int32_t i)
+{
+    const seen_set *s = ctx;
+    return s->calls[i].hash;
+}
+
+rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
                                  const char *currency, int32_t pool_minutes,
                                  int32_t fair_use_minutes)
 {
     rating_tenant *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
+    rating_licences_sort(lic);
     t->ref = ref;
     t->lic = lic;
     t->currency = currency;
+    t->minor_unit = 2;
     t->pool_left = pool_minutes;
     t->fair_use_minutes = fair_use_minutes;
     t->totals.pool_minutes = pool_minutes;
     t->last_start_us = INT64_MIN;
+    t->seen.start_us = INT64_MIN;
     if (map_grow(&t->line_map, line_hash_at, t) != 0 ||
-        map_grow(&t->org_map, org_hash_at, t) != 0) {
+        map_grow(&t->org_map, org_hash_at, t) != 0 ||
+        map_grow(&t->seen.map, seen_hash_at, &t->seen) != 0) {
         rating_tenant_free(t);
         return NULL;
     }
     return t;
 }
 
+ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
+                                  int64_t tax_rate, char *err)
+{
+    if (minor_unit < 0 || minor_unit > 4)
+        return ac_fail(err, AC_EDATA, "currency %s: minor unit %d is not "
+                       "0 to 4 decimals", t->currency, minor_unit);
+    if (tax_rate < 0 || tax_rate >= MONEY_SCALE)
+        return ac_fail(err, AC_EDATA, "tax rate %lld/10000 is not from 0 "
+                       "to 99.99 %%", (long long)tax_rate);
+    t->minor_unit = minor_unit;
+    t->tax_rate = tax_rate;
+    return AC_OK;
+}
+
 void rating_tenant_free(rating_tenant *t)
 {
     if (t == NULL)
         return;
-    for (int32_t i = 0; i < t->norgs; i++)
+    for (int32_t i = 0; i < t->norgs; i++) {
         free(t->orgs[i].id);
+        free(t->orgs[i].key);
+    }
     free(t->orgs);
     free(t->lines);
     free(t->line_map.slot);
     free(t->org_map.slot);
+    free(t->seen.calls);
+    free(t->seen.map.slot);
+    free(t->seen.arena);
+    free(t->key);
+    free(t->dup_key);
     free(t);
 }
 
-/* The organizer record of id, created on first sight; NULL when out of
+/* Make *buf (of *cap bytes) hold at least need bytes; -1 when out of
  * memory. */
-static rating_organizer *organizer(rating_tenant *t, const char *id)
+static int reserve(char **buf, size_t *cap, size_t need)
 {
-    uint32_t j = (uint32_t)org_hash(id) & t->org_map.mask;
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 128;
+    while (ncap < need)
+        ncap *= 2;
+    char *p = realloc(*buf, ncap);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Normalise id into t->key; -1 when out of memory. */
+static int organizer_key(rating_tenant *t, const char *id)
+{
+    if (reserve(&t->key, &t->key_cap, 128) != 0)
+        return -1;
+    size_t n = rating_id_normalise(id, t->key, t->key_cap);
+    if (n < t->key_cap)
+        return 0;
+    if (reserve(&t->key, &t->key_cap, n + 1) != 0)
+        return -1;
+    rating_id_normalise(id, t->key, t->key_cap);
+    return 0;
+}
+
+/* The organizer record of key (first seen written as id), created on
+ * first sight; NULL when out of memory. */
+static rating_organizer *organizer(rating_tenant *t, const char *key,
+                                   const char *id)
+{
+    uint32_t j = (uint32_t)org_hash(key) & t->org_map.mask;
     for (; t->org_map.slot[j] != 0; j = (j + 1) & t->org_map.mask) {
         rating_organizer *o = &t->orgs[t->org_map.slot[j] - 1];
-        if (strcmp(o->id, id) == 0)
+        if (strcmp(o->key, key) == 0)
             return o;
     }
     if ((uint32_t)(t->norgs + 1) * 2 > t->org_map.mask) {
         if (map_grow(&t->org_map, org_hash_at, t) != 0)
             return NULL;
-        return organizer(t, id);    /* find the new free slot */
+        return organizer(t, key, id);   /* find the new free slot */
     }
     if (grow((void **)&t->orgs, &t->orgs_cap, t->norgs, sizeof *t->orgs))
         return NULL;
     rating_organizer *o = &t->orgs[t->norgs];
     memset(o, 0, sizeof *o);
     o->id = strdup(id);
-    if (o->id == NULL)
+    o->key = strdup(key);
+    if (o->id == NULL || o->key == NULL) {
+        free(o->id);
+        free(o->key);
         return NULL;
+    }
     t->org_map.slot[j] = ++t->norgs;
     return o;
 }
 
-/* The invoice line of (country, per_minute, fee), created on first sight;
- * NULL when out of memory. */
-static rating_line *line(rating_tenant *t, const char country[3],
+/* The invoice line of (country, kind, per_minute, fee), created on first
+ * sight; NULL when out of memory. */
+static rating_line *line(rating_tenant *t, const char country[3], int kind,
                          int64_t pm, int64_t fee)
 {
-    uint32_t j = (uint32_t)line_hash(country, pm, fee) & t->line_map.mask;
+    uint32_t j = (uint32_t)line_hash(country, kind, pm, fee) &
+                 t->line_map.mask;
     for (; t->line_map.slot[j] != 0; j = (j + 1) & t->line_map.mask) {
         rating_line *l = &t->lines[t->line_map.slot[j] - 1];
-        if (memcmp(l->country, country, 2) == 0 && l->per_minute == pm &&
-            l->connection_fee == fee)
+        if (memcmp(l->country, country, 2) == 0 && (int)l->kind == kind &&
+            l->per_minute == pm && l->connection_fee == fee)
             return l;
     }
     if ((uint32_t)(t->nlines + 1) * 2 > t->line_map.mask) {
         if (map_grow(&t->line_map, line_hash_at, t) != 0)
             return NULL;
-        return line(t, country, pm, fee);
+        return line(t, country, kind, pm, fee);
     }
     if (grow((void **)&t->lines, &t->lines_cap, t->nlines,
              sizeof *t->lines))
@@ -511,10 +752,119 @@ static rating_line *line(rating_tenant *t, const char country[3],
     rating_line *l = &t->lines[t->nlines];
     memset(l, 0, sizeof *l);
     memcpy(l->country, country, 3);
+    l->kind = (rating_kind)kind;
     l->per_minute = pm;
     l->connection_fee = fee;
     t->line_map.slot[j] = ++t->nlines;
     return l;
+}
+
+/* Forget the calls of the previous instant. */
+static void seen_reset(seen_set *s, int64_t start_us)
+{
+    s->start_us = start_us;
+    if (s->n == 0)
+        return;
+    if (s->map.mask > 1023) {   /* a burst: give the memory back */
+        free(s->map.slot);
+        s->map.slot = NULL;
+        s->map.mask = 0;
+        free(s->calls);
+        s->calls = NULL;
+        s->cap = 0;
+        free(s->arena);
+        s->arena = NULL;
+        s->arena_cap = 0;
+    } else {
+        memset(s->map.slot, 0, (s->map.mask + 1) * sizeof *s->map.slot);
+    }
+    s->n = 0;
+    s->arena_len = 0;
+}
+
+/* Append len bytes to the arena; its offset, or (size_t)-1 when out of
+ * memory. */
+static size_t arena_put(seen_set *s, const char *b, size_t len)
+{
+    if (reserve(&s->arena, &s->arena_cap, s->arena_len + len + 1) != 0)
+        return (size_t)-1;
+    size_t at = s->arena_len;
+    memcpy(s->arena + at, b, len);
+    s->arena[at + len] = '\0';
+    s->arena_len += len + 1;
+    return at;
+}
+
+/* Build the DUPLICATE key of call c (organizer key in t->key, number n)
+ * into t->dup_key: call_id, conference_id, organizer, number and
+ * duration, separated by a byte that none of them holds here (0x1f).
+ * Returns its length, or (size_t)-1 when out of memory. */
+static size_t duplicate_key(rating_tenant *t, const rating_call *c,
+                            const rating_number *n)
+{
+    char dur[16];
+    const char *part[5] = { c->call_id, c->conference_id, t->key, n->text,
+                            dur };
+    size_t need = 0;
+
+    snprintf(dur, sizeof dur, "%" PRId32, c->duration_seconds);
+    for (int i = 0; i < 5; i++)
+        need += strlen(part[i]) + 1;
+    if (reserve(&t->dup_key, &t->dup_key_cap, need) != 0)
+        return (size_t)-1;
+    size_t len = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t k = strlen(part[i]);
+        memcpy(t->dup_key + len, part[i], k);
+        len += k;
+        t->dup_key[len++] = i < 4 ? '\x1f' : '\0';
+    }
+    return len - 1;
+}
+
+/* SPEC section 3, step 4: the usage_id of an earlier call of this instant
+ * with the same key, or NULL after recording this call as the first of
+ * its key.  -1 in *oom when out of memory. */
+static const char *duplicate_of(rating_tenant *t, const rating_call *c,
+                                size_t key_len, int *oom)
+{
+    seen_set *s = &t->seen;
+    uint64_t h = hash_bytes(t->dup_key, key_len, 0xcbf29ce484222325ULL);
+
+    if (s->map.slot == NULL && map_grow(&s->map, seen_hash_at, s) != 0) {
+        *oom = 1;
+        return NULL;
+    }
+    uint32_t j = (uint32_t)h & s->map.mask;
+    for (; s->map.slot[j] != 0; j = (j + 1) & s->map.mask) {
+        const seen_call *e = &s->calls[s->map.slot[j] - 1];
+        if (e->hash == h && e->key_len == key_len &&
+            memcmp(s->arena + e->key, t->dup_key, key_len) == 0)
+            return s->arena + e->usage_id;
+    }
+    if ((uint32_t)(s->n + 1) * 2 > s->map.mask) {
+        if (map_grow(&s->map, seen_hash_at, s) != 0) {
+            *oom = 1;
+            return NULL;
+        }
+        return duplicate_of(t, c, key_len, oom);
+    }
+    if (grow((void **)&s->calls, &s->cap, s->n, sizeof *s->calls) != 0) {
+        *oom = 1;
+        return NULL;
+    }
+    seen_call *e = &s->calls[s->n];
+    e->hash = h;
+    e->key_len = key_len;
+    e->key = arena_put(s, t->dup_key, key_len);
+    e->usage_id = e->key == (size_t)-1 ? (size_t)-1
+                  : arena_put(s, c->usage_id, strlen(c->usage_id));
+    if (e->usage_id == (size_t)-1) {
+        *oom = 1;
+        return NULL;
+    }
+    s->map.slot[j] = ++s->n;
+    return NULL;
 }
 
 static void reject(rating_result *out, const char *reason)
@@ -529,116 +879,166 @@ static void reject(rating_result *out, const char *reason)
     out->amount = 0;
 }
 
-/* Decide the outcome of one call (SPEC section 3, steps 1-10).  Draws on
- * the pool only when the outcome is final. */
-static void decide(rating_tenant *t, const rating_call *c, int held,
-                   rating_result *out)
+/* The largest amount the ledger's numeric(16,4) columns hold, in units. */
+#define LEDGER_MONEY_MAX INT64_C(9999999999999999)
+
+/* Decide the outcome of one call (SPEC section 3, steps 1-12); held is
+ * what its organizer holds at the call, the organizer's normalised id is
+ * in t->key.  Draws on the pool only when the outcome is final.  AC_OK,
+ * AC_EOSERR when out of memory, AC_EDATA when the amount overflows. */
+static ac_status decide(rating_tenant *t, const rating_call *c, int held,
+                        rating_result *out, char *err)
 {
     const rating_ref *ref = t->ref;
     rating_kind kind;
 
     memset(out, 0, sizeof *out);
     out->kind = -1;
-    if (c->has_duration && c->duration_seconds >= 0)
-        out->minutes = money_minutes(c->duration_seconds);
-
-    if (!c->has_duration || c->duration_seconds < 0) {          /* 1 */
+    if (!c->has_duration || c->duration_seconds < 0 ||            /* 1 */
+        c->duration_seconds > RATING_MAX_DURATION) {
         reject(out, "INVALID_DURATION");
-        return;
+        return AC_OK;
     }
-    if (!rating_number_valid(c->number)) {                      /* 2 */
+    out->minutes = money_minutes(c->duration_seconds);
+    if (!rating_number_parse(c->number, &out->number)) {          /* 2 */
         reject(out, "INVALID_NUMBER");
-        return;
+        return AC_OK;
     }
-    if (c->organizer_id == NULL) {                              /* 3 */
+    if (t->key[0] == '\0') {                                      /* 3 */
         reject(out, "NO_ORGANIZER");
-        return;
+        return AC_OK;
     }
-    const char *digits = c->number + 1;
-    if (!rating_ref_destination(ref, digits, out->country, &kind,  /* 4 */
+    if (c->call_id != NULL && c->conference_id != NULL) {         /* 4 */
+        int oom = 0;
+        size_t len = duplicate_key(t, c, &out->number);
+        const char *first = len == (size_t)-1 ? NULL
+                            : duplicate_of(t, c, len, &oom);
+        if (len == (size_t)-1 || oom)
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        if (first != NULL) {
+            reject(out, "DUPLICATE");
+            out->duplicate_of = first;
+            return AC_OK;
+        }
+    }
+    const char *digits = out->number.digits;
+    if (!rating_ref_destination(ref, digits, out->country, &kind,  /* 5 */
                                 &out->dest_prefix_len)) {
         reject(out, "UNKNOWN_DESTINATION");
-        return;
+        return AC_OK;
     }
     out->kind = (int)kind;
-    if (!(held & (SKU_MCOMEETADD | SKU_MCOMEETACPEA))) {        /* 5 */
-        reject(out, "ORGANIZER_NOT_LICENSED");
-        return;
+    if (out->number.masked &&                                     /* 6 */
+        rating_ref_masked_ambiguous(ref, t->currency, digits)) {
+        reject(out, "MASKED_AMBIGUOUS");
+        return AC_OK;
     }
-    if (c->duration_seconds == 0) {                             /* 6 */
+    if (!(held & (GRANT_AUDIO_CONFERENCING |                      /* 7 */
+                  GRANT_AUDIO_CONFERENCING_PPM))) {
+        reject(out, "ORGANIZER_NOT_LICENSED");
+        return AC_OK;
+    }
+    if (c->duration_seconds == 0) {                               /* 8 */
         out->outcome = OUTCOME_ZERO;
-        return;
+        return AC_OK;
     }
     int plain = kind == KIND_GEOGRAPHIC || kind == KIND_MOBILE ||
                 kind == KIND_TOLL_FREE;
     int us_ca = strcmp(out->country, "US") == 0 ||
                 strcmp(out->country, "CA") == 0;
-    if ((held & SKU_DIALOUT_USCA) && us_ca && plain) {          /* 7 */
+    if ((held & GRANT_DIALOUT_USCA) && us_ca && plain) {          /* 9 */
         out->outcome = OUTCOME_EXEMPT;
-        return;
+        return AC_OK;
     }
     int32_t m = out->minutes, from_pool = 0;
-    if ((held & SKU_MCOMEETADD) && plain &&                     /* 8, 9 */
+    if ((held & GRANT_AUDIO_CONFERENCING) && plain &&             /* 10 */
         rating_ref_zone_a(ref, out->country))
-        from_pool = t->pool_left >= m ? m : t->pool_left;
+        from_pool = t->pool_left >= m ? m : t->pool_left;        /* 11 */
     if (from_pool == m) {
         out->outcome = OUTCOME_POOL;
         out->pool_minutes = m;
         t->pool_left -= m;
-        return;
+        return AC_OK;
     }
-    if (!rating_ref_rate(ref, t->currency, digits, c->start_us,  /* 10 */
+    if (!rating_ref_rate(ref, t->currency, digits, c->start_us,    /* 12 */
                          &out->per_minute, &out->connection_fee,
                          &out->rate_prefix_len)) {
         reject(out, "NO_RATE");
-        return;
+        return AC_OK;
     }
     out->has_rate = 1;
     out->outcome = from_pool > 0 ? OUTCOME_SPLIT : OUTCOME_BILLED;
     out->pool_minutes = from_pool;
     out->billed_minutes = m - from_pool;
-    out->amount = (int64_t)out->billed_minutes * out->per_minute +
-                  out->connection_fee;
+    if (__builtin_mul_overflow((int64_t)out->billed_minutes,
+                               out->per_minute, &out->amount) ||
+        __builtin_add_overflow(out->amount, out->connection_fee,
+                               &out->amount) ||
+        out->amount > LEDGER_MONEY_MAX)
+        return ac_fail(err, AC_EDATA, "call %s: %" PRId32 " minutes at "
+                       "a rate of %lld/10000 does not fit the ledger's "
+                       "amounts", c->usage_id, out->billed_minutes,
+                       (long long)out->per_minute);
     t->pool_left -= from_pool;
+    return AC_OK;
+}
+
+/* *sum += v, or -1 when the int32 sum would overflow. */
+static int add32(int32_t *sum, int32_t v)
+{
+    return __builtin_add_overflow(*sum, v, sum) ? -1 : 0;
+}
+
+/* *sum += v, or -1 when the sum would leave the ledger's money range. */
+static int add_money(int64_t *sum, int64_t v)
+{
+    return __builtin_add_overflow(*sum, v, sum) ||
+           *sum > LEDGER_MONEY_MAX || *sum < -LEDGER_MONEY_MAX ? -1 : 0;
 }
 
 ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
                              rating_result *out, char *err)
 {
-    int held = rating_licences_held(t->lic, call->organizer_id,
-                                    call->start_us);
-
     assert(!t->finished);
     assert(call->start_us >= t->last_start_us);
     t->last_start_us = call->start_us;
-    decide(t, call, held, out);
+    if (call->start_us != t->seen.start_us)
+        seen_reset(&t->seen, call->start_us);
+    if (organizer_key(t, call->organizer_id) != 0)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    int held = t->key[0] ? held_key(t->lic, t->key, call->start_us) : 0;
+    ac_status rc = decide(t, call, held, out, err);
+    if (rc != AC_OK)
+        return rc;
 
     rating_totals *tot = &t->totals;
-    tot->calls++;
-    tot->outcomes[out->outcome]++;
-    tot->pool_used += out->pool_minutes;
-    tot->billed_minutes += out->billed_minutes;
-    tot->exact_total += out->amount;
+    int bad = 0;
+    bad |= add32(&tot->calls, 1);
+    bad |= add32(&tot->outcomes[out->outcome], 1);
+    bad |= add32(&tot->pool_used, out->pool_minutes);
+    bad |= add32(&tot->billed_minutes, out->billed_minutes);
+    bad |= add_money(&tot->exact_total, out->amount);
     if (out->outcome == OUTCOME_EXEMPT)
-        tot->exempt_minutes += out->minutes;
+        bad |= add32(&tot->exempt_minutes, out->minutes);
 
-    if (call->organizer_id != NULL) {
-        rating_organizer *o = organizer(t, call->organizer_id);
+    if (t->key[0] != '\0') {
+        rating_organizer *o = organizer(t, t->key, call->organizer_id);
         if (o == NULL)
             return ac_fail(err, AC_EOSERR, "out of memory");
-        o->calls++;
+        bad |= add32(&o->calls, 1);
         if (out->outcome == OUTCOME_REJECTED)
-            o->rejected_calls++;
+            bad |= add32(&o->rejected_calls, 1);
         else
-            o->minutes += out->minutes;
-        o->pool_minutes += out->pool_minutes;
-        o->billed_minutes += out->billed_minutes;
-        o->amount += out->amount;
+            bad |= add32(&o->minutes, out->minutes);
+        bad |= add32(&o->pool_minutes, out->pool_minutes);
+        bad |= add32(&o->billed_minutes, out->billed_minutes);
+        bad |= add_money(&o->amount, out->amount);
         if (out->outcome == OUTCOME_EXEMPT)
-            o->exempt_minutes += out->minutes;
-        if (held & SKU_DIALOUT_USCA) {
+            bad |= add32(&o->exempt_minutes, out->minutes);
+        if (held & GRANT_DIALOUT_USCA) {
             o->addon_held = 1;
-            if (!(held & (SKU_MCOMEETADD | SKU_MCOMEETACPEA)) &&
+            if (!(held & (GRANT_AUDIO_CONFERENCING |
+                          GRANT_AUDIO_CONFERENCING_PPM)) &&
                 !o->addon_without_prereq) {
                 o->addon_without_prereq = 1;
                 o->first_issue_us = call->start_us;
@@ -646,14 +1046,18 @@ ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
         }
     }
     if (out->outcome == OUTCOME_SPLIT || out->outcome == OUTCOME_BILLED) {
-        rating_line *l = line(t, out->country, out->per_minute,
+        rating_line *l = line(t, out->country, out->kind, out->per_minute,
                               out->connection_fee);
         if (l == NULL)
             return ac_fail(err, AC_EOSERR, "out of memory");
-        l->calls++;
-        l->minutes += out->billed_minutes;
-        l->exact += out->amount;
+        bad |= add32(&l->calls, 1);
+        bad |= add32(&l->minutes, out->billed_minutes);
+        bad |= add_money(&l->exact, out->amount);
     }
+    if (bad)
+        return ac_fail(err, AC_EDATA, "call %s: the period's minutes, "
+                       "calls or amounts no longer fit the ledger's "
+                       "columns", call->usage_id);
     return AC_OK;
 }
 
@@ -663,6 +1067,8 @@ static int line_order(const void *a, const void *b)
     int c = memcmp(x->country, y->country, 2);
     if (c != 0)
         return c;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
     if (x->per_minute != y->per_minute)
         return x->per_minute < y->per_minute ? -1 : 1;
     if (x->connection_fee != y->connection_fee)
@@ -673,13 +1079,13 @@ static int line_order(const void *a, const void *b)
 static int org_order(const void *a, const void *b)
 {
     const rating_organizer *x = a, *y = b;
-    return strcmp(x->id, y->id);
+    return strcmp(x->key, y->key);
 }
 
 ac_status rating_tenant_finish(rating_tenant *t, char *err)
 {
     rating_totals *tot = &t->totals;
-    int64_t exact = 0, total = 0;
+    int64_t exact = 0, subtotal = 0;
     int32_t sum = 0, billed = 0;
 
     assert(!t->finished);
@@ -695,12 +1101,18 @@ ac_status rating_tenant_finish(rating_tenant *t, char *err)
 
     for (int32_t i = 0; i < t->nlines; i++) {
         rating_line *l = &t->lines[i];
-        l->amount = money_round_cents(l->exact);
-        exact += l->exact;
-        total += l->amount;
-        billed += l->minutes;
+        l->amount = money_round_minor(l->exact, t->minor_unit);
+        if (add_money(&exact, l->exact) || add_money(&subtotal, l->amount) ||
+            add32(&billed, l->minutes))
+            return ac_fail(err, AC_EDATA, "the invoice's subtotal does "
+                           "not fit the ledger's columns");
     }
-    tot->total = total;
+    tot->subtotal = subtotal;
+    if (money_tax(subtotal, t->tax_rate, t->minor_unit, &tot->tax) != 0 ||
+        __builtin_add_overflow(subtotal, tot->tax, &tot->total) ||
+        tot->total > LEDGER_MONEY_MAX)
+        return ac_fail(err, AC_EDATA, "the invoice's total does not fit "
+                       "the ledger's columns");
     for (int32_t i = 0; i < t->norgs; i++)
         t->orgs[i].fair_use_review =
             t->orgs[i].exempt_minutes > t->fair_use_minutes;

@@ -34,12 +34,17 @@ typedef enum {
     OUTCOME_SPLIT, OUTCOME_BILLED, OUTCOME_COUNT
 } rating_outcome;
 
-/* Licence SKUs that matter to rating, as bits. */
+/* What a licence SKU grants (ref.sku_entitlements.grants, SPEC section 2),
+ * as bits of a holding. */
 enum {
-    SKU_MCOMEETADD = 1,     /* subscription: 60 pool minutes per seat */
-    SKU_MCOMEETACPEA = 2,   /* pay-per-minute Audio Conferencing */
-    SKU_DIALOUT_USCA = 4    /* unlimited dial-out to US/Canada add-on */
+    GRANT_AUDIO_CONFERENCING = 1,     /* subscription: pool, prerequisite */
+    GRANT_AUDIO_CONFERENCING_PPM = 2, /* pay-per-minute: prerequisite only */
+    GRANT_DIALOUT_USCA = 4            /* unlimited dial-out to US/Canada */
 };
+
+/* Longest durations accepted (SPEC section 3, step 1: 30 hours, the
+ * longest a Teams meeting runs). */
+#define RATING_MAX_DURATION 108000
 
 /* "geographic", ... for a kind; "pool", ... for an outcome. */
 const char *rating_kind_name(rating_kind kind);
@@ -48,11 +53,39 @@ const char *rating_outcome_name(rating_outcome outcome);
 /* The kind named by text, or -1 when text is no known kind. */
 int rating_kind_parse(const char *text);
 
-/* The SKU bit of an SKU name, or 0 for SKUs rating ignores. */
-int rating_sku_parse(const char *text);
+/* The grant bit of a ref.sku_entitlements.grants value
+ * ("audio_conferencing", "audio_conferencing_ppm", "dialout_usca"), or 0
+ * for NULL or any other text. */
+int rating_grant_parse(const char *grants);
 
-/* 1 when number is '+' followed by 6 to 15 digits and nothing else. */
+/* A destination number after normalisation (SPEC section 3, "Numbers"). */
+typedef struct {
+    char text[17];      /* spaces removed: '+' and 6 to 15 digits or '*' */
+    char digits[16];    /* the visible digits: those before the first '*' */
+    int visible;        /* strlen(digits) */
+    int masked;         /* 1 when the last 1 to 4 characters are '*' */
+} rating_number;
+
+/* Normalise number: remove spaces; the result must be '+' followed by 6
+ * to 15 characters, each a digit, of which the last 1 to 4 may be '*'
+ * (masked, as Microsoft exports numbers of tenants in BE, CH, DE, DK, ES,
+ * FI, FR, IT, NL, NO, SE) and no '*' is followed by a digit.  Returns 1
+ * and fills *out when it is a number, 0 otherwise (NULL included). */
+int rating_number_parse(const char *number, rating_number *out);
+
+/* 1 when rating_number_parse() accepts number. */
 int rating_number_valid(const char *number);
+
+/* Normalise an identifier (organizer_id, user_id; SPEC section 3,
+ * "Identifiers"): surrounding white space removed, ASCII letters folded
+ * to lower case (Entra object ids and UPNs are case-insensitive).  Writes
+ * at most cap - 1 bytes and a NUL into out (cap > 0) and returns the
+ * length of the whole normalised id, like snprintf: a result >= cap
+ * means out was too small.  id NULL gives "" and 0. */
+size_t rating_id_normalise(const char *id, char *out, size_t cap);
+
+/* 1 when id is NULL or only white space (no organizer, SPEC 3 step 3). */
+int rating_id_blank(const char *id);
 
 /* ------------------------------------------------------ reference data */
 
@@ -87,6 +120,16 @@ int rating_ref_destination(const rating_ref *ref, const char *digits,
                            char country[3], rating_kind *kind,
                            int *prefix_len);
 
+/* 1 when a masked number is ambiguous (SPEC section 3, "Numbers"): a
+ * destination prefix, or a rate prefix in currency (any validity), is
+ * longer than its visible digits and begins with them, so its kind or
+ * rate could depend on the hidden digits.  0 otherwise. */
+int rating_ref_masked_ambiguous(const rating_ref *ref, const char *currency,
+                                const char *visible_digits);
+
+/* 1 when ref holds at least one rate row in currency. */
+int rating_ref_has_currency(const rating_ref *ref, const char *currency);
+
 /* 1 when country is in Zone A. */
 int rating_ref_zone_a(const rating_ref *ref, const char *country);
 
@@ -108,13 +151,20 @@ rating_licences *rating_licences_new(void);
 /* Free it (NULL is fine). */
 void rating_licences_free(rating_licences *lic);
 
-/* Record that user holds sku_bit during [from_us, to_us).  Users must be
- * added in strcmp order of user (ties in any order). */
+/* Record that user holds the GRANT_ bits grants during [from_us, to_us).
+ * user is compared normalised (rating_id_normalise).  Rows may come in any
+ * order; an empty interval (to_us <= from_us) holds at no instant and is
+ * accepted and ignored.  AC_EOSERR when out of memory. */
 ac_status rating_licences_add(rating_licences *lic, const char *user,
-                              int sku_bit, int64_t from_us, int64_t to_us,
+                              int grants, int64_t from_us, int64_t to_us,
                               char *err);
 
-/* The SKU bits user holds at t_us (0 when none or user is NULL). */
+/* Sort the holdings by user for fast look-ups; rating_tenant_new() does
+ * it.  Adding after sorting is allowed (it unsorts). */
+void rating_licences_sort(rating_licences *lic);
+
+/* The GRANT_ bits user (normalised here) holds at t_us: 0 when none or
+ * user is NULL or blank. */
 int rating_licences_held(const rating_licences *lic, const char *user,
                          int64_t t_us);
 
@@ -124,9 +174,11 @@ typedef struct {
     const char *usage_id;       /* text UUID */
     int64_t start_us;
     const char *organizer_id;   /* NULL when SQL NULL */
-    const char *number;         /* NULL when SQL NULL */
+    const char *number;         /* NULL when SQL NULL; as stored */
     int has_duration;           /* 0 when duration_seconds is NULL */
     int32_t duration_seconds;
+    const char *call_id;        /* NULL when SQL NULL (no DUPLICATE test) */
+    const char *conference_id;  /* NULL when SQL NULL (no DUPLICATE test) */
 } rating_call;
 
 typedef struct {
@@ -143,20 +195,27 @@ typedef struct {
     int64_t connection_fee;
     int rate_prefix_len;
     int64_t amount;             /* billed * per_minute + fee, else 0 */
+    rating_number number;       /* valid unless INVALID_DURATION or
+                                   INVALID_NUMBER; prefixes are of
+                                   number.digits */
+    const char *duplicate_of;   /* DUPLICATE: the earlier call's usage_id,
+                                   valid until the next call is rated */
 } rating_result;
 
 typedef struct {
     char country[3];
+    rating_kind kind;
     int64_t per_minute;
     int64_t connection_fee;
     int32_t calls;
     int32_t minutes;            /* billed minutes */
     int64_t exact;              /* exact sum of call amounts */
-    int64_t amount;             /* exact rounded half-up to cents */
+    int64_t amount;             /* exact rounded half-up to the minor unit */
 } rating_line;
 
 typedef struct {
-    char *id;
+    char *id;                   /* as written on its first call */
+    char *key;                  /* normalised (rating_id_normalise) */
     int32_t calls;
     int32_t rejected_calls;
     int32_t minutes;            /* of its calls not rejected */
@@ -164,7 +223,7 @@ typedef struct {
     int32_t pool_minutes;
     int32_t billed_minutes;
     int64_t amount;
-    int addon_held;             /* held DIALOUT_USCA at one of its calls */
+    int addon_held;             /* held the add-on at one of its calls */
     int addon_without_prereq;   /* ... without Audio Conferencing */
     int64_t first_issue_us;     /* first such call */
     int fair_use_review;        /* exempt minutes above the threshold */
@@ -178,34 +237,50 @@ typedef struct {
     int32_t exempt_minutes;
     int32_t billed_minutes;
     int64_t exact_total;        /* sum of call amounts */
-    int64_t total;              /* sum of rounded line amounts */
+    int64_t subtotal;           /* sum of rounded line amounts */
+    int64_t tax;                /* subtotal * tax rate, rounded once */
+    int64_t total;              /* subtotal + tax */
 } rating_totals;
 
 typedef struct rating_tenant rating_tenant;
 
-/* Start rating one tenant's period.  ref, lic and currency must outlive
- * the tenant.  NULL when out of memory. */
-rating_tenant *rating_tenant_new(const rating_ref *ref,
-                                 const rating_licences *lic,
+/* Start rating one tenant's period with a pool of pool_minutes and the
+ * fair-use threshold (exempt minutes per organizer).  Sorts lic
+ * (rating_licences_sort).  ref, lic and currency must outlive the tenant.
+ * The money defaults to 2 decimals and no tax (rating_tenant_set_money).
+ * NULL when out of memory. */
+rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
                                  const char *currency, int32_t pool_minutes,
                                  int32_t fair_use_minutes);
+
+/* Set the currency's ISO 4217 minor unit (0 to 4 decimals: JPY 0, USD 2,
+ * BHD 3) that lines, tax and total are rounded to, and the tax rate in
+ * 1/10000 (2000 is 20 %, from 0 to 9999), before the first call (SPEC
+ * section 3, "Money" and "Tax").  AC_EDATA when either is out of range. */
+ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
+                                  int64_t tax_rate, char *err);
 
 /* Free it (NULL is fine). */
 void rating_tenant_free(rating_tenant *t);
 
 /* Rate the next call (calls must come in ascending (start_time, usage_id)
- * order) and fill *out.  Fails only when out of memory (AC_EOSERR). */
+ * order) and fill *out with its one outcome (SPEC section 3, steps 1 to
+ * 12).  Fails with AC_EOSERR when out of memory, or AC_EDATA naming the
+ * call when a figure would overflow or not fit the ledger's columns
+ * (amount numeric(16,4), minutes int); the tenant must then be given up. */
 ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
                              rating_result *out, char *err);
 
-/* Close the period: round the lines, sort them by (country, per_minute,
- * connection_fee), flag fair-use reviews, and check conservation (every
- * call one outcome, pool used within the pool, lines adding up).
- * AC_EDATA with the broken rule in err when a check fails. */
+/* Close the period: round each line half-up to the minor unit, sort them
+ * by (country, kind, per_minute, connection_fee), add the subtotal, the
+ * tax (rounded once) and the total, flag fair-use reviews, and check
+ * conservation (every call one outcome, pool used within the pool, lines
+ * adding up).  AC_EDATA with the broken rule or the overflowing figure in
+ * err when a check fails. */
 ac_status rating_tenant_finish(rating_tenant *t, char *err);
 
 /* After finish: the totals, the lines and the organizers (in strcmp order
- * of their id).  The arrays belong to t. */
+ * of their normalised key).  The arrays belong to t. */
 const rating_totals *rating_tenant_totals(const rating_tenant *t);
 int rating_tenant_lines(const rating_tenant *t, const rating_line **lines);
 int rating_tenant_organizers(const rating_tenant *t,

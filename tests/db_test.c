@@ -64,6 +64,10 @@ static void test_spec_invoice(void)
                  " IS NULL) FROM billing.invoices WHERE tenant_id = 'T1'"
                  " AND period = '2026-10-01'",
                  "1 USD 2 120 120 61 20 17 5 5.15 t");
+    /* SPEC 5.1: no billing profile, so no tax: subtotal 5.15, total 5.15 */
+    assert_value("SELECT concat_ws(' ', subtotal, tax, total, tax_rate,"
+                 " minor_unit) FROM billing.invoices WHERE tenant_id = 'T1'",
+                 "5.15 0.00 5.15 0.0000 2");
     assert_value("SELECT concat_ws(' ', zero_calls, exempt_calls, pool_calls,"
                  " split_calls, billed_calls) FROM billing.invoices"
                  " WHERE tenant_id = 'T1'", "1 2 2 1 6");
@@ -81,14 +85,17 @@ static void test_spec_invoice_number(void)
 
 static void test_spec_lines(void)
 {
-    assert_value("SELECT string_agg(country || ' ' || per_minute || ' ' ||"
-                 " connection_fee || ' ' || amount, '; ' ORDER BY country,"
-                 " per_minute) FROM billing.invoice_lines l JOIN"
+    assert_value("SELECT string_agg(country || ' ' || kind || ' ' ||"
+                 " per_minute || ' ' || connection_fee || ' ' || amount, '; '"
+                 " ORDER BY line_no) FROM billing.invoice_lines l JOIN"
                  " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'",
-                 "FR 0.0350 0.0000 0.11; GB 0.0300 0.0000 0.03; "
-                 "JM 0.2500 0.0500 2.55; PR 0.0200 0.0000 0.02; "
-                 "US 0.0200 0.0000 0.04; US 1.0000 0.0000 2.00; "
-                 "ZW 0.4000 0.0000 0.40");
+                 "FR geographic 0.0350 0.0000 0.11; "
+                 "GB geographic 0.0300 0.0000 0.03; "
+                 "JM geographic 0.2500 0.0500 2.55; "
+                 "PR geographic 0.0200 0.0000 0.02; "
+                 "US geographic 0.0200 0.0000 0.04; "
+                 "US premium 1.0000 0.0000 2.00; "
+                 "ZW geographic 0.4000 0.0000 0.40");
     assert_value("SELECT sum(l.amount) = i.total FROM billing.invoice_lines l"
                  " JOIN billing.invoices i USING (invoice_no)"
                  " WHERE tenant_id = 'T1' GROUP BY i.total", "t");
@@ -144,6 +151,7 @@ static void test_spec_findings(void)
                  " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
                  " AND usage_id IS NULL",
                  "ADDON_WITHOUT_PREREQUISITE:dave "
+                 "BILLING_PROFILE_MISSING:T1 "
                  "LICENSE_OVER_ASSIGNED:DIALOUT_USCA "
                  "LICENSE_OVER_ASSIGNED:MCOMEETADD");
     assert_value("SELECT string_agg(right(usage_id::text, 2) || ':' || code,"

@@ -379,17 +379,53 @@ static void test_money_round(void)
 
 static void test_number_valid(void)
 {
+    /* SPEC 3, "Numbers": spaces removed, '+' and 6 to 15 characters, the
+     * last 1 to 4 of which may be '*' (masked). */
     static const struct { const char *n; int ok; } v[] = {
         {"+999123", 1}, {"+12345", 0}, {"+123456789012345", 1},
         {"+1234567890123456", 0}, {"12125550100", 0},
         {"+1212555010a", 0}, {"+", 0}, {"", 0}, {"+12125550100", 1},
-        {"+1 2125550100", 0}, {"++12125550100", 0}, {"+12125550100 ", 0},
-        {" +12125550100", 0}, {"+-12125550100", 0}, {"+442071234567", 1},
+        {"+1 2125550100", 1}, {"++12125550100", 0}, {"+12125550100 ", 1},
+        {" +12125550100", 1}, {"+-12125550100", 0}, {"+442071234567", 1},
+        {"+49 30 1234 5***", 1}, {"+33 1 42 68 ****", 1},
+        {"+3314268*****", 0}, {"+4930123*4***", 0}, {"+12*", 0},
+        {"+123***", 1}, {"+49 30 1234 5 * * *", 1}, {"+49\t301234", 0},
+        {"+1234567890123***", 0}, {"+123456789012***", 1}, {"+*******", 0},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         CHECK(rating_number_valid(v[i].n) == v[i].ok,
               "rating_number_valid(\"%s\"): expected %d", v[i].n, v[i].ok);
     CU_ASSERT_EQUAL(rating_number_valid(NULL), 0);
+
+    rating_number n;
+    CU_ASSERT_FATAL(rating_number_parse("+49 30 1234 5***", &n));
+    CU_ASSERT_STRING_EQUAL(n.text, "+493012345***");
+    CU_ASSERT_STRING_EQUAL(n.digits, "493012345");
+    CU_ASSERT_EQUAL(n.visible, 9);
+    CU_ASSERT_EQUAL(n.masked, 1);
+    CU_ASSERT_FATAL(rating_number_parse("+81312345678", &n));
+    CU_ASSERT_STRING_EQUAL(n.digits, "81312345678");
+    CU_ASSERT_EQUAL(n.masked, 0);
+}
+
+static void test_id_normalise(void)
+{
+    char out[64], tiny[4];
+    CU_ASSERT_EQUAL(rating_id_normalise(" KENJI@Northwind.example\t\n", out,
+                                        sizeof out), 23);
+    CU_ASSERT_STRING_EQUAL(out, "kenji@northwind.example");
+    /* only ASCII letters fold; other bytes are kept as they are */
+    CU_ASSERT_EQUAL(rating_id_normalise("\xc3\x89MILE", out, sizeof out),
+                    6);
+    CU_ASSERT_STRING_EQUAL(out, "\xc3\x89mile");
+    CU_ASSERT_EQUAL(rating_id_normalise("  ", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    CU_ASSERT_EQUAL(rating_id_normalise(NULL, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(rating_id_normalise("ABCDEF", tiny, sizeof tiny), 6);
+    CU_ASSERT_STRING_EQUAL(tiny, "abc");
+    CU_ASSERT_EQUAL(rating_id_blank(" \t"), 1);
+    CU_ASSERT_EQUAL(rating_id_blank(NULL), 1);
+    CU_ASSERT_EQUAL(rating_id_blank(" x"), 0);
 }
 
 /* ========================================================== prefix trie */
@@ -611,12 +647,16 @@ static void test_names(void)
     CU_ASSERT_STRING_EQUAL(rating_outcome_name(OUTCOME_POOL), "pool");
     CU_ASSERT_STRING_EQUAL(rating_outcome_name(OUTCOME_SPLIT), "split");
     CU_ASSERT_STRING_EQUAL(rating_outcome_name(OUTCOME_BILLED), "billed");
-    CU_ASSERT_EQUAL(rating_sku_parse("MCOMEETADD"), SKU_MCOMEETADD);
-    CU_ASSERT_EQUAL(rating_sku_parse("MCOMEETACPEA"), SKU_MCOMEETACPEA);
-    CU_ASSERT_EQUAL(rating_sku_parse("DIALOUT_USCA"), SKU_DIALOUT_USCA);
-    CU_ASSERT_EQUAL(rating_sku_parse("ENTERPRISEPACK"), 0);
-    CU_ASSERT_EQUAL(rating_sku_parse("mcomeetadd"), 0);
-    CU_ASSERT_EQUAL(rating_sku_parse(NULL), 0);
+    CU_ASSERT_EQUAL(rating_grant_parse("audio_conferencing"),
+                    GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_grant_parse("audio_conferencing_ppm"),
+                    GRANT_AUDIO_CONFERENCING_PPM);
+    CU_ASSERT_EQUAL(rating_grant_parse("dialout_usca"), GRANT_DIALOUT_USCA);
+    CU_ASSERT_EQUAL(rating_grant_parse("MCOMEETADD"), 0);
+    CU_ASSERT_EQUAL(rating_grant_parse("Audio_Conferencing"), 0);
+    CU_ASSERT_EQUAL(rating_grant_parse(NULL), 0);
+    CU_ASSERT_STRING_EQUAL(rating_kind_name(KIND_MOBILE), "mobile");
+    CU_ASSERT_EQUAL(rating_kind_parse("shared_cost"), KIND_SHARED_COST);
 }
 
 /* ================================================================ rates */
@@ -806,42 +846,62 @@ static void test_licences(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", J), 0);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", SKU_MCOMEETADD, J, M,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", GRANT_AUDIO_CONFERENCING, J, M,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", SKU_DIALOUT_USCA, J, F,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", GRANT_DIALOUT_USCA, J, F,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", SKU_MCOMEETADD, O, F,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "alice", GRANT_AUDIO_CONFERENCING, O, F,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "bob", SKU_MCOMEETACPEA, J, F,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "bob", GRANT_AUDIO_CONFERENCING_PPM, J, F,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "bobby", SKU_MCOMEETADD, J, F,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "bobby", GRANT_AUDIO_CONFERENCING, J, F,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "carol", SKU_MCOMEETADD, M, O,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "carol", GRANT_AUDIO_CONFERENCING, M, O,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "carol", SKU_MCOMEETADD, J, M,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "carol", GRANT_AUDIO_CONFERENCING, J, M,
                                         err), AC_OK);
-    /* out of user order */
-    CU_ASSERT_NOT_EQUAL(rating_licences_add(l, "al", SKU_MCOMEETADD, J, F,
-                                            err), AC_OK);
+    /* out of user order, and written another way (SPEC 3, identifiers);
+     * an inverted interval holds at no instant (SPEC 3) */
+    CU_ASSERT_EQUAL(rating_licences_add(l, " KENJI@Northwind.example\t",
+                                        GRANT_AUDIO_CONFERENCING, J, F, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_licences_add(l, "dave", GRANT_AUDIO_CONFERENCING,
+                                        O, J, err), AC_OK);
+    CU_ASSERT_EQUAL(rating_licences_add(l, "dave", GRANT_AUDIO_CONFERENCING,
+                                        O, O, err), AC_OK);
+    CU_ASSERT_EQUAL(rating_licences_add(l, "   ", GRANT_AUDIO_CONFERENCING,
+                                        J, F, err), AC_OK);
+    /* before sorting (linear) and after, the same answers */
+    CU_ASSERT_EQUAL(rating_licences_held(l, "kenji@northwind.example", O),
+                    GRANT_AUDIO_CONFERENCING);
+    rating_licences_sort(l);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "kenji@northwind.example", O),
+                    GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "Kenji@NORTHWIND.example ", O),
+                    GRANT_AUDIO_CONFERENCING);
+    for (int64_t t = J - 1; t <= O + 1; t += (O - J) / 4)
+        CHECK(rating_licences_held(l, "dave", t) == 0,
+              "inverted interval held at %lld", (long long)t);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "dave", O), 0);
 
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", J - 1), 0);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", J),
-                    SKU_MCOMEETADD | SKU_DIALOUT_USCA);
+                    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", M - 1),
-                    SKU_MCOMEETADD | SKU_DIALOUT_USCA);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "alice", M), SKU_DIALOUT_USCA);
+                    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "alice", M), GRANT_DIALOUT_USCA);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", O - 1),
-                    SKU_DIALOUT_USCA);
+                    GRANT_DIALOUT_USCA);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", O),
-                    SKU_MCOMEETADD | SKU_DIALOUT_USCA);
+                    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA);
     CU_ASSERT_EQUAL(rating_licences_held(l, "alice", INT64_MAX - 1),
-                    SKU_MCOMEETADD | SKU_DIALOUT_USCA);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "bob", J), SKU_MCOMEETACPEA);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "bobby", J), SKU_MCOMEETADD);
+                    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "bob", J), GRANT_AUDIO_CONFERENCING_PPM);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "bobby", J), GRANT_AUDIO_CONFERENCING);
     /* consecutive intervals join with no gap */
-    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", M - 1), SKU_MCOMEETADD);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", M), SKU_MCOMEETADD);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", O - 1), SKU_MCOMEETADD);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", M - 1), GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", M), GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "carol", O - 1), GRANT_AUDIO_CONFERENCING);
     CU_ASSERT_EQUAL(rating_licences_held(l, "carol", O), 0);
     /* unknown users, near names, NULL */
     CU_ASSERT_EQUAL(rating_licences_held(l, "al", J), 0);
@@ -849,7 +909,9 @@ static void test_licences(void)
     CU_ASSERT_EQUAL(rating_licences_held(l, "bo", J), 0);
     CU_ASSERT_EQUAL(rating_licences_held(l, "zed", J), 0);
     CU_ASSERT_EQUAL(rating_licences_held(l, "", J), 0);
-    CU_ASSERT_EQUAL(rating_licences_held(l, "Alice", J), 0);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "   ", J), 0);
+    CU_ASSERT_EQUAL(rating_licences_held(l, "Alice", J),
+                    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA);
     CU_ASSERT_EQUAL(rating_licences_held(l, NULL, J), 0);
     rating_licences_free(l);
     rating_licences_free(NULL);
@@ -949,17 +1011,17 @@ static rating_licences *t1_licences(void)
     rating_licences *l = rating_licences_new();
     int ok = l != NULL;
 
-    ok = ok && rating_licences_add(l, "alice", SKU_MCOMEETADD, J, F, err)
+    ok = ok && rating_licences_add(l, "alice", GRANT_AUDIO_CONFERENCING, J, F, err)
                    == AC_OK;
-    ok = ok && rating_licences_add(l, "alice", SKU_DIALOUT_USCA, J, F, err)
+    ok = ok && rating_licences_add(l, "alice", GRANT_DIALOUT_USCA, J, F, err)
                    == AC_OK;
-    ok = ok && rating_licences_add(l, "bob", SKU_MCOMEETADD, J, F, err)
+    ok = ok && rating_licences_add(l, "bob", GRANT_AUDIO_CONFERENCING, J, F, err)
                    == AC_OK;
-    ok = ok && rating_licences_add(l, "carol", SKU_MCOMEETACPEA, J, F, err)
+    ok = ok && rating_licences_add(l, "carol", GRANT_AUDIO_CONFERENCING_PPM, J, F, err)
                    == AC_OK;
-    ok = ok && rating_licences_add(l, "dave", SKU_DIALOUT_USCA, J, F, err)
+    ok = ok && rating_licences_add(l, "dave", GRANT_DIALOUT_USCA, J, F, err)
                    == AC_OK;
-    ok = ok && rating_licences_add(l, "erin", SKU_MCOMEETADD,
+    ok = ok && rating_licences_add(l, "erin", GRANT_AUDIO_CONFERENCING,
                                    OCT(15, 0, 0, 0), F, err) == AC_OK;
     if (!ok) {
         rating_licences_free(l);
@@ -1063,26 +1125,28 @@ static void test_spec_example_t1(void)
     CHECK_I64(tot->exempt_minutes, 61, "exempt minutes");
     CHECK_I64(tot->billed_minutes, 20, "billed minutes");
     CHECK_I64(tot->exact_total, 51450, "exact total");
+    CHECK_I64(tot->subtotal, 51500, "subtotal");
+    CHECK_I64(tot->tax, 0, "tax");
     CHECK_I64(tot->total, 51500, "total");
     char two[32];
     money_format2(tot->total, two, sizeof two);
     CU_ASSERT_STRING_EQUAL(two, "5.15");
 
     static const rating_line want[7] = {
-        {"FR", 350, 0, 1, 3, 1050, 1100},
-        {"GB", 300, 0, 1, 1, 300, 300},
-        {"JM", 2500, 500, 1, 10, 25500, 25500},
-        {"PR", 200, 0, 1, 1, 200, 200},
-        {"US", 200, 0, 1, 2, 400, 400},
-        {"US", 10000, 0, 1, 2, 20000, 20000},
-        {"ZW", 4000, 0, 1, 1, 4000, 4000},
+        {"FR", KIND_GEOGRAPHIC, 350, 0, 1, 3, 1050, 1100},
+        {"GB", KIND_GEOGRAPHIC, 300, 0, 1, 1, 300, 300},
+        {"JM", KIND_GEOGRAPHIC, 2500, 500, 1, 10, 25500, 25500},
+        {"PR", KIND_GEOGRAPHIC, 200, 0, 1, 1, 200, 200},
+        {"US", KIND_GEOGRAPHIC, 200, 0, 1, 2, 400, 400},
+        {"US", KIND_PREMIUM, 10000, 0, 1, 2, 20000, 20000},
+        {"ZW", KIND_GEOGRAPHIC, 4000, 0, 1, 1, 4000, 4000},
     };
     const rating_line *lines = NULL;
     int n = rating_tenant_lines(t, &lines);
     CU_ASSERT_EQUAL(n, 7);
     for (int i = 0; i < n && i < 7; i++) {
         const rating_line *l = &lines[i], *w = &want[i];
-        CHECK(strcmp(l->country, w->country) == 0 &&
+        CHECK(strcmp(l->country, w->country) == 0 && l->kind == w->kind &&
                   l->per_minute == w->per_minute &&
                   l->connection_fee == w->connection_fee &&
                   l->calls == w->calls && l->minutes == w->minutes &&
@@ -1165,8 +1229,8 @@ static const char *const cast[] = {
     "acpea", "acpea_usca", "add", "add_usca", "usca", "zed_none",
 };
 static const int cast_skus[] = {
-    SKU_MCOMEETACPEA, SKU_MCOMEETACPEA | SKU_DIALOUT_USCA, SKU_MCOMEETADD,
-    SKU_MCOMEETADD | SKU_DIALOUT_USCA, SKU_DIALOUT_USCA, 0,
+    GRANT_AUDIO_CONFERENCING_PPM, GRANT_AUDIO_CONFERENCING_PPM | GRANT_DIALOUT_USCA, GRANT_AUDIO_CONFERENCING,
+    GRANT_AUDIO_CONFERENCING | GRANT_DIALOUT_USCA, GRANT_DIALOUT_USCA, 0,
 };
 /* cast[] must be in strcmp order */
 
@@ -1523,9 +1587,9 @@ static void test_rule_licence_at_call(void)
     const int64_t from = OCT(15, 0, 0, 0), to = OCT(20, 0, 0, 0);
     rating_licences *l = rating_licences_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "frank", SKU_MCOMEETADD, from, to,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "frank", GRANT_AUDIO_CONFERENCING, from, to,
                                         err), AC_OK);
-    CU_ASSERT_EQUAL(rating_licences_add(l, "frank", SKU_MCOMEETACPEA, to,
+    CU_ASSERT_EQUAL(rating_licences_add(l, "frank", GRANT_AUDIO_CONFERENCING_PPM, to,
                                         RATING_FOREVER, err), AC_OK);
     rating_tenant *t = rating_tenant_new(g_ref, l, "USD", 60, 3000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
@@ -1628,7 +1692,7 @@ static void test_tenant_many(void)
         ok &= rating_ref_add_rate(ref, "USD", prefix, 100 + i, i % 3, J,
                                   RATING_FOREVER, err) == AC_OK;
         snprintf(user, sizeof user, "u%03d", i);
-        ok &= rating_licences_add(l, user, SKU_MCOMEETACPEA, J,
+        ok &= rating_licences_add(l, user, GRANT_AUDIO_CONFERENCING_PPM, J,
                                   RATING_FOREVER, err) == AC_OK;
     }
     CU_ASSERT_FATAL(ok);
@@ -2003,6 +2067,7 @@ CU_ErrorCode tests_register(void)
     };
     static const test_def prefix[] = {
         {"number validation", test_number_valid},
+        {"identifier normalisation", test_id_normalise},
         {"trie", test_prefix_trie},
         {"trie with many prefixes", test_prefix_trie_many},
         {NULL, NULL},
