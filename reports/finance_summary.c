@@ -24,11 +24,14 @@ typedef struct {
 
 enum { MONEY2, MONEY4, MONEY2_BOLD };
 
-/* A money format of currency (kind: MONEY2, MONEY4 or MONEY2_BOLD), or
+/* A money format of currency with minor decimals (text, NULL: 2; kind:
+ * MONEY2 (the minor unit), MONEY4 or MONEY2_BOLD), or
  * plain decimals when the workbook has used up its currency formats. */
-static lxw_format *money(fin_ctx *c, const char *currency, int kind)
+static lxw_format *money(fin_ctx *c, const char *currency, const char *minor,
+                         int kind)
 {
-    const xb_money *m = xb_money_of(&c->book, currency);
+    const xb_money *m = xb_money_of(&c->book, currency,
+                                    minor ? atoi(minor) : 2);
     if (m == NULL)
         return c->book.decimal4;
     return kind == MONEY4 ? m->m4 : kind == MONEY2_BOLD ? m->m2_bold : m->m2;
@@ -39,7 +42,7 @@ static ac_status invoice_row(void *ctx, const PGresult *r, char *err)
     fin_ctx *c = ctx;
     xb_sheet *s = &c->s;
     xb_book *b = &c->book;
-    const char *cur = db_value(r, 0, 13);
+    const char *cur = db_value(r, 0, 13), *minor = db_value(r, 0, 16);
 
     for (int col = 0; col <= 2; col++)
         xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
@@ -47,10 +50,10 @@ static ac_status invoice_row(void *ctx, const PGresult *r, char *err)
     xb_str(s, 4, db_value(r, 0, 4), NULL);
     for (int col = 5; col <= 11; col++)
         xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
-    xb_dec(s, 12, db_value(r, 0, 12), money(c, cur, MONEY2));
+    xb_dec(s, 12, db_value(r, 0, 12), money(c, cur, minor, MONEY2));
     xb_str(s, 13, cur, NULL);
-    xb_dec(s, 14, db_value(r, 0, 14), money(c, cur, MONEY2));
-    xb_dec(s, 15, db_value(r, 0, 15), money(c, cur, MONEY2));
+    xb_dec(s, 14, db_value(r, 0, 14), money(c, cur, minor, MONEY2));
+    xb_dec(s, 15, db_value(r, 0, 15), money(c, cur, minor, MONEY2));
     xb_next(s);
     return xb_check(b, err);
 }
@@ -74,7 +77,7 @@ static ac_status write_invoices(fin_ctx *c, PGconn *conn, const char *date,
         "SELECT i.tenant_id, i.tenant_name, i.invoice_no, i.revision,"
         " i.supersedes, i.seats, i.pool_minutes, i.pool_used_minutes,"
         " i.exempt_minutes, i.billed_minutes, i.calls, i.rejected_calls,"
-        " i.total, i.currency, p.total, i.total - p.total"
+        " i.total, i.currency, p.total, i.total - p.total, i.minor_unit"
         " FROM " LATEST " i"
         " LEFT JOIN billing.invoices p ON p.invoice_no = i.supersedes"
         " ORDER BY i.tenant_id", 1, p, invoice_row, c, err);
@@ -101,7 +104,8 @@ static ac_status write_totals(fin_ctx *c, PGconn *conn, const char *date,
         rc = db_query(conn,
             "SELECT i.currency, count(*), sum(i.calls),"
             " sum(i.rejected_calls), sum(i.billed_minutes), sum(i.total),"
-            " count(p.invoice_no), coalesce(sum(i.total - p.total), 0)"
+            " count(p.invoice_no), coalesce(sum(i.total - p.total), 0),"
+            " max(i.minor_unit)"
             " FROM " LATEST " i"
             " LEFT JOIN billing.invoices p ON p.invoice_no = i.supersedes"
             " GROUP BY i.currency ORDER BY i.currency", 1, p, &res, err);
@@ -110,12 +114,13 @@ static ac_status write_totals(fin_ctx *c, PGconn *conn, const char *date,
     xb_header(s, head, 8);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *cur = db_value(res, i, 0);
+        const char *minor = db_value(res, i, 8);
         xb_str(s, 0, cur, NULL);
         for (int col = 1; col <= 4; col++)
             xb_dec(s, (lxw_col_t)col, db_value(res, i, col), b->integer);
-        xb_dec(s, 5, db_value(res, i, 5), money(c, cur, MONEY2_BOLD));
+        xb_dec(s, 5, db_value(res, i, 5), money(c, cur, minor, MONEY2_BOLD));
         xb_dec(s, 6, db_value(res, i, 6), b->integer);
-        xb_dec(s, 7, db_value(res, i, 7), money(c, cur, MONEY2));
+        xb_dec(s, 7, db_value(res, i, 7), money(c, cur, minor, MONEY2));
         xb_next(s);
     }
     PQclear(res);
@@ -166,15 +171,16 @@ static ac_status recon_row(void *ctx, const PGresult *r, char *err)
     fin_ctx *c = ctx;
     xb_sheet *s = &c->s;
     xb_book *b = &c->book;
-    const char *cur = db_value(r, 0, 3);
+    const char *cur = db_value(r, 0, 3), *minor = db_value(r, 0, 12);
 
     for (int col = 0; col <= 3; col++)
         xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
-    xb_dec(s, 4, db_value(r, 0, 4), money(c, cur, MONEY2));
+    xb_dec(s, 4, db_value(r, 0, 4), money(c, cur, minor, MONEY2));
     for (int col = 5; col <= 7; col++)
         xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
     for (int col = 8; col <= 10; col++)
-        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), money(c, cur, MONEY4));
+        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col),
+               money(c, cur, minor, MONEY4));
     xb_dec(s, 11, db_value(r, 0, 11), b->integer);
     xb_next(s);
     return xb_check(b, err);
@@ -201,7 +207,7 @@ static ac_status write_reconciliation(fin_ctx *c, PGconn *conn,
         " i.total, r.charged_calls, r.compared_calls,"
         " r.charged_calls - r.compared_calls, r.provider_total,"
         " r.acbill_total, r.provider_total - r.acbill_total,"
-        " r.differing_calls"
+        " r.differing_calls, i.minor_unit"
         " FROM " LATEST " i LEFT JOIN billing.invoice_reconciliation r"
         "   ON r.invoice_no = i.invoice_no"
         " ORDER BY i.tenant_id", 1, p, recon_row, c, err);

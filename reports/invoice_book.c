@@ -43,7 +43,9 @@ enum {
     I_BILLED, I_CALLS, I_REJECTED, I_TOTAL, I_ISSUED, I_POOL_LEFT,
     /* billing.invoice_reconciliation, recorded when it was issued */
     I_R_CHARGED, I_R_COMPARED, I_R_OTHER, I_R_PROVIDER, I_R_ACBILL,
-    I_R_DIFFERENCE, I_R_DIFFERING
+    I_R_DIFFERENCE, I_R_DIFFERING,
+    /* SPEC version 2: money to the minor unit, tax */
+    I_SUBTOTAL, I_TAX, I_TAX_RATE, I_MINOR
 };
 
 static const char invoice_sql[] =
@@ -57,7 +59,8 @@ static const char invoice_sql[] =
     " pool_minutes - pool_used_minutes,"
     " r.charged_calls, r.compared_calls, r.charged_calls - r.compared_calls,"
     " r.provider_total, r.acbill_total, r.provider_total - r.acbill_total,"
-    " r.differing_calls"
+    " r.differing_calls, i.subtotal, i.tax,"
+    " trim_scale(i.tax_rate * 100) || ' %', i.minor_unit"
     " FROM billing.invoices i"
     " LEFT JOIN billing.invoice_reconciliation r USING (invoice_no)"
     " WHERE invoice_no = $1";
@@ -186,30 +189,31 @@ static void section(xb_sheet *s, const char *title)
 static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
 {
     static const char *const head[] = {
-        "Line", "Country", "Rate per minute", "Connection fee", "Calls",
-        "Minutes", "Exact amount", "Amount"
+        "Line", "Country", "Kind", "Rate per minute", "Connection fee",
+        "Calls", "Minutes", "Exact amount", "Amount"
     };
     const char *p[] = { c->invoice_no };
     PGresult *res;
     xb_book *b = &c->book;
 
     ac_status rc = db_query(c->conn,
-        "SELECT line_no, country, per_minute, connection_fee, calls,"
+        "SELECT line_no, country, kind, per_minute, connection_fee, calls,"
         " minutes, exact_amount, amount FROM billing.invoice_lines"
         " WHERE invoice_no = $1 ORDER BY line_no", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
     section(s, "Invoice lines");
-    xb_header(s, head, 8);
+    xb_header(s, head, 9);
     for (int i = 0; i < PQntuples(res); i++) {
         xb_dec(s, 0, db_value(res, i, 0), b->integer);
         xb_str(s, 1, db_value(res, i, 1), NULL);
-        xb_dec(s, 2, db_value(res, i, 2), c->m4);
+        xb_str(s, 2, db_value(res, i, 2), NULL);
         xb_dec(s, 3, db_value(res, i, 3), c->m4);
-        xb_dec(s, 4, db_value(res, i, 4), b->integer);
+        xb_dec(s, 4, db_value(res, i, 4), c->m4);
         xb_dec(s, 5, db_value(res, i, 5), b->integer);
-        xb_dec(s, 6, db_value(res, i, 6), c->m4);
-        xb_dec(s, 7, db_value(res, i, 7), c->m2);
+        xb_dec(s, 6, db_value(res, i, 6), b->integer);
+        xb_dec(s, 7, db_value(res, i, 7), c->m4);
+        xb_dec(s, 8, db_value(res, i, 8), c->m2);
         xb_next(s);
     }
     if (PQntuples(res) == 0) {
@@ -218,26 +222,35 @@ static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
     }
     PQclear(res);
 
-    /* The lines re-add to the total: exact sums, then the rounding. */
+    /* The lines re-add to the subtotal: exact sums, then the rounding;
+     * then the tax, rounded once, and the total. */
     rc = db_query(c->conn,
         "SELECT coalesce(sum(l.calls), 0), coalesce(sum(l.minutes), 0),"
-        " coalesce(sum(l.exact_amount), 0), i.total,"
-        " i.total - coalesce(sum(l.exact_amount), 0)"
+        " coalesce(sum(l.exact_amount), 0), i.subtotal,"
+        " i.subtotal - coalesce(sum(l.exact_amount), 0)"
         " FROM billing.invoices i LEFT JOIN billing.invoice_lines l"
         "   ON l.invoice_no = i.invoice_no"
-        " WHERE i.invoice_no = $1 GROUP BY i.total", 1, p, &res, err);
+        " WHERE i.invoice_no = $1 GROUP BY i.subtotal", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
-    xb_str(s, 0, "Total", b->bold);
-    xb_dec(s, 4, db_value(res, 0, 0), b->integer_bold);
-    xb_dec(s, 5, db_value(res, 0, 1), b->integer_bold);
-    xb_dec(s, 6, db_value(res, 0, 2), c->m4);
-    xb_dec(s, 7, db_value(res, 0, 3), c->m2b);
+    xb_str(s, 0, "Subtotal", b->bold);
+    xb_dec(s, 5, db_value(res, 0, 0), b->integer_bold);
+    xb_dec(s, 6, db_value(res, 0, 1), b->integer_bold);
+    xb_dec(s, 7, db_value(res, 0, 2), c->m4);
+    xb_dec(s, 8, db_value(res, 0, 3), c->m2b);
     xb_next(s);
-    xb_str(s, 0, "Rounding (lines to cents, half-up)", NULL);
-    xb_dec(s, 7, db_value(res, 0, 4), c->m4);
+    xb_str(s, 0, "Rounding (each line to the currency's minor unit, "
+           "half-up)", NULL);
+    xb_dec(s, 8, db_value(res, 0, 4), c->m4);
     xb_next(s);
     PQclear(res);
+    xb_str(s, 0, "Tax", NULL);
+    xb_str(s, 2, iv(c, I_TAX_RATE), NULL);
+    xb_dec(s, 8, iv(c, I_TAX), c->m2);
+    xb_next(s);
+    xb_str(s, 0, "Total due", b->bold);
+    xb_dec(s, 8, iv(c, I_TOTAL), c->m2b);
+    xb_next(s);
     return AC_OK;
 }
 
@@ -527,6 +540,8 @@ static ac_status write_summary(inv_ctx *c, char *err)
     label_dec(&s, "Billed minutes", iv(c, I_BILLED), b->integer);
     label_dec(&s, "Calls", iv(c, I_CALLS), b->integer);
     label_dec(&s, "Rejected calls", iv(c, I_REJECTED), b->integer);
+    label_dec(&s, "Subtotal", iv(c, I_SUBTOTAL), c->m2);
+    label_dec(&s, "Tax", iv(c, I_TAX), c->m2);
     xb_str(&s, 0, "Total due", b->bold);
     xb_dec(&s, 1, iv(c, I_TOTAL), c->m2b);
     xb_next(&s);
@@ -959,7 +974,7 @@ static void recon_write(inv_ctx *c, char *const v[RECON_COLS])
     xb_dec(s, 8, v[8], c->m4);          /* acbill amount */
     /* The provider's charge in the provider's currency (the invoice's:
      * other currencies are not compared). */
-    const xb_money *pm = xb_money_of(b, v[10]);
+    const xb_money *pm = xb_money_of(b, v[10], 2);
     xb_dec(s, 9, v[9], pm ? pm->m4 : b->decimal4);
     xb_str(s, 10, v[10], NULL);
     xb_dec(s, 11, v[11], c->m4);        /* Difference */
@@ -1115,7 +1130,8 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
         return rc;
     }
 
-    const xb_money *m = xb_money_of(&c->book, iv(c, I_CURRENCY));
+    const xb_money *m = xb_money_of(&c->book, iv(c, I_CURRENCY),
+                                    atoi(iv(c, I_MINOR)));
     c->m2 = m->m2;      /* the first currency of a book: never NULL */
     c->m4 = m->m4;
     c->m2b = m->m2_bold;

@@ -279,40 +279,49 @@ ac_status xb_check(xb_book *b, char *err)
                    lxw_strerror(b->lerr), b->where);
 }
 
-const xb_money *xb_money_of(xb_book *b, const char *currency)
+const xb_money *xb_money_of(xb_book *b, const char *currency,
+                            int minor_unit)
 {
     char code[4] = "";
     int letters = 1;
 
+    if (minor_unit < 0 || minor_unit > 4)
+        minor_unit = 2;
     copy_prop(code, sizeof code, currency ? currency : "");
     for (int i = 0; i < 3; i++)
         if (code[i] < 'A' || code[i] > 'Z')
             letters = 0;
     for (int i = 0; i < b->nmoney; i++)
-        if (strcmp(b->money[i].code, code) == 0)
+        if (strcmp(b->money[i].code, code) == 0 &&
+            b->money[i].minor_unit == minor_unit)
             return &b->money[i];
     if (b->nmoney == XB_MAX_CURRENCIES)
         return NULL;
 
-    char f2[64], f4[64];
+    /* "#,##0" and the minor unit's decimals (ISO 4217: JPY none, USD 2,
+     * BHD 3), and always four for rates and exact amounts. */
+    char num[16], num4[16] = "#,##0.0000", f2[64], f4[64];
+    snprintf(num, sizeof num, "#,##0%s%.*s", minor_unit > 0 ? "." : "",
+             minor_unit, "0000");
     if (strcmp(code, "USD") == 0) {
-        snprintf(f2, sizeof f2, "[$$-409]#,##0.00");
-        snprintf(f4, sizeof f4, "[$$-409]#,##0.0000");
+        snprintf(f2, sizeof f2, "[$$-409]%s", num);
+        snprintf(f4, sizeof f4, "[$$-409]%s", num4);
     } else if (strcmp(code, "EUR") == 0) {
-        snprintf(f2, sizeof f2, "[$\xE2\x82\xAC-2] #,##0.00");
-        snprintf(f4, sizeof f4, "[$\xE2\x82\xAC-2] #,##0.0000");
+        snprintf(f2, sizeof f2, "[$\xE2\x82\xAC-2] %s", num);
+        snprintf(f4, sizeof f4, "[$\xE2\x82\xAC-2] %s", num4);
     } else if (strcmp(code, "GBP") == 0) {
-        snprintf(f2, sizeof f2, "[$\xC2\xA3-809]#,##0.00");
-        snprintf(f4, sizeof f4, "[$\xC2\xA3-809]#,##0.0000");
+        snprintf(f2, sizeof f2, "[$\xC2\xA3-809]%s", num);
+        snprintf(f4, sizeof f4, "[$\xC2\xA3-809]%s", num4);
     } else if (letters) {
-        snprintf(f2, sizeof f2, "#,##0.00 \"%s\"", code);
-        snprintf(f4, sizeof f4, "#,##0.0000 \"%s\"", code);
+        snprintf(f2, sizeof f2, "%s \"%s\"", num, code);
+        snprintf(f4, sizeof f4, "%s \"%s\"", num4, code);
     } else {
-        snprintf(f2, sizeof f2, "#,##0.00");
-        snprintf(f4, sizeof f4, "#,##0.0000");
+        snprintf(f2, sizeof f2, "%s", num);
+        snprintf(f4, sizeof f4, "%s", num4);
     }
     xb_money *m = &b->money[b->nmoney++];
     memcpy(m->code, code, sizeof m->code);
+    m->minor_unit = minor_unit;
     m->m2 = workbook_add_format(b->wb);
     format_set_num_format(m->m2, f2);
     m->m4 = workbook_add_format(b->wb);

@@ -27,6 +27,7 @@
  * (for totals). */
 typedef struct {
     char code[4];
+    int minor_unit;             /* decimals of m2, m2_bold */
     lxw_format *m2, *m4, *m2_bold;
 } xb_money;
 
@@ -82,13 +83,17 @@ ac_status xb_close(xb_book *b, int failed, char *err);
 /* AC_OK, or AC_EINTERNAL with the first libxlsxwriter error in err. */
 ac_status xb_check(xb_book *b, char *err);
 
-/* The money formats of currency (ISO 4217 code).  USD, EUR and GBP get
- * Excel's own currency formats; another code of three letters A-Z is shown
- * as `#,##0.00 "XXX"`; anything else as plain `#,##0.00`.  Formats are
+/* The money formats of currency (ISO 4217 code) with minor_unit decimals
+ * (0 to 4, the currency's ISO 4217 minor unit; anything else is 2): m2
+ * and m2_bold show money rounded to the minor unit, m4 four decimals.
+ * USD, EUR and GBP get Excel's own currency formats; another code of three
+ * letters A-Z is shown as `#,##0.00 "XXX"` (with its decimals); anything
+ * else as plain `#,##0.00`.  Formats are
  * created on first use, so call order decides their index: callers must
  * use currencies in an order that depends only on the ledger.  NULL when
  * XB_MAX_CURRENCIES are in use (the caller falls back to plain numbers). */
-const xb_money *xb_money_of(xb_book *b, const char *currency);
+const xb_money *xb_money_of(xb_book *b, const char *currency,
+                            int minor_unit);
 
 /* Add worksheet name (a valid, unique sheet name) with its cursor at
  * row 0.  AC_EINTERNAL when libxlsxwriter refuses it. */

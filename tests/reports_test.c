@@ -427,20 +427,23 @@ static void test_invoice_summary(void)
     /* The invoice lines, as the ledger has them, then the totals. */
     char *summary = reader("rows '%s' Summary", path);
     char *lines = testdb_value(conn,
-        "SELECT string_agg(concat_ws(E'\\t', line_no, country,"
+        "SELECT string_agg(concat_ws(E'\\t', line_no, country, kind,"
         " trim_scale(per_minute), trim_scale(connection_fee), calls,"
         " minutes, trim_scale(exact_amount), trim_scale(amount)), E'\\n'"
         " ORDER BY line_no) FROM billing.invoice_lines"
         " WHERE invoice_no = 'T1-2026-10-R1'");
     char block[4096];
-    snprintf(block, sizeof block, "Line\tCountry\tRate per minute\t"
+    snprintf(block, sizeof block, "Line\tCountry\tKind\tRate per minute\t"
              "Connection fee\tCalls\tMinutes\tExact amount\tAmount\n%s\n"
-             "Total\t\t\t\t7\t20\t5.145\t5.15\n"
-             "Rounding (lines to cents, half-up)\t\t\t\t\t\t\t0.005\n",
+             "Subtotal\t\t\t\t\t7\t20\t5.145\t5.15\n"
+             "Rounding (each line to the currency's minor unit, half-up)"
+             "\t\t\t\t\t\t\t\t0.005\n"
+             "Tax\t\t0 %%\t\t\t\t\t\t0\n"
+             "Total due\t\t\t\t\t\t\t\t5.15\n",
              lines ? lines : "?");
     CHECK_HAS(summary, block);
-    CHECK_HAS(summary, "3\tJM\t0.25\t0.05\t1\t10\t2.55\t2.55\n");
-    CHECK_HAS(summary, "1\tFR\t0.035\t0\t1\t3\t0.105\t0.11\n");
+    CHECK_HAS(summary, "3\tJM\tgeographic\t0.25\t0.05\t1\t10\t2.55\t2.55\n");
+    CHECK_HAS(summary, "1\tFR\tgeographic\t0.035\t0\t1\t3\t0.105\t0.11\n");
     free(lines);
 
     /* Calls by outcome: the control totals of rated_calls. */
@@ -880,8 +883,8 @@ static void test_currency_formats(void)
     CHECK_TEXT(rows, w);
     free(rows);
     rows = reader("rows '%s' Summary", path);
-    CHECK_HAS(rows, "\nNo billed calls in this period.\nTotal\t\t\t\t0\t0\t0"
-              "\t0\n");
+    CHECK_HAS(rows, "\nNo billed calls in this period.\nSubtotal\t\t\t\t\t0\t0"
+              "\t0\t0\n");
     free(rows);
 }
 
