@@ -48,7 +48,7 @@ TEST_SRC := $(filter-out tests/testmain.c tests/testdb.c,$(wildcard tests/*_test
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all deps test asan valgrind demo bench install clean seed
+.PHONY: all deps test asan valgrind demo bench install clean seed san-unit
 # Keep the test objects: no "rm" after the test summary.
 .SECONDARY:
 
@@ -101,8 +101,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testmain.o \
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 
-test: $(BIN)/acbill $(TESTS)
-	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS)
+# The unit suite (rating, money, hostile values) also runs built with
+# AddressSanitizer and UndefinedBehaviorSanitizer on every `make test`.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=all
+SAN_UNIT  := build-san/tests/unit_test
+
+san-unit:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin \
+	    OPT="-O1 -g" SAN="$(SAN_FLAGS)" $(SAN_UNIT)
+
+test: $(BIN)/acbill $(TESTS) san-unit
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS) $(SAN_UNIT)
 
 asan:
 	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory \
@@ -135,6 +145,6 @@ install: $(BIN)/acbill
 	install -m 0644 cron/acbill.cron cron/acbill.default $(DESTDIR)$(PREFIX)/share/acbill/examples/
 
 clean:
-	rm -rf build build-asan build-bench bin
+	rm -rf build build-asan build-bench build-san bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

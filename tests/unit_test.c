@@ -1774,6 +1774,250 @@ static int empty_period_child(void)
     return code;
 }
 
+/* A tenant of the cast in currency, rating calls with call ids. */
+static ac_status rate_ids(rating_tenant *t, const char *usage_id, int64_t at,
+                          const char *org, const char *number, int32_t secs,
+                          const char *call_id, const char *conf_id,
+                          rating_result *r, char *err)
+{
+    rating_call call = {
+        .usage_id = usage_id, .start_us = at, .organizer_id = org,
+        .number = number, .has_duration = 1, .duration_seconds = secs,
+        .call_id = call_id, .conference_id = conf_id,
+    };
+    return rating_tenant_rate(t, &call, r, err);
+}
+
+/* SPEC 3, step 4: a call repeating an earlier one of the same instant is
+ * DUPLICATE and names it; the comparison normalises the organizer and
+ * the number's spaces; a NULL id turns the test off; another instant
+ * forgets the earlier calls. */
+static void test_rule_duplicate(void)
+{
+    bench b;
+    rating_result r;
+    char err[AC_ERR_MAX];
+    const int64_t t0 = OCT(5, 1, 0, 0);
+
+    CU_ASSERT_FATAL(bench_open(&b, g_ref, "USD", 1000, 3000));
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(1), t0, "add", "+442071234567", 130,
+                             "c1", "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    CU_ASSERT_PTR_NULL(r.duplicate_of);
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(2), t0, " ADD", "+44 20 7123 4567",
+                             130, "c1", "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_REJECTED);
+    CHECK_STR(r.reason, "DUPLICATE", "reason");
+    CHECK_STR(r.duplicate_of, uid(1), "duplicate of");
+    CU_ASSERT_EQUAL(r.minutes, 3);
+    CU_ASSERT_EQUAL(r.pool_minutes + r.billed_minutes, 0);
+    /* different duration, conference, missing call id: not duplicates */
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(3), t0, "add", "+442071234567", 131,
+                             "c1", "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(4), t0, "add", "+442071234567", 130,
+                             "c1", "k2", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(5), t0, "add", "+442071234567", 130,
+                             NULL, "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(6), t0, "add", "+442071234567", 130,
+                             NULL, "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    /* a duplicate of a duplicate names the first call */
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(7), t0, "add", "+442071234567", 130,
+                             "c1", "k1", &r, err), AC_OK);
+    CHECK_STR(r.duplicate_of, uid(1), "duplicate of");
+    /* the next instant starts afresh */
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(8), t0 + 1, "add", "+442071234567",
+                             130, "c1", "k1", &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.outcome, OUTCOME_POOL);
+    /* an invalid duration is rejected before the duplicate test */
+    CU_ASSERT_EQUAL(rate_ids(b.t, uid(9), t0 + 1, "add", "+442071234567",
+                             -1, "c1", "k1", &r, err), AC_OK);
+    CHECK_STR(r.reason, "INVALID_DURATION", "reason");
+    /* a burst of 5,000 calls at one instant, each twice */
+    int dups = 0;
+    for (int i = 0; i < 10000; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "b%d", i % 5000);
+        CU_ASSERT_EQUAL_FATAL(rate_ids(b.t, uid(100 + i), t0 + 2, "add",
+                                       "+442071234567", 60, cid, "k", &r,
+                                       err), AC_OK);
+        dups += r.reason != NULL && strcmp(r.reason, "DUPLICATE") == 0;
+    }
+    CU_ASSERT_EQUAL(dups, 5000);
+    bench_close(&b);
+}
+
+/* SPEC 3, "Numbers" and step 6: masked numbers rate on their visible
+ * digits unless a longer destination or rate prefix makes them
+ * ambiguous. */
+static void test_rule_masked(void)
+{
+    char err[AC_ERR_MAX];
+    rating_result r;
+    rating_ref *ref = rating_ref_new();
+    rating_licences *l = rating_licences_new();
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "49", "DE", "geographic",
+                                               err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "49900", "DE",
+                                               "premium", err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_zone_a(ref, "DE", err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "EUR", "49", 100, 0,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "EUR", "4930123", 900, 0,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "USD", "4940", 900, 0,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_licences_add(l, "greta",
+                                        GRANT_AUDIO_CONFERENCING_PPM,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    rating_tenant *t = rating_tenant_new(ref, l, "EUR", 0, 3000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+
+    static const struct {
+        const char *number, *reason;
+        int64_t per_minute;
+        int dest_len;
+    } v[] = {
+        {"+49 30 1234 5***", NULL, 900, 2},     /* rate 4930123 visible */
+        {"+49 40 1234 5***", NULL, 100, 2},     /* USD 4940: not EUR's */
+        {"+49 30 12** **", "MASKED_AMBIGUOUS", 0, 2},   /* rate 4930123 */
+        {"+49 90 0123 ****", NULL, 100, 5},     /* visible 49900123 */
+        {"+49 9 ****", "MASKED_AMBIGUOUS", 0, 2},       /* premium 49900 */
+        {"+49 9*****", "INVALID_NUMBER", 0, 0},         /* 5 masked */
+        {"+4990012 3***", NULL, 100, 5},        /* premium, visible */
+        {"+49 30 1234 5*6*", "INVALID_NUMBER", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        CU_ASSERT_EQUAL_FATAL(rate_ids(t, uid((int)i + 1), OCT(1, 0, 0, 0) +
+                                       (int64_t)i, "greta", v[i].number, 60,
+                                       NULL, NULL, &r, err), AC_OK);
+        CHECK((v[i].reason == NULL && r.reason == NULL) ||
+                  (v[i].reason != NULL && r.reason != NULL &&
+                   strcmp(v[i].reason, r.reason) == 0),
+              "%s: reason %s, expected %s", v[i].number,
+              r.reason ? r.reason : "-", v[i].reason ? v[i].reason : "-");
+        CHECK(r.per_minute == v[i].per_minute &&
+                  r.dest_prefix_len == v[i].dest_len,
+              "%s: rate %lld prefix %d, expected %lld prefix %d",
+              v[i].number, (long long)r.per_minute, r.dest_prefix_len,
+              (long long)v[i].per_minute, v[i].dest_len);
+    }
+    CU_ASSERT_EQUAL(rating_ref_has_currency(ref, "EUR"), 1);
+    CU_ASSERT_EQUAL(rating_ref_has_currency(ref, "CHF"), 0);
+    rating_tenant_free(t);
+    rating_licences_free(l);
+    rating_ref_free(ref);
+}
+
+/* SPEC 3, "Money": no product or sum wraps; a figure the ledger cannot
+ * hold fails with the call named. */
+static void test_rule_overflow(void)
+{
+    char err[AC_ERR_MAX];
+    rating_result r;
+    rating_ref *ref = rating_ref_new();
+    rating_licences *l = rating_licences_new();
+    const int64_t top = INT64_C(999999999999);      /* 99,999,999.9999 */
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "33", "FR", "geographic",
+                                               err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "EUR", "33", top, top,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "EUR", "3399", INT64_MAX / 2,
+                                        0, INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_licences_add(l, "omar",
+                                        GRANT_AUDIO_CONFERENCING_PPM,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+
+    /* Durations that once wrapped are rejected; the longest is billed. */
+    rating_tenant *t = rating_tenant_new(ref, l, "EUR", 0, 3000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    const int32_t hostile[] = { INT32_MAX, 2013265920, 108001, -1,
+                                INT32_MIN };
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        CU_ASSERT_EQUAL(rate_ids(t, uid((int)i + 1), OCT(1, 0, 0, (int)i),
+                                 "omar", "+33142685300", hostile[i], NULL,
+                                 NULL, &r, err), AC_OK);
+        CHECK_STR(r.reason, "INVALID_DURATION", "hostile duration");
+        CU_ASSERT_EQUAL(r.amount, 0);
+    }
+    CU_ASSERT_EQUAL(rate_ids(t, uid(10), OCT(2, 0, 0, 0), "omar",
+                             "+33142685300", RATING_MAX_DURATION, NULL, NULL,
+                             &r, err), AC_OK);
+    CU_ASSERT_EQUAL(r.minutes, 1800);
+    CHECK_I64(r.amount, 1800 * top + top, "longest call at the top rate");
+    /* Six more of them do not fit numeric(16,4). */
+    ac_status rc = AC_OK;
+    for (int i = 0; i < 6 && rc == AC_OK; i++)
+        rc = rate_ids(t, uid(11 + i), OCT(3 + i, 0, 0, 0), "omar",
+                      "+33142685300", RATING_MAX_DURATION, NULL, NULL, &r,
+                      err);
+    CU_ASSERT_EQUAL(rc, AC_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "no longer fit the ledger"));
+    rating_tenant_free(t);
+
+    /* A rate whose product overflows int64 fails, naming the call. */
+    t = rating_tenant_new(ref, l, "EUR", 0, 3000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(rate_ids(t, uid(20), OCT(1, 0, 0, 0), "omar",
+                             "+339912345678", 120, NULL, NULL, &r, err),
+                    AC_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, uid(20)));
+    rating_tenant_free(t);
+    rating_licences_free(l);
+    rating_ref_free(ref);
+}
+
+/* SPEC 3, "Money" and "Tax": lines rounded to the minor unit, tax on the
+ * subtotal rounded once. */
+static void test_money_minor_units(void)
+{
+    char buf[32];
+    CHECK_I64(money_round_minor(175000, 0), 180000, "17.5 JPY");
+    CHECK_I64(money_round_minor(174999, 0), 170000, "17.4999 JPY");
+    CHECK_I64(money_round_minor(-175000, 0), -180000, "-17.5 JPY");
+    CHECK_I64(money_round_minor(1845, 3), 1850, "0.1845 BHD");
+    CHECK_I64(money_round_minor(1844, 3), 1840, "0.1844 BHD");
+    CHECK_I64(money_round_minor(1050, 2), 1100, "0.105 USD");
+    CHECK_I64(money_round_minor(12345, 4), 12345, "4 decimals");
+    money_format_minor(420000, 0, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "42");
+    money_format_minor(1850, 3, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "0.185");
+    money_format_minor(-51500, 2, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "-5.15");
+    money_format_minor(12345, 4, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "1.2345");
+
+    int64_t tax = -1;
+    CU_ASSERT_EQUAL(money_tax(380000, 1000, 0, &tax), 0);   /* 38 JPY */
+    CHECK_I64(tax, 40000, "10 % of 38 JPY");
+    CU_ASSERT_EQUAL(money_tax(1850, 1000, 3, &tax), 0);     /* 0.185 BHD */
+    CHECK_I64(tax, 190, "10 % of 0.185 BHD");
+    CU_ASSERT_EQUAL(money_tax(51500, 2000, 2, &tax), 0);    /* 5.15 USD */
+    CHECK_I64(tax, 10300, "20 % of 5.15");
+    CU_ASSERT_EQUAL(money_tax(51500, 0, 2, &tax), 0);
+    CHECK_I64(tax, 0, "no tax");
+    CU_ASSERT_EQUAL(money_tax(2500, 2000, 2, &tax), 0);     /* 0.25 */
+    CHECK_I64(tax, 500, "20 % of 0.25");
+    CU_ASSERT_EQUAL(money_tax(INT64_MAX / 2, 9999, 2, &tax), -1);
+}
+
 static void test_tenant_empty(void)
 {
     fflush(NULL);
@@ -2095,6 +2339,10 @@ CU_ErrorCode tests_register(void)
         {"exempt", test_rule_exempt},
         {"pool, split, billed", test_rule_pool},
         {"NO_RATE draws nothing", test_rule_no_rate},
+        {"DUPLICATE within an instant", test_rule_duplicate},
+        {"masked numbers, MASKED_AMBIGUOUS", test_rule_masked},
+        {"hostile durations and sums", test_rule_overflow},
+        {"minor units and tax", test_money_minor_units},
         {"pay-per-minute never draws", test_rule_pay_per_minute},
         {"licence at the call", test_rule_licence_at_call},
         {"fair use", test_rule_fair_use},
