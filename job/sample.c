@@ -150,7 +150,7 @@ static int rng_pct(rng *r, unsigned pct)
 }
 
 /* Stream names. */
-enum { STREAM_TENANT = 1, STREAM_CALLS = 2, STREAM_IDS = 3 };
+enum { STREAM_TENANT = 1, STREAM_CALLS = 2 };
 
 /* ------------------------------------------------------------ calendar */
 
@@ -163,30 +163,43 @@ static int64_t month_start_utc(int year, int month, int back)
 
 /* ------------------------------------------------------- static tables */
 
-enum { CUR_USD, CUR_EUR, CUR_GBP, CUR_AUD, CUR_COUNT };
+enum { CUR_USD, CUR_EUR, CUR_GBP, CUR_AUD, CUR_JPY, CUR_COUNT };
 static const char *const currency_code[CUR_COUNT] = {
-    "USD", "EUR", "GBP", "AUD"
+    "USD", "EUR", "GBP", "AUD", "JPY"
 };
 /* Sample exchange rates against USD, in percent. */
-static const int64_t currency_pct[CUR_COUNT] = { 100, 92, 79, 152 };
+static const int64_t currency_pct[CUR_COUNT] = { 100, 92, 79, 152, 15000 };
 
+/* Where tenants are located.  mask: how many trailing digits Microsoft
+ * masks with '*' in the numbers of tenants located there (SPEC 1: 3 in
+ * DE, 4 in FR). */
 static const struct {
     const char *name;
     int currency;
     const char *suffix;
+    const char *country;
+    int mask;
 } zones[] = {
-    { "UTC", CUR_USD, "Ltd" },
-    { "Europe/Berlin", CUR_EUR, "GmbH" },
-    { "Europe/London", CUR_GBP, "Ltd" },
-    { "America/New_York", CUR_USD, "Inc." },
-    { "America/Los_Angeles", CUR_USD, "Inc." },
-    { "Asia/Tokyo", CUR_USD, "K.K." },
-    { "Australia/Sydney", CUR_AUD, "Pty Ltd" },
-    { "Europe/Paris", CUR_EUR, "SAS" },
-    { "America/Chicago", CUR_USD, "LLC" },
-    { "Asia/Kolkata", CUR_USD, "Pvt Ltd" },
-    { "Pacific/Auckland", CUR_USD, "Ltd" },
-    { "America/Sao_Paulo", CUR_USD, "Ltda" },
+    { "UTC", CUR_USD, "Ltd", "US", 0 },
+    { "Europe/Berlin", CUR_EUR, "GmbH", "DE", 3 },
+    { "Europe/London", CUR_GBP, "Ltd", "GB", 0 },
+    { "America/New_York", CUR_USD, "Inc.", "US", 0 },
+    { "America/Los_Angeles", CUR_USD, "Inc.", "US", 0 },
+    { "Asia/Tokyo", CUR_JPY, "K.K.", "JP", 0 },
+    { "Australia/Sydney", CUR_AUD, "Pty Ltd", "AU", 0 },
+    { "Europe/Paris", CUR_EUR, "SAS", "FR", 4 },
+    { "America/Chicago", CUR_USD, "LLC", "US", 0 },
+    { "Asia/Kolkata", CUR_USD, "Pvt Ltd", "IN", 0 },
+    { "Pacific/Auckland", CUR_USD, "Ltd", "NZ", 0 },
+    { "America/Sao_Paulo", CUR_USD, "Ltda", "BR", 0 },
+};
+
+/* The SKU a tenant's Audio Conferencing subscription comes as: Graph's
+ * SKU part numbers (the standalone licence, Microsoft 365 E5, Office 365
+ * E5) or the PSTN report's capability name; each grants
+ * audio_conferencing in ref.sku_entitlements. */
+static const char *const subscription_skus[] = {
+    "MCOMEETADD", "SPE_E5", "MCOMEETADV", "ENTERPRISEPREMIUM"
 };
 #define ZONE_COUNT ((int)(sizeof zones / sizeof zones[0]))
 #define FIXED_ZONES 7   /* tenants 0..6 take zones 0..6 in order */
@@ -359,13 +372,6 @@ static void ln_uuid_bytes(copy_line *l, const unsigned char u[16])
     cl_bytes(l, tmp, 36);
 }
 
-/* A random version 4 UUID from the stream. */
-static void ln_uuid(copy_line *l, rng *r)
-{
-    unsigned char u[16];
-    uuid_draw(r, u);
-    ln_uuid_bytes(l, u);
-}
 
 typedef struct {
     PGconn *conn;
@@ -513,6 +519,8 @@ typedef struct {
     int expired_qty;            /* an older purchase that ended, 0: none */
     int64_t expired_from;
     int zero_row;               /* a zero-quantity purchase row */
+    const char *sub_sku;        /* the subscription's SKU name */
+    int upper_ids;              /* assignments name users in upper case */
 } tenant_plan;
 
 static uint64_t tenant_weight(long i)
@@ -645,6 +653,9 @@ static void make_plan(const load_ctx *c, long i, tenant_plan *p)
                                           months_back + 12);
     }
     p->zero_row = zero_row;
+    /* By index, so that the draws above stay as they were. */
+    p->sub_sku = subscription_skus[i % 4];
+    p->upper_ids = i % 5 == 3;
 }
 
 /* The licence window of user j (the same for all of the user's SKUs). */
@@ -684,14 +695,14 @@ static int plan_purchases(const tenant_plan *p, purchase out[MAX_PURCHASES])
     (out[n].sku = (s), out[n].qty = (q), out[n].from = (f), \
      out[n].to = (t), n++)
     if (p->expired_qty > 0)
-        PURCHASE("MCOMEETADD", p->expired_qty, p->expired_from,
+        PURCHASE(p->sub_sku, p->expired_qty, p->expired_from,
                  p->base_from);
     if (p->change_at != 0) {
-        PURCHASE("MCOMEETADD", p->qty_add - p->change_extra, p->base_from,
+        PURCHASE(p->sub_sku, p->qty_add - p->change_extra, p->base_from,
                  p->change_at);
-        PURCHASE("MCOMEETADD", p->qty_add, p->change_at, OPEN_END);
+        PURCHASE(p->sub_sku, p->qty_add, p->change_at, OPEN_END);
     } else if (p->qty_add > 0) {
-        PURCHASE("MCOMEETADD", p->qty_add, p->base_from, OPEN_END);
+        PURCHASE(p->sub_sku, p->qty_add, p->base_from, OPEN_END);
     }
     if (p->qty_pea > 0)
         PURCHASE("MCOMEETACPEA", p->qty_pea, p->base_from, OPEN_END);
@@ -709,7 +720,7 @@ static int user_skus(const tenant_plan *p, int j, const char *sku[2])
 {
     int n = 0;
     if (j < p->n_add)
-        sku[n++] = "MCOMEETADD";
+        sku[n++] = p->sub_sku;
     else if (j < p->n_add + p->n_pea)
         sku[n++] = "MCOMEETACPEA";
     if (j < p->n_usca || (p->pea_usca && j == p->n_add) ||
@@ -953,6 +964,10 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
 
     user_window(p, j, &from, &to);
     user_id(user, sizeof user, p, j);
+    if (p->upper_ids)           /* Entra ids are case-insensitive */
+        for (char *u = user; *u != '\0'; u++)
+            if (*u >= 'a' && *u <= 'z')
+                *u = (char)(*u - 'a' + 'A');
     cl_str(l, p->id);
     cl_char(l, '\t');
     cl_str(l, user);
@@ -967,6 +982,39 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
         ln_time(l, to);
     co_row(co, l);
     (*count)++;
+}
+
+/* Billing profiles (ref.customers, SPEC 2) for the sample tenants, with
+ * the tax of their country; tenants whose id ends in 7 have none (they
+ * get BILLING_PROFILE_MISSING).  A profile already there is kept: it is
+ * the operator's. */
+static ac_status insert_customers(load_ctx *c, PGconn *conn)
+{
+    return db_exec(conn,
+        "INSERT INTO ref.customers (tenant_id, legal_name, address, country,"
+        " tax_id, tax_rate, tax_note, payment_terms_days, purchase_order,"
+        " email)"
+        " SELECT tenant_id, name, 'Sample Street ' || right(tenant_id, 3)"
+        "   || E'\\n' || split_part(time_zone, '/', 2) || E'\\n' || z.country,"
+        "   z.country, 'TAX-' || tenant_id, z.tax, z.note, 30,"
+        "   'PO-' || right(tenant_id, 4), lower(tenant_id) || '@billing.example'"
+        " FROM usage.tenants t JOIN (VALUES"
+        "   ('UTC', 'US', 0, NULL), ('America/New_York', 'US', 0, NULL),"
+        "   ('America/Los_Angeles', 'US', 0, NULL),"
+        "   ('America/Chicago', 'US', 0, NULL),"
+        "   ('Europe/Berlin', 'DE', 0.19, NULL),"
+        "   ('Europe/Paris', 'FR', 0.20, NULL),"
+        "   ('Europe/London', 'GB', 0.20, NULL),"
+        "   ('Asia/Tokyo', 'JP', 0.10, NULL),"
+        "   ('Australia/Sydney', 'AU', 0.10, NULL),"
+        "   ('Asia/Kolkata', 'IN', 0, 'Reverse charge: the recipient"
+        " accounts for the tax.'),"
+        "   ('Pacific/Auckland', 'NZ', 0, 'Zero-rated export of services.'),"
+        "   ('America/Sao_Paulo', 'BR', 0, 'Reverse charge: the recipient"
+        " accounts for the tax.'))"
+        "   AS z(zone, country, tax, note) ON z.zone = t.time_zone"
+        " WHERE tenant_id ~ '^S[0-9]{5,}$' AND right(tenant_id, 1) <> '7'"
+        " ON CONFLICT (tenant_id) DO NOTHING", c->err);
 }
 
 /* Tenants, purchases and assignments: three COPYs over the plans. */
@@ -1190,6 +1238,21 @@ static void organizer_text(char *out, size_t len, const tenant_plan *p,
         snprintf(out, len, "former%03d@%s", -org, p->domain);
 }
 
+/* Mask the last n digits of number with '*', as Microsoft exports the
+ * numbers of tenants located in DE (3) or FR (4) (SPEC 1); with spaced,
+ * a space after the first two digits, as its documented example has.
+ * number has room for the space. */
+static void mask_number(char *number, int n, int spaced)
+{
+    size_t len = strlen(number);
+    for (size_t i = len; n > 0 && i > 1; n--)
+        number[--i] = '*';
+    if (spaced && len > 4) {
+        memmove(number + 4, number + 3, len - 2);
+        number[3] = ' ';
+    }
+}
+
 /* One call of tenant p into *k; show is a showcase index or -1.  The
  * provider charge is decided later (set_charge), from the draws kept
  * here. */
@@ -1261,6 +1324,8 @@ static void make_call(const load_ctx *c, const tenant_plan *p, int show,
                      rng_below(r, 10000000000ULL));
     } else {
         strcpy(number, good);
+        if (zones[p->zone].mask > 0)
+            mask_number(number, zones[p->zone].mask, rng_below(r, 2));
     }
 
     duration = draw_duration(r);
@@ -1334,8 +1399,9 @@ static int plain_charge(const load_ctx *c, const call_rec *k, int cur,
 {
     int64_t pm, fee;
     int len;
-    if (k->number[0] != '+' ||
-        !rating_ref_rate(c->ref, currency_code[cur], k->number + 1,
+    rating_number n;
+    if (!rating_number_parse(k->number, &n) ||
+        !rating_ref_rate(c->ref, currency_code[cur], n.digits,
                          k->start * 1000000, &pm, &fee, &len))
         return 0;
     *charge = minutes > 0 ? minutes * pm + fee : 0;
@@ -1410,6 +1476,49 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
     }
 }
 
+/* 64 bits of FNV-1a over n bytes, continuing from h. */
+static uint64_t fnv64(const void *b, size_t n, uint64_t h)
+{
+    const unsigned char *p = b;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The call_id and conference_id of call k (UUID text, 37 bytes each),
+ * derived from what the call is: tenant, start, organizer, number and
+ * duration for the call, tenant, organizer and hour for the conference.
+ * A call exported twice under two usage ids (a duplicate) so carries the
+ * same ids, as in Microsoft's data. */
+static void call_ids(const tenant_plan *p, const call_rec *k,
+                     char call_id[37], char conf_id[37])
+{
+    unsigned char u[16];
+    int64_t hour = k->start / 3600;
+    for (int half = 0; half < 2; half++) {
+        uint64_t h = fnv64(p->id, strlen(p->id),
+                           0xcbf29ce484222325ULL + (uint64_t)half);
+        h = fnv64(&k->start, sizeof k->start, h);
+        h = fnv64(&k->org, sizeof k->org, h);
+        h = fnv64(k->number, strlen(k->number), h);
+        h = fnv64(&k->duration, sizeof k->duration, h);
+        memcpy(u + 8 * half, &h, 8);
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);   /* version 4 */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    uuid_text(u, call_id);
+    for (int half = 0; half < 2; half++) {
+        uint64_t h = fnv64(p->id, strlen(p->id),
+                           0x84222325cbf29ce4ULL + (uint64_t)half);
+        h = fnv64(&k->org, sizeof k->org, h);
+        h = fnv64(&hour, sizeof hour, h);
+        memcpy(u + 8 * half, &h, 8);
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    uuid_text(u, conf_id);
+}
+
 /* Rate tenant p's calls of the period with the billing engine, in
  * (start_time, usage_id) order, and set every call's provider charge. */
 /* Rate the n calls in tb (one time slice of tenant p, sorted here into
@@ -1429,11 +1538,14 @@ static ac_status rate_slice(load_ctx *c, const tenant_plan *p,
             set_charge(c, p, k, NULL);      /* not on this invoice */
             continue;
         }
-        char uid[37], organizer[96];
+        char uid[37], organizer[96], call_id[37], conf_id[37];
         rating_call call;
         rating_result r;
 
         uuid_text(k->uid, uid);
+        call_ids(p, k, call_id, conf_id);
+        call.call_id = call_id;
+        call.conference_id = conf_id;
         organizer_text(organizer, sizeof organizer, p, k->org);
         call.usage_id = uid;
         call.start_us = k->start * 1000000;
@@ -1448,19 +1560,19 @@ static ac_status rate_slice(load_ctx *c, const tenant_plan *p,
     return rc;
 }
 
-/* Write call k of tenant p; ids is the stream of its call and conference
- * ids. */
+/* Write call k of tenant p. */
 static void write_call(load_ctx *c, const tenant_plan *p, const call_rec *k,
-                       rng *ids, copy_out *co, copy_line *l)
+                       copy_out *co, copy_line *l)
 {
-    char organizer[96], initiator[96];
+    char organizer[96], initiator[96], call_id[37], conf_id[37];
 
     organizer_text(organizer, sizeof organizer, p, k->org);
+    call_ids(p, k, call_id, conf_id);
     ln_uuid_bytes(l, k->uid);                   /* usage_id */
     cl_char(l, '\t');
-    ln_uuid(l, ids);                            /* call_id */
+    cl_bytes(l, call_id, 36);
     cl_char(l, '\t');
-    ln_uuid(l, ids);                            /* conference_id */
+    cl_bytes(l, conf_id, 36);
     cl_char(l, '\t');
     cl_str(l, p->id);
     cl_char(l, '\t');
@@ -1524,7 +1636,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
         return ac_fail(c->err, AC_EOSERR, "out of memory");
     }
     for (long i = 0; rc == AC_OK && i < c->opt->tenants; i++) {
-        rng r, ids;
+        rng r;
         rating_licences *lic = NULL;
         rating_tenant *rt = NULL;
         int32_t pool = 0;
@@ -1567,8 +1679,6 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                           "duration_seconds, provider_charge, "
                           "provider_currency) FROM STDIN");
         if (rc == AC_OK) {
-            rng_stream(&ids, c->opt->seed, STREAM_IDS | (period << 8),
-                       (uint64_t)i);
             int show = i == 0 && p->calls >= SHOWCASE_MIN
                        ? SHOWCASE_COUNT : 0;
             for (size_t sl = 0; sl < slices && co->rc == AC_OK; sl++) {
@@ -1577,15 +1687,30 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                 int64_t to = sl + 1 == slices ? INT64_MAX
                              : lo + (int64_t)(sl + 1) * width;
                 size_t kept = 0;
-                call_rec one;
+                call_rec one, prev;
+                int have_prev = 0;
                 /* The same stream each time: the same calls. */
                 rng_stream(&r, c->opt->seed, STREAM_CALLS | (period << 8),
                            (uint64_t)i);
                 for (size_t k = 0; k < n; k++) {
                     make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
                               &one);
+                    /* About 1 call in 512 is exported twice: the same
+                     * call under a new usage id (SPEC 3, DUPLICATE). */
+                    int dup = have_prev && k >= (size_t)show &&
+                              one.uid[0] == 0 && one.uid[1] < 0x80;
+                    if (dup) {
+                        unsigned char u[16];
+                        memcpy(u, one.uid, sizeof u);
+                        one = prev;
+                        memcpy(one.uid, u, sizeof u);
+                    }
+                    prev = one;
+                    have_prev = 1;
                     if (slices > 1 && (one.start < from || one.start >= to))
                         continue;
+                    c->st.duplicate_calls += dup && one.start >= p->ps &&
+                                             one.start < p->pe;
                     if (kept == tb.calls_cap &&
                         reserve((void **)&tb.calls, &tb.calls_cap,
                                 2 * kept + 1024, sizeof *tb.calls) != 0) {
@@ -1598,7 +1723,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                 if (co->rc == AC_OK)
                     co->rc = rate_slice(c, p, rt, &tb, kept);
                 for (size_t k = 0; k < kept && co->rc == AC_OK; k++)
-                    write_call(c, p, &tb.calls[k], &ids, co, l);
+                    write_call(c, p, &tb.calls[k], co, l);
             }
             if (co->rc == AC_OK) {
                 char why[AC_ERR_MAX];
@@ -1724,6 +1849,8 @@ ac_status sample_load(PGconn *conn, const sample_options *opt,
         rc = load_reference(c, conn);
     if (rc == AC_OK)
         rc = insert_tenants(c, co);
+    if (rc == AC_OK)
+        rc = insert_customers(c, conn);
     if (rc == AC_OK)
         rc = insert_calls(c, conn, co);
     if (rc == AC_OK)
@@ -1886,10 +2013,12 @@ int cmd_sample(int argc, char **argv)
         return rc;
     }
     ac_info("sample: period %04d-%02d seed %" PRIu64 ": %ld tenants, "
-            "%lld calls (%lld bad, %lld outside the local month), "
-            "%ld purchases, %ld assignments, %ld rates added, %.1f s",
+            "%lld calls (%lld bad, %lld exported twice, %lld outside the "
+            "local month), %ld purchases, %ld assignments, %ld rates added, "
+            "%.1f s",
             opt.year, opt.month, opt.seed, st.tenants, st.calls,
-            st.bad_calls, st.outside_calls, st.purchases, st.assignments,
+            st.bad_calls, st.duplicate_calls, st.outside_calls,
+            st.purchases, st.assignments,
             st.rates_added, st.seconds);
     ac_info("sample: %lld calls carry a provider charge; of the %lld "
             "compared with acbill's amount, %lld differ on purpose (pool "

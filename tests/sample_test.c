@@ -105,7 +105,10 @@ static int suite_init(void)
      * (set-based: every leading substring joined to the prefixes). */
     if (testdb_exec(db,
         "CREATE TEMP TABLE classified AS"
-        " WITH cand AS (SELECT c.usage_id, substr(c.destination_number, 2, n)"
+        /* SPEC 3, "Numbers": spaces removed, the last 1 to 4 digits may
+         * be masked; prefixes match the visible digits. */
+        " WITH cand AS (SELECT c.usage_id, substr(split_part(replace("
+        "               c.destination_number, ' ', ''), '*', 1), 2, n)"
         "               AS p FROM usage.dialout_calls c,"
         "               generate_series(1, 15) n),"
         " best AS (SELECT DISTINCT ON (cand.usage_id) cand.usage_id,"
@@ -114,7 +117,10 @@ static int suite_init(void)
         "          ORDER BY cand.usage_id, length(d.prefix) DESC)"
         " SELECT c.*, t.currency, t.time_zone, b.prefix AS dest_prefix,"
         "        b.country, b.kind, coalesce(z.zone = 'A', false) AS zone_a,"
-        "        c.destination_number ~ '^\\+[0-9]{6,15}$' AS well_formed"
+        "        replace(c.destination_number, ' ', '')"
+        "          ~ '^\\+[0-9]{2,15}\\*{0,4}$' AND length(replace("
+        "          c.destination_number, ' ', '')) BETWEEN 7 AND 16"
+        "          AS well_formed"
         " FROM usage.dialout_calls c"
         " JOIN usage.tenants t USING (tenant_id)"
         " LEFT JOIN best b USING (usage_id)"
@@ -147,7 +153,8 @@ static void test_counts(void)
     CU_ASSERT_EQUAL(value_long(db, "SELECT count(*) FROM usage.tenants t"
         " WHERE NOT EXISTS (SELECT 1 FROM usage.license_purchases p"
         "   WHERE p.tenant_id = t.tenant_id AND p.quantity > 0"
-        "     AND p.sku IN ('MCOMEETADD', 'MCOMEETACPEA'))"
+        "     AND p.sku IN (SELECT sku FROM ref.sku_entitlements"
+        "       WHERE grants LIKE 'audio_conferencing%'))"
         "  OR NOT EXISTS (SELECT 1 FROM usage.license_assignments a"
         "   WHERE a.tenant_id = t.tenant_id)"), 0);
 }
@@ -297,8 +304,9 @@ static void test_destinations(void)
                  " ('geographic', 'toll_free')) > 0.75 * count(*)"
                  " FROM classified", "t");
     /* Realistic lengths: well-formed numbers have 10 to 13 digits. */
-    assert_value(db, "SELECT min(length(destination_number)) >= 11 AND"
-                 " max(length(destination_number)) <= 14 FROM classified"
+    assert_value(db, "SELECT min(length(replace(destination_number, ' ',"
+                 " ''))) >= 11 AND max(length(replace(destination_number,"
+                 " ' ', ''))) <= 14 FROM classified"
                  " WHERE well_formed AND country IS NOT NULL", "t");
     /* Durations: mostly 30 s to 1 h, some exact minutes, some zero. */
     assert_value(db, "SELECT count(*) FILTER (WHERE duration_seconds"
@@ -329,8 +337,10 @@ static void test_bad_rows(void)
     assert_at_least(db, "SELECT count(*) FROM classified c WHERE"
                     " organizer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                     " usage.license_assignments a WHERE a.tenant_id ="
-                    " c.tenant_id AND a.user_id = c.organizer_id AND a.sku IN"
-                    " ('MCOMEETADD', 'MCOMEETACPEA') AND a.valid_from <="
+                    " c.tenant_id AND billing.id_key(a.user_id) ="
+                    " billing.id_key(c.organizer_id) AND a.sku IN (SELECT sku"
+                    " FROM ref.sku_entitlements WHERE grants LIKE"
+                    " 'audio_conferencing%') AND a.valid_from <="
                     " c.start_time AND (a.valid_to IS NULL OR a.valid_to >"
                     " c.start_time))", 3);
     /* About 0.5% bad in all (0.2% to 1.5%). */
@@ -354,7 +364,8 @@ static void test_rates(void)
                  " AND country IS NOT NULL AND usage_id NOT IN (SELECT"
                  " k.usage_id FROM classified k CROSS JOIN"
                  " generate_series(1, 15) n JOIN ref.rates r ON r.currency ="
-                 " k.currency AND r.prefix = substr(k.destination_number, 2,"
+                 " k.currency AND r.prefix = substr(split_part(replace("
+                 " k.destination_number, ' ', ''), '*', 1), 2,"
                  " n) WHERE r.valid_from <= k.start_time AND (r.valid_to IS"
                  " NULL OR r.valid_to > k.start_time))", "0");
     /* NANP specifics, premium well above the US rate, some fees. */
@@ -381,14 +392,17 @@ static void test_licences(void)
                     " JOIN usage.license_purchases n ON n.tenant_id ="
                     " o.tenant_id AND n.sku = o.sku AND n.valid_from ="
                     " o.valid_to AND n.quantity > o.quantity"
-                    " WHERE o.sku = 'MCOMEETADD' AND o.valid_to >"
+                    " WHERE o.sku IN (SELECT sku FROM ref.sku_entitlements"
+                    " WHERE grants = 'audio_conferencing') AND o.valid_to >"
                     " '2026-10-01' AND o.valid_to < '2026-11-01'", 3);
     assert_at_least(db, "SELECT count(DISTINCT tenant_id) FROM"
                     " usage.license_purchases WHERE sku = 'MCOMEETACPEA'", 3);
     assert_at_least(db, "SELECT count(DISTINCT tenant_id) FROM"
                     " usage.license_purchases WHERE sku = 'DIALOUT_USCA'", 3);
     assert_at_least(db, "SELECT count(*) FROM usage.license_purchases"
-                    " WHERE quantity > 5 AND sku = 'MCOMEETADD'", 10);
+                    " WHERE quantity > 5 AND sku IN (SELECT sku FROM"
+                    " ref.sku_entitlements WHERE grants ="
+                    " 'audio_conferencing')", 10);
     /* Users assigned mid-month, users with the add-on, users without any
      * Audio Conferencing licence who organise calls. */
     assert_at_least(db, "SELECT count(*) FROM usage.license_assignments"
@@ -400,8 +414,46 @@ static void test_licences(void)
     assert_at_least(db, "SELECT count(DISTINCT (tenant_id, organizer_id))"
                     " FROM usage.dialout_calls c WHERE NOT EXISTS (SELECT 1"
                     " FROM usage.license_assignments a WHERE a.tenant_id ="
-                    " c.tenant_id AND a.user_id = c.organizer_id AND a.sku IN"
-                    " ('MCOMEETADD', 'MCOMEETACPEA'))", 2);
+                    " c.tenant_id AND billing.id_key(a.user_id) ="
+                    " billing.id_key(c.organizer_id) AND a.sku IN (SELECT sku"
+                    " FROM ref.sku_entitlements WHERE grants LIKE"
+                    " 'audio_conferencing%'))", 2);
+}
+
+/* The shapes of Microsoft's real data (SPEC version 2). */
+static void test_version2_shapes(void)
+{
+    /* Tenants located in DE and FR: numbers masked (3 and 4 digits),
+     * some with spaces. */
+    assert_value(db, "SELECT bool_and(replace(destination_number, ' ', '')"
+                 " ~ '[0-9]\\*{3}$') FROM usage.dialout_calls c JOIN"
+                 " usage.tenants t USING (tenant_id) WHERE t.time_zone ="
+                 " 'Europe/Berlin' AND destination_number ~ '^\\+[0-9 ]+\\*+$'",
+                 "t");
+    assert_at_least(db, "SELECT count(*) FROM usage.dialout_calls c JOIN"
+                    " usage.tenants t USING (tenant_id) WHERE t.time_zone ="
+                    " 'Europe/Paris' AND destination_number ~ '[0-9]\\*{4}$'",
+                    10);
+    assert_at_least(db, "SELECT count(*) FROM usage.dialout_calls WHERE"
+                    " destination_number LIKE '+__ %*'", 10);
+    /* Bundles and the standalone licence by their SKU part numbers. */
+    assert_at_least(db, "SELECT count(DISTINCT sku) FROM"
+                    " usage.license_purchases WHERE sku IN ('SPE_E5',"
+                    " 'MCOMEETADV', 'ENTERPRISEPREMIUM', 'MCOMEETADD')", 4);
+    /* Assignments naming users in another case than the calls. */
+    assert_at_least(db, "SELECT count(*) FROM usage.license_assignments"
+                    " WHERE user_id <> lower(user_id)", 5);
+    /* A JPY tenant with a billing profile and tax. */
+    assert_value(db, "SELECT c.tax_rate FROM usage.tenants t JOIN"
+                 " ref.customers c USING (tenant_id) WHERE t.currency = 'JPY'"
+                 " ORDER BY tenant_id LIMIT 1", "0.1000");
+    assert_at_least(db, "SELECT count(*) FROM usage.tenants t WHERE NOT"
+                    " EXISTS (SELECT 1 FROM ref.customers c WHERE"
+                    " c.tenant_id = t.tenant_id)", 1);
+    /* Calls exported twice. */
+    assert_at_least(db, "SELECT count(*) FROM (SELECT 1 FROM"
+                    " usage.dialout_calls GROUP BY call_id HAVING count(*)"
+                    " > 1) AS d", 5);
 }
 
 static void test_period(void)
@@ -423,8 +475,17 @@ static void test_ids_and_charges(void)
     assert_value(db, "SELECT count(*) FROM usage.dialout_calls WHERE"
                  " usage_id::text !~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
                  "[89ab][0-9a-f]{3}-[0-9a-f]{12}$'", "0");
-    assert_value(db, "SELECT count(DISTINCT call_id) FROM"
-                 " usage.dialout_calls", "20000");
+    /* Every call has its own call id, but for the calls exported twice
+     * (SPEC 3, DUPLICATE), which repeat one another in everything but the
+     * usage id. */
+    assert_value(db, "SELECT count(DISTINCT call_id) < count(*) AND"
+                 " count(DISTINCT call_id) > 0.99 * count(*)"
+                 " FROM usage.dialout_calls", "t");
+    assert_value(db, "SELECT count(*) FROM (SELECT call_id FROM"
+                 " usage.dialout_calls GROUP BY call_id HAVING count(*) > 1"
+                 " AND count(DISTINCT (conference_id, organizer_id,"
+                 " destination_number, start_time, duration_seconds)) > 1)"
+                 " AS differing", "0");
     /* Most calls carry the provider's charge, some do not. */
     assert_value(db, "SELECT count(provider_charge) > 0.8 * count(*) AND"
                  " count(provider_charge) < count(*) AND"
@@ -586,6 +647,8 @@ CU_ErrorCode tests_register(void)
                 test_tenant_shape);
     CU_add_test(s, "destinations and durations", test_destinations);
     CU_add_test(s, "bad rows", test_bad_rows);
+    CU_add_test(s, "version 2 shapes: masked, SKUs, case, JPY, duplicates",
+                test_version2_shapes);
     CU_add_test(s, "rates", test_rates);
     CU_add_test(s, "licences", test_licences);
     CU_add_test(s, "period edges", test_period);
