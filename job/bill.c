@@ -636,6 +636,12 @@ static int spool_call(job *j, int32_t seq, PGresult *row,
     cl_field(l, r->duplicate_of);
     cl_char(l, '\t');
     cl_field(l, db_value(row, 0, 10));
+    cl_char(l, '\t');
+    cl_field(l, c->call_id);
+    cl_char(l, '\t');
+    cl_field(l, c->conference_id);
+    cl_char(l, '\t');
+    cl_field(l, db_value(row, 0, 11));
     cl_char(l, '\n');
     if (l->failed)
         return -1;
@@ -688,7 +694,8 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
             "       (start_time AT TIME ZONE $4)::text,"
             "       organizer_id, destination_number, duration_seconds,"
             "       provider_charge::text, provider_currency,"
-            "       call_id, conference_id, upper(destination_country)"
+            "       call_id, conference_id, upper(destination_country),"
+            "       provider_capability"
             " FROM usage.dialout_calls c"
             " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
             "   AND start_time < $3::timestamptz"

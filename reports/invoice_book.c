@@ -812,7 +812,7 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
     static const int from[V_COUNT] = {
         2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9, 20, 21
     };
-    enum { SPOOL_COLS = 24 };
+    enum { SPOOL_COLS = 27 };
     FILE *f = fopen(spool_path, "r");
     char *line = NULL, *field[SPOOL_COLS];
     size_t cap = 0;
