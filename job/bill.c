@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "civil.h"
@@ -61,6 +62,11 @@ typedef struct {
     int bad_charge;                     /* a provider charge unreadable */
     char invoice_no[128];
     char fingerprint[65];
+    char latest_total[32];              /* of the latest revision */
+    char latest_calls[16];
+    int draft;                          /* still in the grace period */
+    char grace_ends[40];                /* when it ends, UTC text */
+    char digest[33];                    /* of the period's inputs */
     char spool_path[PATH_MAX];          /* named spool, "" if anonymous */
     copy_line line;                     /* one spool line being built */
 } job;
@@ -226,7 +232,8 @@ static ac_status read_latest(PGconn *conn, job *j, char *err)
     const char *p[] = { j->tenant->tenant_id, j->ctx->period_date };
     PGresult *res;
     ac_status rc = db_query(conn,
-        "SELECT invoice_no, revision, fingerprint FROM billing.invoices"
+        "SELECT invoice_no, revision, fingerprint, total, calls"
+        " FROM billing.invoices"
         " WHERE tenant_id = $1 AND period = $2::date"
         " ORDER BY revision DESC LIMIT 1", 2, p, &res, err);
     if (rc != AC_OK)
@@ -237,7 +244,144 @@ static ac_status read_latest(PGconn *conn, job *j, char *err)
         j->latest_revision = atoi(PQgetvalue(res, 0, 1));
         snprintf(j->latest_fp, sizeof j->latest_fp, "%s",
                  PQgetvalue(res, 0, 2));
+        snprintf(j->latest_total, sizeof j->latest_total, "%s",
+                 PQgetvalue(res, 0, 3));
+        snprintf(j->latest_calls, sizeof j->latest_calls, "%s",
+                 PQgetvalue(res, 0, 4));
     }
+    PQclear(res);
+    return AC_OK;
+}
+
+/* SPEC 4.2, grace period: the period is issued only when now (ctx->as_of,
+ * or the clock) is at least its local end plus ref.operator.grace_hours
+ * (48 without an operator row); before that it is drafted. */
+static ac_status read_grace(PGconn *conn, job *j, char *err)
+{
+    const char *p[] = { j->ctx->as_of, j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT coalesce($1::timestamptz, now()) < g.ends,"
+        "       to_char(g.ends AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        " FROM (SELECT $2::timestamptz + coalesce((SELECT grace_hours"
+        "        FROM ref.operator), 48) * interval '1 hour' AS ends) g",
+        2, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    j->draft = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    snprintf(j->grace_ends, sizeof j->grace_ends, "%s",
+             PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return AC_OK;
+}
+
+/* The digest of the reference data every tenant is rated with, read once
+ * per process (a run reads the reference data once too). */
+static char ref_digest[33];
+
+/* SPEC 4.2: "a tenant-period whose inputs did not change since its last
+ * revision must cost no more than a cheap check".  The digest covers the
+ * tenant's calls of the period, its licences, tenant row and billing
+ * profile, the reference data and the rules' own settings; an aggregate
+ * of row hashes, so no call crosses the network and nothing is rated. */
+static ac_status read_digest(PGconn *conn, job *j, char *err)
+{
+    PGresult *res;
+    ac_status rc;
+
+    if (ref_digest[0] == '\0') {
+        rc = db_query(conn,
+            "SELECT md5(concat_ws('|',"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   d::text, 0)), 0) FROM ref.destinations d),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   z::text, 0)), 0) FROM ref.zones z),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   r::text, 0)), 0) FROM ref.rates r),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   e::text, 0)), 0) FROM ref.sku_entitlements e),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   c::text, 0)), 0) FROM ref.currencies c),"
+            " (SELECT string_agg(o::text, ',') FROM ref.operator o)))",
+            0, NULL, &res, err);
+        if (rc != AC_OK)
+            return rc;
+        snprintf(ref_digest, sizeof ref_digest, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    char fair[16];
+    snprintf(fair, sizeof fair, "%d", (int)j->ctx->fair_use_minutes);
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end, ref_digest,
+                        fair, ACBILL_VERSION };
+    rc = db_query(conn,
+        "SELECT md5(concat_ws('|', $4::text, $5::text, $6::text,"
+        " (SELECT count(*) || ':' || coalesce(sum(hashtextextended(c::text,"
+        "   0)), 0) FROM usage.dialout_calls c WHERE tenant_id = $1"
+        "   AND start_time >= $2::timestamptz"
+        "   AND start_time < $3::timestamptz),"
+        " (SELECT count(*) || ':' || coalesce(sum(hashtextextended(p::text,"
+        "   0)), 0) FROM usage.license_purchases p WHERE tenant_id = $1),"
+        " (SELECT count(*) || ':' || coalesce(sum(hashtextextended(a::text,"
+        "   0)), 0) FROM usage.license_assignments a WHERE tenant_id = $1),"
+        " (SELECT t::text FROM usage.tenants t WHERE tenant_id = $1),"
+        " (SELECT c::text FROM ref.customers c WHERE tenant_id = $1)))",
+        6, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    snprintf(j->digest, sizeof j->digest, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return AC_OK;
+}
+
+/* 1 when the latest revision was rated from inputs with j->digest. */
+static ac_status inputs_unchanged(PGconn *conn, job *j, int *same,
+                                  char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->ctx->period_date,
+                        j->latest_invoice, j->digest };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT EXISTS (SELECT 1 FROM billing.period_inputs"
+        " WHERE tenant_id = $1 AND period = $2::date AND invoice_no = $3"
+        "   AND digest = $4)", 4, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return AC_OK;
+}
+
+/* Remember that the inputs with j->digest give invoice_no. */
+static ac_status record_inputs(PGconn *conn, job *j, const char *invoice_no,
+                               char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->ctx->period_date,
+                        j->digest, invoice_no };
+    return db_exec_params(conn,
+        "INSERT INTO billing.period_inputs (tenant_id, period, digest,"
+        " invoice_no) VALUES ($1, $2::date, $3, $4)"
+        " ON CONFLICT (tenant_id, period) DO UPDATE SET digest = $3,"
+        " invoice_no = $4, rated_at = now()", 4, p, err);
+}
+
+/* SPEC 4.2: the financial documents of revision invoice_no, committed
+ * (an invoice; a credit note and an invoice; or none), numbered in their
+ * own READ COMMITTED transaction (one statement, autocommit) so that
+ * workers share the gapless counters; a revision already decided gives
+ * its documents again and writes nothing.  Their numbers go into
+ * result->documents. */
+static ac_status issue_documents(PGconn *conn, const char *invoice_no,
+                                 bill_result *result, char *err)
+{
+    const char *p[] = { invoice_no };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT array_to_string(billing.issue_documents($1), ' ')", 1, p,
+        &res, err);
+    if (rc != AC_OK)
+        return rc;
+    snprintf(result->documents, sizeof result->documents, "%s",
+             PQgetvalue(res, 0, 0));
     PQclear(res);
     return AC_OK;
 }
@@ -1201,6 +1345,43 @@ static FILE *open_spool(job *j)
     return f;
 }
 
+/* The draft workbook of a period in its grace period (SPEC 4.2), from
+ * the revision's rows in this open transaction: <out>/<YYYY-MM>/drafts/
+ * <tenant>-<YYYY-MM>-DRAFT.xlsx, written under a temporary name and
+ * renamed, so each run replaces it whole. */
+static ac_status write_draft(PGconn *conn, job *j, bill_result *result,
+                             char *err)
+{
+    char dir[PATH_MAX], name[160], tmp[PATH_MAX + 200];
+    size_t n;
+
+    snprintf(dir, sizeof dir, "%s/drafts", j->ctx->spool_dir);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", dir,
+                       strerror(errno));
+    bill_invoice_no(j->tenant->tenant_id, j->ctx->period, 1, name,
+                    sizeof name);
+    n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, "-R1") == 0)
+        name[n - 3] = '\0';
+    snprintf(result->draft_path, sizeof result->draft_path,
+             "%s/%s-DRAFT.xlsx", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s-DRAFT.xlsx.tmp", dir, name);
+    fflush(j->spool);
+    ac_status rc = report_draft_workbook(conn, j->invoice_no,
+                                         j->spool_path[0] ? j->spool_path
+                                                          : NULL,
+                                         tmp, dir, err);
+    if (rc == AC_OK && rename(tmp, result->draft_path) != 0) {
+        rc = ac_fail(err, AC_ECANTCREAT, "cannot rename %s: %s", tmp,
+                     strerror(errno));
+        unlink(tmp);
+    }
+    if (rc != AC_OK)
+        result->draft_path[0] = '\0';
+    return rc;
+}
+
 static ac_status bill_in_transaction(PGconn *conn, job *j,
                                      bill_result *result, char *err)
 {
@@ -1211,9 +1392,28 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     if (rc == AC_OK)
         rc = read_bounds(conn, j, err);
     if (rc == AC_OK)
-        rc = read_money_profile(conn, j, err);
+        rc = read_grace(conn, j, err);
     if (rc == AC_OK)
         rc = read_latest(conn, j, err);
+    if (rc == AC_OK && !j->draft)
+        rc = read_digest(conn, j, err);
+    if (rc == AC_OK && !j->draft && j->latest_revision > 0) {
+        int same = 0;
+        rc = inputs_unchanged(conn, j, &same, err);
+        if (rc == AC_OK && same) {
+            /* The cheap check: nothing to rate. */
+            result->outcome = BILL_UNCHANGED;
+            result->revision = j->latest_revision;
+            result->calls = (int32_t)atol(j->latest_calls);
+            snprintf(result->total, sizeof result->total, "%s",
+                     j->latest_total);
+            snprintf(result->invoice_no, sizeof result->invoice_no, "%s",
+                     j->latest_invoice);
+            return AC_OK;
+        }
+    }
+    if (rc == AC_OK)
+        rc = read_money_profile(conn, j, err);
     if (rc == AC_OK)
         rc = read_seats(conn, j, err);
     if (rc == AC_OK)
@@ -1257,7 +1457,8 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     result->calls = t->calls;
     money_format_minor(t->total, j->minor_unit, result->total,
                        sizeof result->total);
-    if (j->latest_revision > 0 && strcmp(j->fingerprint, j->latest_fp) == 0) {
+    if (!j->draft && j->latest_revision > 0 &&
+        strcmp(j->fingerprint, j->latest_fp) == 0) {
         result->outcome = BILL_UNCHANGED;
         result->revision = j->latest_revision;
         snprintf(result->invoice_no, sizeof result->invoice_no, "%s",
@@ -1265,7 +1466,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
         return AC_OK;
     }
 
-    result->outcome = BILL_ISSUED;
+    result->outcome = j->draft ? BILL_DRAFT : BILL_ISSUED;
     result->revision = j->latest_revision + 1;
     snprintf(result->invoice_no, sizeof result->invoice_no, "%s",
              j->invoice_no);
@@ -1276,6 +1477,9 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
         rc = insert_findings(conn, j, err);
     if (rc == AC_OK)
         rc = verify_ledger(conn, j, err);
+    if (rc != AC_OK || j->draft)
+        return rc;              /* a draft is rolled back by the caller */
+    rc = record_inputs(conn, j, j->invoice_no, err);
     if (rc == AC_OK)
         rc = record_tenant(conn, ctx, j->tenant->tenant_id, "issued",
                            j->invoice_no, t->calls, NULL, err);
@@ -1391,14 +1595,42 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
     rc = db_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", why);
     if (rc == AC_OK)
         rc = bill_in_transaction(conn, &j, result, why);
-    if (rc == AC_OK && result->outcome == BILL_UNCHANGED) {
+    if (rc == AC_OK && result->outcome == BILL_DRAFT) {
+        /* SPEC 4.2: the draft workbook is written from the rows of this
+         * transaction, which is then rolled back: no number is taken and
+         * nothing stays in the ledger but the run's record. */
+        if (ctx->spool_dir != NULL)
+            rc = write_draft(conn, &j, result, why);
         db_exec(conn, "ROLLBACK", NULL);
-        rc = record_tenant(conn, ctx, tenant->tenant_id, "unchanged",
-                           result->invoice_no, result->calls, NULL, why);
+        if (rc == AC_OK) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "in its grace period until %s UTC: "
+                     "drafted, not issued", j.grace_ends);
+            rc = record_tenant(conn, ctx, tenant->tenant_id, "draft", NULL,
+                               result->calls, msg, why);
+        }
+    } else if (rc == AC_OK && result->outcome == BILL_UNCHANGED) {
+        db_exec(conn, "ROLLBACK", NULL);
+        rc = j.digest[0] && j.rt != NULL
+             ? record_inputs(conn, &j, result->invoice_no, why) : AC_OK;
+        /* Documents a run that died after the revision did not write;
+         * nothing when they were decided (the usual case). */
+        if (rc == AC_OK)
+            rc = issue_documents(conn, result->invoice_no, result, why);
+        result->documents[0] = '\0';
+        if (rc == AC_OK)
+            rc = record_tenant(conn, ctx, tenant->tenant_id, "unchanged",
+                               result->invoice_no, result->calls, NULL, why);
         if (rc == AC_OK && ctx->pub != NULL)
             rc = publisher_submit(ctx->pub, result->invoice_no, NULL, why);
     } else if (rc == AC_OK) {
         rc = db_exec(conn, "COMMIT", why);
+        if (rc == AC_OK)
+            rc = issue_documents(conn, j.invoice_no, result, why);
+        if (rc == AC_OK && result->documents[0] != '\0')
+            rc = record_tenant(conn, ctx, tenant->tenant_id, "issued",
+                               j.invoice_no, result->calls,
+                               result->documents, why);
         if (rc == AC_OK && ctx->pub != NULL) {
             /* The spool is the publisher's from here on. */
             fflush(j.spool);

@@ -27,6 +27,8 @@ typedef struct {
     long long run_id;
     publisher *pub;             /* writes the workbooks; NULL: none */
     const char *spool_dir;      /* the output directory (NULL: no --out) */
+    const char *as_of;          /* "now" for the grace period, as a
+                                   timestamptz text; NULL: the clock */
 } bill_context;
 
 typedef struct {
@@ -36,7 +38,11 @@ typedef struct {
     const char *time_zone;
 } bill_tenant_info;
 
-typedef enum { BILL_ISSUED, BILL_UNCHANGED } bill_outcome;
+/* ISSUED: a new statement revision (and its documents) was committed;
+ * UNCHANGED: the latest revision stands (its inputs, or its result, are
+ * the same); DRAFT: the period is still in its grace period (SPEC 4.2):
+ * rated and drafted, nothing kept in the ledger. */
+typedef enum { BILL_ISSUED, BILL_UNCHANGED, BILL_DRAFT } bill_outcome;
 
 typedef struct {
     bill_outcome outcome;
@@ -44,6 +50,11 @@ typedef struct {
     int revision;
     int32_t calls;
     char total[32];             /* "5.15" */
+    char documents[160];        /* issued document numbers, space
+                                   separated ("CN-2026-000001
+                                   INV-2026-000002"); "" when none */
+    char draft_path[4096];      /* BILL_DRAFT with --out: the draft
+                                   workbook written, else "" */
 } bill_result;
 
 /* Bill one tenant's period on conn (no transaction open).  On success the

@@ -26,6 +26,7 @@
 /* An arbitrary constant identifying the billing run lock. */
 #define RUN_LOCK_KEY "7254106202"
 #define DEFAULT_FAIR_USE_MINUTES 3000
+#define RUN_MAX_PERIODS 25         /* lookback up to two years */
 
 int run_period_valid(const char *p)
 {
@@ -49,6 +50,19 @@ void run_default_period(char out[8])
         year--;
     }
     snprintf(out, 8, "%04d-%02d", year % 10000, month);
+}
+
+int run_open_periods(int64_t now_s, int lookback, char (*out)[8], int max)
+{
+    time_t now = (time_t)now_s;
+    struct tm tm;
+    int n = 0;
+
+    gmtime_r(&now, &tm);
+    long current = (long)(tm.tm_year + 1900) * 12 + tm.tm_mon;
+    for (long m = current - lookback; m <= current && n < max; m++, n++)
+        snprintf(out[n], 8, "%04ld-%02ld", (m / 12) % 10000, m % 12 + 1);
+    return n;
 }
 
 /* Create dir and its parents (mode 0755); existing is fine. */
@@ -206,7 +220,8 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
         "SELECT count(*) FILTER (WHERE status = 'issued'),"
         "       count(*) FILTER (WHERE status = 'unchanged'),"
         "       count(*) FILTER (WHERE status = 'failed'),"
-        "       coalesce(sum(calls), 0)"
+        "       coalesce(sum(calls), 0),"
+        "       count(*) FILTER (WHERE status = 'draft')"
         " FROM billing.run_tenants WHERE run_id = $1", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
@@ -214,6 +229,7 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
     s->unchanged = atoi(PQgetvalue(res, 0, 1));
     s->failed = atoi(PQgetvalue(res, 0, 2));
     s->calls = atoll(PQgetvalue(res, 0, 3));
+    s->drafted = atoi(PQgetvalue(res, 0, 4));
     PQclear(res);
     return AC_OK;
 }
@@ -359,9 +375,14 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
         ac_status trc = bill_tenant(conn, ctx, &t, &r, msg);
         *calls += r.calls;
         if (trc == AC_OK && r.outcome == BILL_ISSUED)
-            ac_info("tenant %s: issued %s (%d calls, total %s %s)",
+            ac_info("tenant %s: issued %s (%d calls, total %s %s)%s%s",
                     t.tenant_id, r.invoice_no, (int)r.calls, r.total,
-                    t.currency);
+                    t.currency, r.documents[0] ? "; documents " : "",
+                    r.documents);
+        else if (trc == AC_OK && r.outcome == BILL_DRAFT)
+            ac_info("tenant %s: in its grace period, drafted (%d calls, "
+                    "total %s %s)%s%s", t.tenant_id, (int)r.calls, r.total,
+                    t.currency, r.draft_path[0] ? ": " : "", r.draft_path);
         else if (trc == AC_OK)
             ac_debug("tenant %s: unchanged, %s stands", t.tenant_id,
                      r.invoice_no);
@@ -562,7 +583,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
 
     bill_context ctx = { .ref = ref, .fair_use_minutes =
                          opt->fair_use_minutes, .run_id = summary->run_id,
-                         .spool_dir = opt->out_dir ? out_dir : NULL };
+                         .spool_dir = opt->out_dir ? out_dir : NULL,
+                         .as_of = opt->as_of };
     snprintf(ctx.period, sizeof ctx.period, "%s", opt->period);
     snprintf(ctx.period_date, sizeof ctx.period_date, "%s-01", opt->period);
     summary->tenants = PQntuples(tenants);
@@ -612,17 +634,49 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     return rc;
 }
 
+/* The periods of a run without --period: lookback_months from
+ * ref.operator (3 without a row) before the month of --as-of (or now). */
+static ac_status open_periods(const run_options *opt,
+                              char (*periods)[8], int *n, char *err)
+{
+    PGconn *conn = NULL;
+    PGresult *res;
+    const char *p[] = { opt->as_of };
+    ac_status rc = db_connect(opt->conninfo, &conn, err);
+    if (rc == AC_OK)
+        rc = db_query(conn,
+            "SELECT extract(epoch FROM coalesce($1::timestamptz, now()))"
+            "::int8, coalesce((SELECT lookback_months FROM ref.operator), 3)",
+            1, p, &res, err);
+    if (rc == AC_OK) {
+        int64_t now_s = atoll(PQgetvalue(res, 0, 0));
+        int lookback = atoi(PQgetvalue(res, 0, 1));
+        PQclear(res);
+        if (lookback > RUN_MAX_PERIODS - 1)
+            lookback = RUN_MAX_PERIODS - 1;
+        *n = run_open_periods(now_s, lookback, periods, RUN_MAX_PERIODS);
+    }
+    PQfinish(conn);
+    return rc;
+}
+
 static void run_usage(FILE *out)
 {
     fprintf(out,
         "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
         "                  [--db CONNINFO] [--workers N] [--upload-url URL]\n"
-        "                  [--fair-use-minutes N] [--join]\n"
+        "                  [--fair-use-minutes N] [--join] [--as-of TIME]\n"
         "                  [--quiet|--verbose]\n"
         "\n"
-        "Rates every tenant's calls of the period (default: last month) and\n"
-        "issues invoices into billing.*: revision 1, or revision n+1 when\n"
-        "the inputs changed; nothing when they did not.  With --out, writes\n"
+        "Rates every tenant's calls of the period and issues statements\n"
+        "into billing.*: revision 1, or revision n+1 when the inputs\n"
+        "changed; nothing when they did not; and the invoices and credit\n"
+        "notes finance books.  Without --period, every period from\n"
+        "ref.operator.lookback_months (default 3) before this month up to\n"
+        "this month.  A period still in its grace period (its local end +\n"
+        "ref.operator.grace_hours, default 48) is drafted, not issued:\n"
+        "DIR/YYYY-MM/drafts/.  --as-of TIME bills as if it were TIME (a\n"
+        "PostgreSQL timestamptz, e.g. 2026-12-03T00:00Z).  With --out, writes\n"
         "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS,\n"
         "and with --upload-url (or ACBILL_UPLOAD_URL) delivers them to\n"
         "URL/YYYY-MM/ (https://, or file:// for a local folder).\n"
@@ -642,6 +696,7 @@ int cmd_run(int argc, char **argv)
         { "workers", required_argument, NULL, 'w' },
         { "upload-url", required_argument, NULL, 'u' },
         { "join", no_argument, NULL, 'j' },
+        { "as-of", required_argument, NULL, 'a' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -651,7 +706,7 @@ int cmd_run(int argc, char **argv)
                         .workers = 1 };
     char err[AC_ERR_MAX] = "";
     const char *upload_url = NULL;
-    int c;
+    int c, period_given = 0;
 
     run_default_period(opt.period);
     optind = 1;
@@ -664,6 +719,10 @@ int cmd_run(int argc, char **argv)
                 return AC_EUSAGE;
             }
             snprintf(opt.period, sizeof opt.period, "%s", optarg);
+            period_given = 1;
+            break;
+        case 'a':
+            opt.as_of = optarg;
             break;
         case 't':
             if (opt.ntenants == RUN_MAX_TENANT_ARGS) {
@@ -744,16 +803,40 @@ int cmd_run(int argc, char **argv)
         return AC_EUSAGE;
     }
 
-    run_summary s;
-    ac_status rc = run_period(&opt, &s, err);
-    if (rc != AC_OK && rc != AC_EDATA) {
-        ac_error("run: %s", err);
-        return rc;
+    char periods[RUN_MAX_PERIODS][8];
+    int nperiods = 1;
+    snprintf(periods[0], sizeof periods[0], "%s", opt.period);
+    if (!period_given) {
+        ac_status prc = open_periods(&opt, periods, &nperiods, err);
+        if (prc != AC_OK) {
+            ac_error("run: %s", err);
+            return prc;
+        }
     }
-    ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
-            "unchanged, %d failed, %lld calls", s.run_id, opt.period,
-            s.tenants, s.issued, s.unchanged, s.failed, s.calls);
-    if (rc != AC_OK)
-        ac_error("run: %s", err);
-    return rc;
+    /* Each period is a run of its own; the worst outcome is the exit
+     * status, a data error only when nothing worse happened. */
+    ac_status worst = AC_OK;
+    for (int i = 0; i < nperiods; i++) {
+        run_summary s;
+        snprintf(opt.period, sizeof opt.period, "%s", periods[i]);
+        ac_status rc = run_period(&opt, &s, err);
+        if (rc != AC_OK && rc != AC_EDATA) {
+            ac_error("run: period %s: %s", opt.period, err);
+            if (worst == AC_OK || worst == AC_EDATA)
+                worst = rc;
+            if (rc == AC_EUNAVAIL || rc == AC_ETEMPFAIL)
+                break;
+            continue;
+        }
+        ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
+                "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
+                opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
+                s.failed, s.calls);
+        if (rc != AC_OK) {
+            ac_error("run: %s", err);
+            if (worst == AC_OK)
+                worst = rc;
+        }
+    }
+    return worst;
 }

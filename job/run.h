@@ -26,6 +26,8 @@ typedef struct {
     int workers;                /* processes billing tenants in parallel */
     upload_options upload;      /* delivery; upload.base_url NULL: none */
     int join;                   /* help the period's run in progress */
+    const char *as_of;          /* bill as if it were this time (a
+                                   timestamptz text), NULL: now */
     int progress;               /* print a progress line (a terminal) */
 } run_options;
 
@@ -34,6 +36,7 @@ typedef struct {
     int tenants;
     int issued;
     int unchanged;
+    int drafted;                /* still in their grace period */
     int failed;
     long long calls;
 } run_summary;
@@ -43,6 +46,12 @@ int run_period_valid(const char *period);
 
 /* The previous calendar month (UTC) as "YYYY-MM" into out (8 bytes). */
 void run_default_period(char out[8]);
+
+/* The periods a nightly run without --period covers (SPEC 4.2): from
+ * lookback months before the month of now_s (seconds since the epoch,
+ * UTC) up to that month, oldest first, as "YYYY-MM" into out (at most max
+ * of them); returns how many. */
+int run_open_periods(int64_t now_s, int lookback, char (*out)[8], int max);
 
 /* Run the period.  Returns AC_OK when every tenant was billed (issued or
  * unchanged), AC_EDATA when some tenant failed (the others are committed),

@@ -1163,3 +1163,11 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     free(c);
     return rc;
 }
+
+ac_status report_draft_workbook(PGconn *conn, const char *invoice_no,
+                                const char *spool_path, const char *path,
+                                const char *tmpdir, char *err)
+{
+    return report_invoice_workbook_spool(conn, invoice_no, spool_path, path,
+                                         tmpdir, err);
+}

@@ -71,6 +71,15 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
                                         const char *path, const char *tmpdir,
                                         char *err);
 
+/* The draft of a period still in its grace period (SPEC 4.2): the
+ * invoice workbook of the revision invoice_no as report_invoice_workbook_
+ * spool() writes it, marked DRAFT.  Called inside the caller's open
+ * transaction, whose rows it reads and which the caller then rolls back.
+ * Same contract as report_invoice_workbook_spool(). */
+ac_status report_draft_workbook(PGconn *conn, const char *invoice_no,
+                                const char *spool_path, const char *path,
+                                const char *tmpdir, char *err);
+
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the
  * change against the revision it supersedes), Totals (per currency),

@@ -78,12 +78,18 @@ CREATE TRIGGER documents_immutable BEFORE UPDATE OR DELETE
     ON billing.documents FOR EACH ROW
     EXECUTE FUNCTION billing.documents_immutable();
 
--- A statement revision records a digest of its inputs (the tenant's calls
--- of the period, licences, rates in its currency, billing profile), so
+-- The digest of a tenant-period's inputs (its calls, licences, tenant and
+-- billing profile, and the reference data) when it was last rated, so
 -- that a night with nothing new costs a cheap check, not a re-rating.
-ALTER TABLE billing.invoices DISABLE TRIGGER invoices_immutable;
-ALTER TABLE billing.invoices ADD COLUMN inputs_digest text;
-ALTER TABLE billing.invoices ENABLE TRIGGER invoices_immutable;
+-- The job's own bookkeeping: it changes on every rating.
+CREATE TABLE billing.period_inputs (
+    tenant_id  text NOT NULL,
+    period     date NOT NULL,
+    digest     text NOT NULL,
+    invoice_no text NOT NULL,           -- the revision those inputs gave
+    rated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, period)
+);
 
 -- run_tenants: a tenant-period can also be drafted (still in its grace
 -- period) or held.
