@@ -105,9 +105,28 @@ static int prepared(PGconn *conn, const char *sql, int nparams,
     if (copy == NULL)
         return 0;
     snprintf(name, 32, "acbill_%lu", id);
+    /* Inside a transaction a failed prepare (a lock_timeout or
+     * statement_timeout while it waits for a table's lock) would abort the
+     * transaction and hide its error behind "current transaction is
+     * aborted": prepare in a savepoint, so that the statement then runs
+     * unnamed and fails (or not) with its own SQLSTATE. */
+    int in_txn = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+    if (in_txn) {
+        PGresult *sp = PQexec(conn, "SAVEPOINT acbill_prepare");
+        int sp_ok = PQresultStatus(sp) == PGRES_COMMAND_OK;
+        PQclear(sp);
+        if (!sp_ok) {
+            free(copy);
+            return 0;
+        }
+    }
     PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
+    if (in_txn)
+        PQclear(PQexec(conn, ok ? "RELEASE SAVEPOINT acbill_prepare"
+                                : "ROLLBACK TO SAVEPOINT acbill_prepare; "
+                                  "RELEASE SAVEPOINT acbill_prepare"));
     if (ok) {
         pthread_mutex_lock(&cache_lock);
         c = cache_of(conn);

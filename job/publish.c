@@ -147,6 +147,20 @@ static ac_status publish_workbook(PGconn *conn, const char *out_dir,
     return rc;
 }
 
+/* A writer's connection, named "acbill-writer" in pg_stat_activity. */
+static ac_status writer_connect(const char *conninfo, PGconn **conn,
+                                char *err)
+{
+    ac_status rc = db_connect(conninfo, conn, err);
+    if (rc == AC_OK &&
+        (rc = db_exec(*conn, "SET application_name = 'acbill-writer'",
+                      err)) != AC_OK) {
+        PQfinish(*conn);
+        *conn = NULL;
+    }
+    return rc;
+}
+
 /* Write the workbook and queue it for upload. */
 static ac_status publish_and_queue(publisher *p, PGconn *conn, const item *it,
                                    const char *spool, char *err)
@@ -177,7 +191,7 @@ static void publish_one(publisher *p, writer *w, const item *it)
         char why[AC_ERR_MAX];
         ac_warn("invoice %s: the workbook writer lost its database "
                 "connection (%s); reconnecting", it->invoice_no, err);
-        if (db_connect(p->conninfo, &fresh, why) == AC_OK) {
+        if (writer_connect(p->conninfo, &fresh, why) == AC_OK) {
             PQfinish(w->conn);
             w->conn = fresh;
             rc = publish_and_queue(p, w->conn, it, spool, err);
@@ -247,7 +261,7 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
                                                           : threads;
     for (int i = 0; i < p->nthreads; i++) {
         p->w[i].p = p;
-        rc = db_connect(conninfo, &p->w[i].conn, err);
+        rc = writer_connect(conninfo, &p->w[i].conn, err);
         if (rc == AC_OK &&
             pthread_create(&p->w[i].thread, NULL, publisher_main,
                            &p->w[i]) != 0)

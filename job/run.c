@@ -298,7 +298,8 @@ typedef struct {
     atomic_int stop;
 } progress_view;
 
-static void progress_draw(progress_view *v)
+/* Draw the line; the final one shows what was done, without estimate. */
+static void progress_draw(progress_view *v, int final)
 {
     struct timespec now;
     char text[160], left[48] = "";
@@ -315,7 +316,11 @@ static void progress_draw(progress_view *v)
     else if (v->calls <= 0 && tenants > 0 && tenants < v->tenants)
         snprintf(left, sizeof left, "  %.0f s left",
                  secs * (v->tenants - tenants) / tenants);
-    if (v->calls > 0)
+    if (final)
+        snprintf(text, sizeof text, "  %d/%d tenants  %lld calls  "
+                 "%.0f calls/s  %.0f s", tenants, v->tenants, calls, rate,
+                 secs);
+    else if (v->calls > 0)
         snprintf(text, sizeof text, "  %d/%d tenants  %lld/%lld calls  "
                  "%.0f calls/s  %.0f s%s", tenants, v->tenants, calls,
                  calls > v->calls ? calls : v->calls, rate, secs, left);
@@ -330,7 +335,7 @@ static void *progress_main(void *arg)
 {
     progress_view *v = arg;
     while (!atomic_load(&v->stop)) {
-        progress_draw(v);
+        progress_draw(v, 0);
         struct timespec nap = { 0, 250 * 1000 * 1000 };
         nanosleep(&nap, NULL);
     }
@@ -380,7 +385,7 @@ static void progress_init(progress_view *v, const run_options *opt,
     atomic_init(&v->c->tenants, 0);
     v->tenants = tenants;
     v->calls = estimate_calls(conn, opt);
-    progress_draw(v);
+    progress_draw(v, 0);
 }
 
 /* Start redrawing (after the workers are forked). */
@@ -401,7 +406,7 @@ static void progress_end(progress_view *v)
         pthread_join(v->thread, NULL);
         v->started = 0;
     }
-    progress_draw(v);
+    progress_draw(v, 1);
     ac_log_status_close(1);
     munmap(v->c, sizeof *v->c);
     v->c = NULL;
@@ -627,8 +632,6 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
                 rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s",
                              msg);
         }
-    } else if (rc == AC_OK && counters != NULL) {
-        atomic_fetch_add(&counters->tenants, 1);
     }
     if (PQstatus(conn) == CONNECTION_OK)
         release(conn, ctx->period, t.tenant_id);
