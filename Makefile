@@ -8,7 +8,8 @@
 #   make asan       build and run the tests under Address/UB sanitizers
 #   make valgrind   run the unit and database suites under valgrind
 #   make bench      benchmark (see docs/performance.md)
-#   make install    install binary, SQL, cron wrapper (PREFIX, DESTDIR)
+#   make install    install binary, man page, SQL, cron wrapper (PREFIX,
+#                   DESTDIR)
 #   make V=1        show the commands
 #
 # The only set-up a fresh machine needs is this Makefile: `deps` installs
@@ -26,7 +27,7 @@ SAN      ?=
 DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
-            util-linux procps time
+            util-linux bsdutils procps time man-db groff-base
 
 PKGS     := libpq xlsxwriter libcurl libcrypto
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
@@ -138,8 +139,10 @@ seed:
 
 install: $(BIN)/acbill
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations \
-	    $(DESTDIR)$(PREFIX)/lib/acbill $(DESTDIR)$(PREFIX)/share/acbill/examples
+	    $(DESTDIR)$(PREFIX)/lib/acbill $(DESTDIR)$(PREFIX)/share/acbill/examples \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BIN)/acbill $(DESTDIR)$(PREFIX)/bin/acbill
+	install -m 0644 docs/acbill.1 $(DESTDIR)$(PREFIX)/share/man/man1/acbill.1
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations/
 	install -m 0755 cron/acbill-cron.sh $(DESTDIR)$(PREFIX)/lib/acbill/acbill-cron.sh
 	install -m 0644 cron/acbill.cron cron/acbill.default $(DESTDIR)$(PREFIX)/share/acbill/examples/

@@ -14,11 +14,14 @@
 # 3. Runs `acbill migrate`, then `acbill run $ACBILL_RUN_ARGS RUN_ARGS...`
 #    (acbill itself reads ACBILL_UPLOAD_URL, ACBILL_CA_FILE, ... and the
 #    libpq PG* variables from the environment).  Every line they print goes,
-#    timestamped, to $ACBILL_LOG_FILE when set, else to syslog
-#    (`logger -t acbill`) when /dev/log exists, else to stderr.
+#    timestamped, to $ACBILL_LOG_FILE when set (the settings example sets
+#    it), else to syslog (`logger -t acbill`) when /dev/log exists and
+#    ACBILL_SYSLOG is not 0, else nowhere: a good night prints nothing.
 # 4. Exits with acbill's own status (0 ok, 65 a tenant failed, 69 database
-#    or upload server unavailable, ...; see `acbill --help`), and on failure
-#    prints one line on stderr, so cron's mail reports it.
+#    or upload server unavailable, ...; see `acbill --help`).  On failure
+#    it prints a few lines on stderr, which cron mails: the status and what
+#    to do, the first failing tenants with their reasons, and acbill's last
+#    error (at most 5 lines).
 #
 # Its own statuses: 75 another run holds the lock, 78 the environment file
 # or $ACBILL is missing or unsafe, 71 the lock or log file cannot be opened.
@@ -29,7 +32,10 @@ me="acbill-cron[$$]"
 
 stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
-syslog_ok() { [ -S /dev/log ] && command -v logger >/dev/null 2>&1; }
+syslog_ok() {
+    [ "${ACBILL_SYSLOG:-}" != 0 ] && [ -S /dev/log ] &&
+        command -v logger >/dev/null 2>&1
+}
 
 # log MESSAGE: one line about the wrapper itself.
 log() {
@@ -37,36 +43,64 @@ log() {
         printf '%s %s %s\n' "$(stamp)" "$me" "$*" >> "$ACBILL_LOG_FILE"
     elif syslog_ok; then
         logger -t acbill -- "$me $*"
-    else
-        printf '%s %s %s\n' "$(stamp)" "$me" "$*" >&2
     fi
 }
 
-# fail STATUS MESSAGE: log, tell cron (stderr), exit.
+# meaning STATUS: what an exit status means and what to do (README).
+meaning() {
+    case $1 in
+    64) echo "usage: the command line (ACBILL_RUN_ARGS) is wrong" ;;
+    65) echo "a tenant's data failed a check: fix the data; the next run bills it" ;;
+    66) echo "an input file is missing: check the installation" ;;
+    69) echo "database or upload server unavailable, or files wait for upload: it passes by itself" ;;
+    70) echo "internal error: report it with the log" ;;
+    71) echo "the operating system refused (memory, processes, files)" ;;
+    73) echo "output cannot be written (disk full?)" ;;
+    74) echo "an input file cannot be read" ;;
+    75) echo "try again later: a lock is held or a timeout expired" ;;
+    78) echo "configuration: fix the settings; it will not pass by itself" ;;
+    *)  if [ "$1" -gt 128 ] 2>/dev/null; then
+            echo "killed by signal $(( $1 - 128 ))"
+        else
+            echo "unexpected status"
+        fi ;;
+    esac
+}
+
+errors=""       # acbill's ERROR lines of this start (a temporary file)
+
+# fail STATUS MESSAGE: log, tell cron (stderr) in a few lines, exit.
 fail() {
     local status=$1
     shift
     log "$*"
-    if [ -n "${ACBILL_LOG_FILE:-}" ] || syslog_ok; then
-        printf 'acbill-cron: %s\n' "$*" >&2
+    printf 'acbill-cron: %s\n' "$*" >&2
+    if [ -n "$errors" ] && [ -s "$errors" ]; then
+        # The first failing tenants, then acbill's last other error.
+        { grep -m 3 ' ERROR tenant ' "$errors"
+          grep -v ' ERROR tenant ' "$errors" | tail -n 1
+        } | sed -E 's/^[^ ]+ acbill\[[0-9]+\] ERROR //' | cut -c 1-300 |
+            sed 's/^/acbill-cron:   /' >&2
     fi
     exit "$status"
 }
 
 # Copy the job's output lines to the log; acbill's own lines already start
-# with a UTC timestamp, anything else gets one.
+# with a UTC timestamp, anything else gets one.  Its ERROR lines are also
+# kept for the failure summary.
 log_stream() {
     local line
     while IFS= read -r line || [ -n "$line" ]; do
         if [[ ! $line =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z ]]; then
             line="$(stamp) $line"
         fi
+        if [[ $line == *" ERROR "* ]] && [ -n "$errors" ]; then
+            printf '%s\n' "$line" >> "$errors"
+        fi
         if [ -n "${ACBILL_LOG_FILE:-}" ]; then
             printf '%s\n' "$line" >> "$ACBILL_LOG_FILE"
         elif syslog_ok; then
             printf '%s\n' "${line#* }" | logger -t acbill
-        else
-            printf '%s\n' "$line" >&2
         fi
     done
 }
@@ -82,7 +116,7 @@ env_file=${ACBILL_ENV_FILE:-}
 while getopts 'e:h' opt; do
     case $opt in
     e) env_file=$OPTARG ;;
-    h) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    h) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "usage: acbill-cron.sh [-e ENV_FILE] [-- RUN_ARGS...]" >&2
        exit 64 ;;
     esac
@@ -123,13 +157,17 @@ if ! flock -n 9; then
     fail 75 "already running (lock $lock is held by another run); this start is skipped"
 fi
 
+errors=$(mktemp "${TMPDIR:-/tmp}/acbill-cron.XXXXXX") ||
+    fail 71 "cannot create a temporary file"
+trap 'rm -f "$errors"' EXIT
+
 start=$(date +%s)
 log "start: $ACBILL run ${ACBILL_RUN_ARGS:-} $*"
 
 step migrate
 status=$?
 if [ "$status" != 0 ]; then
-    fail "$status" "acbill migrate failed with exit $status; the run was not started"
+    fail "$status" "acbill migrate failed with exit $status ($(meaning "$status")); the run was not started"
 fi
 
 # ACBILL_RUN_ARGS is split on spaces on purpose (e.g. "--out /srv/acbill").
@@ -138,7 +176,7 @@ step run ${ACBILL_RUN_ARGS:-} "$@"
 status=$?
 elapsed=$(( $(date +%s) - start ))
 if [ "$status" != 0 ]; then
-    fail "$status" "acbill run failed with exit $status after ${elapsed}s"
+    fail "$status" "acbill run failed with exit $status ($(meaning "$status")) after ${elapsed}s"
 fi
 log "done: acbill run succeeded in ${elapsed}s"
 exit 0

@@ -17,8 +17,9 @@ int cmd_run(int argc, char **argv);
  * load reproducible sample data (see sample.h). */
 int cmd_sample(int argc, char **argv);
 
-/* acbill upload --pending [--upload-url URL]: deliver what is pending in
- * billing.uploads (see upload.h). */
+/* acbill upload --pending [--upload-url URL] | --list | --retarget URL
+ * [--from URL] | --cancel FILE... | --cancel --all-for URL: deliver, list,
+ * retarget or cancel what is pending in billing.uploads (see upload.h). */
 int cmd_upload(int argc, char **argv);
 
 #endif

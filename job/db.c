@@ -1,6 +1,8 @@
 /* db.c: see db.h. */
 #include "db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -103,9 +105,28 @@ static int prepared(PGconn *conn, const char *sql, int nparams,
     if (copy == NULL)
         return 0;
     snprintf(name, 32, "acbill_%lu", id);
+    /* Inside a transaction a failed prepare (a lock_timeout or
+     * statement_timeout while it waits for a table's lock) would abort the
+     * transaction and hide its error behind "current transaction is
+     * aborted": prepare in a savepoint, so that the statement then runs
+     * unnamed and fails (or not) with its own SQLSTATE. */
+    int in_txn = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+    if (in_txn) {
+        PGresult *sp = PQexec(conn, "SAVEPOINT acbill_prepare");
+        int sp_ok = PQresultStatus(sp) == PGRES_COMMAND_OK;
+        PQclear(sp);
+        if (!sp_ok) {
+            free(copy);
+            return 0;
+        }
+    }
     PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
+    if (in_txn)
+        PQclear(PQexec(conn, ok ? "RELEASE SAVEPOINT acbill_prepare"
+                                : "ROLLBACK TO SAVEPOINT acbill_prepare; "
+                                  "RELEASE SAVEPOINT acbill_prepare"));
     if (ok) {
         pthread_mutex_lock(&cache_lock);
         c = cache_of(conn);
@@ -151,19 +172,152 @@ static void copy_message(char *err, const char *what, const char *msg)
         err[--n] = '\0';
 }
 
+ac_status db_status_of_sqlstate(const char *state)
+{
+    if (state == NULL || strlen(state) != 5)
+        return AC_EINTERNAL;
+    /* Try again later: a timeout, a lock held too long, a serialization
+     * failure or deadlock. */
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return AC_ETEMPFAIL;
+    /* The server cannot serve now: connection trouble, shutting down or
+     * starting up, out of resources (disk, memory, connections), a
+     * read-only server (a standby, or default_transaction_read_only). */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0 ||
+        strcmp(state, "25006") == 0)
+        return AC_EUNAVAIL;
+    /* Configuration: authentication, an unknown database, no privilege. */
+    if (strncmp(state, "28", 2) == 0 || strcmp(state, "3D000") == 0 ||
+        strcmp(state, "42501") == 0)
+        return AC_ECONFIG;
+    return AC_EINTERNAL;
+}
+
 ac_status db_status_of(PGconn *conn, const PGresult *res)
 {
     if (PQstatus(conn) != CONNECTION_OK)
         return AC_EUNAVAIL;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (state == NULL)
-        return AC_EINTERNAL;
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+    return db_status_of_sqlstate(state);
+}
+
+/* The status a failed connection attempt deserves, from libpq's message
+ * (written with PQERRORS_VERBOSE, so a server's refusal carries its
+ * SQLSTATE: "FATAL:  3D000: database ... does not exist"). */
+static ac_status connect_failure_status(PGconn *conn, const char *msg)
+{
+    const char *fatal = strstr(msg, "FATAL:  ");
+
+    if (PQconnectionNeedsPassword(conn))
+        return AC_ECONFIG;
+    if (fatal != NULL) {
+        char state[6];
+        fatal += 8;
+        if (strlen(fatal) > 6 && fatal[5] == ':') {
+            memcpy(state, fatal, 5);
+            state[5] = '\0';
+            return db_status_of_sqlstate(state);
+        }
         return AC_EUNAVAIL;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "55P03") == 0)
-        return AC_ETEMPFAIL;
-    return AC_EINTERNAL;
+    }
+    /* libpq's own messages (the C locale: main() never calls setlocale):
+     * a host name the resolver says does not exist, a malformed conninfo,
+     * TLS set up wrongly are configuration; a refused or timed out
+     * connection, a missing socket, a resolver that failed for now are
+     * transient. */
+    static const char *const config[] = {
+        "Name or service not known", "No address associated with hostname",
+        "invalid connection option", "invalid URI", "missing \"=\" after",
+        "invalid integer value", "invalid sslmode value", "invalid port number",
+        "unterminated quoted string", "invalid value for parameter",
+        "definition of service", "service file", "SSL was required",
+        "certificate verify failed", "root certificate file", "SCRAM",
+        "password authentication failed", "authentication method"
+    };
+    for (size_t i = 0; i < sizeof config / sizeof config[0]; i++)
+        if (strstr(msg, config[i]) != NULL)
+            return AC_ECONFIG;
+    return AC_EUNAVAIL;
+}
+
+/* "FATAL:  3D000: database "x" does not exist\nLOCATION: ..." as
+ * "FATAL: database "x" does not exist (SQLSTATE 3D000)", on one line. */
+static void connect_message(const char *msg, char *err)
+{
+    char buf[AC_ERR_MAX], state[6] = "";
+    size_t n = 0;
+
+    for (const char *p = msg; *p && n < sizeof buf - 1;) {
+        if (strncmp(p, "FATAL:  ", 8) == 0 && strlen(p) > 14 && p[13] == ':') {
+            memcpy(state, p + 8, 5);
+            state[5] = '\0';
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "FATAL: ");
+            p += 15;
+            continue;
+        }
+        if (strncmp(p, "LOCATION:", 9) == 0) {     /* the server's source */
+            while (*p && *p != '\n')
+                p++;
+            continue;
+        }
+        if (*p == '\n' || *p == '\t') {
+            if (n > 0 && buf[n - 1] != ' ')
+                buf[n++] = ' ';
+            p++;
+            continue;
+        }
+        buf[n++] = *p++;
+    }
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n < sizeof buf ? n : sizeof buf - 1] = '\0';
+    if (state[0] != '\0')
+        ac_fail(err, AC_OK, "cannot connect to PostgreSQL: %s (SQLSTATE %s)",
+                buf, state);
+    else
+        ac_fail(err, AC_OK, "cannot connect to PostgreSQL: %s", buf);
+}
+
+/* Seconds to wait for the server at each step of connecting: the
+ * conninfo's (or PGCONNECT_TIMEOUT's) connect_timeout, else 30. */
+static int connect_timeout_s(PGconn *conn)
+{
+    PQconninfoOption *opts = PQconninfo(conn);
+    int t = 30;
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL &&
+            atoi(o->val) > 0)
+            t = atoi(o->val) < 2 ? 2 : atoi(o->val);
+    PQconninfoFree(opts);
+    return t;
+}
+
+/* Set the session's lock_timeout and statement_timeout from
+ * ACBILL_LOCK_TIMEOUT and ACBILL_STATEMENT_TIMEOUT (PostgreSQL durations
+ * such as "60s", "30min"; "0" = none). */
+static ac_status set_timeouts(PGconn *conn, char *err)
+{
+    const char *lock = getenv("ACBILL_LOCK_TIMEOUT");
+    const char *stmt = getenv("ACBILL_STATEMENT_TIMEOUT");
+    const char *p[] = { lock && *lock ? lock : DB_DEFAULT_LOCK_TIMEOUT,
+                        stmt && *stmt ? stmt : DB_DEFAULT_STATEMENT_TIMEOUT };
+    PGresult *res = PQexecParams(conn,
+        "SELECT set_config('lock_timeout', $1, false),"
+        " set_config('statement_timeout', $2, false)", 2, NULL, p, NULL,
+        NULL, 0);
+    ac_status rc = AC_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        rc = db_status_of(conn, res);
+        if (state != NULL && strncmp(state, "22", 2) == 0)
+            rc = AC_ECONFIG;
+        copy_message(err, "ACBILL_LOCK_TIMEOUT/ACBILL_STATEMENT_TIMEOUT",
+                     PQerrorMessage(conn));
+    }
+    PQclear(res);
+    return rc;
 }
 
 ac_status db_connect(const char *conninfo, PGconn **out, char *err)
@@ -173,22 +327,58 @@ ac_status db_connect(const char *conninfo, PGconn **out, char *err)
     const char *vals[] = { conninfo ? conninfo : "", "acbill", "acbill",
                            NULL };
     PGconn *conn;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
     *out = NULL;
-    /* expand_dbname lets conninfo be a keyword string or a URI. */
-    conn = PQconnectdbParams(keys, vals, 1);
+    /* expand_dbname lets conninfo be a keyword string or a URI.  Started
+     * by hand rather than with PQconnectdbParams() so that the messages
+     * are verbose from the start: a server's refusal then carries its
+     * SQLSTATE, which tells a wrong password (configuration) from a server
+     * starting up (try later). */
+    conn = PQconnectStartParams(keys, vals, 1);
     if (conn == NULL)
         return ac_fail(err, AC_EOSERR, "database: out of memory");
-    if (PQstatus(conn) != CONNECTION_OK) {
-        copy_message(err, "cannot connect to PostgreSQL",
-                     PQerrorMessage(conn));
-        PQfinish(conn);
-        return AC_EUNAVAIL;
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    int timeout_ms = connect_timeout_s(conn) * 1000;
+    while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+        struct pollfd p = { PQsocket(conn), st == PGRES_POLLING_READING
+                                            ? POLLIN : POLLOUT, 0 };
+        if (p.fd >= 0) {
+            int n = poll(&p, 1, timeout_ms);
+            if (n == 0) {
+                char what[AC_ERR_MAX];
+                snprintf(what, sizeof what, "no answer from the server in "
+                         "%d s", timeout_ms / 1000);
+                connect_message(what, err);
+                PQfinish(conn);
+                return AC_EUNAVAIL;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+        }
+        st = PQconnectPoll(conn);
     }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(conn);
+        ac_status rc = connect_failure_status(conn, msg);
+        connect_message(msg, err);
+        if (rc == AC_ECONFIG && err != NULL) {
+            size_t n = strlen(err);
+            snprintf(err + n, AC_ERR_MAX - n, "; check --db, the PG* "
+                     "variables and ~/.pgpass (this will not pass by "
+                     "itself)");
+        }
+        PQfinish(conn);
+        return rc;
+    }
+    PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
     ac_status rc = db_exec(conn,
                            "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD';"
                            " SET client_encoding = 'UTF8';"
                            " SET extra_float_digits = 3;", err);
+    if (rc == AC_OK)
+        rc = set_timeouts(conn, err);
     if (rc != AC_OK) {
         PQfinish(conn);
         return rc;

@@ -2,8 +2,10 @@
  *
  * Every statement with a value in it goes through db_query()/db_exec_params()
  * with $n parameters: no SQL is ever built from data.  Errors come back as
- * ac_status with the server's message in err; a lost connection is
- * AC_EUNAVAIL, anything else the server refuses is AC_EINTERNAL unless the
+ * ac_status with the server's message in err, mapped from the SQLSTATE by
+ * db_status_of_sqlstate(): a lost connection or a server that cannot serve
+ * now is AC_EUNAVAIL, a timeout AC_ETEMPFAIL, an authentication or
+ * privilege problem AC_ECONFIG, anything else AC_EINTERNAL unless the
  * caller maps it. */
 #ifndef AC_DB_H
 #define AC_DB_H
@@ -13,10 +15,20 @@
 
 #include "status.h"
 
+/* Defaults of ACBILL_LOCK_TIMEOUT and ACBILL_STATEMENT_TIMEOUT. */
+#define DB_DEFAULT_LOCK_TIMEOUT "60s"
+#define DB_DEFAULT_STATEMENT_TIMEOUT "30min"
+
 /* Connect with conninfo (NULL or "" uses the libpq defaults: PGHOST,
  * PGDATABASE, PGSERVICE, ~/.pgpass, ...).  The session is set to UTC, ISO
  * dates and UTF-8 so that text results do not depend on the server's
- * configuration.  On failure *out is NULL and AC_EUNAVAIL is returned. */
+ * configuration, and its lock_timeout and statement_timeout to
+ * $ACBILL_LOCK_TIMEOUT and $ACBILL_STATEMENT_TIMEOUT (PostgreSQL durations;
+ * defaults above; "0" waits for ever).  On failure *out is NULL and the
+ * status says what to do: AC_ECONFIG when it will not pass by itself (wrong
+ * password or none, unknown role, database or host name, a malformed
+ * conninfo or timeout), AC_EUNAVAIL when it may (no answer, connection
+ * refused, the server starting up or out of connections). */
 ac_status db_connect(const char *conninfo, PGconn **out, char *err);
 
 /* Run one or more SQL commands without parameters (DDL, BEGIN, ...).
@@ -58,9 +70,19 @@ ac_status db_copy_end(PGconn *conn, const char *errmsg, char *err);
  * cl_field() (copyline.h). */
 char *db_copy_unescape(char *field);
 
-/* Map a failed result to a status: connection trouble is AC_EUNAVAIL,
- * serialization/lock failures AC_ETEMPFAIL, the rest AC_EINTERNAL. */
+/* Map a failed result to a status: a lost connection, then the result's
+ * SQLSTATE as db_status_of_sqlstate(). */
 ac_status db_status_of(PGconn *conn, const PGresult *res);
+
+/* A SQLSTATE (5 characters; NULL = none) as a status: AC_ETEMPFAIL for a
+ * statement or lock timeout (57014, 55P03), serialization failure or
+ * deadlock (40001, 40P01); AC_EUNAVAIL for connection trouble (08),
+ * a server shutting down or starting (57P), out of resources (53), a
+ * system error (58) or a read-only server (25006); AC_ECONFIG for
+ * authentication (28), an unknown database (3D000) or a missing privilege
+ * (42501); AC_EINTERNAL otherwise (SQL errors are the job's bugs, and
+ * bill.c maps the ones that are the tenant's data). */
+ac_status db_status_of_sqlstate(const char *state);
 
 /* A value of row/column of res, or NULL when it is SQL NULL. */
 const char *db_value(const PGresult *res, int row, int col);

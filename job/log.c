@@ -1,16 +1,58 @@
 /* log.c: see log.h. */
 #include "log.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 static ac_log_level min_level = AC_LOG_INFO;
 
+#define STATUS_MAX 256
+
+/* The status line, in memory shared by the processes of a run. */
+typedef struct {
+    pthread_mutex_t lock;       /* process-shared, robust */
+    int active;
+    char text[STATUS_MAX];
+} status_line;
+
+static status_line *sl;
+
 void ac_log_set_level(ac_log_level level)
 {
     min_level = level;
+}
+
+ac_log_level ac_log_level_get(void)
+{
+    return min_level;
+}
+
+/* Write all of buf to stderr with write(2): one call, so that lines of
+ * several processes do not interleave. */
+static void put(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void status_lock(void)
+{
+    if (pthread_mutex_lock(&sl->lock) == EOWNERDEAD)   /* a killed holder */
+        pthread_mutex_consistent(&sl->lock);
 }
 
 void ac_log(ac_log_level level, const char *fmt, ...)
@@ -26,17 +68,94 @@ void ac_log(ac_log_level level, const char *fmt, ...)
     now = time(NULL);
     if (gmtime_r(&now, &tm) != NULL)
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    /* One fprintf per part; stderr is unbuffered, so build the line first
-     * to keep lines from two workers from interleaving. */
-    char line[2048];
-    int n = snprintf(line, sizeof line, "%s acbill[%ld] %s ", stamp,
-                     (long)getpid(), names[level]);
+    /* Build the whole line first, to keep lines from two workers from
+     * interleaving. */
+    char line[2048 + STATUS_MAX + 16];
+    int n = snprintf(line, 2048, "%s%s acbill[%ld] %s ",
+                     sl != NULL ? "\r\033[K" : "", stamp, (long)getpid(),
+                     names[level]);
     if (n < 0)
         return;
-    if ((size_t)n < sizeof line) {
+    if (n < 2048) {
         va_start(ap, fmt);
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+        vsnprintf(line + n, 2048 - (size_t)n, fmt, ap);
         va_end(ap);
     }
-    fprintf(stderr, "%s\n", line);
+    size_t len = strlen(line);
+    line[len++] = '\n';
+    if (sl == NULL) {
+        put(line, len);
+        return;
+    }
+    status_lock();
+    if (sl->active) {       /* the line above, the status line redrawn */
+        size_t t = strlen(sl->text);
+        memcpy(line + len, sl->text, t);
+        len += t;
+    }
+    put(line, len);
+    pthread_mutex_unlock(&sl->lock);
+}
+
+int ac_log_status_open(void)
+{
+    pthread_mutexattr_t attr;
+    void *m;
+
+    if (sl != NULL)
+        return 0;
+    m = mmap(NULL, sizeof *sl, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    status_line *s = m;
+    memset(s, 0, sizeof *s);
+    if (pthread_mutexattr_init(&attr) != 0 ||
+        pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) != 0 ||
+        pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) != 0 ||
+        pthread_mutex_init(&s->lock, &attr) != 0) {
+        munmap(m, sizeof *sl);
+        return -1;
+    }
+    pthread_mutexattr_destroy(&attr);
+    s->active = 1;
+    sl = s;
+    return 0;
+}
+
+void ac_log_status_set(const char *text)
+{
+    char buf[STATUS_MAX + 8];
+    struct winsize ws;
+    size_t width = STATUS_MAX - 1;
+
+    if (sl == NULL)
+        return;
+    /* A line longer than the terminal would wrap, and "\r" would then
+     * redraw only its last part. */
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
+        (size_t)ws.ws_col - 1 < width)
+        width = (size_t)ws.ws_col - 1;
+    status_lock();
+    snprintf(sl->text, sizeof sl->text, "%.*s", (int)width, text);
+    int n = snprintf(buf, sizeof buf, "\r\033[K%s", sl->text);
+    if (sl->active && n > 0)
+        put(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    pthread_mutex_unlock(&sl->lock);
+}
+
+void ac_log_status_close(int keep)
+{
+    if (sl == NULL)
+        return;
+    status_lock();
+    if (sl->active && keep)
+        put("\n", 1);
+    else if (sl->active)
+        put("\r\033[K", 4);
+    sl->active = 0;
+    pthread_mutex_unlock(&sl->lock);
+    pthread_mutex_destroy(&sl->lock);
+    munmap(sl, sizeof *sl);
+    sl = NULL;
 }

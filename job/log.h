@@ -2,7 +2,12 @@
  *
  * One line per event on stderr: "2026-11-26T05:14:15Z acbill[pid] LEVEL
  * message".  Never log secrets (tokens, passwords, connection strings with
- * a password): callers pass only what a person may read. */
+ * a password): callers pass only what a person may read.
+ *
+ * On a terminal a run may keep a status line (its progress) as the last
+ * line of stderr: log lines are then written above it and it is redrawn
+ * in place, so the two never run into each other, from any of the
+ * processes forked after ac_log_status_open(). */
 #ifndef AC_LOG_H
 #define AC_LOG_H
 
@@ -10,6 +15,9 @@ typedef enum { AC_LOG_DEBUG, AC_LOG_INFO, AC_LOG_WARN, AC_LOG_ERROR } ac_log_lev
 
 /* Set the lowest level that is printed (default AC_LOG_INFO). */
 void ac_log_set_level(ac_log_level level);
+
+/* The lowest level that is printed. */
+ac_log_level ac_log_level_get(void);
 
 /* Print one line at the given level, if it is at or above the set level. */
 void ac_log(ac_log_level level, const char *fmt, ...)
@@ -19,5 +27,20 @@ void ac_log(ac_log_level level, const char *fmt, ...)
 #define ac_warn(...)  ac_log(AC_LOG_WARN, __VA_ARGS__)
 #define ac_error(...) ac_log(AC_LOG_ERROR, __VA_ARGS__)
 #define ac_debug(...) ac_log(AC_LOG_DEBUG, __VA_ARGS__)
+
+/* Start a status line on stderr, shared (memory and a process-shared
+ * lock) with the processes forked from now on.  Call it before forking,
+ * from one thread.  0 when started, -1 when it cannot be (then ac_log
+ * writes plain lines and ac_log_status_set does nothing). */
+int ac_log_status_open(void);
+
+/* Replace the status line's text (cut to the terminal's width) and redraw
+ * it in place.  Any process and thread may call it. */
+void ac_log_status_set(const char *text);
+
+/* Stop keeping a status line: leave its last text as an ordinary line
+ * (keep) or erase it.  From the process that opened it, once the others
+ * are gone. */
+void ac_log_status_close(int keep);
 
 #endif

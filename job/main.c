@@ -14,23 +14,41 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: acbill COMMAND [OPTIONS]\n"
+        "       acbill -V|--version\n"
         "\n"
         "Rates Microsoft Teams Audio Conferencing dial-out calls per tenant\n"
         "and month, issues invoices (with revisions) into the billing schema,\n"
         "writes Excel workbooks and delivers them.\n"
         "\n"
-        "commands:\n"
+        "commands (each has --help):\n"
         "  migrate   create or upgrade the usage, ref and billing schemas\n"
-        "  run       rate a period and issue invoices (acbill run --help)\n"
-        "  sample    load reproducible sample data (acbill sample --help)\n"
-        "  upload    deliver pending uploads (acbill upload --help)\n"
+        "  run       rate a period and issue invoices\n"
+        "  sample    load reproducible sample data\n"
+        "  upload    deliver, list, retarget or cancel pending uploads\n"
         "\n"
         "The database comes from --db CONNINFO or the libpq environment\n"
-        "(PGHOST, PGDATABASE, PGSERVICE, ...).\n"
+        "(PGHOST, PGDATABASE, PGSERVICE, ...); passwords from ~/.pgpass.\n"
         "\n"
-        "exit status: 0 ok, 64 usage, 65 data (a tenant failed a check),\n"
-        "69 database or server unavailable, 70 internal, 73 cannot create\n"
-        "output, 75 another run holds the lock (try again later).\n");
+        "exit status (the first that applies when several do):\n"
+        "  0   ok\n"
+        "  78  configuration: wrong password, unknown role, database or\n"
+        "      host, bad URL or setting, schema not migrated (fix it;\n"
+        "      it will not pass by itself)\n"
+        "  70  internal error (report it)\n"
+        "  71  the operating system refused (memory, processes)\n"
+        "  65  a tenant's data failed a check; the others are committed\n"
+        "      (fix the data: billing.run_tenants says why)\n"
+        "  64  usage: bad command line\n"
+        "  73  output cannot be written (directory, disk full)\n"
+        "  74  an input file cannot be read\n"
+        "  66  an input file is missing (SQL migrations, import file)\n"
+        "  69  database or upload server unavailable (down, refused,\n"
+        "      read-only, out of connections), or files wait for upload\n"
+        "      (passes by itself; the next run continues)\n"
+        "  75  try again later: another run of the period holds its lock,\n"
+        "      or a lock_timeout or statement_timeout expired\n"
+        "\n"
+        "See acbill(1) for the environment variables and files.\n");
 }
 
 int main(int argc, char **argv)
@@ -45,7 +63,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return AC_OK;
     }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+        strcmp(cmd, "version") == 0) {
         printf("acbill %s\n", ACBILL_VERSION);
         return AC_OK;
     }

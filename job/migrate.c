@@ -239,12 +239,17 @@ ac_status migrate_check(PGconn *conn, const char *sql_dir, char *err)
     if (list == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
     rc = list_migrations(sql_dir, list, &n, err);
-    if (rc == AC_OK)
-        rc = db_query(conn, "SELECT coalesce(max(version), 0) FROM "
-                      "billing.schema_migrations", 0, NULL, &res, err);
-    if (rc != AC_OK) {
+    if (rc != AC_OK) {          /* the installation's, not the database's */
+        free(list);
+        return rc;
+    }
+    rc = db_query(conn, "SELECT coalesce(max(version), 0) FROM "
+                  "billing.schema_migrations", 0, NULL, &res, err);
+    if (rc == AC_EINTERNAL) {   /* no such table (42P01) */
         rc = ac_fail(err, AC_ECONFIG, "the database has no acbill schema: "
                      "run `acbill migrate` first");
+    } else if (rc != AC_OK) {
+        /* unavailable, a timeout, no privilege: as the server said */
     } else if (n > 0 && atoi(PQgetvalue(res, 0, 0)) < list[n - 1].version) {
         rc = ac_fail(err, AC_ECONFIG, "the database schema is at version "
                      "%s, this acbill needs %d: run `acbill migrate`",
@@ -276,7 +281,20 @@ int cmd_migrate(int argc, char **argv)
         case 'h':
             printf("usage: acbill migrate [--db CONNINFO]\n\n"
                    "Creates or upgrades the usage, ref and billing schemas "
-                   "and loads\nthe reference seed data.  Safe to re-run.\n");
+                   "and loads\nthe reference seed data: every "
+                   "migrations/NNN_*.sql not yet applied,\nin order, in one "
+                   "transaction.  Safe to re-run.\n\n"
+                   "  --db CONNINFO  the database (default: the libpq "
+                   "environment, PGHOST,\n"
+                   "                 PGDATABASE, ...)\n"
+                   "  -h, --help     this text\n\n"
+                   "Environment: ACBILL_SQL_DIR (default: "
+                   "<bin>/../share/acbill/sql, else\n<bin>/../sql, else the "
+                   "build's sql/), ACBILL_LOCK_TIMEOUT,\n"
+                   "ACBILL_STATEMENT_TIMEOUT.\n\n"
+                   "exit status: 0 ok, 64 usage, 66 migrations not found, "
+                   "69 database\nunavailable, 75 a timeout, 78 "
+                   "configuration.  See acbill(1).\n");
             return AC_OK;
         default:
             return AC_EUSAGE;

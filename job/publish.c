@@ -40,6 +40,7 @@ typedef struct {
 struct publisher {
     writer w[THREADS_MAX];
     int nthreads;
+    const char *conninfo;       /* for a writer that must reconnect */
     char out_dir[PATH_MAX];
     char period[8];
     long long run_id;
@@ -50,6 +51,7 @@ struct publisher {
     int head, count;
     int stopping;
     int failed;
+    ac_status worst;            /* what the failures call for */
     /* Spool files kept for the next tenants instead of deleted: a new
      * file per tenant costs ext4 more kernel time than its contents. */
     char spool[SPOOLS_MAX][PATH_MAX];
@@ -145,24 +147,69 @@ static ac_status publish_workbook(PGconn *conn, const char *out_dir,
     return rc;
 }
 
-static void publish_one(publisher *p, PGconn *conn, const item *it)
+/* A writer's connection, named "acbill-writer" in pg_stat_activity. */
+static ac_status writer_connect(const char *conninfo, PGconn **conn,
+                                char *err)
 {
-    char err[AC_ERR_MAX] = "", file[160], path[PATH_MAX];
-    ac_status rc;
+    ac_status rc = db_connect(conninfo, conn, err);
+    if (rc == AC_OK &&
+        (rc = db_exec(*conn, "SET application_name = 'acbill-writer'",
+                      err)) != AC_OK) {
+        PQfinish(*conn);
+        *conn = NULL;
+    }
+    return rc;
+}
 
-    const char *spool = it->spool_path[0] != '\0' ? it->spool_path : NULL;
-    rc = publish_workbook(conn, p->out_dir, it->invoice_no, spool, err);
-    if (spool != NULL)
-        publisher_spool_release(p, spool);
+/* Write the workbook and queue it for upload. */
+static ac_status publish_and_queue(publisher *p, PGconn *conn, const item *it,
+                                   const char *spool, char *err)
+{
+    char file[160], path[PATH_MAX];
+    ac_status rc = publish_workbook(conn, p->out_dir, it->invoice_no, spool,
+                                    err);
     if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL) {
         snprintf(file, sizeof file, "%s.xlsx", it->invoice_no);
         snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
         rc = upload_enqueue(conn, p->uopt, p->period, file, path,
                             it->invoice_no, p->run_id, err);
     }
+    return rc;
+}
+
+static void publish_one(publisher *p, writer *w, const item *it)
+{
+    char err[AC_ERR_MAX] = "";
+    ac_status rc;
+
+    const char *spool = it->spool_path[0] != '\0' ? it->spool_path : NULL;
+    rc = publish_and_queue(p, w->conn, it, spool, err);
+    if (rc != AC_OK && PQstatus(w->conn) != CONNECTION_OK) {
+        /* The connection was lost (a restarted server, a killed backend):
+         * reconnect once and write this workbook again, then go on. */
+        PGconn *fresh;
+        char why[AC_ERR_MAX];
+        ac_warn("invoice %s: the workbook writer lost its database "
+                "connection (%s); reconnecting", it->invoice_no, err);
+        if (writer_connect(p->conninfo, &fresh, why) == AC_OK) {
+            PQfinish(w->conn);
+            w->conn = fresh;
+            rc = publish_and_queue(p, w->conn, it, spool, err);
+        } else {
+            rc = ac_fail(err, AC_EUNAVAIL, "%s; reconnecting failed: %s",
+                         err, why);
+        }
+    }
+    if (spool != NULL)
+        publisher_spool_release(p, spool);
     if (rc != AC_OK) {
+        if (rc == AC_EIO)       /* writing our own output: 73 */
+            rc = AC_ECANTCREAT;
+        if (PQstatus(w->conn) != CONNECTION_OK)
+            rc = AC_EUNAVAIL;
         pthread_mutex_lock(&p->lock);
         p->failed++;
+        p->worst = ac_status_worst(p->worst, rc);
         pthread_mutex_unlock(&p->lock);
         ac_error("invoice %s: workbook not published: %s (the invoice "
                  "stands; the next run writes it)", it->invoice_no, err);
@@ -185,7 +232,7 @@ static void *publisher_main(void *arg)
         p->count--;
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
-        publish_one(p, w->conn, &it);
+        publish_one(p, w, &it);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -207,13 +254,14 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
     snprintf(p->period, sizeof p->period, "%s", period);
     p->run_id = run_id;
     p->uopt = uopt;
+    p->conninfo = conninfo;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
     p->nthreads = threads < 1 ? 1 : threads > THREADS_MAX ? THREADS_MAX
                                                           : threads;
     for (int i = 0; i < p->nthreads; i++) {
         p->w[i].p = p;
-        rc = db_connect(conninfo, &p->w[i].conn, err);
+        rc = writer_connect(conninfo, &p->w[i].conn, err);
         if (rc == AC_OK &&
             pthread_create(&p->w[i].thread, NULL, publisher_main,
                            &p->w[i]) != 0)
@@ -322,6 +370,7 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
         PQfinish(p->w[i].conn);
     }
     *failed = p->failed;
+    ac_status worst = p->worst;
     for (int i = 0; i < p->nspools; i++)
         if (p->spool[i][0] != '\0')
             unlink(p->spool[i]);
@@ -329,7 +378,7 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
     pthread_cond_destroy(&p->changed);
     free(p);
     if (*failed > 0)
-        return ac_fail(err, AC_ECANTCREAT, "%d workbook(s) could not be "
-                       "written", *failed);
+        return ac_fail(err, worst != AC_OK ? worst : AC_ECANTCREAT,
+                       "%d workbook(s) could not be written", *failed);
     return AC_OK;
 }

@@ -10,6 +10,9 @@
  * written while the next tenant is read, rated and copied in: the client's
  * CPU (workbooks) and the server's (reading and writing rows) overlap.
  *
+ * A writer whose connection is lost reconnects once, writes that workbook
+ * again and goes on with the next.
+ *
  * An invoice is committed before its workbook exists.  If the process
  * dies in between, the next run writes the missing workbook from the
  * ledger: byte for byte the same file. */
@@ -59,7 +62,10 @@ void publisher_spool_release(publisher *p, const char *path);
 /* Write what is queued, stop the thread, delete the spools and free p.
  * *failed receives the number of workbooks that could not be written
  * (their invoices stand; the next run writes them).  Returns
- * AC_ECANTCREAT when some failed. */
+ * AC_EUNAVAIL when some failed for the database's sake (a writer that
+ * loses its connection reconnects once and writes the workbook again,
+ * and stays with the new connection), AC_ECANTCREAT when they could not
+ * be written (disk full included). */
 ac_status publisher_finish(publisher *p, int *failed, char *err);
 
 #endif

@@ -5,9 +5,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,10 +28,15 @@
 #include "rating.h"
 #include "report.h"
 
-/* An arbitrary constant identifying the billing run lock. */
-#define RUN_LOCK_KEY "7254106202"
+/* The run lock of a period is pg_advisory_lock(UPLOAD_RUN_LOCK_CLASS,
+ * YYYYMM) (upload.h): runs of different periods go on side by side. */
+#define RUN_LOCK_SQL(fn) "SELECT " fn "(" UPLOAD_RUN_LOCK_CLASS ", $1::int)"
 #define DEFAULT_FAIR_USE_MINUTES 3000
 #define RUN_MAX_PERIODS 25         /* lookback up to two years */
+/* A worker stops after this many tenants in a row failed for a reason
+ * that is not theirs (a timeout, the database unavailable): the next ones
+ * would wait and fail the same way. */
+#define TRANSIENT_FAILURES_MAX 2
 
 int run_period_valid(const char *p)
 {
@@ -81,10 +91,16 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static ac_status start_run(PGconn *conn, const run_options *opt,
-                           long long *run_id, char *err)
+/* "YYYYMM" of a "YYYY-MM" period, the second key of its run lock. */
+static void period_key(const char *period, char out[8])
 {
-    char policy[512], host[256] = "", date[16];
+    snprintf(out, 8, "%.4s%.2s", period, period + 5);
+}
+
+static ac_status start_run(PGconn *conn, const run_options *opt,
+                           const char *out_dir, long long *run_id, char *err)
+{
+    char policy[512], host[256] = "", date[16], pid[16];
     PGresult *res;
 
     gethostname(host, sizeof host - 1);
@@ -97,11 +113,12 @@ static ac_status start_run(PGconn *conn, const run_options *opt,
              "users before 2020-10-01\","
              " \"pool_order\": \"start_time, usage_id\","
              " \"fair_use_minutes\": %d}", (int)opt->fair_use_minutes);
-    const char *p[] = { date, policy, ACBILL_VERSION, host };
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    const char *p[] = { date, policy, ACBILL_VERSION, host, pid, out_dir };
     ac_status rc = db_query(conn,
-        "INSERT INTO billing.runs (period, policy, job_version, host)"
-        " VALUES ($1, $2::jsonb, $3, $4) RETURNING run_id", 4, p, &res,
-        err);
+        "INSERT INTO billing.runs (period, policy, job_version, host, pid,"
+        " out_dir) VALUES ($1, $2::jsonb, $3, $4, $5, $6) RETURNING run_id",
+        6, p, &res, err);
     if (rc != AC_OK)
         return rc;
     *run_id = atoll(PQgetvalue(res, 0, 0));
@@ -175,9 +192,12 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
                      strerror(errno));
     if (rc != AC_OK) {
         unlink(tmp);
-        return rc;
+        /* Writing our own output failed (disk full included): 73. */
+        return rc == AC_EIO ? AC_ECANTCREAT : rc;
     }
     rc = report_write_sha256sums(dir, err);
+    if (rc == AC_EIO)
+        rc = AC_ECANTCREAT;
     if (rc != AC_OK || opt->upload.base_url == NULL)
         return rc;
     /* The summary, then SHA256SUMS, which is delivered last. */
@@ -209,7 +229,8 @@ static ac_status deliver(PGconn *conn, const run_options *opt,
     return rc;
 }
 
-/* The run's outcome counts, from billing.run_tenants (all workers). */
+/* The run's outcome counts, from billing.run_tenants (all workers and
+ * joiners), and the status its failed tenants call for. */
 static ac_status count_results(PGconn *conn, run_summary *s, char *err)
 {
     char id[32];
@@ -221,6 +242,8 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
         "       count(*) FILTER (WHERE status = 'unchanged'),"
         "       count(*) FILTER (WHERE status = 'failed'),"
         "       coalesce(sum(calls), 0),"
+        "       coalesce(string_agg(DISTINCT coalesce(exit_status, 65)::text,"
+        "                ',') FILTER (WHERE status = 'failed'), ''),"
         "       count(*) FILTER (WHERE status = 'draft')"
         " FROM billing.run_tenants WHERE run_id = $1", 1, p, &res, err);
     if (rc != AC_OK)
@@ -229,57 +252,256 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
     s->unchanged = atoi(PQgetvalue(res, 0, 1));
     s->failed = atoi(PQgetvalue(res, 0, 2));
     s->calls = atoll(PQgetvalue(res, 0, 3));
-    s->drafted = atoi(PQgetvalue(res, 0, 4));
+    s->failed_status = AC_OK;
+    for (const char *c = PQgetvalue(res, 0, 4); *c; c++)
+        if (c == PQgetvalue(res, 0, 4) || c[-1] == ',')
+            s->failed_status = ac_status_worst(s->failed_status,
+                                               (ac_status)atoi(c));
+    s->drafted = atoi(PQgetvalue(res, 0, 5));
     PQclear(res);
     return AC_OK;
 }
 
-/* A progress line on a terminal: tenants done, calls per second (when
- * known) and time left. */
-static void progress(const run_options *opt, int done, int total,
-                     long long calls, struct timespec *t0)
+/* "2 of 12 tenant(s) failed: T3 (data error: ...), T7 (...)" into err,
+ * naming at most three, for the log's last line and cron's mail. */
+static void describe_failures(PGconn *conn, const run_summary *s, char *err)
 {
-    struct timespec now;
-    if (!opt->progress)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double secs = (double)(now.tv_sec - t0->tv_sec) +
-                  (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-    double left = done > 0 ? secs / done * (total - done) : 0;
-    if (calls >= 0)
-        fprintf(stderr, "\r  %d/%d tenants  %.0f calls/s  %.0f s left   ",
-                done, total, secs > 0 ? (double)calls / secs : 0.0, left);
-    else
-        fprintf(stderr, "\r  %d/%d tenants  %.0f s left   ", done, total,
-                left);
-    if (done == total)
-        fputc('\n', stderr);
+    char id[32], list[AC_ERR_MAX] = "";
+    size_t n = 0;
+    PGresult *res;
+    snprintf(id, sizeof id, "%lld", s->run_id);
+    const char *p[] = { id };
+    if (db_query(conn, "SELECT tenant_id, coalesce(exit_status, 65),"
+                 " coalesce(message, '')"
+                 " FROM billing.run_tenants WHERE run_id = $1 AND status ="
+                 " 'failed' ORDER BY tenant_id COLLATE \"C\" LIMIT 3", 1, p,
+                 &res, NULL) == AC_OK) {
+        for (int i = 0; i < PQntuples(res) && n < sizeof list - 1; i++) {
+            int w = snprintf(list + n, sizeof list - n, "%s%s (%s: %.90s)",
+                             i ? ", " : ": ", PQgetvalue(res, i, 0),
+                             ac_status_name((ac_status)atoi(
+                                 PQgetvalue(res, i, 1))),
+                             PQgetvalue(res, i, 2));
+            n += w > 0 ? (size_t)w : 0;
+        }
+        PQclear(res);
+    }
+    ac_fail(err, AC_OK, "%d of %d tenant(s) failed%s%s; see "
+            "billing.run_tenants for run %lld", s->failed, s->tenants, list,
+            s->failed > 3 ? ", ..." : "", s->run_id);
 }
 
-/* The run in progress (its process holds the run lock) when it is for
- * period; *run_id is 0 otherwise. */
+/* ------------------------------------------------------------ progress
+ *
+ * On a terminal (and not --quiet) a status line shows tenants and calls
+ * done by every worker, the rate and the time left, estimated from the
+ * calls still to rate.  The counters live in memory shared with the
+ * forked workers; a thread of the run's own process redraws the line
+ * (log.h keeps log lines above it). */
+
+typedef struct {
+    _Atomic long long calls;
+    _Atomic int tenants;
+} run_counters;
+
+typedef struct {
+    run_counters *c;            /* shared; NULL: no progress */
+    int tenants;                /* to bill */
+    long long calls;            /* to rate, estimated; 0: unknown */
+    struct timespec t0;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+} progress_view;
+
+/* Draw the line; the final one shows what was done, without estimate. */
+static void progress_draw(progress_view *v, int final)
+{
+    struct timespec now;
+    char text[160], left[48] = "";
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - v->t0.tv_sec) +
+                  (double)(now.tv_nsec - v->t0.tv_nsec) / 1e9;
+    long long calls = atomic_load(&v->c->calls);
+    int tenants = atomic_load(&v->c->tenants);
+    double rate = secs > 0 ? (double)calls / secs : 0;
+
+    if (v->calls > 0 && calls > 0 && calls < v->calls)
+        snprintf(left, sizeof left, "  %.0f s left",
+                 secs * (double)(v->calls - calls) / (double)calls);
+    else if (v->calls <= 0 && tenants > 0 && tenants < v->tenants)
+        snprintf(left, sizeof left, "  %.0f s left",
+                 secs * (v->tenants - tenants) / tenants);
+    if (final)
+        snprintf(text, sizeof text, "  %d/%d tenants  %lld calls  "
+                 "%.0f calls/s  %.0f s", tenants, v->tenants, calls, rate,
+                 secs);
+    else if (v->calls > 0)
+        snprintf(text, sizeof text, "  %d/%d tenants  %lld/%lld calls  "
+                 "%.0f calls/s  %.0f s%s", tenants, v->tenants, calls,
+                 calls > v->calls ? calls : v->calls, rate, secs, left);
+    else
+        snprintf(text, sizeof text, "  %d/%d tenants  %lld calls  "
+                 "%.0f calls/s  %.0f s%s", tenants, v->tenants, calls, rate,
+                 secs, left);
+    ac_log_status_set(text);
+}
+
+static void *progress_main(void *arg)
+{
+    progress_view *v = arg;
+    while (!atomic_load(&v->stop)) {
+        progress_draw(v, 0);
+        struct timespec nap = { 0, 250 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
+    }
+    return NULL;
+}
+
+/* The calls of the period (at most 14 hours either side of the UTC month,
+ * the widest time-zone offsets), for the estimate; 0 when not known. */
+static long long estimate_calls(PGconn *conn, const run_options *opt)
+{
+    char date[16];
+    PGresult *res;
+    long long n = 0;
+    if (opt->ntenants > 0)
+        return 0;
+    snprintf(date, sizeof date, "%s-01", opt->period);
+    const char *p[] = { date };
+    if (db_query(conn, "SELECT count(*) FROM usage.dialout_calls WHERE"
+                 " start_time >= $1::date - interval '14 hours' AND"
+                 " start_time < $1::date + interval '1 month 14 hours'", 1,
+                 p, &res, NULL) == AC_OK) {
+        n = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    return n;
+}
+
+/* Set up the counters (before any fork); v->c stays NULL without a
+ * terminal or when the memory cannot be had. */
+static void progress_init(progress_view *v, const run_options *opt,
+                          PGconn *conn, int tenants)
+{
+    memset(v, 0, sizeof *v);
+    clock_gettime(CLOCK_MONOTONIC, &v->t0);
+    if (!opt->progress)
+        return;
+    void *m = mmap(NULL, sizeof *v->c, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return;
+    if (ac_log_status_open() != 0) {
+        munmap(m, sizeof *v->c);
+        return;
+    }
+    v->c = m;
+    atomic_init(&v->c->calls, 0);
+    atomic_init(&v->c->tenants, 0);
+    v->tenants = tenants;
+    v->calls = estimate_calls(conn, opt);
+    progress_draw(v, 0);
+}
+
+/* Start redrawing (after the workers are forked). */
+static void progress_start(progress_view *v)
+{
+    if (v->c != NULL && pthread_create(&v->thread, NULL, progress_main, v)
+            == 0)
+        v->started = 1;
+}
+
+/* Stop redrawing; the last state stays on the terminal as a line. */
+static void progress_end(progress_view *v)
+{
+    if (v->c == NULL)
+        return;
+    if (v->started) {
+        atomic_store(&v->stop, 1);
+        pthread_join(v->thread, NULL);
+        v->started = 0;
+    }
+    progress_draw(v, 1);
+    ac_log_status_close(1);
+    munmap(v->c, sizeof *v->c);
+    v->c = NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Mark `killed` the runs still `running` whose process is gone: their
+ * period's run lock is free (a live run holds it; this process holds the
+ * lock of period_self).  Called with that lock held. */
+static void mark_killed_runs(PGconn *conn, const char *self_key)
+{
+    PGresult *res, *lock;
+    char err[AC_ERR_MAX];
+    if (db_query(conn, "SELECT run_id, to_char(period, 'YYYYMM'),"
+                 " coalesce(host, '?'), coalesce(pid::text, '?')"
+                 " FROM billing.runs WHERE status = 'running'"
+                 " ORDER BY run_id", 0, NULL, &res, err) != AC_OK) {
+        ac_warn("cannot look for killed runs: %s", err);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *key = PQgetvalue(res, i, 1);
+        const char *kp[] = { key };
+        int dead = strcmp(key, self_key) == 0;
+        if (!dead && db_query(conn, RUN_LOCK_SQL("pg_try_advisory_lock"), 1,
+                              kp, &lock, NULL) == AC_OK) {
+            dead = strcmp(PQgetvalue(lock, 0, 0), "t") == 0;
+            PQclear(lock);
+            if (dead)
+                db_exec_params(conn, RUN_LOCK_SQL("pg_advisory_unlock"), 1,
+                               kp, NULL);
+        }
+        if (!dead)
+            continue;
+        const char *p[] = { PQgetvalue(res, i, 0) };
+        if (db_exec_params(conn, "UPDATE billing.runs SET status = 'killed',"
+                " finished_at = now(), message = 'the process ended without"
+                " closing the run (killed, or its host lost); marked by a"
+                " later run' WHERE run_id = $1 AND status = 'running'", 1, p,
+                err) == AC_OK)
+            ac_warn("run %s (period %.4s-%.2s, host %s, pid %s) ended "
+                    "without closing: marked killed; this run bills what it "
+                    "left", p[0], key, key + 4, PQgetvalue(res, i, 2),
+                    PQgetvalue(res, i, 3));
+    }
+    PQclear(res);
+}
+
+/* The run in progress for period (a process holds its run lock): its id
+ * into *run_id (0 when there is none) and its output directory into
+ * out_dir (PATH_MAX; "" when it writes none). */
 static ac_status find_live_run(PGconn *conn, const char *period,
-                               long long *run_id, char *err)
+                               long long *run_id, char *out_dir, char *err)
 {
     char date[16];
     PGresult *res;
     snprintf(date, sizeof date, "%s-01", period);
     const char *p[] = { date };
     ac_status rc = db_query(conn,
-        "SELECT run_id FROM billing.runs WHERE status = 'running'"
-        " AND run_id = (SELECT max(run_id) FROM billing.runs)"
-        " AND period = $1::date", 1, p, &res, err);
+        "SELECT run_id, coalesce(out_dir, '') FROM billing.runs"
+        " WHERE status = 'running' AND period = $1::date"
+        " ORDER BY run_id DESC LIMIT 1", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
     *run_id = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : 0;
+    snprintf(out_dir, PATH_MAX, "%s", PQntuples(res) ? PQgetvalue(res, 0, 1)
+                                                     : "");
     PQclear(res);
     return AC_OK;
 }
 
-/* Remove what a killed run left in dir: temporary workbooks and spools.
- * Only called under the run lock. */
+/* Remove what a killed run left in dir: temporary workbooks, finance
+ * summaries and SHA256SUMS, spools, libxlsxwriter's temporaries.  Only
+ * called under the period's run lock. */
 static void remove_stale(const char *dir)
 {
+    static const char *const prefixes[] = { ".acbill-spool-",
+        ".acbill-xlsx-", "." UPLOAD_MANIFEST_NAME "." };
     DIR *d = opendir(dir);
     struct dirent *e;
     char path[PATH_MAX];
@@ -287,8 +509,11 @@ static void remove_stale(const char *dir)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.' || (strstr(e->d_name, ".tmp-") == NULL &&
-            strncmp(e->d_name, ".acbill-spool-", 14) != 0))
+        int stale = e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+            if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) == 0)
+                stale = 1;
+        if (!stale)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0)
@@ -302,17 +527,27 @@ static void remove_stale(const char *dir)
 /* Claim (tenant, period) for billing: a session advisory lock keyed by a
  * 64-bit hash of both, so that workers of one run, and runs on other
  * hosts, never bill one tenant's period at the same time.  *got is 0 when
- * someone else holds it (only when !blocking). */
+ * someone else holds it (only when !blocking).  A blocking claim waits as
+ * long as the other holder bills the tenant, so lock_timeout and
+ * statement_timeout are lifted for it. */
 static ac_status claim(PGconn *conn, const char *period, const char *tenant,
                        int blocking, int *got, char *err)
 {
     const char *p[] = { period, tenant };
     PGresult *res;
-    ac_status rc = db_query(conn, blocking
-        ? "SELECT pg_advisory_lock(('x' || substr(md5('acbill/' || $1 ||"
-          " '/' || $2), 1, 16))::bit(64)::bigint), true"
-        : "SELECT true, pg_try_advisory_lock(('x' || substr(md5('acbill/' ||"
-          " $1 || '/' || $2), 1, 16))::bit(64)::bigint)", 2, p, &res, err);
+    ac_status rc = AC_OK;
+    if (blocking)
+        rc = db_exec(conn, "BEGIN; SET LOCAL lock_timeout = 0;"
+                     " SET LOCAL statement_timeout = 0", err);
+    if (rc == AC_OK)
+        rc = db_query(conn, blocking
+            ? "SELECT pg_advisory_lock(('x' || substr(md5('acbill/' || $1 ||"
+              " '/' || $2), 1, 16))::bit(64)::bigint), true"
+            : "SELECT true, pg_try_advisory_lock(('x' || substr(md5('acbill/'"
+              " || $1 || '/' || $2), 1, 16))::bit(64)::bigint)", 2, p, &res,
+            err);
+    if (blocking)
+        db_exec(conn, rc == AC_OK ? "COMMIT" : "ROLLBACK", NULL);
     if (rc != AC_OK)
         return rc;
     *got = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
@@ -346,11 +581,27 @@ static ac_status done_in_run(PGconn *conn, long long run_id,
     return AC_OK;
 }
 
+/* Record the status a failed tenant failed with, so that the run's exit
+ * status says what to do (65 only for the tenant's data). */
+static void record_failure_status(PGconn *conn, long long run_id,
+                                  const char *tenant, ac_status code)
+{
+    char id[32], st[16];
+    snprintf(id, sizeof id, "%lld", run_id);
+    snprintf(st, sizeof st, "%d", (int)code);
+    const char *p[] = { id, tenant, st };
+    db_exec_params(conn, "UPDATE billing.run_tenants SET exit_status = $3"
+                   " WHERE run_id = $1 AND tenant_id = $2 AND status ="
+                   " 'failed'", 3, p, NULL);
+}
+
 /* Bill tenant row i if nobody else is billing it and this run has not
- * yet; *skipped is set when another session holds its claim. */
+ * yet; *skipped is set when another session holds its claim, *failed to
+ * the status a failure of the tenant calls for (AC_OK: none). */
 static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
                              PGresult *tenants, int i, int blocking,
-                             int *skipped, long long *calls, char *err)
+                             int *skipped, ac_status *failed,
+                             run_counters *counters, char *err)
 {
     char msg[AC_ERR_MAX];
     bill_tenant_info t = {
@@ -363,6 +614,7 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
     ac_status rc = claim(conn, ctx->period, t.tenant_id, blocking, &got, err);
 
     *skipped = 0;
+    *failed = AC_OK;
     if (rc != AC_OK)
         return rc;
     if (!got) {
@@ -373,7 +625,10 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
     if (rc == AC_OK && !done) {
         bill_result r;
         ac_status trc = bill_tenant(conn, ctx, &t, &r, msg);
-        *calls += r.calls;
+        if (counters != NULL) {
+            atomic_fetch_add(&counters->calls, (long long)r.calls);
+            atomic_fetch_add(&counters->tenants, 1);
+        }
         if (trc == AC_OK && r.outcome == BILL_ISSUED)
             ac_info("tenant %s: issued %s (%d calls, total %s %s)%s%s",
                     t.tenant_id, r.invoice_no, (int)r.calls, r.total,
@@ -388,8 +643,16 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
                      r.invoice_no);
         else
             ac_error("%s", msg);
-        if (trc != AC_OK && PQstatus(conn) != CONNECTION_OK)
-            rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s", msg);
+        if (trc != AC_OK) {
+            /* A spool that could not be written is our output (73). */
+            *failed = trc == AC_EIO ? AC_ECANTCREAT : trc;
+            if (PQstatus(conn) == CONNECTION_OK)
+                record_failure_status(conn, ctx->run_id, t.tenant_id,
+                                      *failed);
+            else
+                rc = ac_fail(err, AC_EUNAVAIL, "lost the database: %s",
+                             msg);
+        }
     }
     if (PQstatus(conn) == CONNECTION_OK)
         release(conn, ctx->period, t.tenant_id);
@@ -399,18 +662,20 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
 /* One worker's share: every tenant, starting at this worker's slice so
  * that workers rarely meet; tenants claimed by someone else are tried
  * again at the end, waiting for the claim, so that when the loop ends
- * every tenant has an outcome in this run. */
+ * every tenant has an outcome in this run.  A worker whose tenants fail
+ * TRANSIENT_FAILURES_MAX times in a row for the database's sake (a
+ * timeout, a held lock) stops with that status and leaves the rest for
+ * the next run. */
 static ac_status work_loop(PGconn *conn, const run_options *opt,
                            const bill_context *ctx, PGresult *tenants,
-                           int worker, int nworkers, struct timespec *t0,
+                           int worker, int nworkers, run_counters *counters,
                            char *err)
 {
-    int n = PQntuples(tenants), nskipped = 0, skipped;
+    int n = PQntuples(tenants), nskipped = 0, skipped, transient = 0;
     int *later = calloc((size_t)n + 1, sizeof *later);
     int first = (int)((long long)n * worker / nworkers);
-    long long calls = 0;
     bill_context mine = *ctx;
-    ac_status rc = AC_OK;
+    ac_status rc = AC_OK, failed;
 
     if (later == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
@@ -428,24 +693,30 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
         }
     }
     ctx = &mine;
-    for (int k = 0; rc == AC_OK && k < n; k++) {
-        int i = (first + k) % n;
-        rc = work_tenant(conn, ctx, tenants, i, 0, &skipped, &calls, err);
-        if (skipped)
-            later[nskipped++] = i;
-        if (nworkers == 1)
-            progress(opt, k + 1, n, calls, t0);
+    for (int pass = 0; pass < 2 && rc == AC_OK; pass++) {
+        /* A joiner leaves claimed tenants to the run it helps, which waits
+         * for them; the run's own workers wait, so the run ends complete. */
+        int count = pass == 0 ? n : opt->join ? 0 : nskipped;
+        for (int k = 0; rc == AC_OK && k < count; k++) {
+            int i = pass == 0 ? (first + k) % n : later[k];
+            rc = work_tenant(conn, ctx, tenants, i, pass == 1, &skipped,
+                             &failed, counters, err);
+            if (pass == 0 && skipped)
+                later[nskipped++] = i;
+            transient = failed == AC_ETEMPFAIL || failed == AC_EUNAVAIL
+                            ? transient + 1 : 0;
+            if (rc == AC_OK && transient >= TRANSIENT_FAILURES_MAX)
+                rc = ac_fail(err, failed, "%d tenants in a row failed with "
+                             "\"%s\": the database is not serving now; the "
+                             "tenants left are billed by the next run",
+                             transient, ac_status_name(failed));
+        }
     }
-    /* A joiner leaves claimed tenants to the run it helps, which waits for
-     * them; the run's own workers wait, so the run ends complete. */
-    for (int k = 0; rc == AC_OK && !opt->join && k < nskipped; k++)
-        rc = work_tenant(conn, ctx, tenants, later[k], 1, &skipped, &calls,
-                         err);
     free(later);
     if (mine.pub != NULL) {
-        int failed;
+        int nfailed;
         char why[AC_ERR_MAX];
-        ac_status prc = publisher_finish(mine.pub, &failed, why);
+        ac_status prc = publisher_finish(mine.pub, &nfailed, why);
         if (prc != AC_OK && rc == AC_OK)
             rc = ac_fail(err, prc, "%s", why);
     }
@@ -453,12 +724,15 @@ static ac_status work_loop(PGconn *conn, const run_options *opt,
 }
 
 /* Fork nworkers processes, each with its own connection, and wait for
- * them.  The parent's connection stays idle (a child must never use it). */
-static ac_status run_workers(PGconn *conn, const run_options *opt,
-                             const bill_context *ctx, PGresult *tenants,
-                             struct timespec *t0, char *err)
+ * them.  The parent's connection stays idle (a child must never use it).
+ * A worker dies with its parent (PR_SET_PDEATHSIG), so a killed run
+ * leaves no orphan holding tenant claims. */
+static ac_status run_workers(const run_options *opt, const bill_context *ctx,
+                             PGresult *tenants, progress_view *pv, char *err)
 {
-    int started = 0, worst = AC_OK;
+    int started = 0;
+    ac_status worst = AC_OK;
+    pid_t parent = getpid();
 
     fflush(NULL);
     for (int w = 0; w < opt->workers; w++) {
@@ -471,10 +745,13 @@ static ac_status run_workers(PGconn *conn, const run_options *opt,
         if (pid == 0) {
             PGconn *mine;
             char why[AC_ERR_MAX];
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+                getppid() != parent)        /* the parent died already */
+                _exit(AC_ETEMPFAIL);
             ac_status rc = db_connect(opt->conninfo, &mine, why);
             if (rc == AC_OK) {
-                rc = work_loop(mine, opt, ctx, tenants, w, opt->workers, t0,
-                               why);
+                rc = work_loop(mine, opt, ctx, tenants, w, opt->workers,
+                               pv->c, why);
                 PQfinish(mine);
             }
             if (rc != AC_OK)
@@ -484,29 +761,21 @@ static ac_status run_workers(PGconn *conn, const run_options *opt,
         }
         started++;
     }
-    int live = started;
-    while (live > 0) {
+    progress_start(pv);
+    for (int live = started; live > 0;) {
         int st;
-        pid_t pid = waitpid(-1, &st, opt->progress ? WNOHANG : 0);
-        if (pid < 0 && errno != EINTR)
-            break;
-        if (pid > 0) {
-            live--;
-            int code = WIFEXITED(st) ? WEXITSTATUS(st) : AC_EINTERNAL;
-            if (code != AC_OK && worst == AC_OK) {
-                worst = code;
-                ac_fail(err, code, "a worker ended with status %d (%s)",
-                        code, ac_status_name(code));
-            }
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0 && errno == EINTR)
             continue;
-        }
-        if (pid == 0) {         /* progress while the workers work */
-            run_summary now;
-            if (count_results(conn, &now, NULL) == AC_OK)
-                progress(opt, now.issued + now.unchanged + now.failed,
-                         PQntuples(tenants), now.calls, t0);
-            struct timespec nap = { 0, 500 * 1000 * 1000 };
-            nanosleep(&nap, NULL);
+        if (pid < 0)
+            break;
+        live--;
+        ac_status code = WIFEXITED(st) ? (ac_status)WEXITSTATUS(st)
+                                       : AC_EINTERNAL;
+        if (code != AC_OK && ac_status_worst(worst, code) != worst) {
+            worst = code;
+            ac_fail(err, code, "a worker ended with status %d (%s)", code,
+                    ac_status_name(code));
         }
     }
     return worst;
@@ -516,50 +785,68 @@ ac_status run_period(const run_options *opt, run_summary *summary,
                      char *err)
 {
     char sql_dir[PATH_MAX], out_dir[PATH_MAX], msg[AC_ERR_MAX];
+    char real_out[PATH_MAX] = "", key[8];
     PGconn *conn = NULL;
     PGresult *lock = NULL, *tenants = NULL;
     rating_ref *ref = NULL;
-    struct timespec t0;
+    progress_view pv;
     ac_status rc;
 
     memset(summary, 0, sizeof *summary);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&pv, 0, sizeof pv);
+    period_key(opt->period, key);
     if (opt->out_dir != NULL) {
         snprintf(out_dir, sizeof out_dir, "%s/%s", opt->out_dir,
                  opt->period);
         if (make_dirs(out_dir) != 0)
             return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s",
                            out_dir, strerror(errno));
+        if (realpath(opt->out_dir, real_out) == NULL)
+            return ac_fail(err, AC_ECANTCREAT, "cannot resolve %s: %s",
+                           opt->out_dir, strerror(errno));
     }
     rc = migrate_find_sql_dir(sql_dir, sizeof sql_dir, err);
     if (rc == AC_OK)
         rc = db_connect(opt->conninfo, &conn, err);
     if (rc == AC_OK)
         rc = migrate_check(conn, sql_dir, err);
+    const char *kp[] = { key };
     if (rc == AC_OK)
-        rc = db_query(conn, "SELECT pg_try_advisory_lock(" RUN_LOCK_KEY ")",
-                      0, NULL, &lock, err);
+        rc = db_query(conn, RUN_LOCK_SQL("pg_try_advisory_lock"), 1, kp,
+                      &lock, err);
     int locked = rc == AC_OK && strcmp(PQgetvalue(lock, 0, 0), "t") == 0;
     PQclear(lock);
     if (rc == AC_OK && opt->join) {
+        char run_out[PATH_MAX];
         if (locked) {       /* nobody is running: nothing to help with */
-            db_exec(conn, "SELECT pg_advisory_unlock(" RUN_LOCK_KEY ")",
-                    NULL);
-            ac_info("join: no run is in progress; nothing to do");
+            db_exec_params(conn, RUN_LOCK_SQL("pg_advisory_unlock"), 1, kp,
+                           NULL);
+            ac_info("join: no run is in progress for %s; nothing to do",
+                    opt->period);
             PQfinish(conn);
             return AC_OK;
         }
-        rc = find_live_run(conn, opt->period, &summary->run_id, err);
+        rc = find_live_run(conn, opt->period, &summary->run_id, run_out,
+                           err);
         if (rc == AC_OK && summary->run_id == 0) {
-            ac_info("join: the run in progress is not for %s; nothing to "
+            ac_info("join: the run of %s has not started yet; nothing to "
                     "do", opt->period);
             PQfinish(conn);
             return AC_OK;
         }
+        if (rc == AC_OK && strcmp(run_out, real_out) != 0)
+            rc = ac_fail(err, AC_EUSAGE, "join: run %lld writes its "
+                         "workbooks to %s, this one would write to %s: give "
+                         "the same --out (a directory both hosts share)",
+                         summary->run_id, run_out[0] ? run_out : "(none)",
+                         real_out[0] ? real_out : "(none)");
     } else if (rc == AC_OK && !locked) {
-        rc = ac_fail(err, AC_ETEMPFAIL, "another acbill run holds the run "
-                     "lock; try again later (or help it with --join)");
+        rc = ac_fail(err, AC_ETEMPFAIL, "another acbill run of %s holds its "
+                     "run lock; try again later (or help it with --join)",
+                     opt->period);
     }
+    if (rc == AC_OK && !opt->join)
+        mark_killed_runs(conn, key);
     if (rc == AC_OK && (ref = rating_ref_new()) == NULL)
         rc = ac_fail(err, AC_EOSERR, "out of memory");
     if (rc == AC_OK)
@@ -567,7 +854,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     if (rc == AC_OK)
         rc = list_tenants(conn, opt, &tenants, err);
     if (rc == AC_OK && !opt->join)
-        rc = start_run(conn, opt, &summary->run_id, err);
+        rc = start_run(conn, opt, real_out[0] ? real_out : NULL,
+                       &summary->run_id, err);
     int pending = 0;
     if (rc == AC_OK && !opt->join &&
         deliver(conn, opt, &pending, msg) != AC_OK)
@@ -591,15 +879,22 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     ac_info("run %lld: period %s, %d tenant(s)", summary->run_id,
             opt->period, summary->tenants);
 
-    if (opt->workers > 1)
-        rc = run_workers(conn, opt, &ctx, tenants, &t0, err);
-    else
-        rc = work_loop(conn, opt, &ctx, tenants, 0, 1, &t0, err);
-    if (rc == AC_OK)
-        rc = count_results(conn, summary, err);
+    progress_init(&pv, opt, conn, summary->tenants);
+    if (opt->workers > 1) {
+        rc = run_workers(opt, &ctx, tenants, &pv, err);
+    } else {
+        progress_start(&pv);
+        rc = work_loop(conn, opt, &ctx, tenants, 0, 1, pv.c, err);
+    }
+    progress_end(&pv);
+    if (PQstatus(conn) == CONNECTION_OK) {
+        ac_status crc = count_results(conn, summary, msg);
+        if (rc == AC_OK && crc != AC_OK)
+            rc = ac_fail(err, crc, "%s", msg);
+    }
     if (opt->join) {
-        /* The run's own process writes the period's files and closes
-         * the run once every tenant has an outcome. */
+        /* The run's own process writes the period's files, closes the
+         * run once every tenant has an outcome, and answers for them. */
         PQclear(tenants);
         rating_ref_free(ref);
         PQfinish(conn);
@@ -613,10 +908,11 @@ ac_status run_period(const run_options *opt, run_summary *summary,
             ac_fail(err, rc, "%s", msg);
         }
     }
-    if (rc == AC_OK && summary->failed > 0)
-        rc = ac_fail(err, AC_EDATA, "%d of %d tenant(s) failed; see "
-                     "billing.run_tenants for run %lld", summary->failed,
-                     summary->tenants, summary->run_id);
+    if (summary->failed > 0 &&
+        ac_status_worst(rc, summary->failed_status) != rc) {
+        rc = summary->failed_status;
+        describe_failures(conn, summary, err);
+    }
     if (PQstatus(conn) == CONNECTION_OK && opt->upload.base_url != NULL) {
         ac_status urc = deliver(conn, opt, &pending, msg);
         if (urc != AC_OK)
@@ -624,7 +920,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         if (rc == AC_OK && (urc != AC_OK || pending > 0))
             rc = ac_fail(err, AC_EUNAVAIL, "billing is done, but %d "
                          "file(s) wait for upload; the next run or `acbill "
-                         "upload --pending` delivers them", pending);
+                         "upload --pending` delivers them (`acbill upload "
+                         "--list` says why they wait)", pending);
     }
     if (PQstatus(conn) == CONNECTION_OK)
         finish_run(conn, summary, rc, rc == AC_OK ? NULL : err);
@@ -663,26 +960,63 @@ static ac_status open_periods(const run_options *opt,
 static void run_usage(FILE *out)
 {
     fprintf(out,
-        "usage: acbill run [--period YYYY-MM] [--tenant ID]... [--out DIR]\n"
-        "                  [--db CONNINFO] [--workers N] [--upload-url URL]\n"
-        "                  [--fair-use-minutes N] [--join] [--as-of TIME]\n"
-        "                  [--quiet|--verbose]\n"
+        "usage: acbill run [OPTIONS]\n"
         "\n"
         "Rates every tenant's calls of the period and issues statements\n"
         "into billing.*: revision 1, or revision n+1 when the inputs\n"
         "changed; nothing when they did not; and the invoices and credit\n"
-        "notes finance books.  Without --period, every period from\n"
-        "ref.operator.lookback_months (default 3) before this month up to\n"
-        "this month.  A period still in its grace period (its local end +\n"
-        "ref.operator.grace_hours, default 48) is drafted, not issued:\n"
-        "DIR/YYYY-MM/drafts/.  --as-of TIME bills as if it were TIME (a\n"
-        "PostgreSQL timestamptz, e.g. 2026-12-03T00:00Z).  With --out, writes\n"
+        "notes finance books.  A period still in its grace period (its\n"
+        "local end + ref.operator.grace_hours, default 48) is drafted, not\n"
+        "issued: DIR/YYYY-MM/drafts/.  With --out, writes\n"
         "DIR/YYYY-MM/<invoice>.xlsx, the finance summary and SHA256SUMS,\n"
-        "and with --upload-url (or ACBILL_UPLOAD_URL) delivers them to\n"
-        "URL/YYYY-MM/ (https://, or file:// for a local folder).\n"
-        "--join helps the run in progress for the period (another host\n"
-        "sharing the database and the --out directory): it bills tenants\n"
-        "nobody has claimed yet and leaves the rest to that run.\n");
+        "and with an upload URL delivers them to URL/YYYY-MM/.\n"
+        "\n"
+        "  --period YYYY-MM        the month to bill (default: every open\n"
+        "                          period, from ref.operator.lookback_months\n"
+        "                          (default 3) before this month (UTC) up\n"
+        "                          to this month, each a run of its own)\n"
+        "  --as-of TIME            bill as if it were TIME, a PostgreSQL\n"
+        "                          timestamptz such as 2026-12-03T00:00Z\n"
+        "                          (default: now)\n"
+        "  --tenant ID             bill only this tenant; repeat for more\n"
+        "                          (default: every tenant in usage.tenants)\n"
+        "  --out DIR               write workbooks under DIR/YYYY-MM/\n"
+        "                          (default: none, the ledger only)\n"
+        "  --upload-url URL        deliver the files there: https://,\n"
+        "                          file:///dir, or http:// with\n"
+        "                          ACBILL_ALLOW_HTTP=1 (default:\n"
+        "                          $ACBILL_UPLOAD_URL, else no delivery);\n"
+        "                          needs --out\n"
+        "  --workers N             processes billing tenants in parallel,\n"
+        "                          1 to %d (default 1)\n"
+        "  --fair-use-minutes N    an organizer's exempt minutes above which\n"
+        "                          FAIR_USE_REVIEW is raised (default %d)\n"
+        "  --join                  help the run of the period in progress\n"
+        "                          (another host, same database, same --out):\n"
+        "                          bill tenants nobody has claimed yet\n"
+        "  --db CONNINFO           the database (default: the libpq\n"
+        "                          environment, PGHOST, PGDATABASE, ...)\n"
+        "  -q, --quiet             warnings and errors only, no progress line\n"
+        "  -v, --verbose           debug lines too\n"
+        "  -h, --help              this text\n"
+        "\n"
+        "A progress line (tenants and calls of all workers, time left) is\n"
+        "drawn when stderr is a terminal.  One run per period at a time:\n"
+        "a second run of the same period exits 75, runs of different\n"
+        "periods go on side by side.\n"
+        "\n"
+        "Environment: ACBILL_LOCK_TIMEOUT (default %s) and\n"
+        "ACBILL_STATEMENT_TIMEOUT (default %s), PostgreSQL durations, \"0\"\n"
+        "= none; the upload variables of `acbill upload --help`;\n"
+        "ACBILL_SQL_DIR; ACBILL_XLSX_TMPDIR.\n"
+        "\n"
+        "exit status: 0 ok; 64 usage; 65 a tenant's data failed a check;\n"
+        "69 database or upload server unavailable, or files wait for\n"
+        "upload; 70 internal; 73 output cannot be written (disk full);\n"
+        "75 try again later (the period's run lock is held, a timeout);\n"
+        "78 configuration.  See acbill(1).\n",
+        RUN_MAX_WORKERS, DEFAULT_FAIR_USE_MINUTES, DB_DEFAULT_LOCK_TIMEOUT,
+        DB_DEFAULT_STATEMENT_TIMEOUT);
 }
 
 int cmd_run(int argc, char **argv)
@@ -710,7 +1044,7 @@ int cmd_run(int argc, char **argv)
 
     run_default_period(opt.period);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (!run_period_valid(optarg)) {
@@ -788,7 +1122,8 @@ int cmd_run(int argc, char **argv)
                 argv[optind]);
         return AC_EUSAGE;
     }
-    opt.progress = isatty(STDERR_FILENO);
+    opt.progress = isatty(STDERR_FILENO) &&
+                   ac_log_level_get() <= AC_LOG_INFO;
     ac_status urc = upload_options_from_env(&opt.upload, err);
     if (urc == AC_OK && upload_url != NULL) {
         opt.upload.base_url = upload_url;
@@ -809,34 +1144,28 @@ int cmd_run(int argc, char **argv)
     if (!period_given) {
         ac_status prc = open_periods(&opt, periods, &nperiods, err);
         if (prc != AC_OK) {
-            ac_error("run: %s", err);
+            ac_error("run: %s (exit %d, %s)", err, prc, ac_status_name(prc));
             return prc;
         }
     }
-    /* Each period is a run of its own; the worst outcome is the exit
-     * status, a data error only when nothing worse happened. */
+    /* Each period is a run of its own; the exit status is the one to act
+     * on first (ac_status_worst). */
     ac_status worst = AC_OK;
     for (int i = 0; i < nperiods; i++) {
         run_summary s;
         snprintf(opt.period, sizeof opt.period, "%s", periods[i]);
         ac_status rc = run_period(&opt, &s, err);
-        if (rc != AC_OK && rc != AC_EDATA) {
-            ac_error("run: period %s: %s", opt.period, err);
-            if (worst == AC_OK || worst == AC_EDATA)
-                worst = rc;
-            if (rc == AC_EUNAVAIL || rc == AC_ETEMPFAIL)
-                break;
-            continue;
-        }
-        ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
-                "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
-                opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
-                s.failed, s.calls);
-        if (rc != AC_OK) {
-            ac_error("run: %s", err);
-            if (worst == AC_OK)
-                worst = rc;
-        }
+        if (s.run_id != 0)
+            ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
+                    "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
+                    opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
+                    s.failed, s.calls);
+        if (rc != AC_OK)
+            ac_error("run: period %s: %s (exit %d, %s)", opt.period, err, rc,
+                     ac_status_name(rc));
+        worst = ac_status_worst(worst, rc);
+        if (rc == AC_EUNAVAIL || rc == AC_ECONFIG)
+            break;              /* the next periods would fail the same */
     }
     return worst;
 }

@@ -38,6 +38,8 @@ typedef struct {
     int unchanged;
     int drafted;                /* still in their grace period */
     int failed;
+    ac_status failed_status;    /* what the failed tenants call for: 65
+                                 * for data, 75 for a timeout, ... */
     long long calls;
 } run_summary;
 
@@ -54,10 +56,16 @@ void run_default_period(char out[8]);
 int run_open_periods(int64_t now_s, int lookback, char (*out)[8], int max);
 
 /* Run the period.  Returns AC_OK when every tenant was billed (issued or
- * unchanged), AC_EDATA when some tenant failed (the others are committed),
- * AC_ETEMPFAIL when another run holds the lock, AC_EUNAVAIL when the
- * database is unreachable, AC_ECANTCREAT when the output directory cannot
- * be made.  *summary is filled as far as the run got. */
+ * unchanged) and its files delivered; otherwise the status an operator
+ * must act on first (ac_status_worst()): AC_EDATA when a tenant's data
+ * failed a check (the others are committed), AC_ETEMPFAIL when another
+ * run of the period holds its run lock or a tenant hit lock_timeout or
+ * statement_timeout, AC_EUNAVAIL when the database is unreachable or
+ * files wait for upload, AC_ECONFIG for configuration, AC_ECANTCREAT when
+ * output cannot be written, AC_EUSAGE when --join names another --out
+ * than the run it joins.  Runs of different periods run side by side;
+ * runs found `running` whose process is gone are marked `killed`.
+ * *summary is filled as far as the run got (run_id 0: none started). */
 ac_status run_period(const run_options *opt, run_summary *summary,
                      char *err);
 

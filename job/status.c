@@ -32,3 +32,26 @@ const char *ac_status_name(ac_status code)
     }
     return "unknown status";
 }
+
+static int rank(ac_status code)
+{
+    switch (code) {
+    case AC_OK:         return 0;
+    case AC_ETEMPFAIL:  return 1;
+    case AC_EUNAVAIL:   return 2;
+    case AC_ENOINPUT:   return 3;
+    case AC_EIO:        return 4;
+    case AC_ECANTCREAT: return 5;
+    case AC_EUSAGE:     return 6;
+    case AC_EDATA:      return 7;
+    case AC_EOSERR:     return 8;
+    case AC_EINTERNAL:  return 9;
+    case AC_ECONFIG:    return 10;
+    }
+    return 9;
+}
+
+ac_status ac_status_worst(ac_status a, ac_status b)
+{
+    return rank(b) > rank(a) ? b : a;
+}

@@ -13,18 +13,25 @@
 
 #define AC_ERR_MAX 512
 
+/* The exit statuses, as documented to operators (README "Exit status",
+ * acbill --help, acbill(1)): each says what to do. */
 typedef enum {
     AC_OK        = 0,
-    AC_EUSAGE    = 64,  /* bad command line */
-    AC_EDATA     = 65,  /* input data failed a check (a tenant failed) */
-    AC_ENOINPUT  = 66,  /* an input file is missing */
-    AC_EUNAVAIL  = 69,  /* database or upload server unavailable */
-    AC_EINTERNAL = 70,  /* a bug or an unexpected library error */
+    AC_EUSAGE    = 64,  /* bad command line: fix the command */
+    AC_EDATA     = 65,  /* a tenant's data failed a check: fix the data */
+    AC_ENOINPUT  = 66,  /* an input file (import, SQL migrations) is missing */
+    AC_EUNAVAIL  = 69,  /* database or upload server unavailable (down,
+                         * refused, read-only, out of connections or disk),
+                         * or files wait for upload: it passes by itself */
+    AC_EINTERNAL = 70,  /* a bug or an unexpected library error: report it */
     AC_EOSERR    = 71,  /* the operating system refused (memory, fork) */
-    AC_ECANTCREAT = 73, /* an output file cannot be created */
-    AC_EIO       = 74,  /* reading or writing a file failed */
-    AC_ETEMPFAIL = 75,  /* try again later (another run holds the lock) */
-    AC_ECONFIG   = 78   /* configuration error (bad URL, unreadable secret) */
+    AC_ECANTCREAT = 73, /* output cannot be written (directory, disk full) */
+    AC_EIO       = 74,  /* reading an input file failed */
+    AC_ETEMPFAIL = 75,  /* try again later: another run holds the period's
+                         * lock, a lock_timeout or statement_timeout expired */
+    AC_ECONFIG   = 78   /* configuration: authentication, unknown database
+                         * or host, bad URL, unreadable secret, schema not
+                         * migrated; it will not pass by itself */
 } ac_status;
 
 /* Format a message into err (AC_ERR_MAX bytes) and return code, so that a
@@ -35,5 +42,11 @@ ac_status ac_fail(char *err, ac_status code, const char *fmt, ...)
 
 /* A short name for a status ("data error"), for log lines. */
 const char *ac_status_name(ac_status code);
+
+/* Of two statuses, the one an operator must act on first, for a run that
+ * met several: configuration (78), internal (70), OS (71), data (65),
+ * usage (64), output (73), input (74, 66), unavailable (69), try again
+ * (75), ok.  Unknown codes rank with internal. */
+ac_status ac_status_worst(ac_status a, ac_status b);
 
 #endif

@@ -2,10 +2,13 @@
 #include "upload.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,22 +383,6 @@ static ac_status hash_stream(FILE *f, const char *path, char hex[65],
     return AC_OK;
 }
 
-static void random_hex(char *out, size_t nbytes)
-{
-    unsigned char r[32];
-    if (nbytes > sizeof r)
-        nbytes = sizeof r;
-    if (getrandom(r, nbytes, 0) != (ssize_t)nbytes) {
-        /* Never expected; fall back on something unique enough. */
-        unsigned long long x = (unsigned long long)getpid() * 2654435761u ^
-                               (unsigned long long)time(NULL);
-        for (size_t i = 0; i < nbytes; i++, x >>= 3)
-            r[i] = (unsigned char)(x ^ (i * 37));
-    }
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", r[i]);
-}
-
 static long random_below(long n)
 {
     unsigned int r = 0;
@@ -544,6 +531,28 @@ ac_status upload_enqueue(PGconn *conn, const upload_options *opt,
     return rc;
 }
 
+/* ------------------------------------------------------------ kill points
+ *
+ * ACBILL_TEST_KILL_AT=N makes the process kill itself (SIGKILL, as the
+ * OOM killer or a reboot would) at the N-th point where delivery changes
+ * state on the server or in the ledger.  Only the crash tests set it
+ * (tests/upload_test.c): they kill the job at every such point in turn
+ * and check that no file arrives twice and no temporary is left. */
+static void kill_point(const char *where)
+{
+    static long at = -1, seen;
+
+    if (at < 0) {
+        const char *v = getenv("ACBILL_TEST_KILL_AT");
+        at = v != NULL ? atol(v) : 0;
+    }
+    if (at > 0 && ++seen == at) {
+        fprintf(stderr, "acbill: ACBILL_TEST_KILL_AT=%ld: killed %s\n", at,
+                where);
+        raise(SIGKILL);
+    }
+}
+
 /* ------------------------------------------------------------ HTTP */
 
 typedef struct {
@@ -554,6 +563,8 @@ typedef struct {
     char errbuf[CURL_ERROR_SIZE];
     char body[SNIPPET_MAX];     /* start of the response body */
     size_t body_len;
+    sha256_ctx *hash;           /* GET: hash the body here (not kept) */
+    long long hashed;           /* bytes hashed */
 } transfer;
 
 typedef struct {
@@ -562,16 +573,42 @@ typedef struct {
     curl_off_t retry_after;     /* seconds; 0 = none */
     curl_off_t length;          /* Content-Length, -1 = unknown */
     curl_off_t sent;            /* bytes uploaded */
+    char etag[128];             /* the ETag header, "" = none */
     char detail[CURL_ERROR_SIZE + SNIPPET_MAX];
 } response;
+
+/* The body of a PUT: the stored file, with a kill point half-way. */
+typedef struct {
+    FILE *f;
+    curl_off_t size, read;
+} put_body;
+
+static size_t read_body(char *buf, size_t size, size_t n, void *arg)
+{
+    put_body *b = arg;
+    size_t got = fread(buf, size, n, b->f);
+
+    if (got == 0 && ferror(b->f))
+        return CURL_READFUNC_ABORT;
+    if (b->read < b->size / 2 && b->read + (curl_off_t)got >= b->size / 2 &&
+        b->size > 0)
+        kill_point("half-way through a PUT");
+    b->read += (curl_off_t)got;
+    return got;
+}
 
 static size_t collect_body(char *data, size_t size, size_t n, void *arg)
 {
     transfer *x = arg;
     size_t len = size * n;
+
+    if (x->hash != NULL) {
+        sha256_update(x->hash, data, len);
+        x->hashed += (long long)len;
+        return len;
+    }
     size_t room = sizeof x->body - 1 - x->body_len;
     size_t take = len < room ? len : room;
-
     memcpy(x->body + x->body_len, data, take);
     x->body_len += take;
     x->body[x->body_len] = '\0';
@@ -629,8 +666,9 @@ static int is_transient(const response *r)
     }
 }
 
-/* One request.  method is PUT (body from f, size bytes), HEAD, or any
- * other method without a body; dest adds the MOVE headers. */
+/* One request.  method is PUT (body from f, size bytes), HEAD, GET (the
+ * body hashed into x->hash when set), or any other method without a
+ * body; dest adds the MOVE headers. */
 static void perform(transfer *x, const char *method, const char *url,
                     FILE *f, curl_off_t size, const char *dest, response *r)
 {
@@ -639,6 +677,7 @@ static void perform(transfer *x, const char *method, const char *url,
     char line[URL_MAX + 32];
     CURL *h = x->h;
     long low_time = opt->timeout_s < 60 ? opt->timeout_s : 60;
+    put_body body = { f, size, 0 };
 
     memset(r, 0, sizeof *r);
     r->length = -1;
@@ -680,11 +719,12 @@ static void perform(transfer *x, const char *method, const char *url,
 
     if (strcmp(method, "PUT") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_READDATA, f);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(h, CURLOPT_READDATA, &body);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
     } else if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
+    } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
 
@@ -693,6 +733,12 @@ static void perform(transfer *x, const char *method, const char *url,
     curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &r->retry_after);
     curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->length);
     curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &r->sent);
+    struct curl_header *etag;
+    if (r->cc == CURLE_OK &&
+        curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) ==
+            CURLHE_OK &&
+        strlen(etag->value) < sizeof r->etag)
+        snprintf(r->etag, sizeof r->etag, "%s", etag->value);
     wipe_slist(headers);
 
     if (r->cc != CURLE_OK) {
@@ -787,7 +833,10 @@ typedef struct {
     int attempts;              /* requests that carried the file */
     long http;                 /* the last HTTP status, 0 = none */
     int stop;                  /* the other rows would fail the same way */
-    char msg[AC_ERR_MAX];      /* why it failed */
+    int found;                 /* already on the server: not sent again */
+    int part_gone;             /* the temporary is known not to exist */
+    char etag[128];            /* the delivered file's ETag, "" = none */
+    char msg[AC_ERR_MAX];      /* why it failed, or how it was found */
 } outcome;
 
 static void fail_from(outcome *out, const transfer *x, const char *method,
@@ -799,78 +848,280 @@ static void fail_from(outcome *out, const transfer *x, const char *method,
                 r->http == 407;
 }
 
-static int deliver_http(transfer *x, const char *base, const char *period,
-                        const char *name, const char *final_url, FILE *f,
-                        long long bytes, outcome *out)
+/* ------------------------------------------------------------ ledger */
+
+typedef struct {
+    const char *id, *period, *name, *path, *sha256, *target;
+    const char *part_url;       /* an earlier attempt's temporary, or NULL */
+    const char *etag;           /* the ETag recorded at upload, or NULL */
+    long long bytes;
+} pending_row;
+
+/* One delivery pass: what every row needs. */
+typedef struct {
+    PGconn *conn;
+    transfer x;
+    url_scheme scheme;
+    const char *base;           /* normalized base URL */
+    const char *dir;            /* file:// directory */
+    char swept[8];              /* file://: the period directory swept */
+} pass;
+
+/* Record on the row, before anything is sent, the temporary name it is
+ * sent to (NULL: none, put mode), so that a run killed from here on
+ * leaves something the next run can find. */
+static ac_status mark_attempt(PGconn *conn, const pending_row *row,
+                              const char *part_url, char *err)
 {
-    char temp_url[URL_MAX], temp_name[NAME_MAX + 1], rnd[17], err[AC_ERR_MAX];
+    const char *p[] = { row->id, part_url };
+    return db_exec_params(conn, "UPDATE billing.uploads SET part_url = $2,"
+                          " last_attempt_at = now() WHERE upload_id = $1"
+                          " AND status = 'pending'", 2, p, err);
+}
+
+/* Record that the whole content reached the server (its ETag there, if
+ * any), before it is moved into place. */
+static ac_status mark_sent(PGconn *conn, const pending_row *row,
+                           const char *etag, char *err)
+{
+    const char *p[] = { row->id, etag && *etag ? etag : NULL };
+    return db_exec_params(conn, "UPDATE billing.uploads SET sent_at = now(),"
+                          " etag = $2 WHERE upload_id = $1"
+                          " AND status = 'pending'", 2, p, err);
+}
+
+static ac_status record(PGconn *conn, const pending_row *row, int ok,
+                        const outcome *out, char *err)
+{
+    char attempts[16], http[16];
+    snprintf(attempts, sizeof attempts, "%d", out->attempts);
+    snprintf(http, sizeof http, "%ld", out->http);
+    const char *etag = out->etag[0] ? out->etag : NULL;
+    if (ok) {
+        const char *params[] = { row->id, attempts, out->http ? http : NULL,
+                                 etag, out->found ? out->msg : NULL };
+        return db_exec_params(conn, "UPDATE billing.uploads SET status = "
+                              "'done', attempts = attempts + $2, "
+                              "http_status = $3, last_error = NULL, "
+                              "etag = coalesce($4, etag), note = $5, "
+                              "part_url = NULL, "
+                              "last_attempt_at = now(), delivered_at = now() "
+                              "WHERE upload_id = $1 AND status = 'pending'",
+                              5, params, err);
+    }
+    const char *params[] = { row->id, attempts, out->http ? http : NULL,
+                             out->msg, etag, out->part_gone ? "t" : "f" };
+    return db_exec_params(conn, "UPDATE billing.uploads SET attempts = "
+                          "attempts + $2, http_status = coalesce($3::int, "
+                          "http_status), last_error = $4, last_attempt_at = "
+                          "now(), etag = coalesce($5, etag), "
+                          "part_url = CASE WHEN $6::bool THEN NULL ELSE "
+                          "part_url END "
+                          "WHERE upload_id = $1 AND status = 'pending'",
+                          6, params, err);
+}
+
+/* ------------------------------------------------------------ HTTP delivery */
+
+/* Does the file at url (whose HEAD answered r with the row's size) hold
+ * the row's content?  The ETag recorded when the row was sent settles it
+ * without a download; otherwise the file is fetched and hashed as it
+ * streams (nothing is stored).  -1 when the GET failed (out says why). */
+static int same_content(transfer *x, const pending_row *row, const char *url,
+                        const response *head, outcome *out)
+{
+    sha256_ctx ctx;
+    response r;
+    char hex[65];
+
+    if (row->etag != NULL && head->etag[0] != '\0' &&
+        strcmp(row->etag, head->etag) == 0) {
+        snprintf(out->msg, sizeof out->msg, "already on the server: %lld "
+                 "bytes with the ETag %s recorded when it was sent",
+                 row->bytes, head->etag);
+        return 1;
+    }
+    sha256_init(&ctx);
+    x->hash = &ctx;
+    x->hashed = 0;
+    perform(x, "GET", url, NULL, 0, NULL, &r);
+    x->hash = NULL;
+    sha256_final_hex(&ctx, hex);
+    if (!is_success(&r)) {
+        fail_from(out, x, "GET", url, &r);
+        return -1;
+    }
+    if (x->hashed == row->bytes && strcmp(hex, row->sha256) == 0) {
+        snprintf(out->msg, sizeof out->msg, "already on the server: %lld "
+                 "bytes with the recorded SHA-256 %.12s... (downloaded to "
+                 "check)", row->bytes, hex);
+        return 1;
+    }
+    return 0;
+}
+
+/* Remove a temporary an earlier attempt left on the server; 1 when it is
+ * gone (deleted, or not there). */
+static int delete_part(transfer *x, const char *part_url)
+{
+    response del;
+    perform(x, "DELETE", part_url, NULL, 0, NULL, &del);
+    if (is_success(&del) || del.http == 404)
+        return 1;
+    ac_warn("upload: could not delete the temporary %s (%s)", part_url,
+            del.detail);
+    return 0;
+}
+
+static int deliver_http(pass *ps, const pending_row *row, FILE *f,
+                        outcome *out)
+{
+    transfer *x = &ps->x;
+    char part_url[URL_MAX], part_name[NAME_MAX + 1], err[AC_ERR_MAX];
     char dir_url[URL_MAX];
-    const char *put_url = final_url;
+    const char *final_url = row->target, *put_url = final_url;
+    int reuse = 0, same;
     response r;
 
+    /* 1. Does the server already have it?  A run killed after the file
+     * arrived, but before the ledger said so, must not send it again. */
+    int none = 0;
+    perform_retrying(x, "HEAD", final_url, NULL, 0, NULL, &r, &none);
+    if (is_success(&r) && r.length == (curl_off_t)row->bytes) {
+        same = same_content(x, row, final_url, &r, out);
+        if (same < 0)
+            return 0;
+        if (same) {
+            out->found = 1;
+            out->http = r.http;
+            snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+            if (row->part_url != NULL && delete_part(x, row->part_url))
+                out->part_gone = 1;
+            else if (row->part_url == NULL)
+                out->part_gone = 1;
+            return 1;
+        }
+    } else if (!is_success(&r) && r.http != 404 &&
+               (is_transient(&r) || is_tls_failure(&r) || r.http == 401 ||
+                r.http == 407)) {
+        fail_from(out, x, "HEAD", final_url, &r);
+        return 0;
+    } else if (!is_success(&r) && r.http != 404) {
+        ac_debug("upload: HEAD %s: %s (cannot tell whether it is there)",
+                 final_url, r.detail);
+    }
+
     if (x->opt->use_move) {
-        random_hex(rnd, 8);
-        snprintf(temp_name, sizeof temp_name, ".%.200s.part-%s", name, rnd);
-        if (join_url(base, period, temp_name, temp_url, sizeof temp_url,
-                     err) != AC_OK) {
+        /* 2. The temporary's name depends only on the content, so an
+         * earlier attempt's is found again: reused when it is whole,
+         * overwritten otherwise. */
+        snprintf(part_name, sizeof part_name, ".%.200s.part-%.16s",
+                 row->name, row->sha256);
+        if (join_url(ps->base, row->period, part_name, part_url,
+                     sizeof part_url, err) != AC_OK) {
             snprintf(out->msg, sizeof out->msg, "%s", err);
             return 0;
         }
-        put_url = temp_url;
+        put_url = part_url;
+        if (row->part_url != NULL && strcmp(row->part_url, part_url) == 0) {
+            perform(x, "HEAD", part_url, NULL, 0, NULL, &r);
+            if (is_success(&r) && r.length == (curl_off_t)row->bytes) {
+                same = same_content(x, row, part_url, &r, out);
+                if (same < 0)
+                    return 0;
+                reuse = same;
+                if (reuse)
+                    ac_info("upload: %s/%s: the temporary an earlier run "
+                            "sent is whole; moving it into place",
+                            row->period, row->name);
+            }
+        } else if (row->part_url != NULL) {
+            delete_part(x, row->part_url);
+        }
     }
 
-    perform_retrying(x, "PUT", put_url, f, (curl_off_t)bytes, NULL, &r,
-                     &out->attempts);
-    if (r.cc == CURLE_OK && r.http == 409) {
-        /* A WebDAV server that does not create parent collections. */
-        response mk;
-        snprintf(dir_url, sizeof dir_url, "%s/%s/", base, period);
-        perform(x, "MKCOL", dir_url, NULL, 0, NULL, &mk);
-        if (is_success(&mk))
-            perform_retrying(x, "PUT", put_url, f, (curl_off_t)bytes, NULL,
-                             &r, &out->attempts);
-    }
-    if (!is_success(&r)) {
-        fail_from(out, x, "PUT", put_url, &r);
-        return 0;
-    }
-    out->http = r.http;
-    if (r.sent != (curl_off_t)bytes) {
-        snprintf(out->msg, sizeof out->msg, "PUT %s sent %lld of %lld "
-                 "bytes", put_url, (long long)r.sent, bytes);
-        if (x->opt->use_move)
-            perform(x, "DELETE", put_url, NULL, 0, NULL, &r);
-        return 0;
+    if (!reuse) {
+        if (mark_attempt(ps->conn, row, x->opt->use_move ? part_url : NULL,
+                         err) != AC_OK) {
+            snprintf(out->msg, sizeof out->msg, "%s", err);
+            out->stop = 1;
+            return 0;
+        }
+        kill_point("after recording the attempt");
+        perform_retrying(x, "PUT", put_url, f, (curl_off_t)row->bytes, NULL,
+                         &r, &out->attempts);
+        if (r.cc == CURLE_OK && r.http == 409) {
+            /* A WebDAV server that does not create parent collections. */
+            response mk;
+            snprintf(dir_url, sizeof dir_url, "%s/%s/", ps->base,
+                     row->period);
+            perform(x, "MKCOL", dir_url, NULL, 0, NULL, &mk);
+            if (is_success(&mk))
+                perform_retrying(x, "PUT", put_url, f,
+                                 (curl_off_t)row->bytes, NULL, &r,
+                                 &out->attempts);
+        }
+        if (!is_success(&r)) {
+            fail_from(out, x, "PUT", put_url, &r);
+            return 0;
+        }
+        kill_point("after the PUT");
+        out->http = r.http;
+        if (r.sent != (curl_off_t)row->bytes) {
+            snprintf(out->msg, sizeof out->msg, "PUT %s sent %lld of %lld "
+                     "bytes", put_url, (long long)r.sent, row->bytes);
+            if (x->opt->use_move && delete_part(x, put_url))
+                out->part_gone = 1;
+            return 0;
+        }
+        if (x->opt->use_move) {
+            /* The temporary's ETag; a WebDAV MOVE keeps it, so a run killed
+             * after the MOVE knows the file for its own without a GET. */
+            response h;
+            perform(x, "HEAD", part_url, NULL, 0, NULL, &h);
+            if (mark_sent(ps->conn, row, is_success(&h) ? h.etag : NULL,
+                          err) != AC_OK) {
+                snprintf(out->msg, sizeof out->msg, "%s", err);
+                out->stop = 1;
+                return 0;
+            }
+            if (is_success(&h) && h.etag[0] != '\0')
+                snprintf(out->etag, sizeof out->etag, "%s", h.etag);
+            kill_point("after recording the temporary's ETag");
+        }
     }
 
     if (x->opt->use_move) {
-        int none = 0;
-        perform_retrying(x, "MOVE", temp_url, NULL, 0, final_url, &r, &none);
+        perform_retrying(x, "MOVE", part_url, NULL, 0, final_url, &r, &none);
         if (!is_success(&r)) {
-            response del;
-            fail_from(out, x, "MOVE", temp_url, &r);
-            perform(x, "DELETE", temp_url, NULL, 0, NULL, &del);
-            if (!is_success(&del) && del.http != 404)
-                ac_warn("upload: could not delete the temporary %s (%s)",
-                        temp_url, del.detail);
+            fail_from(out, x, "MOVE", part_url, &r);
+            if (delete_part(x, part_url))
+                out->part_gone = 1;
             return 0;
         }
+        out->part_gone = 1;
         out->http = r.http;
+        kill_point("after the MOVE");
     }
 
     /* Cheap check that the server holds the whole file: HEAD and compare
      * Content-Length.  A server that refuses HEAD is not an error. */
     long status = out->http;
     perform(x, "HEAD", final_url, NULL, 0, NULL, &r);
-    if (is_success(&r) && r.length >= 0 && r.length != (curl_off_t)bytes) {
+    if (is_success(&r) && r.length >= 0 &&
+        r.length != (curl_off_t)row->bytes) {
         snprintf(out->msg, sizeof out->msg, "after upload the server has "
                  "%lld bytes at %s, expected %lld", (long long)r.length,
-                 final_url, bytes);
+                 final_url, row->bytes);
         return 0;
     }
     if (!is_success(&r))
         ac_debug("upload: HEAD %s: %s (size not verified)", final_url,
                  r.detail);
+    else if (r.etag[0] != '\0')
+        snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+    if (!x->opt->use_move)
+        kill_point("after the PUT and its check");
     out->http = status;
     return 1;
 }
@@ -892,15 +1143,37 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-static int deliver_file(const char *dir, const char *period,
-                        const char *name, FILE *f, long long bytes,
+/* Remove the temporaries (".NAME.part-...") that killed deliveries left in
+ * a period's directory; only the process holding the delivery lock writes
+ * them, so none is in use. */
+static void sweep_parts(const char *pdir)
+{
+    DIR *d = opendir(pdir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.' || strstr(e->d_name, ".part-") == NULL)
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", pdir, e->d_name) <
+                sizeof path && unlink(path) == 0)
+            ac_info("upload: removed %s, left by an earlier delivery",
+                    path);
+    }
+    closedir(d);
+}
+
+static int deliver_file(pass *ps, const pending_row *row, FILE *f,
                         outcome *out)
 {
-    char pdir[PATH_MAX], temp[PATH_MAX], final[PATH_MAX], rnd[17];
-    char buf[65536];
+    const char *dir = ps->dir, *period = row->period, *name = row->name;
+    char pdir[PATH_MAX], temp[PATH_MAX], final[PATH_MAX], hex[65];
+    char buf[65536], err[AC_ERR_MAX];
     const char *why = NULL;
     struct stat st;
-    long long copied = 0;
+    long long copied = 0, bytes = row->bytes;
     size_t n;
     int fd;
 
@@ -911,23 +1184,37 @@ static int deliver_file(const char *dir, const char *period,
         out->stop = 1;
         return 0;
     }
-    random_hex(rnd, 8);
     if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", dir, period) >=
             sizeof pdir ||
         (size_t)snprintf(final, sizeof final, "%s/%s", pdir, name) >=
             sizeof final ||
-        (size_t)snprintf(temp, sizeof temp, "%s/.%s.part-%s", pdir, name,
-                         rnd) >= sizeof temp) {
+        (size_t)snprintf(temp, sizeof temp, "%s/.%s.part-%.16s", pdir, name,
+                         row->sha256) >= sizeof temp) {
         snprintf(out->msg, sizeof out->msg, "delivery path too long for %s",
                  name);
         return 0;
+    }
+    if (strcmp(ps->swept, period) != 0) {
+        sweep_parts(pdir);
+        snprintf(ps->swept, sizeof ps->swept, "%s", period);
+    }
+    /* Already there (a run killed after the rename)? */
+    if (stat(final, &st) == 0 && (long long)st.st_size == bytes &&
+        sha256_file(final, hex, err) == AC_OK &&
+        strcmp(hex, row->sha256) == 0) {
+        out->attempts = 0;
+        out->found = 1;
+        snprintf(out->msg, sizeof out->msg, "already delivered: %s has the "
+                 "recorded SHA-256", final);
+        return 1;
     }
     if (mkdir(pdir, 0755) != 0 && errno != EEXIST) {
         snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", pdir,
                  strerror(errno));
         return 0;
     }
-    fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+              0644);
     if (fd < 0) {
         snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", temp,
                  strerror(errno));
@@ -948,6 +1235,8 @@ static int deliver_file(const char *dir, const char *period,
         why = strerror(errno);
     if (close(fd) != 0 && why == NULL)
         why = strerror(errno);
+    if (why == NULL)
+        kill_point("after writing the temporary");
     if (why == NULL && rename(temp, final) != 0)
         why = strerror(errno);
     if (why != NULL) {
@@ -961,6 +1250,7 @@ static int deliver_file(const char *dir, const char *period,
         fsync(dfd);
         close(dfd);
     }
+    kill_point("after the rename");
     if (stat(final, &st) != 0 || (long long)st.st_size != bytes) {
         snprintf(out->msg, sizeof out->msg, "after delivery %s does not "
                  "have %lld bytes", final, bytes);
@@ -971,36 +1261,8 @@ static int deliver_file(const char *dir, const char *period,
 
 /* ------------------------------------------------------------ deliver */
 
-typedef struct {
-    const char *id, *period, *name, *path, *sha256, *target;
-    long long bytes;
-} pending_row;
-
-static ac_status record(PGconn *conn, const pending_row *row, int ok,
-                        const outcome *out, char *err)
-{
-    char attempts[16], http[16];
-    snprintf(attempts, sizeof attempts, "%d", out->attempts);
-    snprintf(http, sizeof http, "%ld", out->http);
-    const char *params[] = { row->id, attempts, out->http ? http : NULL,
-                             ok ? NULL : out->msg };
-    if (ok)
-        return db_exec_params(conn, "UPDATE billing.uploads SET status = "
-                              "'done', attempts = attempts + $2, "
-                              "http_status = $3, last_error = $4, "
-                              "last_attempt_at = now(), delivered_at = now() "
-                              "WHERE upload_id = $1 AND status = 'pending'",
-                              4, params, err);
-    return db_exec_params(conn, "UPDATE billing.uploads SET attempts = "
-                          "attempts + $2, http_status = coalesce($3::int, "
-                          "http_status), last_error = $4, last_attempt_at = "
-                          "now() WHERE upload_id = $1 AND status = 'pending'",
-                          4, params, err);
-}
-
 /* Deliver one row; 1 on success.  out says why not. */
-static int deliver_row(transfer *x, url_scheme scheme, const char *base,
-                       const char *dir, const pending_row *row, outcome *out)
+static int deliver_row(pass *ps, const pending_row *row, outcome *out)
 {
     char hex[65], err[AC_ERR_MAX];
     long long bytes = 0;
@@ -1025,30 +1287,92 @@ static int deliver_row(transfer *x, url_scheme scheme, const char *base,
         fclose(f);
         return 0;
     }
-    if (scheme == SCHEME_FILE)
-        ok = deliver_file(dir, row->period, row->name, f, row->bytes, out);
+    if (ps->scheme == SCHEME_FILE)
+        ok = deliver_file(ps, row, f, out);
     else
-        ok = deliver_http(x, base, row->period, row->name, row->target, f,
-                          row->bytes, out);
+        ok = deliver_http(ps, row, f, out);
     fclose(f);
     return ok;
 }
 
+/* Remove from the server the temporaries of rows that will not be sent
+ * any more (superseded, cancelled, retargeted, or delivered while their
+ * temporary could not be deleted), and forget them in the ledger. */
+static ac_status sweep_final_parts(pass *ps, char *err)
+{
+    PGresult *res;
+    const char *p[] = { ps->base };
+    ac_status rc = db_query(ps->conn, "SELECT upload_id, part_url FROM "
+                            "billing.uploads WHERE base_url = $1 AND "
+                            "part_url IS NOT NULL AND status <> 'pending' "
+                            "ORDER BY upload_id", 1, p, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        const char *url = PQgetvalue(res, i, 1);
+        int gone = 0;
+        if (ps->scheme != SCHEME_FILE) {
+            gone = delete_part(&ps->x, url);
+        } else {
+            char *path = curl_unescape(url + 7, 0);   /* "file://" */
+            gone = path != NULL && (unlink(path) == 0 || errno == ENOENT);
+            curl_free(path);
+        }
+        if (!gone)
+            continue;
+        kill_point("after deleting a stale temporary");
+        const char *q[] = { PQgetvalue(res, i, 0) };
+        rc = db_exec_params(ps->conn, "UPDATE billing.uploads SET part_url ="
+                            " NULL WHERE upload_id = $1", 1, q, err);
+        if (rc == AC_OK)
+            ac_info("upload: removed the temporary %s of upload %s", url,
+                    q[0]);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Pending rows (for base, or all with base NULL) that this process must
+ * answer for: a row of a period whose run is in progress in another
+ * session (its run lock, run.c, is held) is that run's to deliver. */
 static ac_status count_pending(PGconn *conn, const char *base, int *n,
                                char *err)
 {
     PGresult *res;
     const char *params[] = { base };
-    ac_status rc = db_query(conn, base
-                            ? "SELECT count(*) FROM billing.uploads WHERE "
-                              "status = 'pending' AND base_url = $1"
-                            : "SELECT count(*) FROM billing.uploads WHERE "
-                              "status = 'pending'",
-                            base ? 1 : 0, base ? params : NULL, &res, err);
+    ac_status rc = db_query(conn,
+        "SELECT count(*) FROM billing.uploads u WHERE status = 'pending'"
+        " AND ($1::text IS NULL OR base_url = $1) AND NOT EXISTS ("
+        "  SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+        "   AND l.granted AND l.pid <> pg_backend_pid()"
+        "   AND l.classid = " UPLOAD_RUN_LOCK_CLASS " AND l.objsubid = 2"
+        "   AND l.objid = to_char(u.period, 'YYYYMM')::int::oid)",
+        1, params, &res, err);
     if (rc == AC_OK) {
         *n = atoi(PQgetvalue(res, 0, 0));
         PQclear(res);
     }
+    return rc;
+}
+
+/* Take the delivery lock, waiting for another process that delivers
+ * (each request it makes is bounded by the upload timeouts), without the
+ * session's lock_timeout. */
+static ac_status take_delivery_lock(PGconn *conn, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn, "SELECT pg_try_advisory_lock(" LOCK_CLASS
+                            ", 0)", 0, NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    int locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (locked)
+        return AC_OK;
+    ac_info("upload: another acbill is delivering; waiting for it");
+    rc = db_exec(conn, "BEGIN; SET LOCAL lock_timeout = 0;"
+                 " SET LOCAL statement_timeout = 0;"
+                 " SELECT pg_advisory_lock(" LOCK_CLASS ", 0); COMMIT", err);
+    if (rc != AC_OK)
+        db_exec(conn, "ROLLBACK", NULL);
     return rc;
 }
 
@@ -1057,17 +1381,20 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
                                  char *err)
 {
     char base[URL_MAX], dir[PATH_MAX], token[TOKEN_MAX];
-    transfer x;
-    url_scheme scheme;
+    pass ps;
     PGresult *rows = NULL, *res;
-    int all = 0, here = 0, locked = 0, stopped = 0, skipped = 0;
+    int all = 0, here = 0, stopped = 0, skipped = 0;
     char stop_reason[AC_ERR_MAX] = "";
     ac_status rc;
 
     *delivered = 0;
     *still_pending = 0;
-    memset(&x, 0, sizeof x);
-    x.opt = opt;
+    memset(&ps, 0, sizeof ps);
+    ps.conn = conn;
+    ps.x.opt = opt;
+    ps.base = base;
+    ps.dir = dir;
+    token[0] = '\0';
     if (PQtransactionStatus(conn) != PQTRANS_IDLE)
         return ac_fail(err, AC_EINTERNAL, "upload: deliver called inside a "
                        "transaction");
@@ -1080,40 +1407,33 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
     }
     rc = upload_options_check(opt, err);
     if (rc == AC_OK)
-        rc = parse_base(opt, &scheme, dir, sizeof dir, err);
+        rc = parse_base(opt, &ps.scheme, dir, sizeof dir, err);
     if (rc == AC_OK)
         rc = normalize_base(opt->base_url, base, sizeof base, err);
+    if (rc == AC_OK)
+        rc = take_delivery_lock(conn, err);
     if (rc != AC_OK)
         return rc;
-
-    rc = db_query(conn, "SELECT pg_try_advisory_lock(" LOCK_CLASS ", 0)",
-                  0, NULL, &res, err);
-    if (rc != AC_OK)
-        return rc;
-    locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (!locked) {
-        ac_warn("upload: another acbill is delivering uploads; leaving "
-                "them to it");
-        return count_pending(conn, NULL, still_pending, err);
-    }
 
     if (opt->token_file != NULL)
         rc = read_token(opt->token_file, token, err);
-    if (rc == AC_OK && scheme != SCHEME_FILE) {
+    if (rc == AC_OK && ps.scheme != SCHEME_FILE) {
         rc = upload_global_init(err);
         if (rc == AC_OK) {
-            x.h = curl_easy_init();
-            if (x.h == NULL)
+            ps.x.h = curl_easy_init();
+            if (ps.x.h == NULL)
                 rc = ac_fail(err, AC_EINTERNAL, "cannot start libcurl");
         }
-        x.token = opt->token_file != NULL ? token : NULL;
-        x.protocols = scheme == SCHEME_HTTP ? "http,https" : "https";
+        ps.x.token = opt->token_file != NULL ? token : NULL;
+        ps.x.protocols = ps.scheme == SCHEME_HTTP ? "http,https" : "https";
     }
+    if (rc == AC_OK)
+        rc = sweep_final_parts(&ps, err);
     const char *base_param[] = { base };
     if (rc == AC_OK)
         rc = db_query(conn, "SELECT upload_id, to_char(period, 'YYYY-MM'), "
-                      "file_name, local_path, sha256, bytes, target_url "
+                      "file_name, local_path, sha256, bytes, target_url, "
+                      "part_url, etag "
                       "FROM billing.uploads WHERE status = 'pending' AND "
                       "base_url = $1 ORDER BY (file_name = '"
                       UPLOAD_MANIFEST_NAME "'), upload_id",
@@ -1124,6 +1444,7 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
             PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1),
             PQgetvalue(rows, i, 2), PQgetvalue(rows, i, 3),
             PQgetvalue(rows, i, 4), PQgetvalue(rows, i, 6),
+            db_value(rows, i, 7), db_value(rows, i, 8),
             atoll(PQgetvalue(rows, i, 5))
         };
         outcome out;
@@ -1156,16 +1477,23 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
                 continue;
             }
         }
-        int ok = deliver_row(&x, scheme, base, dir, &row, &out);
+        int ok = deliver_row(&ps, &row, &out);
         rc = record(conn, &row, ok, &out, err);
+        if (rc == AC_OK && ok)
+            kill_point("after recording the delivery");
         if (ok) {
             char how[32] = "";
             if (out.http != 0)
                 snprintf(how, sizeof how, ", HTTP %ld", out.http);
             (*delivered)++;
-            ac_info("upload: delivered %s/%s to %s (%lld bytes, sha256 "
-                    "%.12s...%s)", row.period, row.name, row.target,
-                    row.bytes, row.sha256, how);
+            if (out.found)
+                ac_info("upload: %s/%s at %s: %s; marked delivered, not "
+                        "sent again", row.period, row.name, row.target,
+                        out.msg);
+            else
+                ac_info("upload: delivered %s/%s to %s (%lld bytes, sha256 "
+                        "%.12s...%s)", row.period, row.name, row.target,
+                        row.bytes, row.sha256, how);
         } else {
             ac_warn("upload: %s/%s not delivered: %s", row.period, row.name,
                     out.msg);
@@ -1179,8 +1507,8 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
         ac_warn("upload: %d more file(s) left for the next run (the last "
                 "failure would repeat: %.200s)", skipped, stop_reason);
 
-    if (x.h != NULL)
-        curl_easy_cleanup(x.h);
+    if (ps.x.h != NULL)
+        curl_easy_cleanup(ps.x.h);
     explicit_bzero(token, sizeof token);
     PQclear(rows);
     char unlock_err[AC_ERR_MAX];
@@ -1193,15 +1521,183 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
         rc = count_pending(conn, base, &here, err);
     if (rc == AC_OK && all > here)
         ac_warn("upload: %d file(s) are pending for another upload URL; "
-                "deliver them with `acbill upload --pending --upload-url "
-                "<that URL>`", all - here);
+                "send them here with `acbill upload --retarget %s`, or "
+                "give them up with `acbill upload --cancel --all-for "
+                "<that URL>` (`acbill upload --list` shows them)",
+                all - here, base);
     *still_pending = all;
     return rc;
 }
 
+/* ------------------------------------------------------------ operator */
+
+/* Who asked, for the ledger's note: "user@host". */
+static void operator_name(char *out, size_t len)
+{
+    char host[128] = "?";
+    const char *user = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(geteuid());
+
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (user == NULL || *user == '\0')
+        user = pw != NULL ? pw->pw_name : "?";
+    snprintf(out, len, "%s@%s", user, host);
+}
+
+ac_status upload_retarget(PGconn *conn, const upload_options *opt,
+                          const char *from_url, int *moved, char *err)
+{
+    char base[URL_MAX], from[URL_MAX], target[URL_MAX], who[256];
+    char note[URL_MAX + 512];
+    PGresult *rows = NULL, *res = NULL;
+    int nested;
+    ac_status rc;
+
+    *moved = 0;
+    if (opt->base_url == NULL)
+        return ac_fail(err, AC_EUSAGE, "retarget: no new upload URL");
+    rc = upload_options_check(opt, err);
+    if (rc == AC_OK)
+        rc = normalize_base(opt->base_url, base, sizeof base, err);
+    if (rc == AC_OK && from_url != NULL)
+        rc = normalize_base(from_url, from, sizeof from, err);
+    if (rc != AC_OK)
+        return rc;
+    operator_name(who, sizeof who);
+    rc = txn_begin(conn, &nested, err);
+    if (rc != AC_OK)
+        return rc;
+    const char *sel[] = { base, from_url != NULL ? from : NULL };
+    rc = db_query(conn, "SELECT upload_id, to_char(period, 'YYYY-MM'),"
+                  " file_name, sha256, base_url FROM billing.uploads"
+                  " WHERE status = 'pending' AND base_url <> $1"
+                  " AND ($2::text IS NULL OR base_url = $2)"
+                  " ORDER BY upload_id FOR UPDATE", 2, sel, &rows, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(rows); i++) {
+        const char *id = PQgetvalue(rows, i, 0);
+        const char *period = PQgetvalue(rows, i, 1);
+        const char *name = PQgetvalue(rows, i, 2);
+        const char *sha = PQgetvalue(rows, i, 3);
+        rc = join_url(base, period, name, target, sizeof target, err);
+        const char *t[] = { target };
+        if (rc == AC_OK)
+            rc = db_exec_params(conn, "SELECT pg_advisory_xact_lock("
+                                LOCK_CLASS ", hashtext($1))", 1, t, err);
+        /* What the new target already has: the same content (pending or
+         * delivered) is not queued twice; newer content wins. */
+        if (rc == AC_OK)
+            rc = db_query(conn, "SELECT upload_id, sha256, status FROM"
+                          " billing.uploads WHERE target_url = $1 AND status"
+                          " IN ('pending', 'done') ORDER BY upload_id DESC"
+                          " LIMIT 1", 1, t, &res, err);
+        if (rc != AC_OK)
+            break;
+        char into[32] = "";
+        if (PQntuples(res) == 1 && (strcmp(PQgetvalue(res, 0, 1), sha) == 0 ||
+                                    atoll(PQgetvalue(res, 0, 0)) >
+                                        atoll(id))) {
+            snprintf(into, sizeof into, "%s", PQgetvalue(res, 0, 0));
+            snprintf(note, sizeof note, "retargeted by %s from %s: %s is "
+                     "already %s there as upload %s", who,
+                     PQgetvalue(rows, i, 4), name,
+                     strcmp(PQgetvalue(res, 0, 2), "done") == 0
+                         ? "delivered" : "queued",
+                     into);
+        } else {
+            if (PQntuples(res) == 1)    /* older content pending there */
+                rc = db_exec_params(conn, "UPDATE billing.uploads SET status"
+                                    " = 'superseded', last_error ="
+                                    " 'superseded by newer content' WHERE"
+                                    " target_url = $1 AND status ="
+                                    " 'pending'", 1, t, err);
+            PQclear(res);
+            res = NULL;
+            const char *ins[] = { id, base, target };
+            if (rc == AC_OK)
+                rc = db_query(conn, "INSERT INTO billing.uploads (period,"
+                              " file_name, local_path, sha256, bytes,"
+                              " base_url, target_url, invoice_no, run_id)"
+                              " SELECT period, file_name, local_path, sha256,"
+                              " bytes, $2, $3, invoice_no, run_id FROM"
+                              " billing.uploads WHERE upload_id = $1"
+                              " RETURNING upload_id", 3, ins, &res, err);
+            if (rc != AC_OK)
+                break;
+            snprintf(into, sizeof into, "%s", PQgetvalue(res, 0, 0));
+            snprintf(note, sizeof note, "retargeted by %s from %s to %s as "
+                     "upload %s", who, PQgetvalue(rows, i, 4), base, into);
+        }
+        PQclear(res);
+        res = NULL;
+        const char *upd[] = { id, into, note };
+        rc = db_exec_params(conn, "UPDATE billing.uploads SET status ="
+                            " 'retargeted', replaced_by = $2, note = $3"
+                            " WHERE upload_id = $1 AND status = 'pending'",
+                            3, upd, err);
+        if (rc == AC_OK) {
+            (*moved)++;
+            ac_info("upload: %s/%s: %s", period, name, note);
+        }
+    }
+    PQclear(res);
+    PQclear(rows);
+    return txn_end(conn, nested, rc, err);
+}
+
+ac_status upload_cancel(PGconn *conn, const char *file, const char *base_url,
+                        int *cancelled, char *err)
+{
+    char base[URL_MAX], who[256], note[512], period[8] = "";
+    const char *name = file;
+    PGresult *res;
+    ac_status rc = AC_OK;
+
+    *cancelled = 0;
+    if (file == NULL && base_url == NULL)
+        return ac_fail(err, AC_EUSAGE, "cancel: name a file or an URL");
+    if (file != NULL) {
+        const char *slash = strchr(file, '/');
+        if (slash != NULL) {
+            snprintf(period, sizeof period, "%.*s",
+                     (int)(slash - file < 7 ? slash - file : 7), file);
+            name = slash + 1;
+            if (slash - file != 7 || !valid_period(period))
+                return ac_fail(err, AC_EUSAGE, "cancel: '%s' is not "
+                               "YYYY-MM/FILE or FILE", file);
+        }
+        if (!valid_file_name(name))
+            return ac_fail(err, AC_EUSAGE, "cancel: '%s' is not a file "
+                           "name acbill delivers", name);
+    }
+    if (base_url != NULL &&
+        normalize_base(base_url, base, sizeof base, err) != AC_OK)
+        return AC_EUSAGE;
+    operator_name(who, sizeof who);
+    snprintf(note, sizeof note, "cancelled by %s with acbill upload "
+             "--cancel", who);
+    const char *p[] = { period[0] ? period : NULL, file ? name : NULL,
+                        base_url ? base : NULL, note };
+    rc = db_query(conn, "UPDATE billing.uploads SET status = 'cancelled',"
+                  " note = $4 WHERE status = 'pending'"
+                  " AND ($1::text IS NULL OR to_char(period, 'YYYY-MM') = $1)"
+                  " AND ($2::text IS NULL OR file_name = $2)"
+                  " AND ($3::text IS NULL OR base_url = $3)"
+                  " RETURNING to_char(period, 'YYYY-MM') || '/' || file_name,"
+                  " base_url", 4, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *cancelled = PQntuples(res);
+    for (int i = 0; i < PQntuples(res); i++)
+        ac_info("upload: %s for %s cancelled (%s)", PQgetvalue(res, i, 0),
+                PQgetvalue(res, i, 1), note);
+    PQclear(res);
+    return AC_OK;
+}
+
 /* ------------------------------------------------------------ command */
 
-static void print_pending(PGconn *conn)
+static void print_pending(PGconn *conn, FILE *out)
 {
     PGresult *res;
     if (db_query(conn, "SELECT to_char(period, 'YYYY-MM') || '/' || "
@@ -1211,10 +1707,57 @@ static void print_pending(PGconn *conn)
         AC_OK)
         return;
     for (int i = 0; i < PQntuples(res); i++)
-        printf("  pending %s (to %s, %s attempt(s)): %s\n",
-               PQgetvalue(res, i, 0), PQgetvalue(res, i, 3),
-               PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+        fprintf(out, "  pending %s (to %s, %s attempt(s)): %s\n",
+                PQgetvalue(res, i, 0), PQgetvalue(res, i, 3),
+                PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
     PQclear(res);
+}
+
+static void upload_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: acbill upload --pending [--upload-url URL] [--db CONNINFO]\n"
+        "       acbill upload --list [--db CONNINFO]\n"
+        "       acbill upload --retarget NEW_URL [--from OLD_URL] [--pending]\n"
+        "       acbill upload --cancel [YYYY-MM/]FILE... [--from URL]\n"
+        "       acbill upload --cancel --all-for URL\n"
+        "\n"
+        "Delivers, lists, moves or gives up the files recorded in\n"
+        "billing.uploads.  Rows are never deleted, and a delivered row is\n"
+        "never changed.\n"
+        "\n"
+        "  --pending          deliver every pending file for the upload URL,\n"
+        "                     oldest first, each period's SHA256SUMS last;\n"
+        "                     a file the server already has (a run killed\n"
+        "                     after sending it) is marked delivered, not\n"
+        "                     sent again\n"
+        "  --upload-url URL   where to deliver (default: $ACBILL_UPLOAD_URL)\n"
+        "  --list             print the pending files and why they wait\n"
+        "  --retarget NEW_URL send the files pending for another URL to\n"
+        "                     NEW_URL instead: each old row becomes\n"
+        "                     'retargeted' and names its new row; with\n"
+        "                     --pending they are delivered at once\n"
+        "  --from URL         only the rows pending for URL (--retarget,\n"
+        "                     --cancel FILE)\n"
+        "  --cancel FILE...   give up pending files, named YYYY-MM/FILE or\n"
+        "                     FILE (every period); their rows become\n"
+        "                     'cancelled' with who did it\n"
+        "  --all-for URL      with --cancel: every file pending for URL\n"
+        "  --db CONNINFO      the database (default: the libpq environment)\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "Environment: ACBILL_UPLOAD_URL, ACBILL_CA_FILE,\n"
+        "ACBILL_UPLOAD_TOKEN_FILE, ACBILL_ALLOW_HTTP (default 0),\n"
+        "ACBILL_UPLOAD_MODE (dav|put, default dav), ACBILL_UPLOAD_ATTEMPTS\n"
+        "(default 4), ACBILL_UPLOAD_TIMEOUT (s, default 300),\n"
+        "ACBILL_UPLOAD_CONNECT_TIMEOUT (s, default 15),\n"
+        "ACBILL_UPLOAD_BACKOFF_MS (default 1000), ACBILL_UPLOAD_BACKOFF_MAX_MS\n"
+        "(default 30000), ACBILL_UPLOAD_RETRY_AFTER_MAX (s, default 60).\n"
+        "\n"
+        "exit status: 0 done (nothing left pending), 64 usage, 69 files\n"
+        "remain pending (the server is unavailable; see --list), 75 the\n"
+        "database timed out, 78 configuration (bad URL, token file,\n"
+        "database login).  See acbill(1).\n");
 }
 
 int cmd_upload(int argc, char **argv)
@@ -1223,62 +1766,70 @@ int cmd_upload(int argc, char **argv)
         { "pending", no_argument, NULL, 'p' },
         { "upload-url", required_argument, NULL, 'u' },
         { "db", required_argument, NULL, 'd' },
+        { "list", no_argument, NULL, 'l' },
+        { "retarget", required_argument, NULL, 'r' },
+        { "from", required_argument, NULL, 'f' },
+        { "cancel", no_argument, NULL, 'c' },
+        { "all-for", required_argument, NULL, 'a' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *conninfo = NULL, *url = NULL;
+    const char *conninfo = NULL, *url = NULL, *retarget = NULL;
+    const char *from = NULL, *all_for = NULL;
     char err[AC_ERR_MAX] = "";
     upload_options opt;
     PGconn *conn = NULL;
     PGresult *res;
-    int c, pending = 0, delivered = 0, still = 0;
+    int c, pending = 0, list = 0, cancel = 0, delivered = 0, still = 0;
     ac_status rc;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'p':
-            pending = 1;
-            break;
-        case 'u':
-            url = optarg;
-            break;
-        case 'd':
-            conninfo = optarg;
-            break;
+        case 'p': pending = 1; break;
+        case 'u': url = optarg; break;
+        case 'd': conninfo = optarg; break;
+        case 'l': list = 1; break;
+        case 'r': retarget = optarg; break;
+        case 'f': from = optarg; break;
+        case 'c': cancel = 1; break;
+        case 'a': all_for = optarg; break;
         case 'h':
-            printf("usage: acbill upload --pending [--upload-url URL] "
-                   "[--db CONNINFO]\n\n"
-                   "Delivers every file still pending in billing.uploads "
-                   "for the upload URL\n(--upload-url, else "
-                   "ACBILL_UPLOAD_URL), oldest first, SHA256SUMS last.\n"
-                   "Environment: ACBILL_CA_FILE, ACBILL_UPLOAD_TOKEN_FILE, "
-                   "ACBILL_ALLOW_HTTP,\nACBILL_UPLOAD_MODE (dav|put), "
-                   "ACBILL_UPLOAD_ATTEMPTS, ACBILL_UPLOAD_TIMEOUT,\n"
-                   "ACBILL_UPLOAD_BACKOFF_MS.\n\n"
-                   "exit status: 0 all delivered, 69 some remain pending, "
-                   "78 configuration\nerror, 64 usage.\n");
+            upload_usage(stdout);
             return AC_OK;
         default:
+            upload_usage(stderr);
             return AC_EUSAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "acbill upload: unexpected argument '%s'\n",
-                argv[optind]);
+    const char *why = NULL;
+    if (!pending && !list && !retarget && !cancel)
+        why = "say --pending, --list, --retarget or --cancel";
+    else if (cancel && (retarget != NULL || pending))
+        why = "--cancel goes alone";
+    else if (cancel && (optind < argc) == (all_for != NULL))
+        why = "--cancel wants FILE... or --all-for URL";
+    else if (!cancel && optind < argc)
+        why = "unexpected argument";
+    else if (all_for != NULL && !cancel)
+        why = "--all-for goes with --cancel";
+    else if (retarget != NULL && url != NULL)
+        why = "--retarget names the URL; leave out --upload-url";
+    else if (from != NULL && retarget == NULL && !cancel)
+        why = "--from goes with --retarget or --cancel";
+    if (why != NULL) {
+        fprintf(stderr, "acbill upload: %s (try acbill upload --help)\n",
+                why);
         return AC_EUSAGE;
     }
-    if (!pending) {
-        fprintf(stderr, "acbill upload: say --pending to deliver the "
-                "pending uploads (try acbill upload --help)\n");
-        return AC_EUSAGE;
-    }
+
     rc = upload_options_from_env(&opt, err);
-    if (rc == AC_OK && url != NULL) {
-        opt.base_url = *url ? url : NULL;
+    if (rc == AC_OK && (url != NULL || retarget != NULL)) {
+        const char *u = retarget != NULL ? retarget : url;
+        opt.base_url = *u ? u : NULL;
         rc = upload_options_check(&opt, err);
     }
-    if (rc == AC_OK && opt.base_url == NULL)
+    if (rc == AC_OK && pending && opt.base_url == NULL)
         rc = ac_fail(err, AC_ECONFIG, "no upload URL: give --upload-url or "
                      "set ACBILL_UPLOAD_URL");
     if (rc == AC_OK)
@@ -1293,17 +1844,40 @@ int cmd_upload(int argc, char **argv)
             PQclear(res);
         }
     }
-    if (rc == AC_OK)
+    if (rc == AC_OK && retarget != NULL) {
+        int moved = 0;
+        rc = upload_retarget(conn, &opt, from, &moved, err);
+        if (rc == AC_OK)
+            printf("upload: %d file(s) retargeted to %s\n", moved,
+                   opt.base_url);
+    }
+    if (rc == AC_OK && cancel) {
+        int n = 0, total = 0;
+        for (int i = optind; rc == AC_OK && i < argc; i++) {
+            rc = upload_cancel(conn, argv[i], from, &n, err);
+            if (rc == AC_OK && n == 0)
+                fprintf(stderr, "acbill upload: nothing pending matches "
+                        "'%s'\n", argv[i]);
+            total += n;
+        }
+        if (rc == AC_OK && all_for != NULL)
+            rc = upload_cancel(conn, NULL, all_for, &total, err);
+        if (rc == AC_OK)
+            printf("upload: %d file(s) cancelled\n", total);
+    }
+    if (rc == AC_OK && pending) {
         rc = upload_deliver_pending(conn, &opt, &delivered, &still, err);
+        if (rc == AC_OK)
+            printf("upload: %d file(s) delivered, %d still pending\n",
+                   delivered, still);
+    }
     if (rc != AC_OK) {
         ac_error("upload: %s", err);
         PQfinish(conn);
         return rc;
     }
-    printf("upload: %d file(s) delivered, %d still pending\n", delivered,
-           still);
-    if (still > 0)
-        print_pending(conn);
+    if (list || (pending && still > 0))
+        print_pending(conn, stdout);
     PQfinish(conn);
-    return still > 0 ? AC_EUNAVAIL : AC_OK;
+    return pending && still > 0 ? AC_EUNAVAIL : AC_OK;
 }

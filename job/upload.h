@@ -6,11 +6,12 @@
  *
  *   https://  HTTP PUT with TLS always verified (system CA store, or
  *             ACBILL_CA_FILE).  In "dav" mode (the default) the file is PUT
- *             to a hidden temporary name `.<file>.part-<random>` in the same
- *             collection and then MOVEd over the final name (Overwrite: T),
- *             so finance never sees a half-written file; the temporary is
- *             DELETEd when the MOVE fails.  In "put" mode (S3-style targets
- *             whose PUT is all-or-nothing) it is one PUT to the final name.
+ *             to a hidden temporary name `.<file>.part-<16 hex of its
+ *             SHA-256>` in the same collection and then MOVEd over the
+ *             final name (Overwrite: T), so finance never sees a
+ *             half-written file; the temporary is DELETEd when the MOVE
+ *             fails.  In "put" mode (S3-style targets whose PUT is
+ *             all-or-nothing) it is one PUT to the final name.
  *   http://   the same, refused unless ACBILL_ALLOW_HTTP=1.
  *   file://   local delivery: copied to a temporary name in
  *             <dir>/<YYYY-MM>/ (created when missing; <dir> itself must
@@ -20,6 +21,18 @@
  * not be accessible by group or others), otherwise the login for the host in
  * ~/.netrc, if any.  URLs with user:password@ are refused, so no secret is
  * ever in argv, the database or a log line.
+ *
+ * Exactly once, even when the job is killed at any instant (SIGKILL, power
+ * loss): before a file is sent, a HEAD of its final name asks whether the
+ * server already has it; when the size matches and the ETag is the one
+ * recorded when this row's content was sent (or, without one, a GET of
+ * the file hashes to the recorded SHA-256), the row is marked `done`
+ * without sending.  The temporary's name is recorded on the row before
+ * its first byte is sent: a whole temporary left by a killed run is moved
+ * into place rather than sent again, a partial one is overwritten, and
+ * the temporaries of rows that will not be sent any more are deleted by
+ * the next delivery pass.  file:// delivery does the same with local
+ * files (a period directory's `.*.part-*` are removed).
  *
  * A file that cannot be delivered stays `pending` with the error, and is
  * retried by the next upload_deliver_pending() from the stored file: nothing
@@ -37,6 +50,11 @@
 
 /* The file name that is delivered after every other file of its period. */
 #define UPLOAD_MANIFEST_NAME "SHA256SUMS"
+
+/* The first key of run.c's per-period run lock,
+ * pg_advisory_lock(UPLOAD_RUN_LOCK_CLASS, YYYYMM): pending files of a
+ * period whose run holds it are that run's to deliver and count. */
+#define UPLOAD_RUN_LOCK_CLASS "72542"
 
 typedef struct {
     /* From --upload-url or ACBILL_UPLOAD_URL; NULL = no upload.  https://,
@@ -109,15 +127,36 @@ ac_status upload_enqueue(PGconn *conn, const upload_options *opt,
  * the PUT requests made over all runs.  After a file fails for a reason that
  * would fail the others too (server unreachable, retries used up, TLS
  * verification), the remaining rows are left for the next run.
- * *delivered receives the rows delivered now, *still_pending every row
- * still pending afterwards (including rows queued for another base URL,
- * which are reported with a warning, and all rows when base_url is NULL).
- * Failed deliveries are not an error: the return is AC_OK unless the
- * options are bad (AC_ECONFIG), the database fails, or curl cannot start.
- * Only one process delivers at a time (an advisory lock): another caller
- * delivers nothing and just counts.  conn must not be inside a transaction. */
+ * *delivered receives the rows delivered now (or found already delivered),
+ * *still_pending every row still pending afterwards (including rows
+ * queued for another base URL, which are reported with a warning naming
+ * `acbill upload --retarget` and `--cancel`, and all rows when base_url is
+ * NULL), except rows of a period whose run is in progress in another
+ * session (they are that run's).  Failed deliveries are not an error: the
+ * return is AC_OK unless the options are bad (AC_ECONFIG), the database
+ * fails, or curl cannot start.  Only one process delivers at a time (an
+ * advisory lock): another caller waits for it, without lock_timeout (each
+ * request is bounded by the upload timeouts).  conn must not be inside a
+ * transaction. */
 ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
                                  int *delivered, int *still_pending,
                                  char *err);
+
+/* Send the rows pending for another base URL (only from_url's, when not
+ * NULL) to opt->base_url instead, in one transaction: each becomes
+ * `retargeted`, with replaced_by naming a new pending row for the new
+ * target (or the row already there with the same or newer content) and a
+ * note of who did it.  Delivered rows are never touched.  *moved receives
+ * the rows retargeted.  AC_EUSAGE without a URL, AC_ECONFIG for a bad
+ * one, database errors as db.h. */
+ac_status upload_retarget(PGconn *conn, const upload_options *opt,
+                          const char *from_url, int *moved, char *err);
+
+/* Give up pending rows: those of file ("YYYY-MM/NAME", or "NAME" for every
+ * period; NULL = any file) and of base_url (NULL = any).  They become
+ * `cancelled` with a note of who did it; delivered rows are never touched.
+ * *cancelled receives how many.  AC_EUSAGE for a malformed name. */
+ac_status upload_cancel(PGconn *conn, const char *file, const char *base_url,
+                        int *cancelled, char *err);
 
 #endif

@@ -31,6 +31,13 @@ static const char fake_acbill[] =
     "migrate) exit \"${FAKE_MIGRATE_RC:-0}\" ;;\n"
     "run) touch \"$d/run-started\"\n"
     "     echo \"${ACBILL_UPLOAD_URL:-unset}\" > \"$d/upload-url.txt\"\n"
+    "     for t in 1 2 3 4 5; do [ \"${FAKE_ERRORS:-0}\" -ge $t ] &&\n"
+    "       echo \"2026-01-01T00:00:00Z acbill[1] ERROR tenant S0000$t, period"
+    " 2026-10: time zone 'Mars/Base' is not a known IANA time zone\" >&2;"
+    " done\n"
+    "     [ \"${FAKE_ERRORS:-0}\" -gt 0 ] && echo \"2026-01-01T00:00:00Z"
+    " acbill[1] ERROR run: $FAKE_ERRORS of 12 tenant(s) failed: S00001 (data"
+    " error: time zone) (exit 65, data error)\" >&2\n"
     "     sleep \"${FAKE_SLEEP:-0}\"\n"
     "     exit \"${FAKE_RUN_RC:-0}\" ;;\n"
     "esac\n"
@@ -177,6 +184,59 @@ static void test_failing_run(void)
     free(err);
 }
 
+/* The mail (stderr) names the failing tenants and why, in a few lines. */
+static void test_failure_mail_names_tenants(void)
+{
+    char args[PATH_MAX * 2];
+    snprintf(args, sizeof args, "-e '%s'", env_file);
+    CU_ASSERT_EQUAL(wrap("FAKE_RUN_RC=65 FAKE_ERRORS=5", args), 65);
+    char *err = slurp("err.txt");
+    CU_ASSERT_EQUAL(matching_lines(err, "^acbill-cron: acbill run failed "
+                                   "with exit 65 \\(a tenant's data failed a "
+                                   "check: fix the data"), 1);
+    CU_ASSERT_EQUAL(matching_lines(err, "^acbill-cron:   tenant S0000[1-3], "
+                                   "period 2026-10: time zone 'Mars/Base' is "
+                                   "not a known IANA time zone$"), 3);
+    CU_ASSERT_EQUAL(matching_lines(err, "^acbill-cron:   run: 5 of 12 "
+                                   "tenant\\(s\\) failed: S00001"), 1);
+    CU_ASSERT(matching_lines(err, ".") <= 5);
+    free(err);
+    /* The whole story stays in the log. */
+    char *log = slurp("acbill.log");
+    CU_ASSERT_EQUAL(matching_lines(log, "ERROR tenant S0000"), 5);
+    free(log);
+}
+
+/* Without a log file and without syslog: a good night prints nothing, a
+ * bad one the summary. */
+static void test_no_log_no_syslog(void)
+{
+    char env[PATH_MAX * 2], text[4 * PATH_MAX], args[PATH_MAX * 2];
+    snprintf(env, sizeof env, "%s/nolog.env", dir);
+    snprintf(text, sizeof text, "ACBILL=%s/fake-acbill\n"
+             "ACBILL_LOCK_FILE=%s/acbill.lock\nACBILL_SYSLOG=0\n", dir, dir);
+    CU_ASSERT_FATAL(write_text(env, text, 0600) == 0);
+    snprintf(args, sizeof args, "-e '%s'", env);
+    CU_ASSERT_EQUAL(wrap("FAKE_RUN_RC=0", args), 0);
+    char *err = slurp("err.txt"), *out = slurp("out.txt");
+    CU_ASSERT_STRING_EQUAL(err, "");
+    CU_ASSERT_STRING_EQUAL(out, "");
+    free(err);
+    free(out);
+    CU_ASSERT_EQUAL(wrap("FAKE_RUN_RC=69 FAKE_ERRORS=1", args), 69);
+    err = slurp("err.txt");
+    CU_ASSERT_EQUAL(matching_lines(err, "exit 69 \\(database or upload "
+                                   "server unavailable"), 1);
+    CU_ASSERT_EQUAL(matching_lines(err, "tenant S00001"), 1);
+    CU_ASSERT_EQUAL(matching_lines(err, "info fake"), 0);
+    free(err);
+    /* The settings example logs to a file, so nothing depends on syslog. */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/cron/acbill.default", test_src_dir());
+    CU_ASSERT_EQUAL(test_system("grep -q '^ACBILL_LOG_FILE=/' '%s'", path),
+                    0);
+}
+
 static void test_failing_migrate(void)
 {
     char args[PATH_MAX * 2];
@@ -310,6 +370,9 @@ static CU_TestInfo cron_tests[] = {
     { "success: migrate, run, timestamped log, silent", test_success },
     { "failing run: exit code passed through, logged", test_failing_run },
     { "failing migrate: run not started", test_failing_migrate },
+    { "the mail names the failing tenants, in a few lines",
+      test_failure_mail_names_tenants },
+    { "no log file, no syslog: silent good night", test_no_log_no_syslog },
     { "two overlapping starts run once (flock)", test_overlapping_starts_run_once },
     { "environment file: -e, ACBILL_ENV_FILE, unsafe", test_environment_file },
     { "crontab entry", test_crontab_entry },

@@ -256,12 +256,12 @@ static void test_second_run_exits_75(void)
 {
     /* This session holds the run lock, as a running acbill would. */
     CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
-        "SELECT pg_advisory_lock(7254106202)"), 0);
+        "SELECT pg_advisory_lock(72542, 202610)"), 0);
     long runs = testdb_long(db, "SELECT count(*) FROM billing.runs");
     CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 75);
     CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.runs"),
                     runs);
-    testdb_exec(db, "SELECT pg_advisory_unlock(7254106202)");
+    testdb_exec(db, "SELECT pg_advisory_unlock(72542, 202610)");
     CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
 }
 

@@ -423,8 +423,9 @@ static void test_wrong_ca_stays_pending(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "certificate"));
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "wrong-ca.pem"));
     free(e);
-    /* A certificate problem is not retried. */
-    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-T2-2026-09-R1.xlsx"), 1);
+    /* A certificate problem shows on the first request (the HEAD that
+     * asks whether the file is there): no PUT is made. */
+    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-T2-2026-09-R1.xlsx"), 0);
     snprintf(got, sizeof got, "%s/www/finance/2026-09/INV-T2-2026-09-R1.xlsx",
              ngx);
     CU_ASSERT_FALSE(file_exists(got));
@@ -435,7 +436,7 @@ static void test_wrong_ca_stays_pending(void)
     CU_ASSERT_EQUAL(d, 1);
     CU_ASSERT_EQUAL(p, 0);
     CU_ASSERT(same_file(path, got));
-    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-T2-2026-09-R1.xlsx"), 2);
+    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-T2-2026-09-R1.xlsx"), 1);
 }
 
 static void test_server_down_then_up(void)
@@ -458,11 +459,12 @@ static void test_server_down_then_up(void)
     CU_ASSERT_EQUAL(p, 3);
     CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads "
                                 "WHERE status = 'pending'"), 3);
-    /* The first file was retried (network error), the others were left
-     * alone rather than each waiting for its own retries. */
-    CU_ASSERT_EQUAL(ledger_long("attempts", names[0]), o.max_attempts);
+    /* The first file's HEAD (is it there already?) was retried (network
+     * error) and no PUT was made; the others were left alone rather than
+     * each waiting for its own retries. */
+    CU_ASSERT_EQUAL(ledger_long("attempts", names[0]), 0);
     char *e = ledger("last_error", names[0]);
-    CU_ASSERT(e != NULL && strstr(e, "PUT https://127.0.0.1") != NULL);
+    CU_ASSERT(e != NULL && strstr(e, "HEAD https://127.0.0.1") != NULL);
     free(e);
     CU_ASSERT_EQUAL(ledger_long("attempts", names[1]), 0);
 
@@ -501,9 +503,12 @@ static void test_unauthorized_not_retried(void)
     CU_ASSERT_EQUAL(d, 0);
     CU_ASSERT_EQUAL(p, 1);
     CU_ASSERT_EQUAL(ledger_long("http_status", "INV-C-2026-07-R1.xlsx"), 401);
-    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-C-2026-07-R1.xlsx"), 1);
+    /* Refused at the first request (the HEAD), which is not repeated;
+     * nothing is sent. */
+    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-C-2026-07-R1.xlsx"), 0);
     snprintf(log, sizeof log, "%s/logs/access.log", ngx);
-    CU_ASSERT_EQUAL(count_lines(log, "PUT /finance/2026-07/", NULL), 1);
+    CU_ASSERT_EQUAL(count_lines(log, "HEAD /finance/2026-07/", NULL), 1);
+    CU_ASSERT_EQUAL(count_lines(log, "PUT /finance/2026-07/", NULL), 0);
 }
 
 static void test_token_file_permissions(void)
@@ -744,6 +749,310 @@ static void test_cmd_upload(void)
     CU_ASSERT(same_file(path, got));
 }
 
+/* ------------------------------------------------------------ kills */
+
+/* Lines of nginx's access log ("METHOD URI STATUS LENGTH") that start
+ * with prefix and answered 2xx. */
+static int count_ok_lines(const char *path, const char *prefix)
+{
+    char line[4096], method[16], uri[2048];
+    int status, n = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+            sscanf(line, "%15s %2047s %d", method, uri, &status) == 3 &&
+            status >= 200 && status < 300)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* `acbill upload --pending` against nginx; kill_at > 0 sets
+ * ACBILL_TEST_KILL_AT.  Returns the exit status, -1 when killed. */
+static int acbill_upload(const char *extra_env, long kill_at)
+{
+    int rc = test_system("ACBILL_CA_FILE='%s' ACBILL_UPLOAD_TOKEN_FILE='%s' "
+                       "ACBILL_UPLOAD_BACKOFF_MS=1 ACBILL_UPLOAD_ATTEMPTS=2 "
+                       "%s ACBILL_TEST_KILL_AT=%ld %s upload --pending "
+                       "--db '%s' --upload-url '%s' >>'%s/kill.log' 2>&1",
+                       ca_path, token_file, extra_env, kill_at,
+                       test_acbill_path(), conninfo, base_https, dir);
+    return rc == 128 + SIGKILL ? -1 : rc;      /* the shell's report */
+}
+
+/* Kill the job (SIGKILL) at each point where delivery changes state, one
+ * point per round, each round with files of its own period; then run it
+ * again.  Every file must arrive exactly once (one 2xx PUT of its content
+ * in nginx's access log, one MOVE), whole, with no temporary left on the
+ * server, and the ledger must say delivered. */
+static void kill_rounds(const char *mode, int first_year, int nfiles,
+                        int min_points)
+{
+    static const char *const stems[] = { "INV-K1-%s-R1.xlsx",
+                                         "INV-K2-%s-R1.xlsx",
+                                         "finance-summary-%s.xlsx",
+                                         "SHA256SUMS" };
+    static const size_t sizes[] = { 200000, 3000, 20000, 300 };
+    char env[64], log[PATH_MAX + 32];
+    int points = 0, gets = 0;
+    upload_options o;
+
+    snprintf(env, sizeof env, "ACBILL_UPLOAD_MODE=%s", mode);
+    snprintf(log, sizeof log, "%s/logs/access.log", ngx);
+    https_options(&o);
+    o.use_move = strcmp(mode, "dav") == 0;
+    for (long k = 1; k <= 64; k++) {
+        char period[8], names[4][64], paths[4][PATH_MAX], prefix[256];
+        char wdir[PATH_MAX * 2], got[PATH_MAX * 3];
+        snprintf(period, sizeof period, "%04d-%02d",
+                 first_year + (int)(k - 1) / 12, (int)(k - 1) % 12 + 1);
+        for (int i = 0; i < nfiles; i++) {
+            snprintf(names[i], sizeof names[i], stems[4 - nfiles + i],
+                     period);
+            char local[80];
+            snprintf(local, sizeof local, "%s-%s", period, names[i]);
+            CU_ASSERT_FATAL(make_src(local, sizes[4 - nfiles + i],
+                                     (unsigned)(k * 7 + i), paths[i]) == 0);
+            CU_ASSERT_EQUAL_FATAL(enqueue(&o, period, names[i], paths[i]),
+                                  AC_OK);
+        }
+        int rc = acbill_upload(env, k);
+        if (rc == 0) {          /* past the last point: nothing killed */
+            points = (int)k - 1;
+        } else {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT_EQUAL(acbill_upload(env, 0), 0);
+        }
+        snprintf(wdir, sizeof wdir, "%s/www/finance/%s", ngx, period);
+        for (int i = 0; i < nfiles; i++) {
+            snprintf(got, sizeof got, "%s/%s", wdir, names[i]);
+            CU_ASSERT(same_file(paths[i], got));
+            CHECK_STATUS(names[i], "done");
+            if (o.use_move) {
+                snprintf(prefix, sizeof prefix, "PUT /finance/%s/.%s.part-",
+                         period, names[i]);
+                CU_ASSERT_EQUAL(count_ok_lines(log, prefix), 1);
+                snprintf(prefix, sizeof prefix, "MOVE /finance/%s/.%s.part-",
+                         period, names[i]);
+                CU_ASSERT_EQUAL(count_ok_lines(log, prefix), 1);
+            } else {
+                snprintf(prefix, sizeof prefix, "PUT /finance/%s/%s ",
+                         period, names[i]);
+                CU_ASSERT_EQUAL(count_ok_lines(log, prefix), 1);
+            }
+        }
+        CU_ASSERT_EQUAL(count_entries(wdir, ".part-"), 0);
+        snprintf(prefix, sizeof prefix, "GET /finance/%s/", period);
+        gets += count_ok_lines(log, prefix);
+        if (points > 0)
+            break;
+    }
+    fprintf(stderr, "\n    %s mode: killed at %d points, %d GET(s) to "
+            "check content ", mode, points, gets);
+    CU_ASSERT(points >= min_points);
+    /* Where the job died before it recorded the ETag, the content was
+     * checked by downloading it; where it had, a HEAD was enough. */
+    CU_ASSERT(gets >= 1);
+    CU_ASSERT(gets < points);
+    CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads "
+                                "WHERE status <> 'done' OR part_url IS NOT "
+                                "NULL"), 0);
+}
+
+static void test_killed_anywhere_dav(void)
+{
+    kill_rounds("dav", 2031, 4, 20);
+}
+
+static void test_killed_anywhere_put(void)
+{
+    kill_rounds("put", 2041, 2, 6);
+}
+
+/* A killed run leaves a whole temporary; its content is then superseded:
+ * the next delivery removes the temporary instead of leaving it. */
+static void test_superseded_temporary_removed(void)
+{
+    char path[PATH_MAX], wdir[PATH_MAX * 2], env[] = "";
+    upload_options o;
+
+    https_options(&o);
+    CU_ASSERT_FATAL(make_src("INV-P-2029-03-R1.xlsx", 5000, 60, path) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-03", "INV-P-2029-03-R1.xlsx", path),
+                    AC_OK);
+    /* Point 3: after the PUT of the temporary, before its ETag. */
+    CU_ASSERT_EQUAL(acbill_upload(env, 3), -1);
+    snprintf(wdir, sizeof wdir, "%s/www/finance/2029-03", ngx);
+    CU_ASSERT_EQUAL(count_entries(wdir, ".part-"), 1);
+    CU_ASSERT_FATAL(make_src("INV-P-2029-03-R1.xlsx", 5000, 61, path) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-03", "INV-P-2029-03-R1.xlsx", path),
+                    AC_OK);
+    CU_ASSERT_EQUAL(acbill_upload(env, 0), 0);
+    CU_ASSERT_EQUAL(count_entries(wdir, ".part-"), 0);
+    char got[PATH_MAX * 3];
+    snprintf(got, sizeof got, "%s/INV-P-2029-03-R1.xlsx", wdir);
+    CU_ASSERT(same_file(path, got));
+    CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads "
+                                "WHERE part_url IS NOT NULL"), 0);
+}
+
+/* The server already has the file (copied there by hand, or by a run whose
+ * ledger was restored from a backup): it is checked, not sent again. */
+static void test_file_already_on_server(void)
+{
+    char path[PATH_MAX], wdir[PATH_MAX * 2], got[PATH_MAX * 3];
+    char log[PATH_MAX + 32];
+    upload_options o;
+    int d = -1, p = -1;
+
+    https_options(&o);
+    CU_ASSERT_FATAL(make_src("INV-Q-2029-04-R1.xlsx", 7000, 62, path) == 0);
+    snprintf(wdir, sizeof wdir, "%s/www/finance/2029-04", ngx);
+    CU_ASSERT_FATAL(mkdir(wdir, 0755) == 0);
+    snprintf(got, sizeof got, "%s/INV-Q-2029-04-R1.xlsx", wdir);
+    CU_ASSERT_FATAL(test_system("cp '%s' '%s'", path, got) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-04", "INV-Q-2029-04-R1.xlsx", path),
+                    AC_OK);
+    CU_ASSERT_EQUAL(deliver(&o, &d, &p), AC_OK);
+    CU_ASSERT_EQUAL(d, 1);
+    CU_ASSERT_EQUAL(p, 0);
+    CHECK_STATUS("INV-Q-2029-04-R1.xlsx", "done");
+    CU_ASSERT_EQUAL(ledger_long("attempts", "INV-Q-2029-04-R1.xlsx"), 0);
+    char *note = ledger("note", "INV-Q-2029-04-R1.xlsx");
+    CU_ASSERT(note != NULL && strstr(note, "already on the server") != NULL);
+    free(note);
+    snprintf(log, sizeof log, "%s/logs/access.log", ngx);
+    CU_ASSERT_EQUAL(count_lines(log, "PUT /finance/2029-04/", NULL), 0);
+    CU_ASSERT_EQUAL(count_lines(log, "GET /finance/2029-04/", NULL), 1);
+
+    /* Same size, other content: sent. */
+    CU_ASSERT_FATAL(make_src("INV-Q-2029-04-R1.xlsx", 7000, 63, path) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-04", "INV-Q-2029-04-R1.xlsx", path),
+                    AC_OK);
+    CU_ASSERT_EQUAL(deliver(&o, &d, &p), AC_OK);
+    CU_ASSERT_EQUAL(d, 1);
+    CU_ASSERT(same_file(path, got));
+    CU_ASSERT_EQUAL(count_ok_lines(log, "PUT /finance/2029-04/"), 1);
+}
+
+/* `acbill upload --list`, `--retarget` and `--cancel`: pending rows for a
+ * URL that is no longer configured are moved or given up, recorded in the
+ * ledger, and a delivered row is never touched. */
+static void test_retarget_and_cancel(void)
+{
+    char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX], old[PATH_MAX + 32];
+    char gone[PATH_MAX + 32], env[PATH_MAX * 3], got[PATH_MAX * 2];
+    const char *acbill = test_acbill_path();
+    upload_options o;
+
+    snprintf(env, sizeof env, "ACBILL_CA_FILE='%s' ACBILL_UPLOAD_TOKEN_FILE="
+             "'%s' ACBILL_UPLOAD_BACKOFF_MS=1", ca_path, token_file);
+    snprintf(old, sizeof old, "file://%s/old-mount", dir);
+    snprintf(gone, sizeof gone, "file://%s/gone-mount", dir);
+    upload_options_defaults(&o);
+    o.base_url = old;
+    CU_ASSERT_FATAL(make_src("INV-RA-2029-05-R1.xlsx", 900, 70, a) == 0);
+    CU_ASSERT_FATAL(make_src("INV-RB-2029-05-R1.xlsx", 800, 71, b) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-05", "INV-RA-2029-05-R1.xlsx", a),
+                    AC_OK);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-05", "INV-RB-2029-05-R1.xlsx", b),
+                    AC_OK);
+    o.base_url = gone;
+    CU_ASSERT_FATAL(make_src("INV-RC-2029-05-R1.xlsx", 700, 72, c) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-05", "INV-RC-2029-05-R1.xlsx", c),
+                    AC_OK);
+
+    /* Every night would exit 69 for them. */
+    CU_ASSERT_EQUAL(test_system("%s %s upload --pending --db '%s' "
+                                "--upload-url '%s' >/dev/null 2>&1", env,
+                                acbill, conninfo, base_https), 69);
+    CU_ASSERT_EQUAL(test_system("%s upload --list --db '%s' 2>/dev/null | "
+                                "grep -c 'pending 2029-05/' | grep -qx 3",
+                                acbill, conninfo), 0);
+    /* Usage errors. */
+    CU_ASSERT_EQUAL(test_system("%s upload --cancel --db '%s' >/dev/null "
+                                "2>&1", acbill, conninfo), 64);
+    CU_ASSERT_EQUAL(test_system("%s upload --cancel ../x --db '%s' "
+                                ">/dev/null 2>&1", acbill, conninfo), 64);
+    CU_ASSERT_EQUAL(test_system("%s upload --all-for '%s' --db '%s' "
+                                ">/dev/null 2>&1", acbill, gone, conninfo),
+                    64);
+
+    /* Retarget the old mount's files to the https server, deliver. */
+    CU_ASSERT_EQUAL(test_system("%s %s upload --retarget '%s' --from '%s' "
+                                "--pending --db '%s' >/dev/null 2>&1", env,
+                                acbill, base_https, old, conninfo), 69);
+    CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads"
+                                " o JOIN billing.uploads n ON n.upload_id ="
+                                " o.replaced_by WHERE o.status ="
+                                " 'retargeted' AND n.status = 'done' AND"
+                                " n.sha256 = o.sha256 AND n.base_url <>"
+                                " o.base_url AND o.note LIKE"
+                                " 'retargeted by %%'"), 2);
+    snprintf(got, sizeof got, "%s/www/finance/2029-05/INV-RA-2029-05-R1.xlsx",
+             ngx);
+    CU_ASSERT(same_file(a, got));
+    /* Still 69: the gone mount's file.  Cancel it by name. */
+    CU_ASSERT_EQUAL(test_system("%s upload --cancel 2029-05/INV-RC-2029-05-"
+                                "R1.xlsx --db '%s' >/dev/null 2>&1", acbill,
+                                conninfo), 0);
+    CHECK_STATUS("INV-RC-2029-05-R1.xlsx", "cancelled");
+    CU_ASSERT_EQUAL(test_system("%s %s upload --pending --db '%s' "
+                                "--upload-url '%s' >/dev/null 2>&1", env,
+                                acbill, conninfo, base_https), 0);
+
+    /* --all-for; a delivered row is not cancelled. */
+    o.base_url = gone;
+    CU_ASSERT_FATAL(make_src("INV-RD-2029-05-R1.xlsx", 600, 73, c) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-05", "INV-RD-2029-05-R1.xlsx", c),
+                    AC_OK);
+    CU_ASSERT_EQUAL(test_system("%s upload --cancel --all-for '%s/' --db "
+                                "'%s' >/dev/null 2>&1", acbill, gone,
+                                conninfo), 0);
+    CHECK_STATUS("INV-RD-2029-05-R1.xlsx", "cancelled");
+    CU_ASSERT_EQUAL(test_system("%s upload --cancel INV-RA-2029-05-R1.xlsx "
+                                "--db '%s' >/dev/null 2>&1", acbill,
+                                conninfo), 0);
+    CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads"
+                                " WHERE file_name = 'INV-RA-2029-05-R1.xlsx'"
+                                " AND status = 'done'"), 1);
+    CU_ASSERT_EQUAL(testdb_long(conn, "SELECT count(*) FROM billing.uploads"
+                                " WHERE status = 'pending'"), 0);
+    /* The ledger refuses to reopen a cancelled row or delete anything. */
+    PGresult *res = PQexec(conn, "UPDATE billing.uploads SET status = "
+                           "'pending' WHERE status = 'cancelled'");
+    CU_ASSERT_NOT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+}
+
+/* The pending files of a period whose run is in progress elsewhere (its
+ * run lock held) are that run's: `acbill upload --pending` does not exit
+ * 69 for them. */
+static void test_pending_of_a_running_period_not_counted(void)
+{
+    char a[PATH_MAX], url[PATH_MAX + 32];
+    upload_options o;
+
+    snprintf(url, sizeof url, "file://%s/no-such-dir", dir);
+    upload_options_defaults(&o);
+    o.base_url = url;
+    CU_ASSERT_FATAL(make_src("INV-RR-2029-06-R1.xlsx", 10, 74, a) == 0);
+    CU_ASSERT_EQUAL(enqueue(&o, "2029-06", "INV-RR-2029-06-R1.xlsx", a),
+                    AC_OK);
+    CU_ASSERT_EQUAL(test_system("%s upload --pending --db '%s' "
+                                "--upload-url '%s' >/dev/null 2>&1",
+                                test_acbill_path(), conninfo, url), 69);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(conn, "SELECT pg_advisory_lock("
+                                      UPLOAD_RUN_LOCK_CLASS ", 202906)"), 0);
+    CU_ASSERT_EQUAL(test_system("%s upload --pending --db '%s' "
+                                "--upload-url '%s' >/dev/null 2>&1",
+                                test_acbill_path(), conninfo, url), 0);
+    testdb_exec(conn, "SELECT pg_advisory_unlock(" UPLOAD_RUN_LOCK_CLASS
+                ", 202906)");
+}
+
 /* ------------------------------------------------------------ fake HTTP */
 
 typedef struct {
@@ -756,15 +1065,18 @@ typedef struct {
 static fake_server fake;
 
 /* Answer one request per connection.  codes: statuses to give the first
- * requests in order ("500,201"); later requests get 201 (PUT, MOVE,
- * MKCOL), 204 (DELETE) or 200 (HEAD, with Content-Length head_len, or the
- * length of the last PUT body when head_len < 0).  retry_after > 0 adds a
- * Retry-After header to 429 and 503 answers.  Logs "METHOD PATH BODYLEN
- * STATUS" per request. */
+ * requests other than HEAD in order ("500,201"); later requests get 201
+ * (PUT, MOVE, MKCOL) or 204 (DELETE).  A HEAD answers 200 for a path that
+ * a PUT or MOVE created, with Content-Length head_len (or the length
+ * stored when head_len < 0), and 404 for any other path.  retry_after > 0
+ * adds a Retry-After header to 429 and 503 answers.  Logs "METHOD PATH
+ * BODYLEN STATUS" per request. */
 static void fake_serve(int lfd, const char *codes, int retry_after,
                        long head_len, const char *log)
 {
-    long last_put = 0;
+    static char known[64][512];
+    static long known_len[64];
+    int nknown = 0;
     const char *next = codes;
 
     for (;;) {
@@ -787,8 +1099,8 @@ static void fake_serve(int lfd, const char *codes, int retry_after,
             close(fd);
             continue;
         }
-        char method[16] = "", path[1024] = "";
-        sscanf(buf, "%15s %1023s", method, path);
+        char method[16] = "", path[512] = "", dest[512] = "";
+        sscanf(buf, "%15s %511s", method, path);
         long clen = 0;
         int expect = 0;
         for (char *h = strstr(buf, "\r\n"); h != NULL && h < end;
@@ -797,6 +1109,11 @@ static void fake_serve(int lfd, const char *codes, int retry_after,
                 clen = atol(h + 17);
             if (strncasecmp(h + 2, "Expect: 100-continue", 20) == 0)
                 expect = 1;
+            if (strncasecmp(h + 2, "Destination: http://", 20) == 0) {
+                char *slash = strchr(h + 22, '/');
+                if (slash != NULL)
+                    sscanf(slash, "%511s", dest);
+            }
         }
         if (expect)
             (void)!write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -807,21 +1124,32 @@ static void fake_serve(int lfd, const char *codes, int retry_after,
                 break;
             got += n;
         }
-        int status;
-        if (next != NULL && *next != '\0') {
+        int status, k = -1;
+        for (int i = 0; i < nknown; i++)
+            if (strcmp(known[i], path) == 0)
+                k = i;
+        if (strcmp(method, "HEAD") == 0) {
+            status = k >= 0 ? 200 : 404;
+        } else if (next != NULL && *next != '\0') {
             status = atoi(next);
             next = strchr(next, ',');
             if (next != NULL)
                 next++;
         } else if (strcmp(method, "DELETE") == 0) {
             status = 204;
-        } else if (strcmp(method, "HEAD") == 0) {
-            status = 200;
+        } else if (strcmp(method, "GET") == 0) {
+            status = 404;
         } else {
             status = 201;
         }
-        if (strcmp(method, "PUT") == 0 && status < 300)
-            last_put = got;
+        const char *created = strcmp(method, "PUT") == 0 ? path
+                              : strcmp(method, "MOVE") == 0 ? dest : NULL;
+        if (created != NULL && status < 300 && nknown < 64) {
+            long len = strcmp(method, "PUT") == 0 ? got
+                       : k >= 0 ? known_len[k] : 0;
+            snprintf(known[nknown], sizeof known[0], "%s", created);
+            known_len[nknown++] = len;
+        }
         FILE *f = fopen(log, "a");
         if (f != NULL) {
             fprintf(f, "%s %s %ld %d\n", method, path, got, status);
@@ -829,8 +1157,8 @@ static void fake_serve(int lfd, const char *codes, int retry_after,
         }
         char resp[512];
         const char *body = status >= 400 ? "fake server says no\n" : "";
-        long len = strcmp(method, "HEAD") == 0
-                       ? (head_len >= 0 ? head_len : last_put)
+        long len = strcmp(method, "HEAD") == 0 && k >= 0
+                       ? (head_len >= 0 ? head_len : known_len[k])
                        : (long)strlen(body);
         char extra[64] = "";
         if (retry_after > 0 && (status == 429 || status == 503))
@@ -958,7 +1286,10 @@ static void test_403_not_retried(void)
     CU_ASSERT(e != NULL && strstr(e, "HTTP 403") != NULL &&
               strstr(e, "fake server says no") != NULL);
     free(e);
-    CU_ASSERT_EQUAL(count_lines(fake.log, "", NULL), 1);
+    /* One HEAD asked whether the server had it, then the one PUT. */
+    CU_ASSERT_EQUAL(count_lines(fake.log, "HEAD ", NULL), 1);
+    CU_ASSERT_EQUAL(count_lines(fake.log, "PUT ", NULL), 1);
+    CU_ASSERT_EQUAL(count_lines(fake.log, "", NULL), 2);
 }
 
 static void test_retry_after_is_honoured_and_capped(void)
@@ -1189,6 +1520,12 @@ static CU_TestInfo https_tests[] = {
     { "SHA256SUMS waits for its period", test_manifest_waits_for_its_period },
     { "acbill upload --pending exit codes", test_cmd_upload },
     { "pending for another URL is counted", test_pending_for_another_url_is_counted },
+    { "killed at 20+ points (dav): each file once, no temporary", test_killed_anywhere_dav },
+    { "killed at every point (put): each file once", test_killed_anywhere_put },
+    { "a superseded row's temporary is removed", test_superseded_temporary_removed },
+    { "a file the server has is checked, not sent", test_file_already_on_server },
+    { "upload --list, --retarget, --cancel", test_retarget_and_cancel },
+    { "a running period's files are its run's", test_pending_of_a_running_period_not_counted },
     CU_TEST_INFO_NULL
 };
 
