@@ -1160,9 +1160,11 @@ int cmd_run(int argc, char **argv)
                     "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
                     opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
                     s.failed, s.calls);
-        if (rc != AC_OK)
+        if (rc != AC_OK && nperiods > 1)
             ac_error("run: period %s: %s (exit %d, %s)", opt.period, err, rc,
                      ac_status_name(rc));
+        else if (rc != AC_OK)
+            ac_error("run: %s (exit %d, %s)", err, rc, ac_status_name(rc));
         worst = ac_status_worst(worst, rc);
         if (rc == AC_EUNAVAIL || rc == AC_ECONFIG)
             break;              /* the next periods would fail the same */
