@@ -121,7 +121,7 @@ static ac_status write_credit_note(xb_book *b, PGconn *conn,
     xb_title(s, 0, "Lines credited (the voided invoice's lines, negated)",
              b->section);
     xb_next(s);
-    xb_header(s, head, 9);
+    xb_header_tall(s, head, 9);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *code = db_value(res, i, 0);
         const char *name = country_name(code);
@@ -203,7 +203,7 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
     xb_props props = {
         .title = title, .subject = subject, .category = "Credit note",
         .keywords = keywords, .comments = comments,
-        .created = report_time_of(kv(r, K_ISSUED_AT)),
+        .created = report_time_of(kv(r, K_ISSUE_DATE)),     /* 00:00 */
     };
     rc = xb_open(&book, path, &props, err);
     if (rc == AC_OK) {

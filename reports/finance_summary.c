@@ -403,12 +403,12 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
              "invoices of period %s, latest revisions", period);
     snprintf(keywords, sizeof keywords, "acbill, finance summary, %s",
              period);
-    /* Created: the latest issue of the period (a period without any:
-     * its first day). */
+    /* Created: the date (UTC) of the period's latest issue (a period
+     * without any: its first day). */
     PGresult *res;
     const char *p[] = { date };
     ac_status rc = db_query(conn,
-        "SELECT to_char(max(t) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+        "SELECT to_char(max(t) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         " FROM (SELECT issued_at FROM billing.invoices WHERE period = $1::date"
         "  UNION ALL SELECT issued_at FROM billing.documents"
         "  WHERE period = $1::date) x(t)", 1, p, &res, err);

@@ -451,7 +451,7 @@ static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
     if (rc != AC_OK)
         return rc;
     section(s, "Invoice lines");
-    xb_header(s, head, 10);
+    xb_header_tall(s, head, 10);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *code = db_value(res, i, 1);
         const char *name = country_name(code);
@@ -518,7 +518,7 @@ static void summary_outcomes(inv_ctx *c, xb_sheet *s)
 
     /* Every outcome, in the order of the rules, then the total. */
     section(s, "Calls by outcome (control totals)");
-    xb_header(s, head, 8);
+    xb_header_tall(s, head, 8);
     for (int o = 0; o <= OUTCOMES; o++) {
         const outcome_sum *t = &c->outcomes[o];
         int total = o == OUTCOMES;
@@ -681,7 +681,7 @@ static ac_status summary_changed_calls(inv_ctx *c, xb_sheet *s,
                 "Usage ID", "Change", "Outcome (before)", "Outcome (now)",
                 "", "", "", h5, h6, "Difference"
             };
-            xb_header(s, shead, 10);
+            xb_header_tall(s, shead, 10);
             for (int i = 0; i < x->kept; i++) {
                 char **v = x->first[i];
                 xb_str(s, 0, v[X_USAGE], NULL);
@@ -759,7 +759,7 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
         "Figure", "", "", "", "", "", "", prev_h, cur_h, "Change"
     };
     section(s, title);
-    xb_header(s, head, 10);
+    xb_header_tall(s, head, 10);
     int changed = 0;
     for (int i = 0; i < PQntuples(res); i++) {
         if (xb_number(db_value(res, i, 3)) == 0)
@@ -813,7 +813,7 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
         pc, nc, pa, na, "Change", "Line is"
     };
     xb_next(s);
-    xb_header(s, lhead, 11);
+    xb_header_tall(s, lhead, 11);
     int unchanged = 0;
     for (int i = 0; i < PQntuples(res); i++) {
         if (strcmp(db_value(res, i, 9), "unchanged") == 0) {
@@ -1824,9 +1824,11 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
              "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
              iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
-    /* Created: the issue time (the document's, or the statement's). */
-    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUED_AT)
-                                               : iv(c, I_ISSUED));
+    /* Created: the issue date (the document's, or the statement's in the
+     * tenant's time zone), 00:00: a run on the same day gives the same
+     * bytes. */
+    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUE_DATE)
+                                               : iv(c, I_ISSUE_DATE));
     xb_props props = {
         .title = title, .subject = subject,
         .category = c->draft ? "Draft" : c->own_doc ? "Invoice"

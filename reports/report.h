@@ -10,7 +10,7 @@
  * matter.
  *
  * Output is deterministic: the same ledger rows give byte-identical files
- * (the document's creation time is its issue time from the ledger;
+ * (the document's creation time is its issue date from the ledger;
  * formats and sheets are created in a fixed order; numbers are written in
  * the C locale, so the process must never call setlocale()).  A statement
  * revision's workbook reads only the documents of revisions up to its
@@ -135,7 +135,7 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
  * voided invoice's lines negated, and subtotal, tax and total (negative,
  * the credit note's own figures).  The lines must add up to the credit
  * note's subtotal (AC_EDATA otherwise).  Created date: the credit note's
- * issued_at.  Printed portrait, one page wide.  Same contract as
+ * issue date.  Printed portrait, one page wide.  Same contract as
  * report_invoice_workbook(); AC_EDATA when document_no is not a credit
  * note. */
 ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,

@@ -525,6 +525,13 @@ void xb_header(xb_sheet *s, const char *const *names, int n)
     xb_next(s);
 }
 
+void xb_header_tall(xb_sheet *s, const char *const *names, int n)
+{
+    /* Set before the row's cells: constant_memory writes a row once. */
+    note(s, worksheet_set_row(s->ws, s->row, 30, NULL), 0);
+    xb_header(s, names, n);
+}
+
 void xb_fit_columns(xb_sheet *s, int ncols, unsigned min_width)
 {
     for (int i = 0; i < ncols && i < XB_MAX_COLS; i++) {

@@ -200,6 +200,10 @@ void xb_next(xb_sheet *s);
 /* Write names[0..n-1] as a header row at the current row and move on. */
 void xb_header(xb_sheet *s, const char *const *names, int n);
 
+/* xb_header() in a row two lines tall, for headers that wrap in columns
+ * narrower than their text (the Summary's tables). */
+void xb_header_tall(xb_sheet *s, const char *const *names, int n);
+
 /* Finish a list whose header is at header_row and whose data ends at the
  * row before the cursor: freeze the rows up to the header, put an
  * autofilter on the header and data, and size columns 0..ncols-1. */
