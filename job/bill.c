@@ -1368,10 +1368,12 @@ static ac_status write_draft(PGconn *conn, job *j, bill_result *result,
              "%s/%s-DRAFT.xlsx", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s-DRAFT.xlsx.tmp", dir, name);
     fflush(j->spool);
-    ac_status rc = report_draft_workbook(conn, j->invoice_no,
-                                         j->spool_path[0] ? j->spool_path
-                                                          : NULL,
-                                         tmp, dir, err);
+    report_invoice_options opt = {
+        .spool_path = j->spool_path[0] ? j->spool_path : NULL,
+        .tmpdir = dir, .draft = 1
+    };
+    ac_status rc = report_invoice_workbook_opt(conn, j->invoice_no, tmp,
+                                               &opt, err);
     if (rc == AC_OK && rename(tmp, result->draft_path) != 0) {
         rc = ac_fail(err, AC_ECANTCREAT, "cannot rename %s: %s", tmp,
                      strerror(errno));

@@ -161,7 +161,72 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
     return rc;
 }
 
-/* Write the workbook and queue it for upload. */
+/* The financial documents of revision invoice_no (SPEC 4.3): its invoice
+ * document is the statement's workbook (invoice_no.xlsx, already
+ * written), whose file name and SHA-256 it records too; each credit note
+ * gets a workbook of its own, <document_no>.xlsx, written to a temporary
+ * name and renamed, recorded once and queued for upload.  A credit note
+ * whose file is there with the recorded SHA-256 is left alone. */
+static ac_status publish_documents(publisher *p, PGconn *conn,
+                                   const char *invoice_no, char *err)
+{
+    const char *q[] = { invoice_no };
+    char path[PATH_MAX], tmp[PATH_MAX], file[160], hex[65];
+    PGresult *res;
+    ac_status rc;
+
+    snprintf(file, sizeof file, "%s.xlsx", invoice_no);
+    snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
+    rc = sha256_file(path, hex, err);
+    if (rc == AC_OK) {
+        const char *u[] = { invoice_no, file, hex };
+        rc = db_exec_params(conn,
+            "UPDATE billing.documents SET file_name = $2,"
+            " content_sha256 = $3 WHERE invoice_no = $1"
+            " AND kind = 'invoice' AND content_sha256 IS NULL", 3, u, err);
+    }
+    if (rc == AC_OK)
+        rc = db_query(conn,
+            "SELECT document_no, content_sha256 FROM billing.documents"
+            " WHERE invoice_no = $1 AND kind = 'credit_note'"
+            " ORDER BY document_no", 1, q, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        const char *no = PQgetvalue(res, i, 0);
+        const char *want = db_value(res, i, 1);
+        snprintf(file, sizeof file, "%s.xlsx", no);
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
+        if (want != NULL && sha256_file(path, hex, NULL) == AC_OK &&
+            strcmp(hex, want) == 0)
+            continue;
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", p->out_dir, file,
+                 (long)getpid());
+        rc = report_credit_note_workbook(conn, no, tmp, err);
+        if (rc == AC_OK)
+            rc = sha256_file(tmp, hex, err);
+        if (rc == AC_OK && want == NULL) {
+            const char *u[] = { no, file, hex };
+            rc = db_exec_params(conn,
+                "UPDATE billing.documents SET file_name = $2,"
+                " content_sha256 = $3 WHERE document_no = $1"
+                " AND content_sha256 IS NULL", 3, u, err);
+        }
+        if (rc == AC_OK && rename(tmp, path) != 0)
+            rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                         strerror(errno));
+        if (rc != AC_OK)
+            unlink(tmp);
+        if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL)
+            rc = upload_enqueue(conn, p->uopt, p->period, file, path,
+                                invoice_no, p->run_id, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Write the workbook and queue it for upload, then the workbooks of the
+ * revision's documents. */
 static ac_status publish_and_queue(publisher *p, PGconn *conn, const item *it,
                                    const char *spool, char *err)
 {
@@ -174,6 +239,8 @@ static ac_status publish_and_queue(publisher *p, PGconn *conn, const item *it,
         rc = upload_enqueue(conn, p->uopt, p->period, file, path,
                             it->invoice_no, p->run_id, err);
     }
+    if (rc == AC_OK)
+        rc = publish_documents(p, conn, it->invoice_no, err);
     return rc;
 }
 

@@ -1,9 +1,12 @@
 /* finance_summary.c: finance-summary-<YYYY-MM>.xlsx (see report.h).
  *
- * Sheets, in this order: Invoices, Totals, Findings, Reconciliation.
- * "Latest revision" is the highest revision of each tenant's period;
- * every list is ordered by tenant id, so the output depends only on the
- * ledger. */
+ * Sheets, in this order: Tenants (one row per tenant: its latest
+ * revision and documents, or why it has no statement), Documents (every
+ * invoice and credit note of the period), Totals, Findings,
+ * Reconciliation.  "Latest revision" is the highest revision of each
+ * tenant's period; every list is ordered by tenant id in byte order, so
+ * the output depends only on the ledger (and, for the tenants without a
+ * statement, on the usage and the runs). */
 #include "report.h"
 
 #include <stdio.h>
@@ -20,7 +23,14 @@
 typedef struct {
     xb_book book;
     xb_sheet s;
+    char label[64];             /* the footer's */
 } fin_ctx;
+
+/* A list sheet's print set-up (SPEC 4.3). */
+static void fin_print(fin_ctx *c)
+{
+    xb_print_setup(&c->s, 1, 0, 0, c->label, 0, XB_PAPER_A4);
+}
 
 enum { MONEY2, MONEY4, MONEY2_BOLD };
 
@@ -37,53 +47,193 @@ static lxw_format *money(fin_ctx *c, const char *currency, const char *minor,
     return kind == MONEY4 ? m->m4 : kind == MONEY2_BOLD ? m->m2_bold : m->m2;
 }
 
-static ac_status invoice_row(void *ctx, const PGresult *r, char *err)
+/* Columns of tenants_sql. */
+enum {
+    T_TENANT, T_NAME, T_STATUS, T_REASON, T_STATEMENT, T_REVISION,
+    T_SUPERSEDES, T_CALLS, T_REJECTED, T_BILLED, T_SUBTOTAL, T_TAX, T_TOTAL,
+    T_CURRENCY, T_PREV_TOTAL, T_CHANGE, T_MINOR, T_IN_FORCE, T_ISSUE_DATE,
+    T_DUE_DATE, T_CREDIT_NOTES, T_COLS
+};
+
+/* Every tenant of period $1 (a date): those with a statement (its latest
+ * revision, the invoice in force as of it, the credit notes of the
+ * period), then, in the same order, those with usage in the period or a
+ * failed or drafted run but no statement, with the reason from the
+ * tenant's row in the latest run of the period that has one.  A tenant's
+ * usage is its calls in its local month; a time zone PostgreSQL does not
+ * know (the reason it failed) is taken as UTC with 14 hours either side. */
+static const char tenants_sql[] =
+    "WITH lr AS (SELECT DISTINCT ON (rt.tenant_id) rt.tenant_id, rt.status,"
+    "   rt.message FROM billing.run_tenants rt"
+    "   JOIN billing.runs r ON r.run_id = rt.run_id"
+    "   WHERE r.period = $1::date ORDER BY rt.tenant_id, rt.run_id DESC),"
+    " latest AS " LATEST ","
+    " zones AS (SELECT name FROM pg_timezone_names),"
+    " unissued AS (SELECT t.tenant_id FROM usage.tenants t"
+    "   CROSS JOIN LATERAL (SELECT t.time_zone IN (SELECT name FROM zones)"
+    "     AS ok) z"
+    "   WHERE EXISTS (SELECT 1 FROM usage.dialout_calls c"
+    "     WHERE c.tenant_id = t.tenant_id"
+    "       AND c.start_time >= CASE WHEN z.ok"
+    "         THEN $1::date::timestamp AT TIME ZONE t.time_zone"
+    "         ELSE $1::date::timestamp AT TIME ZONE 'UTC'"
+    "              - interval '14 hours' END"
+    "       AND c.start_time < CASE WHEN z.ok"
+    "         THEN ($1::date + interval '1 month') AT TIME ZONE t.time_zone"
+    "         ELSE ($1::date + interval '1 month') AT TIME ZONE 'UTC'"
+    "              + interval '14 hours' END)"
+    "  UNION SELECT tenant_id FROM lr WHERE status IN ('failed', 'draft')),"
+    " rows AS ("
+    "  SELECT i.tenant_id, i.tenant_name AS name, 'issued' AS status,"
+    "   CASE WHEN lr.status IN ('failed', 'draft') THEN 'latest run: '"
+    "     || lr.status || coalesce(': ' || lr.message, '') END AS reason,"
+    "   i.invoice_no, i.revision, i.supersedes, i.calls, i.rejected_calls,"
+    "   i.billed_minutes, i.subtotal, i.tax, i.total, i.currency,"
+    "   p.total AS prev_total, i.total - p.total AS change, i.minor_unit,"
+    "   f.document_no, to_char(f.issue_date, 'YYYY-MM-DD') AS issue_date,"
+    "   to_char(f.due_date, 'YYYY-MM-DD') AS due_date, cn.list"
+    "  FROM latest i"
+    "  LEFT JOIN billing.invoices p ON p.invoice_no = i.supersedes"
+    "  LEFT JOIN lr ON lr.tenant_id = i.tenant_id"
+    "  LEFT JOIN LATERAL (SELECT d.document_no, d.issue_date, d.due_date"
+    "    FROM billing.documents d"
+    "    JOIN billing.invoices di ON di.invoice_no = d.invoice_no"
+    "    WHERE d.tenant_id = i.tenant_id AND d.period = i.period"
+    "      AND d.kind = 'invoice' AND di.revision <= i.revision"
+    "      AND NOT EXISTS (SELECT 1 FROM billing.documents v"
+    "        WHERE v.voids = d.document_no)"
+    "    ORDER BY di.revision DESC, d.year DESC, d.seq DESC LIMIT 1) f"
+    "   ON true"
+    "  LEFT JOIN LATERAL (SELECT string_agg(c.document_no || ' (voids '"
+    "     || c.voids || ')', ', ' ORDER BY c.year, c.seq) AS list"
+    "    FROM billing.documents c WHERE c.tenant_id = i.tenant_id"
+    "      AND c.period = i.period AND c.kind = 'credit_note') cn ON true"
+    "  UNION ALL"
+    "  SELECT u.tenant_id, t.name,"
+    "   CASE lr.status WHEN 'failed' THEN 'failed'"
+    "     WHEN 'draft' THEN 'in grace period (draft)'"
+    "     ELSE coalesce(lr.status, 'not billed yet') END,"
+    "   coalesce(lr.message, CASE WHEN lr.status IS NULL THEN"
+    "     'calls in the period; no run has billed it yet' END),"
+    "   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, t.currency,"
+    "   NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    "  FROM unissued u LEFT JOIN usage.tenants t ON t.tenant_id = u.tenant_id"
+    "  LEFT JOIN lr ON lr.tenant_id = u.tenant_id"
+    "  WHERE NOT EXISTS (SELECT 1 FROM latest i"
+    "    WHERE i.tenant_id = u.tenant_id))"
+    " SELECT * FROM rows ORDER BY tenant_id COLLATE \"C\"";
+
+static ac_status tenant_row(void *ctx, const PGresult *r, char *err)
 {
     fin_ctx *c = ctx;
     xb_sheet *s = &c->s;
     xb_book *b = &c->book;
-    const char *cur = db_value(r, 0, 13), *minor = db_value(r, 0, 16);
+    const char *cur = db_value(r, 0, T_CURRENCY);
+    const char *minor = db_value(r, 0, T_MINOR);
 
-    for (int col = 0; col <= 2; col++)
-        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
-    xb_dec(s, 3, db_value(r, 0, 3), b->integer);
-    xb_str(s, 4, db_value(r, 0, 4), NULL);
-    for (int col = 5; col <= 11; col++)
+    for (int col = T_TENANT; col <= T_STATEMENT; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col),
+               col == T_STATUS && strcmp(db_value(r, 0, col), "issued") != 0
+               ? b->bold : NULL);
+    xb_dec(s, T_REVISION, db_value(r, 0, T_REVISION), b->integer);
+    xb_str(s, T_SUPERSEDES, db_value(r, 0, T_SUPERSEDES), NULL);
+    for (int col = T_CALLS; col <= T_BILLED; col++)
         xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
-    xb_dec(s, 12, db_value(r, 0, 12), money(c, cur, minor, MONEY2));
-    xb_str(s, 13, cur, NULL);
-    xb_dec(s, 14, db_value(r, 0, 14), money(c, cur, minor, MONEY2));
-    xb_dec(s, 15, db_value(r, 0, 15), money(c, cur, minor, MONEY2));
+    for (int col = T_SUBTOTAL; col <= T_TOTAL; col++)
+        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col),
+               money(c, cur, minor, MONEY2));
+    xb_str(s, T_CURRENCY, cur, NULL);
+    xb_dec(s, T_PREV_TOTAL, db_value(r, 0, T_PREV_TOTAL),
+           money(c, cur, minor, MONEY2));
+    xb_dec(s, T_CHANGE, db_value(r, 0, T_CHANGE),
+           money(c, cur, minor, MONEY2));
+    /* T_MINOR is not shown: the column holds the invoice in force. */
+    xb_str(s, T_MINOR, db_value(r, 0, T_IN_FORCE), NULL);
+    xb_date(s, T_MINOR + 1, db_value(r, 0, T_ISSUE_DATE));
+    xb_date(s, T_MINOR + 2, db_value(r, 0, T_DUE_DATE));
+    xb_str(s, T_MINOR + 3, db_value(r, 0, T_CREDIT_NOTES), NULL);
     xb_next(s);
     return xb_check(b, err);
 }
 
-static ac_status write_invoices(fin_ctx *c, PGconn *conn, const char *date,
-                                char *err)
+static ac_status write_tenants(fin_ctx *c, PGconn *conn, const char *date,
+                               char *err)
 {
     static const char *const head[] = {
-        "Tenant", "Name", "Invoice", "Revision", "Supersedes", "Seats",
-        "Pool minutes", "Pool used", "Exempt minutes", "Billed minutes",
-        "Calls", "Rejected calls", "Total", "Currency", "Previous total",
-        "Change"
+        "Tenant", "Name", "Status", "Reason", "Statement", "Revision",
+        "Supersedes", "Calls", "Rejected calls", "Billed minutes",
+        "Subtotal", "Tax", "Total", "Currency", "Previous total", "Change",
+        "Invoice in force", "Issue date", "Due date", "Credit notes"
     };
     const char *p[] = { date };
 
-    ac_status rc = xb_sheet_add(&c->book, &c->s, "Invoices", err);
+    ac_status rc = xb_sheet_add(&c->book, &c->s, "Tenants", err);
     if (rc != AC_OK)
         return rc;
-    xb_header(&c->s, head, 16);
+    xb_header(&c->s, head, 20);
+    rc = xb_stream(conn, tenants_sql, 1, p, tenant_row, c, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_width(&c->s, 17, 10);
+    xb_width(&c->s, 18, 10);
+    xb_list_finish(&c->s, 0, 20);
+    fin_print(c);
+    return xb_check(&c->book, err);
+}
+
+static ac_status document_row(void *ctx, const PGresult *r, char *err)
+{
+    fin_ctx *c = ctx;
+    xb_sheet *s = &c->s;
+    const char *cur = db_value(r, 0, 7), *minor = db_value(r, 0, 13);
+
+    for (int col = 0; col <= 4; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+    xb_date(s, 5, db_value(r, 0, 5));
+    xb_date(s, 6, db_value(r, 0, 6));
+    xb_str(s, 7, cur, NULL);
+    for (int col = 8; col <= 10; col++)
+        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col),
+               money(c, cur, minor, col == 10 ? MONEY2_BOLD : MONEY2));
+    xb_str(s, 11, db_value(r, 0, 11), NULL);
+    xb_str(s, 12, db_value(r, 0, 12), NULL);
+    xb_next(s);
+    return xb_check(&c->book, err);
+}
+
+static ac_status write_documents(fin_ctx *c, PGconn *conn, const char *date,
+                                 char *err)
+{
+    static const char *const head[] = {
+        "Document", "Type", "Tenant", "Name", "Statement", "Issue date",
+        "Due date", "Currency", "Subtotal", "Tax", "Total", "Voids",
+        "Voided by"
+    };
+    const char *p[] = { date };
+
+    ac_status rc = xb_sheet_add(&c->book, &c->s, "Documents", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->s, head, 13);
     rc = xb_stream(conn,
-        "SELECT i.tenant_id, i.tenant_name, i.invoice_no, i.revision,"
-        " i.supersedes, i.seats, i.pool_minutes, i.pool_used_minutes,"
-        " i.exempt_minutes, i.billed_minutes, i.calls, i.rejected_calls,"
-        " i.total, i.currency, p.total, i.total - p.total, i.minor_unit"
-        " FROM " LATEST " i"
-        " LEFT JOIN billing.invoices p ON p.invoice_no = i.supersedes"
-        " ORDER BY i.tenant_id", 1, p, invoice_row, c, err);
+        "SELECT d.document_no, CASE d.kind WHEN 'invoice' THEN 'invoice'"
+        " ELSE 'credit note' END, d.tenant_id, i.tenant_name, d.invoice_no,"
+        " to_char(d.issue_date, 'YYYY-MM-DD'),"
+        " to_char(d.due_date, 'YYYY-MM-DD'), d.currency, d.subtotal, d.tax,"
+        " d.total, d.voids, v.document_no, d.minor_unit"
+        " FROM billing.documents d"
+        " JOIN billing.invoices i ON i.invoice_no = d.invoice_no"
+        " LEFT JOIN billing.documents v ON v.voids = d.document_no"
+        " WHERE d.period = $1::date"
+        " ORDER BY d.tenant_id COLLATE \"C\", d.issued_at,"
+        " d.series COLLATE \"C\", d.year, d.seq", 1, p, document_row, c,
+        err);
     if (rc != AC_OK)
         return rc;
-    xb_list_finish(&c->s, 0, 16);
+    xb_width(&c->s, 5, 10);
+    xb_width(&c->s, 6, 10);
+    xb_list_finish(&c->s, 0, 13);
+    fin_print(c);
     return xb_check(&c->book, err);
 }
 
@@ -108,7 +258,8 @@ static ac_status write_totals(fin_ctx *c, PGconn *conn, const char *date,
             " max(i.minor_unit)"
             " FROM " LATEST " i"
             " LEFT JOIN billing.invoices p ON p.invoice_no = i.supersedes"
-            " GROUP BY i.currency ORDER BY i.currency", 1, p, &res, err);
+            " GROUP BY i.currency ORDER BY i.currency COLLATE \"C\"", 1, p,
+            &res, err);
     if (rc != AC_OK)
         return rc;
     xb_header(s, head, 8);
@@ -125,6 +276,7 @@ static ac_status write_totals(fin_ctx *c, PGconn *conn, const char *date,
     }
     PQclear(res);
     xb_list_finish(s, 0, 8);
+    fin_print(c);
     return xb_check(b, err);
 }
 
@@ -159,10 +311,12 @@ static ac_status write_findings(fin_ctx *c, PGconn *conn, const char *date,
         " f.detail, f.usage_id"
         " FROM " LATEST " i JOIN billing.findings f"
         "   ON f.invoice_no = i.invoice_no"
-        " ORDER BY i.tenant_id, f.seq", 1, p, finding_row, c, err);
+        " ORDER BY i.tenant_id COLLATE \"C\", f.seq", 1, p, finding_row, c,
+        err);
     if (rc != AC_OK)
         return rc;
     xb_list_finish(&c->s, 0, 7);
+    fin_print(c);
     return xb_check(&c->book, err);
 }
 
@@ -210,10 +364,11 @@ static ac_status write_reconciliation(fin_ctx *c, PGconn *conn,
         " r.differing_calls, i.minor_unit"
         " FROM " LATEST " i LEFT JOIN billing.invoice_reconciliation r"
         "   ON r.invoice_no = i.invoice_no"
-        " ORDER BY i.tenant_id", 1, p, recon_row, c, err);
+        " ORDER BY i.tenant_id COLLATE \"C\"", 1, p, recon_row, c, err);
     if (rc != AC_OK)
         return rc;
     xb_list_finish(&c->s, 0, 12);
+    fin_print(c);
     return xb_check(&c->book, err);
 }
 
@@ -248,15 +403,31 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
              "invoices of period %s, latest revisions", period);
     snprintf(keywords, sizeof keywords, "acbill, finance summary, %s",
              period);
+    /* Created: the date (UTC) of the period's latest issue (a period
+     * without any: its first day). */
+    PGresult *res;
+    const char *p[] = { date };
+    ac_status rc = db_query(conn,
+        "SELECT to_char(max(t) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        " FROM (SELECT issued_at FROM billing.invoices WHERE period = $1::date"
+        "  UNION ALL SELECT issued_at FROM billing.documents"
+        "  WHERE period = $1::date) x(t)", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    time_t created = report_time_of(db_value(res, 0, 0));
+    PQclear(res);
+    snprintf(c.label, sizeof c.label, "Finance summary %s", period);
     xb_props props = {
         .title = title, .subject = subject, .category = "Finance summary",
         .keywords = keywords, .comments = "",
-        .created = xb_month_start(year, month),
+        .created = created ? created : xb_month_start(year, month),
     };
-    ac_status rc = xb_open(&c.book, path, &props, err);
+    rc = xb_open(&c.book, path, &props, err);
     if (rc != AC_OK)
         return rc;
-    rc = write_invoices(&c, conn, date, err);
+    rc = write_tenants(&c, conn, date, err);
+    if (rc == AC_OK)
+        rc = write_documents(&c, conn, date, err);
     if (rc == AC_OK)
         rc = write_totals(&c, conn, date, err);
     if (rc == AC_OK)

@@ -1,7 +1,8 @@
-/* invoice_book.c: the workbook of one invoice revision (see report.h).
+/* invoice_book.c: the workbook of one statement revision (see report.h).
  *
- * Sheets, in this order: Summary, Calls (and Calls (2), ... past the row
- * limit), Organizers, Findings, Reconciliation.  constant_memory mode
+ * Sheets, in this order: Summary, Changes (a revision: the calls added,
+ * removed or re-rated), Calls (and Calls (2), ... past the row limit),
+ * Organizers, Findings, Reconciliation.  constant_memory mode
  * means each sheet is written top to bottom, but sheets need not be
  * written in their order.  So the calls are read once (from the job's
  * spool, or from billing.rated_calls), and that one pass writes the Calls
@@ -24,8 +25,10 @@
 #include <string.h>
 
 #include "copyline.h"
+#include "countries.h"
 #include "db.h"
 #include "money.h"
+#include "rating.h"
 #include "xlsx_book.h"
 
 static unsigned calls_limit = REPORT_CALLS_SHEET_MAX;
@@ -45,7 +48,10 @@ enum {
     I_R_CHARGED, I_R_COMPARED, I_R_OTHER, I_R_PROVIDER, I_R_ACBILL,
     I_R_DIFFERENCE, I_R_DIFFERING,
     /* SPEC version 2: money to the minor unit, tax */
-    I_SUBTOTAL, I_TAX, I_TAX_RATE, I_MINOR
+    I_SUBTOTAL, I_TAX, I_TAX_RATE, I_MINOR,
+    /* the statement's issue date in the tenant's zone, the period's last
+     * day */
+    I_ISSUE_DATE, I_LAST_DAY
 };
 
 static const char invoice_sql[] =
@@ -60,7 +66,9 @@ static const char invoice_sql[] =
     " r.charged_calls, r.compared_calls, r.charged_calls - r.compared_calls,"
     " r.provider_total, r.acbill_total, r.provider_total - r.acbill_total,"
     " r.differing_calls, i.subtotal, i.tax,"
-    " trim_scale(i.tax_rate * 100) || ' %', i.minor_unit"
+    " trim_scale(i.tax_rate * 100) || ' %', i.minor_unit,"
+    " to_char(issued_at AT TIME ZONE time_zone, 'YYYY-MM-DD'),"
+    " to_char(period + interval '1 month' - interval '1 day', 'YYYY-MM-DD')"
     " FROM billing.invoices i"
     " LEFT JOIN billing.invoice_reconciliation r USING (invoice_no)"
     " WHERE invoice_no = $1";
@@ -69,23 +77,29 @@ static const char invoice_sql[] =
 static const char *const calls_header[] = {
     "Usage ID", "Start (local time)", "Organizer", "Destination", "Country",
     "Kind", "Duration (s)", "Minutes", "Outcome", "Pool minutes",
-    "Billed minutes", "Rate", "Connection fee", "Amount", "Reason"
+    "Billed minutes", "Rate", "Connection fee", "Amount", "Reason",
+    /* then (SPEC 4.3) */
+    "Line", "Call ID", "Conference ID", "Organizer name", "Provider charge",
+    "Provider currency", "Provider capability"
 };
-#define CALLS_COLS 15
+#define CALLS_COLS 22
 
-/* A rated call as the pass sees it: the Calls columns, then the
- * provider's charge and currency (NULL for SQL NULL). */
+/* A rated call as the pass sees it: the first 15 Calls columns, then the
+ * provider's charge and currency, the call and conference ids and the
+ * provider's capability (NULL for SQL NULL). */
 enum {
     V_USAGE, V_START, V_ORGANIZER, V_DEST, V_COUNTRY, V_KIND, V_DURATION,
     V_MINUTES, V_OUTCOME, V_POOL, V_BILLED, V_RATE, V_FEE, V_AMOUNT,
-    V_REASON, V_PCHARGE, V_PCUR, V_COUNT
+    V_REASON, V_PCHARGE, V_PCUR, V_CALL_ID, V_CONF_ID, V_CAPABILITY,
+    V_COUNT
 };
 
 static const char calls_sql[] =
     "SELECT usage_id, to_char(start_local, 'YYYY-MM-DD HH24:MI:SS.US'),"
     " organizer_id, destination_number, country, kind, duration_seconds,"
     " minutes, outcome, pool_minutes, billed_minutes, per_minute,"
-    " connection_fee, amount, reason, provider_charge, provider_currency"
+    " connection_fee, amount, reason, provider_charge, provider_currency,"
+    " call_id, conference_id, provider_capability"
     " FROM billing.rated_calls WHERE invoice_no = $1 ORDER BY seq";
 
 /* Outcomes in the order of the rules. */
@@ -120,16 +134,111 @@ typedef struct {
  * codes of other characters. */
 #define MAX_COUNTRIES (26 * 26 + 64)
 
+/* An invoice line's key, for the Calls sheet's Line column. */
+typedef struct {
+    char country[3];
+    char *kind;                 /* "" for lines without a kind */
+    int64_t rate, fee;          /* units */
+    int line_no;
+} line_key;
+
+/* An organizer's directory entry (usage.users), by normalised id. */
+typedef struct {
+    char *key;                  /* billing.id_key(user_id) */
+    char *display_name, *upn;   /* NULL when unknown */
+} org_name;
+
+/* The changed calls a revision's Summary shows; the rest are on the
+ * Changes sheet. */
+#define SUMMARY_CHANGED_CALLS 20
+#define CHANGE_COLS 13
+
+/* At most this many Summary rows are made to fit two pages tall; a longer
+ * Summary prints one page wide on as many pages as it needs. */
+#define SUMMARY_TWO_PAGE_ROWS 170
+
+/* Columns of the document query (doc_sql, draft_party_sql). */
+enum {
+    D_NO, D_STATEMENT, D_ISSUE_DATE, D_DUE_DATE, D_TERMS, D_ISSUED_AT,
+    D_S_NAME, D_S_ADDR, D_S_COUNTRY, D_S_TAX_ID, D_S_PAYMENT,
+    D_B_NAME, D_B_ADDR, D_B_COUNTRY, D_B_TAX_ID, D_B_EMAIL,
+    D_PO, D_ENTRA, D_TAX_NOTE, D_TOTAL, D_HAS_BUYER, D_MINOR
+};
+
+/* The invoice document in force for the tenant's period as of revision
+ * $3: the latest invoice document of a revision <= $3 that no credit note
+ * of a revision <= $3 voids.  Documents of later revisions are ignored,
+ * so the workbook of a revision written again later is the same. */
+static const char doc_sql[] =
+    "SELECT d.document_no, d.invoice_no, to_char(d.issue_date, 'YYYY-MM-DD'),"
+    " to_char(d.due_date, 'YYYY-MM-DD'), d.payment_terms_days,"
+    " to_char(d.issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+    " d.seller->>'legal_name', d.seller->>'address', d.seller->>'country',"
+    " d.seller->>'tax_id', d.seller->>'payment_details',"
+    " d.buyer->>'legal_name', d.buyer->>'address', d.buyer->>'country',"
+    " d.buyer->>'tax_id', d.buyer->>'email', d.purchase_order,"
+    " d.entra_tenant_id, d.tax_note, d.total, d.buyer IS NOT NULL,"
+    " d.minor_unit"
+    " FROM billing.documents d"
+    " JOIN billing.invoices i ON i.invoice_no = d.invoice_no"
+    " WHERE d.tenant_id = $1 AND d.period = $2::date AND d.kind = 'invoice'"
+    "   AND i.revision <= $3::int"
+    "   AND NOT EXISTS (SELECT 1 FROM billing.documents v"
+    "     JOIN billing.invoices vi ON vi.invoice_no = v.invoice_no"
+    "     WHERE v.voids = d.document_no AND vi.revision <= $3::int)"
+    " ORDER BY i.revision DESC, d.year DESC, d.seq DESC LIMIT 1";
+
+/* A draft's seller and buyer: the reference data as it is now, in the
+ * columns of doc_sql. */
+static const char draft_party_sql[] =
+    "SELECT NULL, NULL, NULL, NULL, coalesce(c.payment_terms_days, 30),"
+    " NULL, o.legal_name, o.address, o.country, o.tax_id,"
+    " o.payment_details, c.legal_name, c.address, c.country, c.tax_id,"
+    " c.email, c.purchase_order, c.entra_tenant_id, c.tax_note, NULL,"
+    " c.tenant_id IS NOT NULL, NULL"
+    " FROM (SELECT 1) x LEFT JOIN ref.operator o ON true"
+    " LEFT JOIN ref.customers c ON c.tenant_id = $1";
+
+/* The credit note issued with revision $3 or before that voids an
+ * invoice of an earlier revision of the period, the latest first: what
+ * the revision's own invoice replaces. */
+static const char replaced_sql[] =
+    "SELECT p.document_no, to_char(p.issue_date, 'YYYY-MM-DD'),"
+    " c.document_no, to_char(c.issue_date, 'YYYY-MM-DD')"
+    " FROM billing.documents c"
+    " JOIN billing.invoices ci ON ci.invoice_no = c.invoice_no"
+    " JOIN billing.documents p ON p.document_no = c.voids"
+    " JOIN billing.invoices pi ON pi.invoice_no = p.invoice_no"
+    " WHERE c.tenant_id = $1 AND c.period = $2::date"
+    "   AND c.kind = 'credit_note' AND ci.revision <= $3::int"
+    "   AND pi.revision < $3::int"
+    " ORDER BY c.issued_at DESC, c.year DESC, c.seq DESC LIMIT 1";
+
 typedef struct {
     PGconn *conn;
     const char *invoice_no;
+    int draft;                  /* a draft: no numbers, DRAFT marks */
     xb_book book;
     PGresult *inv;              /* the invoice row, alive throughout */
+    PGresult *doc;              /* doc_sql or draft_party_sql, one row or
+                                   none */
+    int own_doc;                /* doc is this revision's own invoice */
+    char label[160];            /* the footer's document label */
+    int paper;                  /* XB_PAPER_... */
+    lxw_row_t header_row;       /* of the list sheets: 1 in a draft */
     lxw_format *m2, *m4, *m2b;  /* the invoice currency's formats */
     xb_sheet summary;           /* added first, written after the pass */
+    xb_sheet changes;           /* a revision's changed calls */
+    int has_changes;
     xb_sheet calls;             /* the Calls sheet being written */
-    unsigned calls_sheets;
+    unsigned calls_sheets, calls_per_sheet;
     xb_sheet list;              /* Organizers/Findings/Reconciliation */
+    line_key *lines;            /* the invoice lines, sorted */
+    int nlines;
+    org_name *names;            /* the organizers' names, sorted by key */
+    int nnames;
+    char *idbuf;                /* scratch for a normalised id */
+    size_t idcap;
     /* Added up by the pass over the calls. */
     outcome_sum outcomes[OUTCOMES + 1];     /* the last: all calls */
     reason_count *reasons;
@@ -147,20 +256,20 @@ static const char *iv(const inv_ctx *c, int col)
     return db_value(c->inv, 0, col);
 }
 
-static void label_str(xb_sheet *s, const char *label, const char *value)
+/* A column of the document row, NULL when there is none. */
+static const char *dv(const inv_ctx *c, int col)
 {
-    xb_str(s, 0, label, NULL);
-    xb_str(s, 1, value, NULL);
-    xb_next(s);
+    return c->doc != NULL && PQntuples(c->doc) == 1 ?
+           db_value(c->doc, 0, col) : NULL;
 }
 
-static void label_dec(xb_sheet *s, const char *label, const char *value,
-                      lxw_format *f)
-{
-    xb_str(s, 0, label, NULL);
-    xb_dec(s, 1, value, f);
-    xb_next(s);
-}
+#define label_str(s, l, v) xb_label(s, l, v, NULL)
+#define label_note xb_label_note
+#define label_dec xb_label_dec
+#define label_date xb_label_date
+#define label_lines xb_label_lines
+#define date_cell xb_date
+#define country_label xb_country_label
 
 /* An integer or a sum in units, as decimal text, like the database's. */
 static void int_cell(xb_sheet *s, lxw_col_t col, int64_t v, lxw_format *f)
@@ -184,13 +293,152 @@ static void section(xb_sheet *s, const char *title)
     xb_next(s);
 }
 
+/* A list sheet's first rows: in a draft the DRAFT title (row 0) above
+ * the header (row c->header_row). */
+static void list_begin(inv_ctx *c, xb_sheet *s, const char *const *head,
+                       int n)
+{
+    if (c->draft) {
+        xb_title(s, 0, "DRAFT - not an invoice, not for booking",
+                 c->book.draft);
+        xb_next(s);
+    }
+    xb_header(s, head, n);
+}
+
+/* A list sheet's last touches: freeze, filter, widths, print set-up. */
+static void list_end(inv_ctx *c, xb_sheet *s, int ncols)
+{
+    xb_list_finish(s, c->header_row, ncols);
+    xb_print_setup(s, 1, c->header_row, 0, c->label, c->draft, c->paper);
+}
+
 /* ------------------------------------------------------------- Summary */
+
+/* The document header (SPEC 4.3): what the document is, its number and
+ * dates, seller and buyer, purchase order, Entra tenant id, currency,
+ * period, statement revision and what it supersedes. */
+static ac_status summary_header(inv_ctx *c, xb_sheet *s, char *err)
+{
+    xb_book *b = &c->book;
+    char t[512];
+
+    if (c->draft)
+        snprintf(t, sizeof t, "DRAFT usage statement, period %s (not an "
+                 "invoice, not for booking)", iv(c, I_PERIOD));
+    else if (c->own_doc)
+        snprintf(t, sizeof t, "Invoice %s", dv(c, D_NO));
+    else
+        snprintf(t, sizeof t, "Usage statement %s", c->invoice_no);
+    xb_title(s, 0, t, c->draft ? b->draft : b->title_f);
+    xb_next(s);
+    xb_title(s, 0, "Microsoft Teams Audio Conferencing dial-out minutes",
+             b->italic);
+    xb_next(s);
+    xb_next(s);
+
+    if (c->draft) {
+        label_str(s, "Document type", "Draft usage statement");
+        label_note(s, "Document number", "(none: numbers are given when "
+                   "it is issued)");
+        label_note(s, "Issue date", "(when it is issued)");
+        label_note(s, "Due date", "(when it is issued)");
+    } else if (c->own_doc) {
+        label_str(s, "Document type", "Invoice");
+        label_str(s, "Document number", dv(c, D_NO));
+        label_date(s, "Issue date", dv(c, D_ISSUE_DATE));
+        label_date(s, "Due date", dv(c, D_DUE_DATE));
+    } else {
+        label_str(s, "Document type", "Usage statement (not an invoice)");
+        label_note(s, "Document number", "(none: its money is the "
+                   "invoice's in force)");
+        label_date(s, "Issue date", iv(c, I_ISSUE_DATE));
+        if (dv(c, D_NO) != NULL) {
+            snprintf(t, sizeof t, "%s of %s, due %s", dv(c, D_NO),
+                     dv(c, D_ISSUE_DATE), dv(c, D_DUE_DATE));
+            label_str(s, "Invoice in force", t);
+        } else {
+            label_note(s, "Invoice in force", "(none)");
+        }
+    }
+    if (dv(c, D_TERMS) != NULL) {
+        snprintf(t, sizeof t, "%s days", dv(c, D_TERMS));
+        label_str(s, "Payment terms", t);
+    }
+    if (c->own_doc) {
+        const char *p[] = { iv(c, I_TENANT), iv(c, I_PERIOD),
+                            iv(c, I_REVISION) };
+        char date[16];
+        PGresult *res;
+        snprintf(date, sizeof date, "%s-01", iv(c, I_PERIOD));
+        p[1] = date;
+        ac_status rc = db_query(c->conn, replaced_sql, 3, p, &res, err);
+        if (rc != AC_OK)
+            return rc;
+        if (PQntuples(res) == 1) {
+            snprintf(t, sizeof t, "invoice %s of %s, voided by credit "
+                     "note %s of %s", db_value(res, 0, 0),
+                     db_value(res, 0, 1), db_value(res, 0, 2),
+                     db_value(res, 0, 3));
+            label_str(s, "Replaces", t);
+        }
+        PQclear(res);
+    }
+    xb_str(s, 0, "Total due", b->bold);
+    xb_dec(s, 1, iv(c, I_TOTAL), c->m2b);
+    xb_next(s);
+
+    /* Seller and buyer, as they were at issue (a draft: as they are). */
+    xb_next(s);
+    xb_party(s, "Seller", dv(c, D_S_NAME), dv(c, D_S_ADDR),
+             dv(c, D_S_COUNTRY), dv(c, D_S_TAX_ID), "Payment details",
+             dv(c, D_S_PAYMENT), "(no seller recorded)");
+    xb_next(s);
+    int buyer = dv(c, D_HAS_BUYER) != NULL &&
+                strcmp(dv(c, D_HAS_BUYER), "t") == 0;
+    xb_party(s, "Buyer", buyer ? dv(c, D_B_NAME) : iv(c, I_NAME),
+             buyer ? dv(c, D_B_ADDR) : NULL,
+             buyer ? dv(c, D_B_COUNTRY) : NULL,
+             buyer ? dv(c, D_B_TAX_ID) : NULL, "Buyer's email",
+             buyer ? dv(c, D_B_EMAIL) : NULL, NULL);
+    if (!buyer)
+        label_note(s, "", "(no billing profile: no buyer details, no tax)");
+    if (dv(c, D_PO) != NULL)
+        label_str(s, "Purchase order", dv(c, D_PO));
+    if (dv(c, D_ENTRA) != NULL)
+        label_str(s, "Entra tenant ID", dv(c, D_ENTRA));
+    xb_next(s);
+
+    label_str(s, "Tenant", iv(c, I_NAME));
+    label_str(s, "Tenant ID", iv(c, I_TENANT));
+    label_str(s, "Currency", iv(c, I_CURRENCY));
+    label_str(s, "Period", iv(c, I_PERIOD));
+    snprintf(t, sizeof t, "%s-01 to %s, %s", iv(c, I_PERIOD),
+             iv(c, I_LAST_DAY), iv(c, I_TZ));
+    label_str(s, "Period dates (time zone)", t);
+    if (c->draft)
+        label_note(s, "Statement number", "(none: a draft)");
+    else
+        label_str(s, "Statement number", c->invoice_no);
+    label_dec(s, "Revision", iv(c, I_REVISION), b->integer);
+    if (iv(c, I_SUPERSEDES) != NULL)
+        label_str(s, "Supersedes", iv(c, I_SUPERSEDES));
+    else
+        label_note(s, "Supersedes", "(none: first revision)");
+    return AC_OK;
+}
+
+/* Summary columns: the lines' layout (Country, Code, Kind, Rate, Fee,
+ * Calls, Minutes, Exact amount, Amount, Line); other blocks use the same
+ * columns, money in H to J. */
+enum { C_NAME, C_CODE, C_KIND, C_RATE, C_FEE, C_CALLS, C_MINUTES, C_EXACT,
+       C_AMOUNT, C_LINE, C_LAST };
 
 static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
 {
     static const char *const head[] = {
-        "Line", "Country", "Kind", "Rate per minute", "Connection fee",
-        "Calls", "Minutes", "Exact amount", "Amount"
+        "Country", "Code", "Kind", "Rate per minute", "Connection fee",
+        "Calls", "Minutes", "Exact amount", "Amount", "Line"
     };
     const char *p[] = { c->invoice_no };
     PGresult *res;
@@ -203,17 +451,20 @@ static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
     if (rc != AC_OK)
         return rc;
     section(s, "Invoice lines");
-    xb_header(s, head, 9);
+    xb_header_tall(s, head, 10);
     for (int i = 0; i < PQntuples(res); i++) {
-        xb_dec(s, 0, db_value(res, i, 0), b->integer);
-        xb_str(s, 1, db_value(res, i, 1), NULL);
-        xb_str(s, 2, db_value(res, i, 2), NULL);
-        xb_dec(s, 3, db_value(res, i, 3), c->m4);
-        xb_dec(s, 4, db_value(res, i, 4), c->m4);
-        xb_dec(s, 5, db_value(res, i, 5), b->integer);
-        xb_dec(s, 6, db_value(res, i, 6), b->integer);
-        xb_dec(s, 7, db_value(res, i, 7), c->m4);
-        xb_dec(s, 8, db_value(res, i, 8), c->m2);
+        const char *code = db_value(res, i, 1);
+        const char *name = country_name(code);
+        xb_str(s, C_NAME, name ? name : "(unknown)", name ? NULL : b->italic);
+        xb_str(s, C_CODE, code, NULL);
+        xb_str(s, C_KIND, db_value(res, i, 2), NULL);
+        xb_dec(s, C_RATE, db_value(res, i, 3), c->m4);
+        xb_dec(s, C_FEE, db_value(res, i, 4), c->m4);
+        xb_dec(s, C_CALLS, db_value(res, i, 5), b->integer);
+        xb_dec(s, C_MINUTES, db_value(res, i, 6), b->integer);
+        xb_dec(s, C_EXACT, db_value(res, i, 7), c->m4);
+        xb_dec(s, C_AMOUNT, db_value(res, i, 8), c->m2);
+        xb_dec(s, C_LINE, db_value(res, i, 0), b->integer);
         xb_next(s);
     }
     if (PQntuples(res) == 0) {
@@ -234,22 +485,25 @@ static ac_status summary_lines(inv_ctx *c, xb_sheet *s, char *err)
     if (rc != AC_OK)
         return rc;
     xb_str(s, 0, "Subtotal", b->bold);
-    xb_dec(s, 5, db_value(res, 0, 0), b->integer_bold);
-    xb_dec(s, 6, db_value(res, 0, 1), b->integer_bold);
-    xb_dec(s, 7, db_value(res, 0, 2), c->m4);
-    xb_dec(s, 8, db_value(res, 0, 3), c->m2b);
+    xb_dec(s, C_CALLS, db_value(res, 0, 0), b->integer_bold);
+    xb_dec(s, C_MINUTES, db_value(res, 0, 1), b->integer_bold);
+    xb_dec(s, C_EXACT, db_value(res, 0, 2), c->m4);
+    xb_dec(s, C_AMOUNT, db_value(res, 0, 3), c->m2b);
     xb_next(s);
     xb_str(s, 0, "Rounding (each line to the currency's minor unit, "
            "half-up)", NULL);
-    xb_dec(s, 8, db_value(res, 0, 4), c->m4);
+    xb_dec(s, C_AMOUNT, db_value(res, 0, 4), c->m4);
     xb_next(s);
     PQclear(res);
-    xb_str(s, 0, "Tax", NULL);
-    xb_str(s, 2, iv(c, I_TAX_RATE), NULL);
-    xb_dec(s, 8, iv(c, I_TAX), c->m2);
+    char tax[64];
+    snprintf(tax, sizeof tax, "Tax (%s)", iv(c, I_TAX_RATE));
+    xb_str(s, 0, tax, NULL);
+    xb_dec(s, C_AMOUNT, iv(c, I_TAX), c->m2);
     xb_next(s);
+    if (dv(c, D_TAX_NOTE) != NULL && dv(c, D_TAX_NOTE)[0] != '\0')
+        label_lines(s, "Tax note", dv(c, D_TAX_NOTE), b->italic, 4);
     xb_str(s, 0, "Total due", b->bold);
-    xb_dec(s, 8, iv(c, I_TOTAL), c->m2b);
+    xb_dec(s, C_AMOUNT, iv(c, I_TOTAL), c->m2b);
     xb_next(s);
     return AC_OK;
 }
@@ -258,13 +512,13 @@ static void summary_outcomes(inv_ctx *c, xb_sheet *s)
 {
     static const char *const head[] = {
         "Outcome", "Calls", "Minutes", "Pool minutes", "Billed minutes",
-        "Amount"
+        "", "", "Amount"
     };
     xb_book *b = &c->book;
 
     /* Every outcome, in the order of the rules, then the total. */
     section(s, "Calls by outcome (control totals)");
-    xb_header(s, head, 6);
+    xb_header_tall(s, head, 8);
     for (int o = 0; o <= OUTCOMES; o++) {
         const outcome_sum *t = &c->outcomes[o];
         int total = o == OUTCOMES;
@@ -275,7 +529,7 @@ static void summary_outcomes(inv_ctx *c, xb_sheet *s)
         int_cell(s, 2, t->minutes, f);
         int_cell(s, 3, t->pool, f);
         int_cell(s, 4, t->billed, f);
-        units_cell(s, 5, t->amount, c->m4);
+        units_cell(s, C_EXACT, t->amount, c->m4);
         xb_next(s);
     }
 
@@ -291,7 +545,176 @@ static void summary_outcomes(inv_ctx *c, xb_sheet *s)
     }
 }
 
-/* Revision n+1: the change against revision n, totals then lines. */
+/* One changed call: a row of change_sql. */
+enum {
+    X_CHANGE, X_USAGE, X_START, X_ORGANIZER, X_DEST, X_OUT_PREV, X_OUT_CUR,
+    X_BILLED_PREV, X_BILLED_CUR, X_AMOUNT_PREV, X_AMOUNT_CUR, X_DIFF,
+    X_REASON
+};
+
+/* The calls of revision $1 that were added, removed or re-rated against
+ * revision $2 (matched by usage_id; re-rated: any figure, input or
+ * outcome differs), in usage_id order.  A merge of the two revisions'
+ * calls: only the differences come back, one row at a time. */
+static const char change_sql[] =
+    "SELECT CASE WHEN o.usage_id IS NULL THEN 'added'"
+    "            WHEN n.usage_id IS NULL THEN 'removed'"
+    "            ELSE 're-rated' END,"
+    " coalesce(n.usage_id, o.usage_id),"
+    " to_char(coalesce(n.start_local, o.start_local),"
+    "         'YYYY-MM-DD HH24:MI:SS.US'),"
+    " coalesce(n.organizer_id, o.organizer_id),"
+    " coalesce(n.destination_number, o.destination_number),"
+    " o.outcome, n.outcome, o.billed_minutes, n.billed_minutes,"
+    " o.amount, n.amount, coalesce(n.amount, 0) - coalesce(o.amount, 0),"
+    " coalesce(n.reason, o.reason)"
+    " FROM (SELECT * FROM billing.rated_calls WHERE invoice_no = $1) n"
+    " FULL JOIN (SELECT * FROM billing.rated_calls WHERE invoice_no = $2) o"
+    "   ON o.usage_id = n.usage_id"
+    " WHERE o.usage_id IS NULL OR n.usage_id IS NULL"
+    "   OR (o.start_time, o.organizer_id, o.destination_number,"
+    "       o.duration_seconds, o.outcome, o.reason, o.country, o.kind,"
+    "       o.minutes, o.pool_minutes, o.billed_minutes, o.per_minute,"
+    "       o.connection_fee, o.amount)"
+    "      IS DISTINCT FROM"
+    "      (n.start_time, n.organizer_id, n.destination_number,"
+    "       n.duration_seconds, n.outcome, n.reason, n.country, n.kind,"
+    "       n.minutes, n.pool_minutes, n.billed_minutes, n.per_minute,"
+    "       n.connection_fee, n.amount)"
+    " ORDER BY 2";
+
+typedef struct {
+    inv_ctx *c;
+    long added, removed, rerated;
+    int kept;                                   /* rows in first[] */
+    char *first[SUMMARY_CHANGED_CALLS][CHANGE_COLS];
+} change_pass;
+
+static ac_status change_row(void *ctx, const PGresult *r, char *err)
+{
+    change_pass *x = ctx;
+    inv_ctx *c = x->c;
+    xb_sheet *s = &c->changes;
+    xb_book *b = &c->book;
+    const char *kind = db_value(r, 0, X_CHANGE);
+
+    if (strcmp(kind, "added") == 0)
+        x->added++;
+    else if (strcmp(kind, "removed") == 0)
+        x->removed++;
+    else
+        x->rerated++;
+    if (x->kept < SUMMARY_CHANGED_CALLS) {
+        for (int i = 0; i < CHANGE_COLS; i++) {
+            const char *v = db_value(r, 0, i);
+            if (v != NULL && (x->first[x->kept][i] = strdup(v)) == NULL)
+                return ac_fail(err, AC_EOSERR, "out of memory");
+        }
+        x->kept++;
+    }
+    xb_str(s, 0, kind, NULL);
+    xb_str(s, 1, db_value(r, 0, X_USAGE), NULL);
+    xb_ts(s, 2, db_value(r, 0, X_START), b->datetime);
+    xb_str(s, 3, db_value(r, 0, X_ORGANIZER), NULL);
+    xb_str(s, 4, db_value(r, 0, X_DEST), NULL);
+    xb_str(s, 5, db_value(r, 0, X_OUT_PREV), NULL);
+    xb_str(s, 6, db_value(r, 0, X_OUT_CUR), NULL);
+    xb_dec(s, 7, db_value(r, 0, X_BILLED_PREV), b->integer);
+    xb_dec(s, 8, db_value(r, 0, X_BILLED_CUR), b->integer);
+    xb_dec(s, 9, db_value(r, 0, X_AMOUNT_PREV), c->m4);
+    xb_dec(s, 10, db_value(r, 0, X_AMOUNT_CUR), c->m4);
+    xb_dec(s, 11, db_value(r, 0, X_DIFF), c->m4);
+    xb_str(s, 12, db_value(r, 0, X_REASON), NULL);
+    xb_next(s);
+    return xb_check(b, err);
+}
+
+/* The Changes sheet (every changed call) and the Summary's part of it:
+ * the counts and the first SUMMARY_CHANGED_CALLS calls. */
+static ac_status summary_changed_calls(inv_ctx *c, xb_sheet *s,
+                                       const char *prev_rev, char *err)
+{
+    char h1[64], h2[64], h3[64], h4[64], h5[64], h6[64], t[256];
+    const char *cur_rev = iv(c, I_REVISION);
+    snprintf(h1, sizeof h1, "Outcome (rev %s)", prev_rev);
+    snprintf(h2, sizeof h2, "Outcome (rev %s)", cur_rev);
+    snprintf(h3, sizeof h3, "Billed minutes (rev %s)", prev_rev);
+    snprintf(h4, sizeof h4, "Billed minutes (rev %s)", cur_rev);
+    snprintf(h5, sizeof h5, "Amount (rev %s)", prev_rev);
+    snprintf(h6, sizeof h6, "Amount (rev %s)", cur_rev);
+    const char *head[CHANGE_COLS] = {
+        "Change", "Usage ID", "Start (local time)", "Organizer",
+        "Destination", h1, h2, h3, h4, h5, h6, "Difference", "Reason"
+    };
+    const char *p[] = { c->invoice_no, iv(c, I_SUPERSEDES) };
+    change_pass *x = calloc(1, sizeof *x);
+    xb_book *b = &c->book;
+
+    if (x == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    x->c = c;
+    list_begin(c, &c->changes, head, CHANGE_COLS);
+    ac_status rc = xb_stream(c->conn, change_sql, 2, p, change_row, x, err);
+    if (rc == AC_OK) {
+        xb_width(&c->changes, 1, 36);
+        list_end(c, &c->changes, CHANGE_COLS);
+        rc = xb_check(b, err);
+    }
+    if (rc == AC_OK) {
+        snprintf(t, sizeof t, "Calls added, removed or re-rated against "
+                 "revision %s", prev_rev);
+        section(s, t);
+        static const char *const khead[] = { "Change", "Calls" };
+        xb_header(s, khead, 2);
+        static const char *const kinds[] = { "added", "removed",
+                                             "re-rated" };
+        long n[] = { x->added, x->removed, x->rerated };
+        for (int i = 0; i < 3; i++) {
+            xb_str(s, 0, kinds[i], NULL);
+            int_cell(s, 1, n[i], b->integer);
+            xb_next(s);
+        }
+        long all = x->added + x->removed + x->rerated;
+        if (x->kept > 0) {
+            xb_next(s);
+            const char *shead[] = {
+                "Usage ID", "Change", "Outcome (before)", "Outcome (now)",
+                "", "", "", h5, h6, "Difference"
+            };
+            xb_header_tall(s, shead, 10);
+            for (int i = 0; i < x->kept; i++) {
+                char **v = x->first[i];
+                xb_str(s, 0, v[X_USAGE], NULL);
+                xb_str(s, 1, v[X_CHANGE], NULL);
+                xb_str(s, 2, v[X_OUT_PREV], NULL);
+                xb_str(s, 3, v[X_OUT_CUR], NULL);
+                xb_dec(s, C_EXACT, v[X_AMOUNT_PREV], c->m4);
+                xb_dec(s, C_AMOUNT, v[X_AMOUNT_CUR], c->m4);
+                xb_dec(s, C_LINE, v[X_DIFF], c->m4);
+                xb_next(s);
+            }
+        }
+        if (all > x->kept) {
+            snprintf(t, sizeof t, "The first %d of %ld changed calls; all "
+                     "are on the sheet Changes.", x->kept, all);
+            xb_title(s, 0, t, b->italic);
+            xb_next(s);
+        } else if (all == 0) {
+            xb_title(s, 0, "No call was added, removed or re-rated.",
+                     b->italic);
+            xb_next(s);
+        }
+        rc = xb_check(b, err);
+    }
+    for (int i = 0; i < x->kept; i++)
+        for (int k = 0; k < CHANGE_COLS; k++)
+            free(x->first[i][k]);
+    free(x);
+    return rc;
+}
+
+/* Revision n+1: what changed against revision n: the figures, the lines
+ * and the calls (SPEC 4.3: "only the lines and figures that changed"). */
 static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
 {
     const char *p[] = { c->invoice_no };
@@ -313,7 +736,9 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
         "      n.pool_used_minutes, false),"
         "  (6, 'Exempt minutes', p.exempt_minutes, n.exempt_minutes, false),"
         "  (7, 'Billed minutes', p.billed_minutes, n.billed_minutes, false),"
-        "  (8, 'Total', p.total, n.total, true))"
+        "  (8, 'Subtotal', p.subtotal, n.subtotal, true),"
+        "  (9, 'Tax', p.tax, n.tax, true),"
+        "  (10, 'Total', p.total, n.total, true))"
         "  AS v(ord, item, prev, cur, money)"
         " WHERE n.invoice_no = $1 ORDER BY v.ord", 1, p, &res, err);
     if (rc != AC_OK)
@@ -330,27 +755,38 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
              prev_rev, db_value(res, 0, 5));
     snprintf(prev_h, sizeof prev_h, "Revision %s", prev_rev);
     snprintf(cur_h, sizeof cur_h, "Revision %s", cur_rev);
-    const char *head[] = { "Item", prev_h, cur_h, "Change" };
+    const char *head[] = {
+        "Figure", "", "", "", "", "", "", prev_h, cur_h, "Change"
+    };
     section(s, title);
-    xb_header(s, head, 4);
+    xb_header_tall(s, head, 10);
+    int changed = 0;
     for (int i = 0; i < PQntuples(res); i++) {
+        if (xb_number(db_value(res, i, 3)) == 0)
+            continue;               /* only what changed */
         int money = strcmp(db_value(res, i, 4), "t") == 0;
         xb_str(s, 0, db_value(res, i, 0), money ? b->bold : NULL);
         for (int col = 1; col <= 3; col++)
-            xb_dec(s, (lxw_col_t)col, db_value(res, i, col),
+            xb_dec(s, (lxw_col_t)(C_EXACT + col - 1), db_value(res, i, col),
                    money ? c->m2b : b->integer);
         xb_next(s);
+        changed++;
     }
     PQclear(res);
+    if (changed == 0) {
+        xb_title(s, 0, "No figure changed.", b->italic);
+        xb_next(s);
+    }
 
-    /* Lines matched on (country, rate, fee): the new revision's order,
-     * then the lines that disappeared. */
+    /* Lines matched on (country, kind, rate, fee): the new revision's
+     * order, then the lines that disappeared; the unchanged ones left
+     * out. */
     const char *lp[] = { c->invoice_no, iv(c, I_SUPERSEDES) };
     rc = db_query(c->conn,
-        "SELECT coalesce(n.country, o.country),"
+        "SELECT coalesce(n.country, o.country), coalesce(n.kind, o.kind),"
         " coalesce(n.per_minute, o.per_minute),"
         " coalesce(n.connection_fee, o.connection_fee),"
-        " o.calls, o.minutes, o.amount, n.calls, n.minutes, n.amount,"
+        " o.calls, n.calls, o.amount, n.amount,"
         " coalesce(n.amount, 0) - coalesce(o.amount, 0),"
         " CASE WHEN o.line_no IS NULL THEN 'new'"
         "      WHEN n.line_no IS NULL THEN 'removed'"
@@ -360,44 +796,58 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
         " FROM (SELECT * FROM billing.invoice_lines WHERE invoice_no = $1) n"
         " FULL JOIN (SELECT * FROM billing.invoice_lines"
         "            WHERE invoice_no = $2) o"
-        "   ON o.country = n.country AND o.per_minute = n.per_minute"
+        "   ON o.country = n.country"
+        "  AND o.kind IS NOT DISTINCT FROM n.kind"
+        "  AND o.per_minute = n.per_minute"
         "  AND o.connection_fee = n.connection_fee"
         " ORDER BY n.line_no NULLS LAST, o.line_no", 2, lp, &res, err);
     if (rc != AC_OK)
         return rc;
-    char pc[64], pm[64], pa[64], nc[64], nm[64], na[64];
+    char pc[64], nc[64], pa[64], na[64];
     snprintf(pc, sizeof pc, "Calls (rev %s)", prev_rev);
-    snprintf(pm, sizeof pm, "Minutes (rev %s)", prev_rev);
-    snprintf(pa, sizeof pa, "Amount (rev %s)", prev_rev);
     snprintf(nc, sizeof nc, "Calls (rev %s)", cur_rev);
-    snprintf(nm, sizeof nm, "Minutes (rev %s)", cur_rev);
+    snprintf(pa, sizeof pa, "Amount (rev %s)", prev_rev);
     snprintf(na, sizeof na, "Amount (rev %s)", cur_rev);
     const char *lhead[] = {
-        "Country", "Rate per minute", "Connection fee", pc, pm, pa, nc, nm,
-        na, "Change", "Line"
+        "Country", "Code", "Kind", "Rate per minute", "Connection fee",
+        pc, nc, pa, na, "Change", "Line is"
     };
     xb_next(s);
-    xb_header(s, lhead, 11);
+    xb_header_tall(s, lhead, 11);
+    int unchanged = 0;
     for (int i = 0; i < PQntuples(res); i++) {
-        xb_str(s, 0, db_value(res, i, 0), NULL);
-        xb_dec(s, 1, db_value(res, i, 1), c->m4);
-        xb_dec(s, 2, db_value(res, i, 2), c->m4);
-        for (int k = 0; k < 2; k++) {
-            xb_dec(s, (lxw_col_t)(3 + 3 * k), db_value(res, i, 3 + 3 * k),
-                   b->integer);
-            xb_dec(s, (lxw_col_t)(4 + 3 * k), db_value(res, i, 4 + 3 * k),
-                   b->integer);
-            xb_dec(s, (lxw_col_t)(5 + 3 * k), db_value(res, i, 5 + 3 * k),
-                   c->m2);
+        if (strcmp(db_value(res, i, 9), "unchanged") == 0) {
+            unchanged++;
+            continue;
         }
-        xb_dec(s, 9, db_value(res, i, 9), c->m2);
-        xb_str(s, 10, db_value(res, i, 10), NULL);
+        const char *code = db_value(res, i, 0);
+        const char *name = country_name(code);
+        xb_str(s, C_NAME, name ? name : "(unknown)", NULL);
+        xb_str(s, C_CODE, code, NULL);
+        xb_str(s, C_KIND, db_value(res, i, 1), NULL);
+        xb_dec(s, C_RATE, db_value(res, i, 2), c->m4);
+        xb_dec(s, C_FEE, db_value(res, i, 3), c->m4);
+        xb_dec(s, C_CALLS, db_value(res, i, 4), b->integer);
+        xb_dec(s, C_MINUTES, db_value(res, i, 5), b->integer);
+        xb_dec(s, C_EXACT, db_value(res, i, 6), c->m2);
+        xb_dec(s, C_AMOUNT, db_value(res, i, 7), c->m2);
+        xb_dec(s, C_LINE, db_value(res, i, 8), c->m2);
+        xb_str(s, C_LAST, db_value(res, i, 9), NULL);
         xb_next(s);
     }
+    int nlines = PQntuples(res);
     PQclear(res);
-    return AC_OK;
+    if (unchanged > 0 || nlines == 0) {
+        if (unchanged == nlines)
+            snprintf(title, sizeof title, "No invoice line changed.");
+        else
+            snprintf(title, sizeof title, "%d other line%s unchanged.",
+                     unchanged, unchanged == 1 ? "" : "s");
+        xb_title(s, 0, title, b->italic);
+        xb_next(s);
+    }
+    return summary_changed_calls(c, s, prev_rev, err);
 }
-
 
 /* Countries by minutes, largest first, then by code. */
 static int by_minutes(const void *x, const void *y)
@@ -499,34 +949,10 @@ static ac_status write_summary(inv_ctx *c, char *err)
 {
     xb_book *b = &c->book;
     xb_sheet s = c->summary;
-    char title[256];
 
-    snprintf(title, sizeof title, "Invoice %s", c->invoice_no);
-    xb_str(&s, 0, title, b->title_f);
-    xb_next(&s);
-    xb_next(&s);
-    label_str(&s, "Tenant", iv(c, I_NAME));
-    label_str(&s, "Tenant ID", iv(c, I_TENANT));
-    label_str(&s, "Period", iv(c, I_PERIOD));
-    label_str(&s, "Time zone", iv(c, I_TZ));
-    xb_str(&s, 0, "Period start (UTC)", NULL);
-    xb_ts(&s, 1, iv(c, I_START), b->datetime);
-    xb_next(&s);
-    xb_str(&s, 0, "Period end (UTC, exclusive)", NULL);
-    xb_ts(&s, 1, iv(c, I_END), b->datetime);
-    xb_next(&s);
-    label_str(&s, "Invoice number", iv(c, I_NO));
-    label_dec(&s, "Revision", iv(c, I_REVISION), b->integer);
-    if (iv(c, I_SUPERSEDES) != NULL) {
-        label_str(&s, "Supersedes", iv(c, I_SUPERSEDES));
-    } else {
-        xb_str(&s, 0, "Supersedes", NULL);
-        xb_str(&s, 1, "(none: first revision)", b->italic);
-        xb_next(&s);
-    }
-    label_str(&s, "Currency", iv(c, I_CURRENCY));
-    /* No "issued at": the workbook depends on the inputs alone, so the
-     * same month billed again anywhere gives the same bytes. */
+    ac_status rc = summary_header(c, &s, err);
+    if (rc != AC_OK)
+        return rc;
 
     section(&s, "Entitlement");
     label_dec(&s, "Seats", iv(c, I_SEATS), b->integer);
@@ -540,24 +966,26 @@ static ac_status write_summary(inv_ctx *c, char *err)
     label_dec(&s, "Billed minutes", iv(c, I_BILLED), b->integer);
     label_dec(&s, "Calls", iv(c, I_CALLS), b->integer);
     label_dec(&s, "Rejected calls", iv(c, I_REJECTED), b->integer);
-    label_dec(&s, "Subtotal", iv(c, I_SUBTOTAL), c->m2);
-    label_dec(&s, "Tax", iv(c, I_TAX), c->m2);
-    xb_str(&s, 0, "Total due", b->bold);
-    xb_dec(&s, 1, iv(c, I_TOTAL), c->m2b);
-    xb_next(&s);
 
-    ac_status rc = summary_lines(c, &s, err);
+    rc = summary_lines(c, &s, err);
     if (rc == AC_OK)
         summary_outcomes(c, &s);
     if (rc == AC_OK && iv(c, I_SUPERSEDES) != NULL)
         rc = summary_change(c, &s, err);
+    lxw_row_t last_printed = s.row;     /* the chart data is not printed */
     if (rc == AC_OK)
         rc = summary_charts(c, &s, err);
     if (rc != AC_OK)
         return rc;
 
-    worksheet_set_column(s.ws, 0, 0, 34, NULL);
-    worksheet_set_column(s.ws, 1, 10, 20, NULL);  /* fits a date-time */
+    static const double widths[] = {
+        36, 13, 11, 12, 12, 8, 9, 13, 13, 13, 9
+    };
+    for (lxw_col_t col = 0; col < sizeof widths / sizeof *widths; col++)
+        worksheet_set_column(s.ws, col, col, widths[col], NULL);
+    worksheet_print_area(s.ws, 0, 0, last_printed, C_LAST);
+    xb_print_setup(&s, 0, 0, last_printed <= SUMMARY_TWO_PAGE_ROWS ? 2 : 0,
+                   c->label, c->draft, c->paper);
     return xb_check(b, err);
 }
 
@@ -575,7 +1003,7 @@ static ac_status calls_sheet_begin(inv_ctx *c, char *err)
     ac_status rc = xb_sheet_add(&c->book, &c->calls, name, err);
     if (rc != AC_OK)
         return rc;
-    xb_header(&c->calls, calls_header, CALLS_COLS);
+    list_begin(c, &c->calls, calls_header, CALLS_COLS);
     return AC_OK;
 }
 
@@ -583,7 +1011,7 @@ static void calls_sheet_end(inv_ctx *c)
 {
     xb_sheet *s = &c->calls;
     xb_width(s, 0, 36);         /* a uuid */
-    xb_list_finish(s, 0, CALLS_COLS);
+    list_end(c, s, CALLS_COLS);
 }
 
 /* Parse money text into *out: 1, or 0 for NULL (or text that is not a
@@ -591,6 +1019,148 @@ static void calls_sheet_end(inv_ctx *c)
 static int money_parse_opt(const char *text, int64_t *out)
 {
     return text != NULL && money_parse(text, out) == AC_OK;
+}
+
+static int line_cmp(const line_key *a, const line_key *b)
+{
+    int d = strcmp(a->country, b->country);
+    if (d == 0)
+        d = strcmp(a->kind, b->kind);
+    if (d == 0)
+        d = (a->rate > b->rate) - (a->rate < b->rate);
+    if (d == 0)
+        d = (a->fee > b->fee) - (a->fee < b->fee);
+    return d;
+}
+
+static int line_order(const void *x, const void *y)
+{
+    return line_cmp(x, y);
+}
+
+/* The invoice lines' keys, sorted, for the Calls sheet's Line column:
+ * bounded by the number of lines, never by the calls. */
+static ac_status load_lines(inv_ctx *c, char *err)
+{
+    const char *p[] = { c->invoice_no };
+    PGresult *res;
+    ac_status rc = db_query(c->conn,
+        "SELECT line_no, country, coalesce(kind, ''), per_minute,"
+        " connection_fee FROM billing.invoice_lines WHERE invoice_no = $1"
+        " ORDER BY line_no", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    int n = PQntuples(res);
+    c->lines = calloc((size_t)n + 1, sizeof *c->lines);
+    if (c->lines == NULL) {
+        PQclear(res);
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        line_key *k = &c->lines[i];
+        k->line_no = atoi(db_value(res, i, 0));
+        snprintf(k->country, sizeof k->country, "%s", db_value(res, i, 1));
+        k->kind = strdup(db_value(res, i, 2));
+        c->nlines = i + 1;
+        if (k->kind == NULL ||
+            money_parse(db_value(res, i, 3), &k->rate) != AC_OK ||
+            money_parse(db_value(res, i, 4), &k->fee) != AC_OK) {
+            PQclear(res);
+            return ac_fail(err, AC_EINTERNAL, "invoice %s: line %d: bad "
+                           "key", c->invoice_no, k->line_no);
+        }
+    }
+    PQclear(res);
+    qsort(c->lines, (size_t)n, sizeof *c->lines, line_order);
+    return AC_OK;
+}
+
+/* The invoice line a billed or split call adds to, or 0. */
+static int line_of(const inv_ctx *c, const char *const v[V_COUNT])
+{
+    line_key k;
+    const line_key *hit;
+
+    if (v[V_COUNTRY] == NULL || v[V_BILLED] == NULL ||
+        strcmp(v[V_BILLED], "0") == 0 ||
+        money_parse(v[V_RATE] ? v[V_RATE] : "", &k.rate) != AC_OK ||
+        money_parse(v[V_FEE] ? v[V_FEE] : "", &k.fee) != AC_OK)
+        return 0;
+    snprintf(k.country, sizeof k.country, "%s", v[V_COUNTRY]);
+    k.kind = (char *)(v[V_KIND] ? v[V_KIND] : "");
+    hit = bsearch(&k, c->lines, (size_t)c->nlines, sizeof k, line_order);
+    return hit ? hit->line_no : 0;
+}
+
+static int name_order(const void *x, const void *y)
+{
+    return strcmp(((const org_name *)x)->key, ((const org_name *)y)->key);
+}
+
+/* The organizers' display names and UPNs from the directory
+ * (usage.users), matched by billing.id_key(): only this invoice's
+ * organizers, so memory is bounded by them. */
+static ac_status load_names(inv_ctx *c, char *err)
+{
+    const char *p[] = { iv(c, I_TENANT), c->invoice_no };
+    PGresult *res;
+    ac_status rc = db_query(c->conn,
+        "SELECT DISTINCT ON (k) k, display_name, upn FROM"
+        " (SELECT billing.id_key(u.user_id) AS k, u.user_id,"
+        "   u.display_name, u.upn FROM usage.users u"
+        "  WHERE u.tenant_id = $1 AND billing.id_key(u.user_id) IN"
+        "   (SELECT billing.id_key(organizer_id)"
+        "    FROM billing.invoice_organizers WHERE invoice_no = $2)) x"
+        " ORDER BY k, user_id COLLATE \"C\"", 2, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    int n = PQntuples(res);
+    c->names = calloc((size_t)n + 1, sizeof *c->names);
+    if (c->names == NULL) {
+        PQclear(res);
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        org_name *o = &c->names[i];
+        c->nnames = i + 1;
+        o->key = strdup(db_value(res, i, 0));
+        if (!PQgetisnull(res, i, 1))
+            o->display_name = strdup(db_value(res, i, 1));
+        if (!PQgetisnull(res, i, 2))
+            o->upn = strdup(db_value(res, i, 2));
+        if (o->key == NULL ||
+            (!PQgetisnull(res, i, 1) && o->display_name == NULL) ||
+            (!PQgetisnull(res, i, 2) && o->upn == NULL)) {
+            PQclear(res);
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        }
+    }
+    PQclear(res);
+    qsort(c->names, (size_t)n, sizeof *c->names, name_order);
+    return AC_OK;
+}
+
+/* The directory entry of organizer id, or NULL. */
+static const org_name *name_of(inv_ctx *c, const char *id)
+{
+    if (id == NULL || c->nnames == 0)
+        return NULL;
+    if (c->idbuf == NULL) {
+        if ((c->idbuf = malloc(64)) == NULL)
+            return NULL;
+        c->idcap = 64;
+    }
+    size_t need = rating_id_normalise(id, c->idbuf, c->idcap) + 1;
+    if (need > c->idcap) {
+        char *nb = realloc(c->idbuf, need);
+        if (nb == NULL)
+            return NULL;
+        c->idbuf = nb;
+        c->idcap = need;
+        rating_id_normalise(id, c->idbuf, c->idcap);
+    }
+    org_name k = { .key = c->idbuf };
+    return bsearch(&k, c->names, (size_t)c->nnames, sizeof k, name_order);
 }
 
 /* The likely cause of a difference between the provider's charge
@@ -769,7 +1339,7 @@ static ac_status calls_write(inv_ctx *c, const char *const v[V_COUNT],
     xb_sheet *s = &c->calls;
     xb_book *b = &c->book;
 
-    if (s->row > calls_limit) {     /* header + calls_limit rows written */
+    if (s->row > c->header_row + c->calls_per_sheet) {  /* sheet full */
         calls_sheet_end(c);
         ac_status rc = calls_sheet_begin(c, err);
         if (rc != AC_OK)
@@ -790,6 +1360,21 @@ static ac_status calls_write(inv_ctx *c, const char *const v[V_COUNT],
     xb_dec(s, 12, v[12], c->m4);        /* Connection fee */
     xb_dec(s, 13, v[13], c->m4);        /* Amount */
     xb_str(s, 14, v[14], NULL);         /* Reason */
+    int line = line_of(c, v);
+    if (line > 0)
+        xb_num(s, 15, line, b->integer);            /* Line */
+    xb_str(s, 16, v[V_CALL_ID], NULL);
+    xb_str(s, 17, v[V_CONF_ID], NULL);
+    const org_name *o = name_of(c, v[V_ORGANIZER]);
+    if (o != NULL)
+        xb_str(s, 18, o->display_name, NULL);       /* Organizer name */
+    if (v[V_PCHARGE] != NULL) {
+        const xb_money *pm = v[V_PCUR] ? xb_money_of(b, v[V_PCUR], 2)
+                                       : NULL;
+        xb_dec(s, 19, v[V_PCHARGE], pm ? pm->m4 : b->decimal4);
+    }
+    xb_str(s, 20, v[V_PCUR], NULL);
+    xb_str(s, 21, v[V_CAPABILITY], NULL);
     xb_next(s);
     ac_status rc = xb_check(b, err);
     return rc == AC_OK ? tally(c, v, err) : rc;
@@ -810,7 +1395,8 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
 {
     /* Spool column of each value (V_...). */
     static const int from[V_COUNT] = {
-        2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9, 20, 21
+        2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9, 20, 21, 24, 25,
+        26
     };
     enum { SPOOL_COLS = 27 };
     FILE *f = fopen(spool_path, "r");
@@ -881,15 +1467,21 @@ static ac_status organizer_row(void *ctx, const PGresult *r, char *err)
     xb_sheet *s = &c->list;
     xb_book *b = &c->book;
 
-    if (PQgetisnull(r, 0, 0))
+    if (PQgetisnull(r, 0, 0)) {
         xb_str(s, 0, "(no organizer)", b->italic);
-    else
+    } else {
+        const org_name *o = name_of(c, db_value(r, 0, 0));
         xb_str(s, 0, db_value(r, 0, 0), NULL);
+        if (o != NULL) {
+            xb_str(s, 1, o->display_name, NULL);
+            xb_str(s, 2, o->upn, NULL);
+        }
+    }
     for (int col = 1; col <= 6; col++)
-        xb_dec(s, (lxw_col_t)col, db_value(r, 0, col), b->integer);
-    xb_dec(s, 7, db_value(r, 0, 7), c->m4);
-    xb_str(s, 8, strcmp(db_value(r, 0, 8), "t") == 0 ? "yes" : "no", NULL);
-    xb_str(s, 9, strcmp(db_value(r, 0, 9), "t") == 0 ? "yes" : "no", NULL);
+        xb_dec(s, (lxw_col_t)(col + 2), db_value(r, 0, col), b->integer);
+    xb_dec(s, 9, db_value(r, 0, 7), c->m4);
+    xb_str(s, 10, strcmp(db_value(r, 0, 8), "t") == 0 ? "yes" : "no", NULL);
+    xb_str(s, 11, strcmp(db_value(r, 0, 9), "t") == 0 ? "yes" : "no", NULL);
     xb_next(s);
     return xb_check(b, err);
 }
@@ -897,16 +1489,16 @@ static ac_status organizer_row(void *ctx, const PGresult *r, char *err)
 static ac_status write_organizers(inv_ctx *c, char *err)
 {
     static const char *const head[] = {
-        "Organizer", "Calls", "Rejected calls", "Minutes (not rejected)",
-        "Exempt minutes", "Pool minutes", "Billed minutes", "Amount",
-        "Add-on held (US/CA)", "Fair-use review"
+        "Organizer", "Display name", "UPN", "Calls", "Rejected calls",
+        "Minutes (not rejected)", "Exempt minutes", "Pool minutes",
+        "Billed minutes", "Amount", "Add-on held (US/CA)", "Fair-use review"
     };
     const char *p[] = { c->invoice_no };
 
     ac_status rc = xb_sheet_add(&c->book, &c->list, "Organizers", err);
     if (rc != AC_OK)
         return rc;
-    xb_header(&c->list, head, 10);
+    list_begin(c, &c->list, head, 12);
     /* From the rating (billing.invoice_organizers): "add-on held" means
      * DIALOUT_USCA held at one of the organizer's calls. */
     rc = xb_stream(c->conn,
@@ -914,11 +1506,12 @@ static ac_status write_organizers(inv_ctx *c, char *err)
         " exempt_minutes, pool_minutes, billed_minutes, amount,"
         " addon_held, fair_use_review"
         " FROM billing.invoice_organizers WHERE invoice_no = $1"
-        " ORDER BY organizer_id NULLS LAST", 1, p, organizer_row, c, err);
+        " ORDER BY organizer_id COLLATE \"C\" NULLS LAST", 1, p,
+        organizer_row, c, err);
     if (rc != AC_OK)
         return rc;
     xb_width(&c->list, 0, 12);
-    xb_list_finish(&c->list, 0, 10);
+    list_end(c, &c->list, 12);
     return xb_check(&c->book, err);
 }
 
@@ -946,13 +1539,13 @@ static ac_status write_findings(inv_ctx *c, char *err)
     ac_status rc = xb_sheet_add(&c->book, &c->list, "Findings", err);
     if (rc != AC_OK)
         return rc;
-    xb_header(&c->list, head, 5);
+    list_begin(c, &c->list, head, 5);
     rc = xb_stream(c->conn,
         "SELECT seq, code, subject, detail, usage_id FROM billing.findings"
         " WHERE invoice_no = $1 ORDER BY seq", 1, p, finding_row, c, err);
     if (rc != AC_OK)
         return rc;
-    xb_list_finish(&c->list, 0, 5);
+    list_end(c, &c->list, 5);
     return xb_check(&c->book, err);
 }
 
@@ -1010,6 +1603,10 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
     ac_status rc = xb_sheet_add(b, s, "Reconciliation", err);
     if (rc != AC_OK)
         return rc;
+    if (c->draft) {
+        xb_title(s, 0, "DRAFT - not an invoice, not for booking", b->draft);
+        xb_next(s);
+    }
     xb_title(s, 0, "Provider reconciliation: the upstream provider's charge "
            "per call against acbill's amount", b->section);
     xb_next(s);
@@ -1066,6 +1663,7 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
         return rc;
     xb_width(s, 0, 36);
     xb_list_finish(s, header_row, RECON_COLS);
+    xb_print_setup(s, 1, header_row, 0, c->label, c->draft, c->paper);
     return xb_check(b, err);
 }
 
@@ -1074,8 +1672,7 @@ static ac_status write_reconciliation(inv_ctx *c, char *err)
 ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
                                   const char *path, char *err)
 {
-    return report_invoice_workbook_spool(conn, invoice_no, NULL, path, NULL,
-                                         err);
+    return report_invoice_workbook_opt(conn, invoice_no, path, NULL, err);
 }
 
 ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
@@ -1083,15 +1680,92 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
                                         const char *path, const char *tmpdir,
                                         char *err)
 {
+    report_invoice_options o = {
+        .spool_path = spool_path, .tmpdir = tmpdir, .draft = 0
+    };
+    return report_invoice_workbook_opt(conn, invoice_no, path, &o, err);
+}
+
+time_t report_time_of(const char *ts)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (ts == NULL || sscanf(ts, "%d-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi,
+                             &sec) < 3)
+        return 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return timegm(&tm);
+}
+
+/* The document row: the invoice in force as of this revision, or for a
+ * draft the reference data as it is now. */
+static ac_status load_document(inv_ctx *c, char *err)
+{
+    char date[16], rev[16];
+    snprintf(date, sizeof date, "%s-01", iv(c, I_PERIOD));
+    if (c->draft) {
+        const char *p[] = { iv(c, I_TENANT) };
+        return db_query(c->conn, draft_party_sql, 1, p, &c->doc, err);
+    }
+    snprintf(rev, sizeof rev, "%s", iv(c, I_REVISION));
+    const char *p[] = { iv(c, I_TENANT), date, rev };
+    ac_status rc = db_query(c->conn, doc_sql, 3, p, &c->doc, err);
+    if (rc == AC_OK && PQntuples(c->doc) == 1)
+        c->own_doc = strcmp(dv(c, D_STATEMENT), c->invoice_no) == 0;
+    return rc;
+}
+
+static void free_ctx(inv_ctx *c)
+{
+    if (c->recon_rows != NULL)
+        fclose(c->recon_rows);
+    cl_free(&c->recon_line);
+    for (int i = 0; i < c->nreasons; i++)
+        free(c->reasons[i].reason);
+    free(c->reasons);
+    for (int i = 0; i < c->nlines; i++)
+        free(c->lines[i].kind);
+    free(c->lines);
+    for (int i = 0; i < c->nnames; i++) {
+        free(c->names[i].key);
+        free(c->names[i].display_name);
+        free(c->names[i].upn);
+    }
+    free(c->names);
+    free(c->idbuf);
+    PQclear(c->doc);
+    PQclear(c->inv);
+    free(c);
+}
+
+ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
+                                      const char *path,
+                                      const report_invoice_options *opt,
+                                      char *err)
+{
+    static const report_invoice_options none;
     inv_ctx *c = calloc(1, sizeof *c);
     char title[512], subject[512], keywords[256], comments[256];
     int year, month;
     ac_status rc;
 
+    if (opt == NULL)
+        opt = &none;
     if (c == NULL)
         return ac_fail(err, AC_EOSERR, "out of memory");
     c->conn = conn;
     c->invoice_no = invoice_no;
+    c->draft = opt->draft != 0;
+    c->header_row = c->draft ? 1 : 0;
+    c->calls_per_sheet = calls_limit;
+    if (c->calls_per_sheet > REPORT_CALLS_SHEET_MAX - c->header_row)
+        c->calls_per_sheet = REPORT_CALLS_SHEET_MAX - c->header_row;
     const char *p[] = { invoice_no };
     rc = db_query(conn, invoice_sql, 1, p, &c->inv, err);
     if (rc == AC_OK && PQntuples(c->inv) != 1)
@@ -1099,34 +1773,73 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     if (rc == AC_OK && sscanf(iv(c, I_PERIOD), "%4d-%2d", &year, &month) != 2)
         rc = ac_fail(err, AC_EINTERNAL, "invoice %s: bad period %s",
                      invoice_no, iv(c, I_PERIOD));
+    if (rc == AC_OK)
+        rc = load_document(c, err);
+    if (rc == AC_OK)
+        rc = load_lines(c, err);
+    if (rc == AC_OK)
+        rc = load_names(c, err);
     if (rc != AC_OK) {
-        PQclear(c->inv);
-        free(c);
+        free_ctx(c);
         return rc;
     }
+    c->paper = xb_paper_of(dv(c, D_S_COUNTRY));
 
-    snprintf(title, sizeof title, "Invoice %s, %s", invoice_no,
-             iv(c, I_NAME));
+    /* What the document is, for the properties and the footers; a draft
+     * names no number. */
+    if (c->draft) {
+        snprintf(c->label, sizeof c->label, "DRAFT %s %s", iv(c, I_TENANT),
+                 iv(c, I_PERIOD));
+        snprintf(title, sizeof title, "DRAFT usage statement, %s, %s",
+                 iv(c, I_NAME), iv(c, I_PERIOD));
+        snprintf(comments, sizeof comments, "Draft of revision %s; not an "
+                 "invoice: numbers are given when it is issued.",
+                 iv(c, I_REVISION));
+        snprintf(keywords, sizeof keywords, "acbill, draft, %s, %s",
+                 iv(c, I_TENANT), iv(c, I_PERIOD));
+    } else {
+        if (c->own_doc) {
+            snprintf(c->label, sizeof c->label, "Invoice %s (statement %s)",
+                     dv(c, D_NO), invoice_no);
+            snprintf(title, sizeof title, "Invoice %s, %s", dv(c, D_NO),
+                     iv(c, I_NAME));
+        } else {
+            snprintf(c->label, sizeof c->label, "Usage statement %s",
+                     invoice_no);
+            snprintf(title, sizeof title, "Usage statement %s, %s",
+                     invoice_no, iv(c, I_NAME));
+        }
+        if (iv(c, I_SUPERSEDES) != NULL)
+            snprintf(comments, sizeof comments, "Statement %s, revision %s; "
+                     "supersedes %s.", invoice_no, iv(c, I_REVISION),
+                     iv(c, I_SUPERSEDES));
+        else
+            snprintf(comments, sizeof comments, "Statement %s, revision %s.",
+                     invoice_no, iv(c, I_REVISION));
+        snprintf(keywords, sizeof keywords, "acbill, %s, %s, %s, %s",
+                 c->own_doc ? "invoice" : "usage statement",
+                 c->own_doc ? dv(c, D_NO) : invoice_no, iv(c, I_TENANT),
+                 iv(c, I_PERIOD));
+    }
     snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
              "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
              iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
-    snprintf(keywords, sizeof keywords, "acbill, invoice, %s, %s",
-             iv(c, I_TENANT), iv(c, I_PERIOD));
-    if (iv(c, I_SUPERSEDES) != NULL)
-        snprintf(comments, sizeof comments, "Revision %s; supersedes %s.",
-                 iv(c, I_REVISION), iv(c, I_SUPERSEDES));
-    else
-        snprintf(comments, sizeof comments, "Revision %s.",
-                 iv(c, I_REVISION));
+    /* Created: the issue date (the document's, or the statement's in the
+     * tenant's time zone), 00:00: a run on the same day gives the same
+     * bytes. */
+    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUE_DATE)
+                                               : iv(c, I_ISSUE_DATE));
     xb_props props = {
-        .title = title, .subject = subject, .category = "Invoice",
+        .title = title, .subject = subject,
+        .category = c->draft ? "Draft" : c->own_doc ? "Invoice"
+                                                    : "Usage statement",
         .keywords = keywords, .comments = comments,
-        .created = xb_month_start(year, month), .tmpdir = tmpdir,
+        .created = created ? created : xb_month_start(year, month),
+        .tmpdir = opt->tmpdir,
     };
     rc = xb_open(&c->book, path, &props, err);
     if (rc != AC_OK) {
-        PQclear(c->inv);
-        free(c);
+        free_ctx(c);
         return rc;
     }
 
@@ -1137,10 +1850,15 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     c->m2b = m->m2_bold;
 
     /* The Summary comes first in the book and is written once the pass
-     * over the calls has added up its figures. */
+     * over the calls has added up its figures; a revision's Changes
+     * next. */
     rc = xb_sheet_add(&c->book, &c->summary, "Summary", err);
+    if (rc == AC_OK && iv(c, I_SUPERSEDES) != NULL) {
+        rc = xb_sheet_add(&c->book, &c->changes, "Changes", err);
+        c->has_changes = 1;
+    }
     if (rc == AC_OK)
-        rc = write_calls(c, spool_path, err);
+        rc = write_calls(c, opt->spool_path, err);
     if (rc == AC_OK)
         rc = write_summary(c, err);
     if (rc == AC_OK)
@@ -1153,21 +1871,6 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
     ac_status crc = xb_close(&c->book, rc != AC_OK, rc == AC_OK ? err : NULL);
     if (rc == AC_OK)
         rc = crc;
-    if (c->recon_rows != NULL)
-        fclose(c->recon_rows);
-    cl_free(&c->recon_line);
-    for (int i = 0; i < c->nreasons; i++)
-        free(c->reasons[i].reason);
-    free(c->reasons);
-    PQclear(c->inv);
-    free(c);
+    free_ctx(c);
     return rc;
-}
-
-ac_status report_draft_workbook(PGconn *conn, const char *invoice_no,
-                                const char *spool_path, const char *path,
-                                const char *tmpdir, char *err)
-{
-    return report_invoice_workbook_spool(conn, invoice_no, spool_path, path,
-                                         tmpdir, err);
 }

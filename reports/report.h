@@ -10,9 +10,20 @@
  * matter.
  *
  * Output is deterministic: the same ledger rows give byte-identical files
- * (the document's creation time is the first day of the period, 00:00 UTC;
+ * (the document's creation time is its issue date from the ledger;
  * formats and sheets are created in a fixed order; numbers are written in
- * the C locale, so the process must never call setlocale()).
+ * the C locale, so the process must never call setlocale()).  A statement
+ * revision's workbook reads only the documents of revisions up to its
+ * own, so documents issued later do not change it.  (The Organizer names
+ * come from the directory, usage.users, as it is when the workbook is
+ * written.)
+ *
+ * Every cell and document property goes through one text cleaner (valid
+ * XML, Excel's 32,767 characters, a cut marked " [...]"); every sheet is
+ * set up for printing (SPEC 4.3): the Summary portrait, one page wide and
+ * at most two tall up to about 170 rows (an invoice of 50 lines is about
+ * 120), list sheets landscape, one page wide, the header row repeated, the
+ * document number and "Page n of m" in the footer.
  *
  * Workbooks are written in libxlsxwriter's constant_memory mode, with its
  * temporary files in the output's directory, and the calls are streamed
@@ -23,6 +34,7 @@
 #define AC_REPORT_H
 
 #include <libpq-fe.h>
+#include <time.h>
 
 #include "status.h"
 
@@ -30,12 +42,26 @@
  * at most this many calls before the next one, `Calls (2)`, begins. */
 #define REPORT_CALLS_SHEET_MAX 1048575u
 
-/* Write the workbook of invoice invoice_no to path: sheets Summary, Calls
+/* Write the workbook of statement revision invoice_no (a billing.invoices
+ * row) to path: sheets Summary, Changes (a revision after the first: the
+ * calls added, removed or re-rated against the one it supersedes), Calls
  * (continued on `Calls (2)`, ... when needed), Organizers, Findings and
- * Reconciliation.  Reads billing.invoices, invoice_lines, rated_calls,
- * findings, the superseded revision (for the change block) and, for the
- * Organizers sheet's "add-on held" column, usage.license_assignments.
- * Reads only; never begins or commits a transaction.
+ * Reconciliation.
+ *
+ * The Summary starts with the document header (SPEC 4.3): when the
+ * revision has its own invoice document (billing.documents, kind
+ * 'invoice', invoice_no = this revision) it is that invoice, with its
+ * number, issue and due dates, seller and buyer as recorded at issue;
+ * otherwise it is a usage statement naming the invoice in force (the
+ * period's latest invoice document of a revision up to this one that no
+ * credit note of such a revision voids).  A credit note is taken to
+ * belong to the revision that voids and replaces the invoice (its
+ * invoice_no is the new revision).
+ *
+ * Reads billing.invoices, invoice_lines, rated_calls, findings,
+ * invoice_organizers, invoice_reconciliation, documents, the superseded
+ * revision and usage.users (display names and UPNs).  Reads only; never
+ * begins or commits a transaction.
  *
  * path's directory must exist and be writable (it also holds the
  * temporary files while the workbook is written).  An existing file at
@@ -71,14 +97,53 @@ ac_status report_invoice_workbook_spool(PGconn *conn, const char *invoice_no,
                                         const char *path, const char *tmpdir,
                                         char *err);
 
-/* The draft of a period still in its grace period (SPEC 4.2): the
- * invoice workbook of the revision invoice_no as report_invoice_workbook_
- * spool() writes it, marked DRAFT.  Called inside the caller's open
- * transaction, whose rows it reads and which the caller then rolls back.
- * Same contract as report_invoice_workbook_spool(). */
-ac_status report_draft_workbook(PGconn *conn, const char *invoice_no,
-                                const char *spool_path, const char *path,
-                                const char *tmpdir, char *err);
+/* Options of report_invoice_workbook_opt(); all zero is the plain
+ * workbook from the ledger. */
+typedef struct {
+    /* A file of the invoice's rated calls in seq order in COPY text
+     * format (columns REPORT_SPOOL_COLUMNS) to read the Calls sheets from
+     * instead of billing.rated_calls; NULL: from the ledger.  The result
+     * is byte-identical either way. */
+    const char *spool_path;
+    /* Where libxlsxwriter's temporary files go; NULL: path's directory. */
+    const char *tmpdir;
+    /* Non-zero: a draft (SPEC 4.2, grace period).  Every sheet is marked
+     * DRAFT (a red title cell, and "DRAFT" in the printed header; list
+     * sheets then have the mark in row 1 and their header in row 2), no
+     * statement or document number is shown anywhere (the properties
+     * included: the footer names the tenant and period), seller, buyer,
+     * payment terms and tax note are today's ref.operator and
+     * ref.customers, and the issue and due dates read "when it is
+     * issued".  The caller writes the revision's rows in its own open
+     * transaction, calls this, and rolls back: the function only reads,
+     * so it sees them.  A Calls sheet of a draft holds one call fewer
+     * (REPORT_CALLS_SHEET_MAX - 1). */
+    int draft;
+} report_invoice_options;
+
+/* report_invoice_workbook() with options (NULL: none). */
+ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
+                                      const char *path,
+                                      const report_invoice_options *opt,
+                                      char *err);
+
+/* Write the workbook of credit note document_no (billing.documents, kind
+ * 'credit_note') to path, named by the caller `<document_no>.xlsx`: one
+ * sheet, `Credit note`, with the header (document type, number, issue
+ * date, seller and buyer as recorded on the credit note, purchase order,
+ * Entra tenant id, currency, period, "voids invoice X of <date>"), the
+ * voided invoice's lines negated, and subtotal, tax and total (negative,
+ * the credit note's own figures).  The lines must add up to the credit
+ * note's subtotal (AC_EDATA otherwise).  Created date: the credit note's
+ * issue date.  Printed portrait, one page wide.  Same contract as
+ * report_invoice_workbook(); AC_EDATA when document_no is not a credit
+ * note. */
+ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
+                                      const char *path, char *err);
+
+/* A UTC time stamp 'YYYY-MM-DD[ HH:MM:SS]' as a time_t (timegm); 0 for
+ * NULL or text that is not one. */
+time_t report_time_of(const char *ts);
 
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the

@@ -12,26 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "countries.h"
 #include "db.h"
 #include "report.h"
 
-/* Excel's longest cell text, in characters. */
-#define XB_STR_MAX 32767
 #define XB_WIDTH_MAX 60
-
-/* Copy src into dst (cap bytes), cutting at a character boundary. */
-static void copy_prop(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--;
-    }
-    if (n > 0)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is invalid,
  * overlong, a surrogate, beyond U+10FFFF, or U+FFFE/U+FFFF (not allowed
@@ -67,57 +52,144 @@ static int utf8_len(const unsigned char *s)
     return 0;
 }
 
-/* Return text as valid UTF-8 of at most XB_STR_MAX characters: text
- * itself when it already is, else a copy in b->buf with each invalid byte
- * replaced by U+FFFD.  *chars receives the character count.  NULL when
- * memory runs out. */
+/* What the cleaner does with the character of len bytes at p: 0 keep,
+ * 1 replace with U+FFFD (invalid UTF-8; C0 controls but tab and line feed,
+ * DEL and the C1 controls, which XML forbids or Excel shows as boxes),
+ * 2 drop (a carriage return before a line feed), 3 a line feed (a lone
+ * carriage return, which XML readers would turn into one anyway). */
+static int clean_action(const unsigned char *p, int len)
+{
+    if (len == 0)
+        return 1;
+    if (len == 1) {
+        if (*p == '\r')
+            return p[1] == '\n' ? 2 : 3;
+        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7F)
+            return 1;
+        return 0;
+    }
+    if (len == 2 && p[0] == 0xC2 && p[1] < 0xA0)     /* U+0080-U+009F */
+        return 1;
+    return 0;
+}
+
+size_t xb_clean(const char *text, size_t max_units, char *out,
+                size_t *units)
+{
+    static const char mark[] = XB_CUT_MARK;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    size_t n = 0, u = 0, total = 0;
+
+    /* The text's length in UTF-16 units (what Excel counts), as cleaned. */
+    for (const unsigned char *q = p; *q != '\0'; ) {
+        int len = utf8_len(q);
+        int act = clean_action(q, len);
+        total += act == 2 ? 0 : len == 4 ? 2 : 1;
+        q += len ? len : 1;
+    }
+    size_t keep = total <= max_units ? total
+                : max_units > sizeof mark - 1 ? max_units - (sizeof mark - 1)
+                : 0;
+    while (*p != '\0') {
+        int len = utf8_len(p);
+        int act = clean_action(p, len);
+        size_t w = act == 2 ? 0 : len == 4 ? 2 : 1;
+        if (u + w > keep)
+            break;
+        u += w;
+        if (act == 1) {
+            if (out)
+                memcpy(out + n, "\xEF\xBF\xBD", 3);      /* U+FFFD */
+            n += 3;
+        } else if (act == 3) {
+            if (out)
+                out[n] = '\n';
+            n++;
+        } else if (act == 0) {
+            if (out)
+                memcpy(out + n, p, (size_t)len);
+            n += (size_t)len;
+        }
+        p += len ? len : 1;
+    }
+    if (total > keep) {
+        if (out)
+            memcpy(out + n, mark, sizeof mark - 1);
+        n += sizeof mark - 1;
+        u += sizeof mark - 1;
+    }
+    if (out)
+        out[n] = '\0';
+    if (units)
+        *units = u;
+    return n;
+}
+
+char *xb_clean_dup(const char *text, size_t max_units)
+{
+    size_t n = xb_clean(text, max_units, NULL, NULL);
+    char *out = malloc(n + 1);
+    if (out != NULL)
+        xb_clean(text, max_units, out, NULL);
+    return out;
+}
+
+/* Return text cleaned (xb_clean, Excel's XB_STR_MAX): text itself when it
+ * needs nothing, else a copy in b->buf.  *chars receives its length in
+ * UTF-16 units.  NULL when memory runs out. */
 static const char *clean_text(xb_book *b, const char *text, unsigned *chars)
 {
     const unsigned char *p = (const unsigned char *)text;
-    unsigned n = 0;
-    int clean = 1;
+    size_t units = 0;
 
     while (*p != '\0') {
         int len = utf8_len(p);
-        if (len == 0 || n == XB_STR_MAX) {
-            clean = 0;
+        if (clean_action(p, len) != 0)
             break;
-        }
+        units += len == 4 ? 2 : 1;
         p += len;
-        n++;
     }
-    if (clean) {
-        *chars = n;
+    if (*p == '\0' && units <= XB_STR_MAX) {
+        *chars = (unsigned)units;
         return text;
     }
-
-    size_t need = strlen(text) * 3 + 1;
-    if (need > b->bufcap) {
-        char *nb = realloc(b->buf, need);
+    size_t n = xb_clean(text, XB_STR_MAX, NULL, NULL);
+    if (n + 1 > b->bufcap) {
+        char *nb = realloc(b->buf, n + 1);
         if (nb == NULL)
             return NULL;
         b->buf = nb;
-        b->bufcap = need;
+        b->bufcap = n + 1;
     }
-    char *out = b->buf;
-    p = (const unsigned char *)text;
-    n = 0;
-    while (*p != '\0' && n < XB_STR_MAX) {
-        int len = utf8_len(p);
-        if (len == 0) {
-            memcpy(out, "\xEF\xBF\xBD", 3);     /* U+FFFD */
-            out += 3;
-            p++;
-        } else {
-            memcpy(out, p, (size_t)len);
-            out += len;
-            p += len;
-        }
-        n++;
-    }
-    *out = '\0';
-    *chars = n;
+    xb_clean(text, XB_STR_MAX, b->buf, &units);
+    *chars = (unsigned)units;
     return b->buf;
+}
+
+/* Copy src into dst (cap bytes), cutting at a character boundary. */
+static void copy_prop(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Free the property strings and the scratch buffer. */
+static void xb_free_props(xb_book *b)
+{
+    for (int i = 0; i < XB_PROPS; i++) {
+        free(b->prop[i]);
+        b->prop[i] = NULL;
+    }
+    free(b->buf);
+    b->buf = NULL;
+    b->bufcap = 0;
 }
 
 static void note(xb_sheet *s, lxw_error e, lxw_col_t col)
@@ -160,30 +232,20 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
         return ac_fail(err, AC_ECANTCREAT, "cannot write workbook %s: "
                        "directory %s: %s", path, b->tmpdir, strerror(errno));
 
-    copy_prop(b->title, sizeof b->title, p->title);
-    copy_prop(b->subject, sizeof b->subject, p->subject);
-    copy_prop(b->category, sizeof b->category, p->category);
-    copy_prop(b->keywords, sizeof b->keywords, p->keywords);
-    copy_prop(b->comments, sizeof b->comments, p->comments);
-    copy_prop(b->author, sizeof b->author, "acbill");
-    copy_prop(b->company, sizeof b->company, "acbill");
-    /* The property strings may come from tenant data: keep them valid. */
-    struct { char *s; size_t cap; } props[] = {
-        { b->title, sizeof b->title }, { b->subject, sizeof b->subject },
-        { b->keywords, sizeof b->keywords },
-        { b->comments, sizeof b->comments },
+    /* The property strings may come from tenant data: the cells' cleaner
+     * keeps them valid XML (docProps/core.xml). */
+    const char *src[XB_PROPS] = {
+        p->title, p->subject, p->category, p->keywords, p->comments
     };
-    for (size_t i = 0; i < sizeof props / sizeof *props; i++) {
-        unsigned chars;
-        const char *c = clean_text(b, props[i].s, &chars);
-        if (c == NULL) {
-            free(b->buf);
-            b->buf = NULL;
+    for (int i = 0; i < XB_PROPS; i++) {
+        b->prop[i] = xb_clean_dup(src[i] ? src[i] : "", XB_STR_MAX);
+        if (b->prop[i] == NULL) {
+            xb_free_props(b);
             return ac_fail(err, AC_EOSERR, "out of memory");
         }
-        if (c != props[i].s)
-            copy_prop(props[i].s, props[i].cap, c);
     }
+    copy_prop(b->author, sizeof b->author, "acbill");
+    copy_prop(b->company, sizeof b->company, "acbill");
 
     lxw_workbook_options opt = {
         .constant_memory = LXW_TRUE,
@@ -192,20 +254,19 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
     };
     b->wb = workbook_new_opt(path, &opt);
     if (b->wb == NULL) {
-        free(b->buf);
-        b->buf = NULL;
+        xb_free_props(b);
         return ac_fail(err, AC_ECANTCREAT, "cannot create workbook %s",
                        path);
     }
 
     lxw_doc_properties props_ = {
-        .title = b->title,
-        .subject = b->subject,
+        .title = b->prop[0],
+        .subject = b->prop[1],
         .author = b->author,
         .company = b->company,
-        .category = b->category,
-        .keywords = b->keywords,
-        .comments = b->comments,
+        .category = b->prop[2],
+        .keywords = b->prop[3],
+        .comments = b->prop[4],
         .created = p->created,
     };
     lxw_error e = workbook_set_properties(b->wb, &props_);
@@ -226,6 +287,8 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
     format_set_bold(b->header);
     format_set_bg_color(b->header, 0xDDEBF7);
     format_set_bottom(b->header, LXW_BORDER_THIN);
+    format_set_text_wrap(b->header);
+    format_set_align(b->header, LXW_ALIGN_VERTICAL_TOP);
     b->bold = workbook_add_format(b->wb);
     format_set_bold(b->bold);
     b->italic = workbook_add_format(b->wb);
@@ -241,6 +304,14 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
     format_set_num_format(b->decimal4, "#,##0.0000");
     b->wrap = workbook_add_format(b->wb);
     format_set_text_wrap(b->wrap);
+    format_set_align(b->wrap, LXW_ALIGN_VERTICAL_TOP);
+    b->date = workbook_add_format(b->wb);
+    format_set_num_format(b->date, "yyyy-mm-dd");
+    format_set_align(b->date, LXW_ALIGN_LEFT);
+    b->draft = workbook_add_format(b->wb);
+    format_set_bold(b->draft);
+    format_set_font_size(b->draft, 14);
+    format_set_font_color(b->draft, 0xC00000);
     return AC_OK;
 }
 
@@ -265,9 +336,7 @@ ac_status xb_close(xb_book *b, int failed, char *err)
             rc = ac_fail(err, AC_EIO, "cannot remove partial %s: %s",
                          b->path, strerror(errno));
     }
-    free(b->buf);
-    b->buf = NULL;
-    b->bufcap = 0;
+    xb_free_props(b);
     return rc;
 }
 
@@ -456,6 +525,13 @@ void xb_header(xb_sheet *s, const char *const *names, int n)
     xb_next(s);
 }
 
+void xb_header_tall(xb_sheet *s, const char *const *names, int n)
+{
+    /* Set before the row's cells: constant_memory writes a row once. */
+    note(s, worksheet_set_row(s->ws, s->row, 30, NULL), 0);
+    xb_header(s, names, n);
+}
+
 void xb_fit_columns(xb_sheet *s, int ncols, unsigned min_width)
 {
     for (int i = 0; i < ncols && i < XB_MAX_COLS; i++) {
@@ -477,6 +553,168 @@ void xb_list_finish(xb_sheet *s, lxw_row_t header_row, int ncols)
     note(s, worksheet_autofilter(s->ws, header_row, 0, last,
                                  (lxw_col_t)(ncols - 1)), 0);
     xb_fit_columns(s, ncols, 6);
+}
+
+void xb_label(xb_sheet *s, const char *label, const char *value,
+              lxw_format *f)
+{
+    xb_str(s, 0, label, NULL);
+    xb_str(s, 1, value, f);
+    xb_next(s);
+}
+
+void xb_label_note(xb_sheet *s, const char *label, const char *note)
+{
+    xb_label(s, label, note, s->book->italic);
+}
+
+void xb_label_dec(xb_sheet *s, const char *label, const char *value,
+                  lxw_format *f)
+{
+    xb_str(s, 0, label, NULL);
+    xb_dec(s, 1, value, f);
+    xb_next(s);
+}
+
+void xb_date(xb_sheet *s, lxw_col_t col, const char *date)
+{
+    char ts[32];
+    if (date == NULL)
+        return;
+    snprintf(ts, sizeof ts, "%.10s 00:00:00", date);
+    xb_ts(s, col, ts, s->book->date);
+}
+
+void xb_label_date(xb_sheet *s, const char *label, const char *date)
+{
+    xb_str(s, 0, label, NULL);
+    xb_date(s, 1, date);
+    xb_next(s);
+}
+
+void xb_label_lines(xb_sheet *s, const char *label, const char *text,
+                    lxw_format *first, int max_lines)
+{
+    char *copy = text ? strdup(text) : NULL;
+    int n = 0;
+
+    if (copy == NULL)
+        return;
+    for (char *line = copy, *next; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL && n < max_lines - 1) {
+            *next++ = '\0';
+        } else if (next != NULL) {
+            /* The last row: the rest, its line breaks as ", ". */
+            for (char *q = next; (q = strchr(q, '\n')) != NULL; )
+                *q = ',';
+            next = NULL;
+        }
+        size_t len = strlen(line);
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        xb_str(s, 0, n == 0 ? label : NULL, NULL);
+        xb_str(s, 1, line, n == 0 ? first : NULL);
+        xb_next(s);
+        n++;
+    }
+    free(copy);
+}
+
+void xb_country_label(const char *code, char *buf, size_t len)
+{
+    const char *name = country_name(code);
+    if (code == NULL)
+        snprintf(buf, len, "%s", "");
+    else if (name != NULL)
+        snprintf(buf, len, "%s (%s)", name, code);
+    else
+        snprintf(buf, len, "%s", code);
+}
+
+void xb_party(xb_sheet *s, const char *role, const char *name,
+              const char *address, const char *country, const char *tax_id,
+              const char *extra_label, const char *extra,
+              const char *none)
+{
+    char t[160], label[64];
+
+    if (name == NULL) {
+        if (none != NULL)
+            xb_label_note(s, role, none);
+        return;
+    }
+    xb_label_lines(s, role, name, s->book->bold, 2);
+    xb_label_lines(s, "", address, NULL, 8);
+    if (country != NULL) {
+        xb_country_label(country, t, sizeof t);
+        xb_label(s, "", t, NULL);
+    }
+    if (tax_id != NULL) {
+        snprintf(label, sizeof label, "%s's tax ID", role);
+        xb_label(s, label, tax_id, NULL);
+    }
+    if (extra != NULL)
+        xb_label_lines(s, extra_label, extra, NULL, 6);
+}
+
+int xb_paper_of(const char *country)
+{
+    if (country != NULL && (strcmp(country, "US") == 0 ||
+                            strcmp(country, "CA") == 0))
+        return XB_PAPER_LETTER;
+    return XB_PAPER_A4;
+}
+
+void xb_print_setup(xb_sheet *s, int list, lxw_row_t header_row,
+                    unsigned tall, const char *doc_label, int draft,
+                    int paper)
+{
+    /* "&L<label>&C&A&RPage &P of &N": the label gets what is left of
+     * Excel's 255 characters, each '&' doubled. */
+    static const char tail[] = "&C&A&RPage &P of &N";
+    char footer[LXW_HEADER_FOOTER_MAX + 1], label[LXW_HEADER_FOOTER_MAX];
+    size_t room = LXW_HEADER_FOOTER_MAX - (sizeof tail - 1) - 2, n = 0;
+    char *clean = xb_clean_dup(doc_label ? doc_label : "", 120);
+
+    if (clean == NULL) {
+        note(s, LXW_ERROR_MEMORY_MALLOC_FAILED, 0);
+        return;
+    }
+    /* Line breaks would end the footer's line: spaces instead. */
+    for (const char *p = clean; *p != '\0'; p++) {
+        size_t need = *p == '&' ? 2 : 1;
+        if (n + need > room)
+            break;
+        label[n++] = *p == '\n' || *p == '\t' ? ' ' : *p;
+        if (*p == '&')
+            label[n++] = '&';
+    }
+    /* Never cut inside a UTF-8 sequence. */
+    while (n > 0 && ((unsigned char)label[n - 1] & 0xC0) == 0x80)
+        n--;
+    if (n > 0 && ((unsigned char)label[n - 1] & 0xC0) == 0xC0)
+        n--;
+    label[n] = '\0';
+    free(clean);
+    snprintf(footer, sizeof footer, "&L%s%s", label, tail);
+
+    worksheet_set_paper(s->ws, (uint8_t)paper);
+    if (list) {
+        worksheet_set_landscape(s->ws);
+        worksheet_fit_to_pages(s->ws, 1, 0);
+        note(s, worksheet_repeat_rows(s->ws, header_row, header_row), 0);
+    } else {
+        worksheet_set_portrait(s->ws);
+        worksheet_fit_to_pages(s->ws, 1, (uint16_t)tall);
+    }
+    worksheet_set_margins(s->ws, 0.5, 0.5, 0.75, 0.75);
+    note(s, worksheet_set_footer(s->ws, footer), 0);
+    if (draft)
+        note(s, worksheet_set_header(s->ws, "&C&\"-,Bold\"&14DRAFT "
+                                     "- not an invoice, not for booking"), 0);
 }
 
 double xb_number(const char *text)

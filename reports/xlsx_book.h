@@ -8,8 +8,9 @@
  * libxlsxwriter error is remembered in the book (later writes are then
  * skipped) and xb_check() turns it into an ac_status.  Tenant-supplied
  * text always goes through xb_str(), which writes a string cell (never a
- * formula), replaces invalid UTF-8 with U+FFFD and truncates to Excel's
- * 32,767 characters. */
+ * formula) cleaned by xb_clean(): valid XML, at most Excel's 32,767
+ * characters, a cut marked.  Document properties go through the same
+ * cleaner. */
 #ifndef AC_XLSX_BOOK_H
 #define AC_XLSX_BOOK_H
 
@@ -22,6 +23,18 @@
 
 #define XB_MAX_COLS 32
 #define XB_MAX_CURRENCIES 64
+#define XB_PROPS 5              /* title, subject, category, keywords,
+                                   comments */
+
+/* Excel's longest cell text, in characters (UTF-16 units). */
+#define XB_STR_MAX 32767
+
+/* What ends a text that xb_clean() cut. */
+#define XB_CUT_MARK " [...]"
+
+/* Paper sizes of xb_print_setup() (Excel's codes). */
+#define XB_PAPER_LETTER 1
+#define XB_PAPER_A4 9
 
 /* Number formats of one currency: 2 and 4 decimals, and 2 decimals bold
  * (for totals). */
@@ -43,15 +56,16 @@ typedef struct {
     lxw_workbook *wb;
     char path[PATH_MAX];
     char tmpdir[PATH_MAX];
-    /* Property strings, kept alive until the workbook is closed. */
-    char title[512], subject[512], category[64], keywords[256],
-         comments[512], author[16], company[16];
+    /* Property strings (cleaned copies), kept until the workbook is
+     * closed. */
+    char *prop[XB_PROPS];
+    char author[16], company[16];
     lxw_error lerr;         /* first libxlsxwriter error, or 0 */
     unsigned long tmp_failures; /* xb_tmp_failures() at xb_open() */
     char where[128];        /* where it happened */
     /* The fixed formats, created in this order by xb_open(). */
     lxw_format *title_f, *section, *header, *bold, *italic, *integer,
-               *integer_bold, *datetime, *decimal4, *wrap;
+               *integer_bold, *datetime, *decimal4, *wrap, *date, *draft;
     xb_money money[XB_MAX_CURRENCIES];
     int nmoney;
     char *buf;              /* scratch for sanitised strings */
@@ -65,6 +79,72 @@ typedef struct {
     lxw_row_t row;          /* the row being written */
     unsigned width[XB_MAX_COLS];    /* widest content so far, in chars */
 } xb_sheet;
+
+/* The text cleaner of every cell and document property: text (NULL is
+ * "") as valid XML 1.0 in UTF-8 that Excel accepts.  Invalid UTF-8, the
+ * C0 control characters but tab and line feed, DEL and the C1 controls
+ * become U+FFFD; CR LF becomes LF and a lone CR LF.  Text longer than
+ * max_units UTF-16 units (Excel's count; max_units >= 6) is cut so that
+ * it ends in XB_CUT_MARK and is max_units long.  Writes the result and a
+ * NUL to out when out is not NULL (it must hold the returned length + 1),
+ * and its length in UTF-16 units to *units when units is not NULL.
+ * Returns the result's length in bytes. */
+size_t xb_clean(const char *text, size_t max_units, char *out,
+                size_t *units);
+
+/* xb_clean() into a new malloc'd string; NULL when out of memory. */
+char *xb_clean_dup(const char *text, size_t max_units);
+
+/* Page set-up of sheet s (SPEC 4.3, "set up for printing").  list: a
+ * list sheet (landscape, one page wide, the row header_row repeated on
+ * every page); otherwise a summary (portrait, one page wide and at most
+ * tall pages tall, 0: as many as needed).  The footer shows doc_label
+ * (the document or statement number; NULL or "" for none) on the left,
+ * the sheet's name in the centre and "Page n of m" on the right; draft
+ * puts "DRAFT" in the header.  paper: XB_PAPER_A4 or XB_PAPER_LETTER.
+ * doc_label is cleaned and its '&' escaped; it is shortened to keep the
+ * footer within Excel's 255 characters. */
+void xb_print_setup(xb_sheet *s, int list, lxw_row_t header_row,
+                    unsigned tall, const char *doc_label, int draft,
+                    int paper);
+
+/* Key-value rows of a document header: the label in column A, the value
+ * in column B, then the next row.  xb_label: text in format f (NULL:
+ * plain); xb_label_note: a remark (italic); xb_label_dec: decimal text
+ * in format f; xb_label_date: a date 'YYYY-MM-DD' as an Excel date. */
+void xb_label(xb_sheet *s, const char *label, const char *value,
+              lxw_format *f);
+void xb_label_note(xb_sheet *s, const char *label, const char *note);
+void xb_label_dec(xb_sheet *s, const char *label, const char *value,
+                  lxw_format *f);
+void xb_label_date(xb_sheet *s, const char *label, const char *date);
+
+/* A date 'YYYY-MM-DD' (NULL: nothing) as an Excel date in column col. */
+void xb_date(xb_sheet *s, lxw_col_t col, const char *date);
+
+/* Multi-line text (an address) under label, one row a line (the label
+ * on the first), the first line in format first: at most max_lines rows,
+ * the rest joined to the last with ","; empty lines skipped; nothing for
+ * NULL. */
+void xb_label_lines(xb_sheet *s, const char *label, const char *text,
+                    lxw_format *first, int max_lines);
+
+/* "France (FR)", the code alone when it has no name, "" for NULL. */
+void xb_country_label(const char *code, char *buf, size_t len);
+
+/* A seller or buyer block: role ("Seller", "Buyer") and the name in
+ * bold, the address lines, the country by name and code, "<role>'s tax
+ * ID", and extra (payment details, an email) under extra_label; fields
+ * NULL are left out.  name NULL: the row "<role>: none" when none is not
+ * NULL, else nothing. */
+void xb_party(xb_sheet *s, const char *role, const char *name,
+              const char *address, const char *country, const char *tax_id,
+              const char *extra_label, const char *extra,
+              const char *none);
+
+/* The paper of a document whose seller is in country (ISO 3166 alpha-2):
+ * US Letter in the US and Canada, A4 elsewhere (and for NULL). */
+int xb_paper_of(const char *country);
 
 /* Create the workbook at path (constant_memory, temporary files in path's
  * directory) with the fixed formats and the properties p.  On failure the
@@ -119,6 +199,10 @@ void xb_next(xb_sheet *s);
 
 /* Write names[0..n-1] as a header row at the current row and move on. */
 void xb_header(xb_sheet *s, const char *const *names, int n);
+
+/* xb_header() in a row two lines tall, for headers that wrap in columns
+ * narrower than their text (the Summary's tables). */
+void xb_header_tall(xb_sheet *s, const char *const *names, int n);
 
 /* Finish a list whose header is at header_row and whose data ends at the
  * row before the cursor: freeze the rows up to the header, put an

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "countries.h"
 #include "report.h"
 #include "xlsx_book.h"
 #include "sha256.h"
@@ -131,23 +132,38 @@ static ac_status write_invoice(const char *no, const char *sub, char *path,
 static const char calls_header[] =
     "Usage ID\tStart (local time)\tOrganizer\tDestination\tCountry\tKind\t"
     "Duration (s)\tMinutes\tOutcome\tPool minutes\tBilled minutes\tRate\t"
-    "Connection fee\tAmount\tReason";
+    "Connection fee\tAmount\tReason\tLine\tCall ID\tConference ID\t"
+    "Organizer name\tProvider charge\tProvider currency\tProvider capability";
 
 static char *expected_calls(const char *no)
 {
-    char sql[2048];
+    char sql[4096];
     snprintf(sql, sizeof sql,
-        "SELECT coalesce(string_agg(rtrim(concat_ws(E'\\t', usage_id::text,"
-        " to_char(start_local, 'YYYY-MM-DD HH24:MI:SS'),"
-        " coalesce(organizer_id, ''), coalesce(destination_number, ''),"
-        " coalesce(country, ''), coalesce(kind, ''),"
-        " coalesce(duration_seconds::text, ''), minutes::text, outcome,"
-        " pool_minutes::text, billed_minutes::text,"
-        " coalesce(trim_scale(per_minute)::text, ''),"
-        " coalesce(trim_scale(connection_fee)::text, ''),"
-        " trim_scale(amount)::text, coalesce(reason, '')), E'\\t'),"
-        " E'\\n' ORDER BY seq) || E'\\n', '')"
-        " FROM billing.rated_calls WHERE invoice_no = '%s'", no);
+        "SELECT coalesce(string_agg(rtrim(concat_ws(E'\\t', r.usage_id::text,"
+        " to_char(r.start_local, 'YYYY-MM-DD HH24:MI:SS'),"
+        " coalesce(r.organizer_id, ''), coalesce(r.destination_number, ''),"
+        " coalesce(r.country, ''), coalesce(r.kind, ''),"
+        " coalesce(r.duration_seconds::text, ''), r.minutes::text, r.outcome,"
+        " r.pool_minutes::text, r.billed_minutes::text,"
+        " coalesce(trim_scale(r.per_minute)::text, ''),"
+        " coalesce(trim_scale(r.connection_fee)::text, ''),"
+        " trim_scale(r.amount)::text, coalesce(r.reason, ''),"
+        " coalesce(l.line_no::text, ''), coalesce(r.call_id, ''),"
+        " coalesce(r.conference_id, ''), coalesce(u.display_name, ''),"
+        " coalesce(trim_scale(r.provider_charge)::text, ''),"
+        " coalesce(r.provider_currency, ''),"
+        " coalesce(r.provider_capability, '')), E'\\t'),"
+        " E'\\n' ORDER BY r.seq) || E'\\n', '')"
+        " FROM billing.rated_calls r"
+        " LEFT JOIN billing.invoice_lines l ON l.invoice_no = r.invoice_no"
+        "  AND r.billed_minutes > 0 AND l.country = r.country"
+        "  AND l.kind IS NOT DISTINCT FROM r.kind"
+        "  AND l.per_minute = r.per_minute"
+        "  AND l.connection_fee = r.connection_fee"
+        " LEFT JOIN billing.invoices i ON i.invoice_no = r.invoice_no"
+        " LEFT JOIN usage.users u ON u.tenant_id = i.tenant_id"
+        "  AND billing.id_key(u.user_id) = billing.id_key(r.organizer_id)"
+        " WHERE r.invoice_no = '%s'", no);
     return testdb_value(conn, sql);
 }
 
@@ -184,7 +200,7 @@ static const char more_ledger[] =
     " country, per_minute, connection_fee,"
     " calls + (country = 'GB')::int, minutes + 2 * (country = 'GB')::int,"
     " exact_amount + 0.06 * (country = 'GB')::int,"
-    " amount + 0.06 * (country = 'GB')::int"
+    " amount + 0.06 * (country = 'GB')::int, kind"
     " FROM billing.invoice_lines WHERE invoice_no = 'T1-2026-10-R1';"
     "INSERT INTO billing.rated_calls (invoice_no, seq, usage_id, start_time,"
     " start_local, organizer_id, destination_number, duration_seconds,"
@@ -289,7 +305,8 @@ static int suite_init(void)
         return -1;
     if (testdb_load(conninfo, "spec_example.sql") != 0 ||
         testdb_load(conninfo, "spec_ledger.sql") != 0 ||
-        testdb_exec(conn, more_ledger) != 0)
+        testdb_exec(conn, more_ledger) != 0 ||
+        testdb_load(conninfo, "documents_ledger.sql") != 0)
         return -1;
     return 0;
 }
@@ -370,8 +387,9 @@ static void test_invoice_sheets_and_calls(void)
     /* Spot checks against the SPEC table itself, not only the ledger. */
     CHECK_HAS(got, "00000000-0000-0000-0000-000000000007\t"
               "2026-10-06 09:00:00\tbob\t+33142685300\tFR\tgeographic\t5400\t"
-              "90\tsplit\t87\t3\t0.035\t0\t0.105\n");
-    CHECK_HAS(got, "\t-5\t0\trejected\t0\t0\t\t\t0\tINVALID_DURATION\n");
+              "90\tsplit\t87\t3\t0.035\t0\t0.105\t\t1\t\t\tBob Bauer\n");
+    CHECK_HAS(got, "\t-5\t0\trejected\t0\t0\t\t\t0\tINVALID_DURATION\t\t\t\t"
+              "Bob Bauer\n");
     free(got);
     free(rows);
 
@@ -386,16 +404,17 @@ static void test_invoice_sheets_and_calls(void)
     CHECK_TEXT(cell, "n\t#,##0\t-5\n");
     free(cell);
     char *view = reader("view '%s' Calls", path);
-    CHECK_TEXT(view, "freeze\tA2\nfilter\tA1:O18\n");
+    CHECK_TEXT(view, "freeze\tA2\nfilter\tA1:V18\n");
     free(view);
     view = reader("view '%s' Findings", path);
     CHECK_TEXT(view, "freeze\tA2\nfilter\tA1:E9\n");
     free(view);
 
     char *props = reader("props '%s'", path);
-    CHECK_HAS(props, "title\tInvoice T1-2026-10-R1, Contoso\n");
+    CHECK_HAS(props, "title\tInvoice INV-2026-000001, Contoso\n");
     CHECK_HAS(props, "creator\tacbill\n");
-    CHECK_HAS(props, "created\t2026-10-01 00:00:00\n");
+    /* Created: the invoice document's issue date. */
+    CHECK_HAS(props, "created\t2026-11-01 00:00:00\n");
     free(props);
 }
 
@@ -403,7 +422,11 @@ static void test_invoice_summary(void)
 {
     static const struct { const char *label, *value; } want[] = {
         { "Tenant", "Contoso" }, { "Period", "2026-10" },
-        { "Invoice number", "T1-2026-10-R1" }, { "Revision", "1" },
+        { "Statement number", "T1-2026-10-R1" }, { "Revision", "1" },
+        { "Document type", "Invoice" },
+        { "Document number", "INV-2026-000001" },
+        { "Issue date", "2026-11-01 00:00:00" },
+        { "Due date", "2026-12-01 00:00:00" },
         { "Supersedes", "(none: first revision)" }, { "Currency", "USD" },
         { "Seats", "2" }, { "Pool minutes", "120" },
         { "Pool used (minutes)", "120" }, { "Pool remaining (minutes)", "0" },
@@ -427,23 +450,42 @@ static void test_invoice_summary(void)
     /* The invoice lines, as the ledger has them, then the totals. */
     char *summary = reader("rows '%s' Summary", path);
     char *lines = testdb_value(conn,
-        "SELECT string_agg(concat_ws(E'\\t', line_no, country, kind,"
+        "SELECT string_agg(concat_ws(E'\\t', country, kind,"
         " trim_scale(per_minute), trim_scale(connection_fee), calls,"
-        " minutes, trim_scale(exact_amount), trim_scale(amount)), E'\\n'"
-        " ORDER BY line_no) FROM billing.invoice_lines"
+        " minutes, trim_scale(exact_amount), trim_scale(amount), line_no),"
+        " E'\\n' ORDER BY line_no) FROM billing.invoice_lines"
         " WHERE invoice_no = 'T1-2026-10-R1'");
     char block[4096];
-    snprintf(block, sizeof block, "Line\tCountry\tKind\tRate per minute\t"
-             "Connection fee\tCalls\tMinutes\tExact amount\tAmount\n%s\n"
-             "Subtotal\t\t\t\t\t7\t20\t5.145\t5.15\n"
+    snprintf(block, sizeof block, "Country\tCode\tKind\tRate per minute\t"
+             "Connection fee\tCalls\tMinutes\tExact amount\tAmount\tLine\n");
+    CHECK_HAS(summary, block);
+    /* Each line with its country's name, in the ledger's order. */
+    static const char *const names[] = {
+        "France\t", "United Kingdom\t", "Jamaica\t", "Puerto Rico\t",
+        "United States\t", "United States\t", "Zimbabwe\t"
+    };
+    const char *at = strstr(summary ? summary : "", block);
+    char *row = lines ? lines : "";
+    for (int i = 0; i < 7 && at != NULL; i++) {
+        at = strchr(at, '\n') + 1;
+        char *end = strchr(row, '\n');
+        char want_row[256];
+        snprintf(want_row, sizeof want_row, "%s%.*s\n", names[i],
+                 end ? (int)(end - row) : (int)strlen(row), row);
+        CU_ASSERT_TRUE(strncmp(at, want_row, strlen(want_row)) == 0);
+        if (strncmp(at, want_row, strlen(want_row)) != 0)
+            fprintf(stderr, "line %d: want %s", i + 1, want_row);
+        row = end ? end + 1 : row;
+    }
+    CHECK_HAS(summary, "\nSubtotal\t\t\t\t\t7\t20\t5.145\t5.15\n"
              "Rounding (each line to the currency's minor unit, half-up)"
              "\t\t\t\t\t\t\t\t0.005\n"
-             "Tax\t\t0 %%\t\t\t\t\t\t0\n"
-             "Total due\t\t\t\t\t\t\t\t5.15\n",
-             lines ? lines : "?");
-    CHECK_HAS(summary, block);
-    CHECK_HAS(summary, "3\tJM\tgeographic\t0.25\t0.05\t1\t10\t2.55\t2.55\n");
-    CHECK_HAS(summary, "1\tFR\tgeographic\t0.035\t0\t1\t3\t0.105\t0.11\n");
+             "Tax (0 %)\t\t\t\t\t\t\t\t0\n"
+             "Total due\t\t\t\t\t\t\t\t5.15\n");
+    CHECK_HAS(summary, "\nJamaica\tJM\tgeographic\t0.25\t0.05\t1\t10\t2.55\t"
+              "2.55\t3\n");
+    CHECK_HAS(summary, "\nFrance\tFR\tgeographic\t0.035\t0\t1\t3\t0.105\t"
+              "0.11\t1\n");
     free(lines);
 
     /* Calls by outcome: the control totals of rated_calls. */
@@ -451,7 +493,7 @@ static void test_invoice_summary(void)
         "SELECT string_agg(line, E'\\n' ORDER BY n) FROM"
         " (SELECT n, concat_ws(E'\\t', o, count(r.outcome),"
         "   coalesce(sum(r.minutes), 0), coalesce(sum(r.pool_minutes), 0),"
-        "   coalesce(sum(r.billed_minutes), 0),"
+        "   coalesce(sum(r.billed_minutes), 0), '', '',"
         "   trim_scale(coalesce(sum(r.amount), 0))) AS line"
         "  FROM unnest(ARRAY['rejected','zero','exempt','pool','split',"
         "   'billed']) WITH ORDINALITY AS x(o, n)"
@@ -459,19 +501,22 @@ static void test_invoice_summary(void)
         "   ON r.invoice_no = 'T1-2026-10-R1' AND r.outcome = x.o"
         "  GROUP BY o, n) s");
     snprintf(block, sizeof block, "Outcome\tCalls\tMinutes\tPool minutes\t"
-             "Billed minutes\tAmount\n%s\nAll calls\t17\t208\t120\t20\t"
-             "5.145\n", outcomes ? outcomes : "?");
+             "Billed minutes\t\t\tAmount\n%s\nAll calls\t17\t208\t120\t20\t"
+             "\t\t5.145\n", outcomes ? outcomes : "?");
     CHECK_HAS(summary, block);
     CHECK_HAS(summary, "\nrejected\t5\t");
-    CHECK_HAS(summary, "\nsplit\t1\t90\t87\t3\t0.105\n");
+    CHECK_HAS(summary, "\nsplit\t1\t90\t87\t3\t\t\t0.105\n");
     CHECK_HAS(summary, "\nUsed\t120\nRemaining\t0\n");
     free(outcomes);
     free(summary);
 
     char *orgs = reader("rows '%s' Organizers", path);
-    CHECK_HAS(orgs, "\nalice\t4\t0\t64\t61\t2\t1\t0.02\tyes\tno\n");
-    CHECK_HAS(orgs, "\ndave\t1\t1\t0\t0\t0\t0\t0\tyes\tno\n");
-    CHECK_HAS(orgs, "\nbob\t9\t3\t134\t0\t118\t16\t4.685\tno\tno\n");
+    CHECK_HAS(orgs, "\nalice\tAlice Andersen\talice@contoso.example\t4\t0\t64\t"
+              "61\t2\t1\t0.02\tyes\tno\n");
+    CHECK_HAS(orgs, "\ndave\t\t\t1\t1\t0\t0\t0\t0\t0\tyes\tno\n");
+    CHECK_HAS(orgs, "\nbob\tBob Bauer\tbob@contoso.example\t9\t3\t134\t0\t"
+              "118\t16\t4.685\tno\tno\n");
+    CHECK_HAS(orgs, "\ncarol\tCarol Chen\t\t1\t0\t2\t");
     free(orgs);
 }
 
@@ -559,7 +604,7 @@ static void check_split(unsigned limit, const char *want_sheets,
     if (nsheets > 1) {
         char w[64];
         char *view = reader("view '%s' 'Calls (%d)'", path, nsheets);
-        snprintf(w, sizeof w, "freeze\tA2\nfilter\tA1:O%u\n",
+        snprintf(w, sizeof w, "freeze\tA2\nfilter\tA1:V%u\n",
                  sizes[nsheets - 1] + 1);
         CHECK_TEXT(view, w);
         free(view);
@@ -826,7 +871,7 @@ static void test_tenant_text_is_never_a_formula(void)
     char path[512];
     CU_ASSERT_EQUAL_FATAL(write_invoice("TX-2026-10-R1", "x", path,
                                         sizeof path), AC_OK);
-    char *cell = reader("cell '%s' Summary B3", path);
+    char *cell = reader("label '%s' Summary Tenant", path);
     CHECK_TEXT(cell, "s\tGeneral\t=HYPERLINK(\"http://x\")\n");
     free(cell);
     cell = reader("cell '%s' Calls C2", path);          /* organizer */
@@ -843,7 +888,7 @@ static void test_tenant_text_is_never_a_formula(void)
     free(cell);
     /* Not even as the workbook's title. */
     char *props = reader("props '%s'", path);
-    CHECK_HAS(props, "title\tInvoice TX-2026-10-R1, "
+    CHECK_HAS(props, "title\tUsage statement TX-2026-10-R1, "
               "=HYPERLINK(\"http://x\")\n");
     free(props);
 
@@ -851,7 +896,7 @@ static void test_tenant_text_is_never_a_formula(void)
     out_path(path, 512, "x", "finance-summary-2026-10.xlsx");
     CU_ASSERT_EQUAL_FATAL(report_finance_summary(conn, "2026-10", path, err),
                           AC_OK);
-    cell = reader("cell '%s' Invoices B5", path);
+    cell = reader("cell '%s' Tenants B10", path);
     CHECK_TEXT(cell, "s\tGeneral\t=HYPERLINK(\"http://x\")\n");
     free(cell);
 }
@@ -895,14 +940,38 @@ static void test_revision_change_and_reconciliation(void)
                                         sizeof path), AC_OK);
     char *s = reader("rows '%s' Summary", path);
     CHECK_HAS(s, "\nSupersedes\tT1-2026-10-R1\n");
+    /* Only what changed: figures, the one line, the one call added. */
     CHECK_HAS(s, "\nChange against revision 1 (T1-2026-10-R1)\n"
-              "Item\tRevision 1\tRevision 2\tChange\n"
-              "Calls\t17\t18\t1\nRejected calls\t5\t5\t0\nSeats\t2\t2\t0\n"
-              "Pool minutes\t120\t120\t0\nPool used (minutes)\t120\t120\t0\n"
-              "Exempt minutes\t61\t61\t0\nBilled minutes\t20\t22\t2\n"
-              "Total\t5.15\t5.21\t0.06\n");
-    CHECK_HAS(s, "\nGB\t0.03\t0\t1\t1\t0.03\t2\t3\t0.09\t0.06\tchanged\n");
-    CHECK_HAS(s, "\nJM\t0.25\t0.05\t1\t10\t2.55\t1\t10\t2.55\t0\tunchanged\n");
+              "Figure\t\t\t\t\t\t\tRevision 1\tRevision 2\tChange\n"
+              "Calls\t\t\t\t\t\t\t17\t18\t1\n"
+              "Billed minutes\t\t\t\t\t\t\t20\t22\t2\n"
+              "Subtotal\t\t\t\t\t\t\t5.15\t5.21\t0.06\n"
+              "Total\t\t\t\t\t\t\t5.15\t5.21\t0.06\n\n"
+              "Country\tCode\tKind\tRate per minute\tConnection fee\t"
+              "Calls (rev 1)\tCalls (rev 2)\tAmount (rev 1)\tAmount (rev 2)\t"
+              "Change\tLine is\n"
+              "United Kingdom\tGB\tgeographic\t0.03\t0\t1\t2\t0.03\t0.09\t"
+              "0.06\tchanged\n"
+              "6 other lines unchanged.\n\n"
+              "Calls added, removed or re-rated against revision 1\n"
+              "Change\tCalls\nadded\t1\nremoved\t0\nre-rated\t0\n\n");
+    CHECK_HAS(s, "\n00000000-0000-0000-0000-000000000018\tadded\t\tbilled\t"
+              "\t\t\t\t0.06\t0.06\n");
+    CU_ASSERT_PTR_NULL(strstr(s ? s : "", "\tunchanged\n"));
+    CU_ASSERT_PTR_NULL(strstr(s ? s : "", "\nRejected calls\t\t"));
+    char *ch = reader("rows '%s' Changes", path);
+    CHECK_TEXT(ch, "Change\tUsage ID\tStart (local time)\tOrganizer\t"
+               "Destination\tOutcome (rev 1)\tOutcome (rev 2)\t"
+               "Billed minutes (rev 1)\tBilled minutes (rev 2)\t"
+               "Amount (rev 1)\tAmount (rev 2)\tDifference\tReason\n"
+               "added\t00000000-0000-0000-0000-000000000018\t"
+               "2026-10-25 09:00:00\tbob\t+441632960001\t\tbilled\t\t2\t\t"
+               "0.06\t0.06\n");
+    free(ch);
+    char *sheets = reader("sheets '%s'", path);
+    CHECK_TEXT(sheets, "Summary\nChanges\nCalls\nOrganizers\nFindings\n"
+               "Reconciliation\n");
+    free(sheets);
     free(s);
 
     char *r = reader("rows '%s' Reconciliation", path);
@@ -942,7 +1011,8 @@ static void test_revision_change_and_reconciliation(void)
     free(cell);
 
     char *orgs = reader("rows '%s' Organizers", path);
-    CHECK_HAS(orgs, "\nalice\t4\t0\t64\t61\t2\t1\t0.02\tyes\tyes\n");
+    CHECK_HAS(orgs, "\nalice\tAlice Andersen\talice@contoso.example\t4\t0\t64\t"
+              "61\t2\t1\t0.02\tyes\tyes\n");
     free(orgs);
     char *calls = reader("rows '%s' Calls", path);
     char *want = expected_calls("T1-2026-10-R2");
@@ -960,33 +1030,76 @@ static void test_finance_summary(void)
     CU_ASSERT_EQUAL_FATAL(report_finance_summary(conn, "2026-10", path, err),
                           AC_OK);
     char *sheets = reader("sheets '%s'", path);
-    CHECK_TEXT(sheets, "Invoices\nTotals\nFindings\nReconciliation\n");
+    CHECK_TEXT(sheets, "Tenants\nDocuments\nTotals\nFindings\n"
+               "Reconciliation\n");
     free(sheets);
 
-    char *inv = reader("rows '%s' Invoices", path);
-    CHECK_TEXT(inv,
-        "Tenant\tName\tInvoice\tRevision\tSupersedes\tSeats\tPool minutes\t"
-        "Pool used\tExempt minutes\tBilled minutes\tCalls\tRejected calls\t"
-        "Total\tCurrency\tPrevious total\tChange\n"
-        "T1\tContoso\tT1-2026-10-R2\t2\tT1-2026-10-R1\t2\t120\t120\t61\t22\t"
-        "18\t5\t5.21\tUSD\t5.15\t0.06\n"
-        "T2\tFabrikam\tT2-2026-10-R1\t1\t\t1\t60\t2\t0\t0\t1\t0\t0\tEUR\n"
-        "TC\tChocolatier\tTC-2026-10-R1\t1\t\t0\t0\t0\t0\t0\t0\t0\t0\tCHF\n"
-        "TX\t=HYPERLINK(\"http://x\")\tTX-2026-10-R1\t1\t\t0\t0\t0\t0\t1\t1\t"
-        "0\t0.03\tGBP\n");
+    /* Every tenant: the latest revision and its documents, and those
+     * with usage but no statement, with the reason. */
+    char *inv = reader("rows '%s' Tenants", path);
+    CHECK_HAS(inv,
+        "Tenant\tName\tStatus\tReason\tStatement\tRevision\tSupersedes\t"
+        "Calls\tRejected calls\tBilled minutes\tSubtotal\tTax\tTotal\t"
+        "Currency\tPrevious total\tChange\tInvoice in force\tIssue date\t"
+        "Due date\tCredit notes\n"
+        "T1\tContoso\tissued\t\tT1-2026-10-R3\t3\tT1-2026-10-R2\t19\t6\t22\t"
+        "5.21\t0\t5.21\tUSD\t5.21\t0\tINV-2026-000003\t2026-11-02 00:00:00\t"
+        "2026-12-02 00:00:00\tCN-2026-000001 (voids INV-2026-000001)\n"
+        "T2\tFabrikam\tissued\t\tT2-2026-10-R1\t1\t\t1\t0\t0\t0\t0\t0\tEUR\t"
+        "\t\tINV-2026-000002\t2026-11-01 00:00:00\t2026-12-01 00:00:00\n"
+        "T5\tVorwerk & S\xC3\xB6hne\tissued\t\tT5-2026-10-R1\t1\t\t50\t0\t2550\t"
+        "1275\t242.25\t1517.25\tEUR\t\t\tINV-2026-000004\t"
+        "2026-11-02 00:00:00\t2026-11-16 00:00:00\n");
+    CHECK_HAS(inv, "\nTC\tChocolatier\tissued\t\tTC-2026-10-R1\t1\t\t0\t0\t0\t"
+              "0\t0\t0\tCHF\n");
+    CHECK_HAS(inv, "\nTF\tFailing Tenant\tfailed\ttime zone Mars/Olympus_Mons"
+              " is not a name in pg_timezone_names\t\t\t\t\t\t\t\t\t\tUSD\n"
+              "TG\tGrace Tenant\tin grace period (draft)\tin grace until "
+              "2026-11-02 23:00 UTC\t\t\t\t\t\t\t\t\t\tEUR\n"
+              "TN\tNew Tenant\tnot billed yet\tcalls in the period; no run "
+              "has billed it yet\t\t\t\t\t\t\t\t\t\tUSD\n"
+              "TX\t=HYPERLINK(\"http://x\")\tissued\t\tTX-2026-10-R1\t1\t\t1\t"
+              "0\t1\t0.03\t0\t0.03\tGBP\n");
+    /* Calls in November only: not a tenant of October. */
+    CU_ASSERT_PTR_NULL(strstr(inv ? inv : "", "\nTZ\t"));
     free(inv);
-    char *cell = reader("cell '%s' Invoices M3", path);
+    char *cell = reader("cell '%s' Tenants M3", path);
     CHECK_TEXT(cell, "n\t[$\xE2\x82\xAC-2] #,##0.00\t0\n");
     free(cell);
+    cell = reader("cell '%s' Tenants R2", path);
+    CHECK_TEXT(cell, "d\tyyyy-mm-dd\t2026-11-02 00:00:00\n");
+    free(cell);
+
+    char *docs = reader("rows '%s' Documents", path);
+    CHECK_TEXT(docs,
+        "Document\tType\tTenant\tName\tStatement\tIssue date\tDue date\t"
+        "Currency\tSubtotal\tTax\tTotal\tVoids\tVoided by\n"
+        "INV-2026-000001\tinvoice\tT1\tContoso\tT1-2026-10-R1\t"
+        "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t5.15\t0\t5.15\t\t"
+        "CN-2026-000001\n"
+        "CN-2026-000001\tcredit note\tT1\tContoso\tT1-2026-10-R2\t"
+        "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t-5.15\t0\t-5.15\t"
+        "INV-2026-000001\n"
+        "INV-2026-000003\tinvoice\tT1\tContoso\tT1-2026-10-R2\t"
+        "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t5.21\t0\t5.21\n"
+        "INV-2026-000002\tinvoice\tT2\tFabrikam\tT2-2026-10-R1\t"
+        "2026-11-01 00:00:00\t2026-12-01 00:00:00\tEUR\t0\t0\t0\n"
+        "INV-2026-000004\tinvoice\tT5\tVorwerk & S\xC3\xB6hne\tT5-2026-10-R1\t"
+        "2026-11-02 00:00:00\t2026-11-16 00:00:00\tEUR\t1275\t242.25\t"
+        "1517.25\n"
+        "INV-2026-000005\tinvoice\tTB\tBad\xEF\xBF\xBDName\xEF\xBF\xBD[31m"
+        "\xEF\xBF\xBD\xEF\xBF\xBD Tab\\there\tTB-2026-10-R1\t"
+        "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t0\t0\t0\n");
+    free(docs);
 
     char *tot = reader("rows '%s' Totals", path);
     CHECK_TEXT(tot,
         "Currency\tTenants\tCalls\tRejected calls\tBilled minutes\tTotal\t"
         "Revised invoices\tChange against previous revisions\n"
         "CHF\t1\t0\t0\t0\t0\t0\t0\n"
-        "EUR\t1\t1\t0\t0\t0\t0\t0\n"
+        "EUR\t2\t51\t0\t2550\t1517.25\t0\t0\n"
         "GBP\t1\t1\t0\t1\t0.03\t0\t0\n"
-        "USD\t1\t18\t5\t22\t5.21\t1\t0.06\n");
+        "USD\t2\t19\t6\t22\t5.21\t1\t0\n");
     free(tot);
 
     /* Every finding of the latest revisions, and only those. */
@@ -997,22 +1110,29 @@ static void test_finance_summary(void)
         " coalesce(f.usage_id::text, '')), E'\\t'), E'\\n'"
         " ORDER BY i.tenant_id, f.seq)"
         " FROM billing.findings f JOIN billing.invoices i USING (invoice_no)"
-        " WHERE f.invoice_no IN ('T1-2026-10-R2', 'TX-2026-10-R1')");
+        " WHERE f.invoice_no IN ('T1-2026-10-R3', 'T5-2026-10-R1')");
     char w[16384];
     snprintf(w, sizeof w, "Tenant\tInvoice\t#\tCode\tSubject\tDetail\t"
              "Usage ID\n%s\n", want ? want : "?");
-    CHECK_TEXT(f, w);
+    CHECK_HAS(f, w);
     CU_ASSERT_PTR_NULL(strstr(f ? f : "", "T1-2026-10-R1\t"));
-    CHECK_HAS(f, "T1\tT1-2026-10-R2\t9\tFAIR_USE_REVIEW\talice\t");
+    CU_ASSERT_PTR_NULL(strstr(f ? f : "", "T1-2026-10-R2\t"));
+    CHECK_HAS(f, "T1\tT1-2026-10-R3\t9\tFAIR_USE_REVIEW\talice\t");
+    CHECK_HAS(f, "\nTB\tTB-2026-10-R1\t1\tLONG\tctl\xEF\xBF\xBDsubject\txxxx");
+    CHECK_HAS(f, "\nTX\tTX-2026-10-R1\t1\tTEST\t");
     free(want);
     free(f);
 
     char *r = reader("rows '%s' Reconciliation", path);
-    CHECK_HAS(r, "\nT1\tContoso\tT1-2026-10-R2\tUSD\t5.21\t9\t8\t1\t10.195\t"
+    CHECK_HAS(r, "\nT1\tContoso\tT1-2026-10-R3\tUSD\t5.21\t9\t8\t1\t10.195\t"
               "4.725\t5.47\t5\n");
     CHECK_HAS(r, "\nT2\tFabrikam\tT2-2026-10-R1\tEUR\t0\t0\t0\t0\t0\t0\t0\t"
               "0\n");
     free(r);
+    /* Created: the period's latest issue. */
+    char *pr = reader("props '%s'", path);
+    CHECK_HAS(pr, "created\t2026-11-03 00:00:00\n");
+    free(pr);
 
     /* A period without invoices: the headers only. */
     out_path(path, sizeof path, "fin", "finance-summary-2026-09.xlsx");
@@ -1167,6 +1287,428 @@ static void test_reconciliation_must_match_ledger(void)
     CU_ASSERT_FALSE(exists(path));
 }
 
+/* ------------------------------------------------------ issue 13 tests */
+
+/* Assert that the label's value on sheet is want (via `find`). */
+static void check_label(const char *path, const char *sheet,
+                        const char *label, const char *want)
+{
+    char *v = reader("find '%s' '%s' '%s'", path, sheet, label);
+    char w[512];
+    snprintf(w, sizeof w, "%s\n", want);
+    CHECK_TEXT(v, w);
+    free(v);
+}
+
+/* The document header: an invoice of its own, a usage statement naming
+ * the invoice in force, and a statement without documents. */
+static void test_document_header(void)
+{
+    char path[512];
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R2", "hdr", path,
+                                        sizeof path), AC_OK);
+    char *s = reader("rows '%s' Summary", path);
+    CU_ASSERT_TRUE(s != NULL && strncmp(s, "Invoice INV-2026-000003\n", 24)
+                   == 0);
+    check_label(path, "Summary", "Document type", "Invoice");
+    check_label(path, "Summary", "Document number", "INV-2026-000003");
+    check_label(path, "Summary", "Issue date", "2026-11-02 00:00:00");
+    check_label(path, "Summary", "Due date", "2026-12-02 00:00:00");
+    check_label(path, "Summary", "Payment terms", "30 days");
+    check_label(path, "Summary", "Replaces", "invoice INV-2026-000001 of "
+                "2026-11-01, voided by credit note CN-2026-000001 of "
+                "2026-11-02");
+    check_label(path, "Summary", "Statement number", "T1-2026-10-R2");
+    check_label(path, "Summary", "Supersedes", "T1-2026-10-R1");
+    CHECK_HAS(s, "\nSeller\tNorthwind Telecom Ltd\n\t1 Harbour Street\n"
+              "\tLondon EC1A 1AA\n\tUnited Kingdom (GB)\n"
+              "Seller's tax ID\tGB123456789\n"
+              "Payment details\tBarclays Bank\n"
+              "\tIBAN GB33 BUKB 2020 1555 5555 55\n\tBIC BUKBGB22\n");
+    CHECK_HAS(s, "\nBuyer\tContoso\n\t(no billing profile: no buyer "
+              "details, no tax)\n");
+    free(s);
+    char *cell = reader("label '%s' Summary 'Issue date'", path);
+    CHECK_TEXT(cell, "d\tyyyy-mm-dd\t2026-11-02 00:00:00\n");
+    free(cell);
+    char *props = reader("props '%s'", path);
+    CHECK_HAS(props, "title\tInvoice INV-2026-000003, Contoso\n");
+    CHECK_HAS(props, "created\t2026-11-02 00:00:00\n");
+    free(props);
+
+    /* R3: the money did not change, no document: a usage statement. */
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R3", "hdr", path,
+                                        sizeof path), AC_OK);
+    s = reader("rows '%s' Summary", path);
+    CU_ASSERT_TRUE(s != NULL &&
+                   strncmp(s, "Usage statement T1-2026-10-R3\n", 30) == 0);
+    free(s);
+    check_label(path, "Summary", "Document type",
+                "Usage statement (not an invoice)");
+    check_label(path, "Summary", "Invoice in force",
+                "INV-2026-000003 of 2026-11-02, due 2026-12-02");
+    check_label(path, "Summary", "Issue date", "2026-11-03 00:00:00");
+    props = reader("props '%s'", path);
+    CHECK_HAS(props, "title\tUsage statement T1-2026-10-R3, Contoso\n");
+    CHECK_HAS(props, "created\t2026-11-03 00:00:00\n");
+    free(props);
+
+    /* R1 written again after R2 voided its invoice: still that invoice,
+     * byte for byte (documents of later revisions are not read). */
+    char p1[512];
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R1", "hdr", p1,
+                                        sizeof p1), AC_OK);
+    check_label(p1, "Summary", "Document number", "INV-2026-000001");
+    char *r1 = reader("rows '%s' Summary", p1);
+    CU_ASSERT_PTR_NOT_NULL(r1);
+    CU_ASSERT_PTR_NULL(strstr(r1 ? r1 : "", "CN-2026"));
+    free(r1);
+
+    /* T5: a buyer with a multi-line address, purchase order, Entra
+     * tenant id, 19 % tax with its note, the lines' country names. */
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T5-2026-10-R1", "hdr", path,
+                                        sizeof path), AC_OK);
+    s = reader("rows '%s' Summary", path);
+    CHECK_HAS(s, "\nBuyer\tVorwerk & S\xC3\xB6hne GmbH\n\tM\xC3\xBChlenweg 17\n"
+              "\tHaus B, 3. OG\n\t42275 Wuppertal\n\tGermany (DE)\n"
+              "Buyer's tax ID\tDE811907980\n"
+              "Buyer's email\trechnung@vorwerk.example\n"
+              "Purchase order\tPO-4711/2026\n"
+              "Entra tenant ID\t6f1d2a55-3c8e-4d1b-9a0e-2b7f4c9d8e11\n");
+    CHECK_HAS(s, "\nTax (19 %)\t\t\t\t\t\t\t\t242.25\n"
+              "Tax note\tUmsatzsteuer 19 %\n"
+              "\tUSt-IdNr. des Leistungsempf\xC3\xA4ngers: DE811907980\n"
+              "Total due\t\t\t\t\t\t\t\t1517.25\n");
+    CHECK_HAS(s, "\nSouth Korea\tKR\tgeographic\t1\t0\t1\t34\t34\t34\t34\n");
+    CHECK_HAS(s, "\nUnited Arab Emirates\tAE\tgeographic\t");
+    free(s);
+    check_label(path, "Summary", "Due date", "2026-11-16 00:00:00");
+    check_label(path, "Summary", "Payment terms", "14 days");
+
+    /* TX: a statement issued before documents existed. */
+    CU_ASSERT_EQUAL_FATAL(write_invoice("TX-2026-10-R1", "hdr", path,
+                                        sizeof path), AC_OK);
+    check_label(path, "Summary", "Invoice in force", "(none)");
+}
+
+/* Every country code of the destination table has a name. */
+static void test_country_names(void)
+{
+    PGresult *res = PQexec(conn, "SELECT DISTINCT country FROM"
+                           " ref.destinations WHERE country IS NOT NULL"
+                           " ORDER BY 1");
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    CU_ASSERT_TRUE(PQntuples(res) > 200);
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *code = PQgetvalue(res, i, 0);
+        if (country_name(code) == NULL) {
+            fprintf(stderr, "no name for country %s\n", code);
+            CU_FAIL("a destination country without a name");
+        }
+    }
+    PQclear(res);
+    CHECK_TEXT(country_name("FR"), "France");
+    CHECK_TEXT(country_name("XK"), "Kosovo");
+    CU_ASSERT_PTR_NULL(country_name("ZZ"));
+    CU_ASSERT_PTR_NULL(country_name("FRA"));
+    CU_ASSERT_PTR_NULL(country_name(NULL));
+}
+
+/* The Calls sheet's columns after Reason (SPEC 4.3). */
+static void test_calls_extra_columns(void)
+{
+    char path[512];
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T1-2026-10-R3", "extra", path,
+                                        sizeof path), AC_OK);
+    char *got = reader("rows '%s' Calls", path);
+    char *rows = expected_calls("T1-2026-10-R3");
+    char want[16384];
+    snprintf(want, sizeof want, "%s\n%s", calls_header, rows ? rows : "?");
+    CHECK_TEXT(got, want);
+    /* Line 3 (JM), call and conference ids, Bob by his directory name
+     * (stored as "Bob "), the provider's charge, currency, capability. */
+    CHECK_HAS(got, "\n00000000-0000-0000-0000-000000000004\t2026-10-03 "
+              "09:00:00\tbob\t+18765551234\tJM\tgeographic\t600\t10\tbilled\t"
+              "0\t10\t0.25\t0.05\t2.55\t\t3\tcall-4\tconf-1\tBob Bauer\t2.55\t"
+              "USD\tMCOMEETADD\n");
+    /* Charged in EUR on a USD invoice: EUR money, line 7. */
+    CHECK_HAS(got, "\t0.4\t\t7\tcall-12\tconf-0\t\t0.38\tEUR\tMCOMEETADD\n");
+    free(got);
+    free(rows);
+    char *cell = reader("cell '%s' Calls T13", path);
+    CHECK_TEXT(cell, "n\t[$\xE2\x82\xAC-2] #,##0.0000\t0.38\n");
+    free(cell);
+    cell = reader("cell '%s' Calls P5", path);
+    CHECK_TEXT(cell, "n\t#,##0\t3\n");
+    free(cell);
+    /* T2's directory has an "alice" too: not Contoso's. */
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T2-2026-10-R1", "extra", path,
+                                        sizeof path), AC_OK);
+    got = reader("rows '%s' Calls Organizers", path);
+    CU_ASSERT_PTR_NULL(strstr(got ? got : "", "Alice Andersen"));
+    free(got);
+}
+
+/* A credit note: its header and the voided invoice's lines negated. */
+static void test_credit_note(void)
+{
+    char path[512], err[AC_ERR_MAX] = "";
+    out_path(path, sizeof path, "cn", "CN-2026-000001.xlsx");
+    CU_ASSERT_EQUAL_FATAL(report_credit_note_workbook(conn, "CN-2026-000001",
+                                                      path, err), AC_OK);
+    char *sheets = reader("sheets '%s'", path);
+    CHECK_TEXT(sheets, "Credit note\n");
+    free(sheets);
+    char *s = reader("rows '%s' 'Credit note'", path);
+    CU_ASSERT_TRUE(s != NULL && strncmp(s, "Credit note CN-2026-000001\n"
+                   "Voids invoice INV-2026-000001 of 2026-11-01 in full\n",
+                   77) == 0);
+    CHECK_HAS(s, "\nDocument type\tCredit note\nDocument number\t"
+              "CN-2026-000001\nIssue date\t2026-11-02 00:00:00\n"
+              "Voids\tinvoice INV-2026-000001 of 2026-11-01 (statement "
+              "T1-2026-10-R1)\nVoided invoice's total\t5.15\n"
+              "Total credited\t-5.15\n");
+    CHECK_HAS(s, "\nSeller\tNorthwind Telecom Ltd\n");
+    CHECK_HAS(s, "\nFrance\tFR\tgeographic\t0.035\t0\t-1\t-3\t-0.11\t1\n");
+    CHECK_HAS(s, "\nJamaica\tJM\tgeographic\t0.25\t0.05\t-1\t-10\t-2.55\t3\n");
+    CHECK_HAS(s, "\nSubtotal\t\t\t\t\t\t\t-5.15\nTax (0 %)\t\t\t\t\t\t\t0\n"
+              "Total credited\t\t\t\t\t\t\t-5.15\n");
+    free(s);
+    char *cell = reader("label '%s' 'Credit note' 'Total credited'", path);
+    CHECK_TEXT(cell, "n\t[$$-409]#,##0.00\t-5.15\n");
+    free(cell);
+    char *props = reader("props '%s'", path);
+    CHECK_HAS(props, "title\tCredit note CN-2026-000001, Contoso\n");
+    CHECK_HAS(props, "created\t2026-11-02 00:00:00\n");
+    free(props);
+    char *xml = reader("part '%s' xl/worksheets/sheet1.xml", path);
+    CHECK_HAS(xml, "<oddFooter>&amp;LCredit note CN-2026-000001&amp;C&amp;A"
+              "&amp;RPage &amp;P of &amp;N</oddFooter>");
+    free(xml);
+
+    /* An invoice is not a credit note; nothing is written. */
+    out_path(path, sizeof path, "cn", "INV-2026-000001.xlsx");
+    CU_ASSERT_EQUAL(report_credit_note_workbook(conn, "INV-2026-000001",
+                                                path, err), AC_EDATA);
+    CU_ASSERT_FALSE(exists(path));
+}
+
+/* A draft: DRAFT on every sheet, no statement or document number. */
+static void test_draft(void)
+{
+    char path[512], err[AC_ERR_MAX] = "";
+    report_invoice_options o = { .draft = 1 };
+
+    /* As the job does: the revision's rows in an open transaction. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(conn, "BEGIN;"
+        "INSERT INTO billing.invoices SELECT (jsonb_populate_record("
+        " NULL::billing.invoices, to_json(i)::jsonb || jsonb_build_object("
+        " 'invoice_no', 'T1-2026-10-R4', 'revision', 4, 'supersedes',"
+        " 'T1-2026-10-R3', 'issued_at', '2026-11-04T02:00:00Z'))).*"
+        " FROM billing.invoices i WHERE invoice_no = 'T1-2026-10-R3';"
+        "INSERT INTO billing.invoice_lines SELECT (jsonb_populate_record("
+        " NULL::billing.invoice_lines, to_json(l)::jsonb"
+        " || '{\"invoice_no\": \"T1-2026-10-R4\"}')).*"
+        " FROM billing.invoice_lines l WHERE invoice_no = 'T1-2026-10-R3';"
+        "INSERT INTO billing.rated_calls SELECT (jsonb_populate_record("
+        " NULL::billing.rated_calls, to_json(r)::jsonb"
+        " || '{\"invoice_no\": \"T1-2026-10-R4\"}')).*"
+        " FROM billing.rated_calls r WHERE invoice_no = 'T1-2026-10-R3';"
+        "INSERT INTO billing.invoice_organizers SELECT (jsonb_populate_record("
+        " NULL::billing.invoice_organizers, to_json(r)::jsonb"
+        " || '{\"invoice_no\": \"T1-2026-10-R4\"}')).*"
+        " FROM billing.invoice_organizers r"
+        " WHERE invoice_no = 'T1-2026-10-R3';"
+        "INSERT INTO billing.invoice_reconciliation SELECT"
+        " (jsonb_populate_record(NULL::billing.invoice_reconciliation,"
+        " to_json(r)::jsonb || '{\"invoice_no\": \"T1-2026-10-R4\"}')).*"
+        " FROM billing.invoice_reconciliation r"
+        " WHERE invoice_no = 'T1-2026-10-R3'"), 0);
+    out_path(path, sizeof path, "draft", "T1-2026-10.xlsx");
+    ac_status rc = report_invoice_workbook_opt(conn, "T1-2026-10-R4", path,
+                                               &o, err);
+    testdb_exec(conn, "ROLLBACK");
+    if (rc != AC_OK)
+        fprintf(stderr, "draft: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, AC_OK);
+    char *sheets = reader("sheets '%s'", path);
+    CHECK_TEXT(sheets, "Summary\nChanges\nCalls\nOrganizers\nFindings\n"
+               "Reconciliation\n");
+    free(sheets);
+    static const char *const names[] = {
+        "Summary", "Changes", "Calls", "Organizers", "Findings",
+        "Reconciliation"
+    };
+    for (int i = 0; i < 6; i++) {
+        /* The title cell, and DRAFT in the printed header. */
+        char *cell = reader("cell '%s' '%s' A1", path, names[i]);
+        CU_ASSERT_TRUE(cell != NULL && strstr(cell, "\tDRAFT") != NULL);
+        if (cell == NULL || strstr(cell, "\tDRAFT") == NULL)
+            fprintf(stderr, "%s A1: %s", names[i], cell ? cell : "?");
+        free(cell);
+        char *xml = reader("part '%s' xl/worksheets/sheet%d.xml", path,
+                           i + 1);
+        CHECK_HAS(xml, "<oddHeader>&amp;C&amp;\"-,Bold\"&amp;14DRAFT - not an "
+                  "invoice, not for booking</oddHeader>");
+        CHECK_HAS(xml, "<oddFooter>&amp;LDRAFT T1 2026-10&amp;C");
+        /* No number of the draft, nor of the invoice in force. */
+        CU_ASSERT_PTR_NULL(strstr(xml ? xml : "", "T1-2026-10-R4"));
+        free(xml);
+    }
+    /* The list sheets: the mark in row 1, the header in row 2. */
+    char *view = reader("view '%s' Calls", path);
+    CHECK_TEXT(view, "freeze\tA3\nfilter\tA2:V21\n");
+    free(view);
+    char *s = reader("rows '%s' Summary", path);
+    CHECK_HAS(s, "\nDocument type\tDraft usage statement\n"
+              "Document number\t(none: numbers are given when it is "
+              "issued)\n");
+    CHECK_HAS(s, "\nStatement number\t(none: a draft)\nRevision\t4\n"
+              "Supersedes\tT1-2026-10-R3\n");
+    /* Seller from the reference data as it is now. */
+    CHECK_HAS(s, "\nSeller\tNorthwind Telecom Ltd\n");
+    free(s);
+    char *core = reader("part '%s' docProps/core.xml", path);
+    CU_ASSERT_PTR_NULL(strstr(core ? core : "", "T1-2026-10-R4"));
+    CU_ASSERT_PTR_NULL(strstr(core ? core : "", "INV-2026"));
+    CHECK_HAS(core, "DRAFT usage statement, Contoso, 2026-10");
+    free(core);
+    /* No statement number in any cell either. */
+    char *rows = reader("rows '%s' Summary Changes Calls Organizers Findings "
+                        "Reconciliation", path);
+    CU_ASSERT_PTR_NOT_NULL(rows);
+    CU_ASSERT_PTR_NULL(strstr(rows ? rows : "", "T1-2026-10-R4"));
+    free(rows);
+}
+
+/* Print set-up (SPEC 4.3), read from the sheets' XML. */
+static void test_print_setup(void)
+{
+    char path[512];
+    CU_ASSERT_EQUAL_FATAL(write_invoice("T5-2026-10-R1", "print", path,
+                                        sizeof path), AC_OK);
+    /* Summary: portrait, one page wide, at most two tall (50 lines). */
+    char *x = reader("part '%s' xl/worksheets/sheet1.xml", path);
+    CHECK_HAS(x, "<pageSetUpPr fitToPage=\"1\"/>");
+    CHECK_HAS(x, "<pageSetup paperSize=\"9\" ");
+    CHECK_HAS(x, " orientation=\"portrait\"");
+    CHECK_HAS(x, " fitToHeight=\"2\"");
+    CU_ASSERT_PTR_NULL(strstr(x ? x : "", "fitToWidth"));  /* 1: default */
+    CHECK_HAS(x, "<oddFooter>&amp;LInvoice INV-2026-000004 (statement "
+              "T5-2026-10-R1)&amp;C&amp;A&amp;RPage &amp;P of &amp;N"
+              "</oddFooter>");
+    free(x);
+    /* List sheets (2-5): landscape, one page wide, any number tall. */
+    for (int i = 2; i <= 5; i++) {
+        x = reader("part '%s' xl/worksheets/sheet%d.xml", path, i);
+        CHECK_HAS(x, "<pageSetUpPr fitToPage=\"1\"/>");
+        CHECK_HAS(x, "<pageSetup paperSize=\"9\" fitToHeight=\"0\" "
+                  "orientation=\"landscape\"/>");
+        CHECK_HAS(x, "&amp;LInvoice INV-2026-000004 (statement "
+                  "T5-2026-10-R1)&amp;C&amp;A&amp;RPage &amp;P of &amp;N");
+        free(x);
+    }
+    /* The header rows repeat; the Summary prints without its chart
+     * data. */
+    x = reader("part '%s' xl/workbook.xml", path);
+    CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Titles\" localSheetId=\"1\">"
+              "Calls!$1:$1</definedName>");
+    CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Titles\" localSheetId=\"4\">"
+              "Reconciliation!$6:$6</definedName>");
+    CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Area\" localSheetId=\"0\">"
+              "Summary!$A$1:$K$");
+    free(x);
+    /* A US seller prints on Letter. */
+    CU_ASSERT_EQUAL(xb_paper_of("US"), XB_PAPER_LETTER);
+    CU_ASSERT_EQUAL(xb_paper_of("GB"), XB_PAPER_A4);
+    CU_ASSERT_EQUAL(xb_paper_of(NULL), XB_PAPER_A4);
+
+    /* Rendered by LibreOffice, where it is installed: the Summary of 50
+     * lines takes at most two pages (the footers name each page's
+     * sheet). */
+    if (test_system("command -v soffice >/dev/null && command -v pdftotext"
+                    " >/dev/null") != 0) {
+        fprintf(stderr, "\n  (LibreOffice or poppler-utils not installed: "
+                "the Summary's page count was not rendered)\n");
+        return;
+    }
+    char d[512];
+    snprintf(d, sizeof d, "%s/print", dir);
+    CU_ASSERT_EQUAL_FATAL(test_system("cd '%s' && HOME='%s' timeout 120 "
+        "soffice --headless --convert-to pdf T5-2026-10-R1.xlsx >/dev/null"
+        " 2>&1", d, d), 0);
+    char *pages = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "pdftotext -layout '%s/T5-2026-10-R1.pdf' - |"
+             " grep -c 'Summary *Page'", d);
+    FILE *p = popen(cmd, "r");
+    char buf[32] = "";
+    if (p != NULL) {
+        if (fgets(buf, sizeof buf, p) != NULL)
+            pages = buf;
+        pclose(p);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pages);
+    int n = atoi(pages);
+    if (n < 1 || n > 2)
+        fprintf(stderr, "Summary of 50 lines: %d pages\n", n);
+    CU_ASSERT_TRUE(n >= 1 && n <= 2);
+}
+
+/* One text cleaner for cells and properties. */
+static void test_text_cleaner(void)
+{
+    char out[128];
+    size_t units;
+
+    /* Controls become U+FFFD; tab and line feed stay; CR LF -> LF. */
+    CU_ASSERT_EQUAL(xb_clean("a\001b\tc\r\nd\re\x7f" "f\xC2\x85g", 100, out,
+                             &units), 19);
+    CHECK_TEXT(out, "a\xEF\xBF\xBD" "b\tc\nd\ne\xEF\xBF\xBD" "f\xEF\xBF\xBDg");
+    CU_ASSERT_EQUAL(units, 13);
+    /* Invalid UTF-8 too. */
+    xb_clean("x\xFF\xC3(", 100, out, NULL);
+    CHECK_TEXT(out, "x\xEF\xBF\xBD\xEF\xBF\xBD(");
+    /* Cut with a visible mark, counted in UTF-16 units (an emoji is 2). */
+    CU_ASSERT_EQUAL(xb_clean("abcdefghijkl", 10, out, &units), 10);
+    CHECK_TEXT(out, "abcd [...]");
+    CU_ASSERT_EQUAL(units, 10);
+    xb_clean("abcdefghij", 10, out, &units);
+    CHECK_TEXT(out, "abcdefghij");
+    xb_clean("ab\xF0\x9F\x98\x80" "cdefgh", 10, out, &units);
+    CHECK_TEXT(out, "ab\xF0\x9F\x98\x80" "cdefgh");
+    xb_clean("ab\xF0\x9F\x98\x80" "cdefghi", 10, out, &units);
+    CHECK_TEXT(out, "ab\xF0\x9F\x98\x80 [...]");
+
+    char path[512];
+    CU_ASSERT_EQUAL_FATAL(write_invoice("TB-2026-10-R1", "clean", path,
+                                        sizeof path), AC_OK);
+    /* Every part is well-formed XML. */
+    char *parts = reader("parts '%s'", path);
+    CHECK_HAS(parts, "ok docProps/core.xml\n");
+    CHECK_HAS(parts, "ok xl/worksheets/sheet1.xml\n");
+    free(parts);
+    char *v = reader("find '%s' Summary Tenant", path);
+    CHECK_TEXT(v, "Bad\xEF\xBF\xBDName\xEF\xBF\xBD[31m\xEF\xBF\xBD\xEF\xBF\xBD"
+               " Tab\\there\n");
+    free(v);
+    char *s = reader("rows '%s' Summary", path);
+    CHECK_HAS(s, "\nBuyer\tBad\xEF\xBF\xBD" "Buyer\xEF\xBF\xBD Ltd\n");
+    CHECK_HAS(s, "\nPurchase order\tPO\xEF\xBF\xBD\n");
+    free(s);
+    char *props = reader("props '%s'", path);
+    CHECK_HAS(props, "title\tInvoice INV-2026-000005, Bad\xEF\xBF\xBDName"
+              "\xEF\xBF\xBD[31m\xEF\xBF\xBD\xEF\xBF\xBD Tab\\there\n");
+    free(props);
+    /* The finding of 40,000 characters: cut to 32,767 with the mark. */
+    char *cell = reader("cell '%s' Findings D2", path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cell);
+    size_t len = strlen(cell);
+    CU_ASSERT_EQUAL(len, strlen("s\tGeneral\t") + 32767 + 1);
+    CU_ASSERT_TRUE(len > 8 && strcmp(cell + len - 8, "x [...]\n") == 0);
+    free(cell);
+}
+
 static CU_TestInfo tests[] = {
     { "fixture holds the SPEC example", test_fixture_is_the_spec_example },
     { "invoice: sheets, Calls rows, types", test_invoice_sheets_and_calls },
@@ -1190,6 +1732,16 @@ static CU_TestInfo tests[] = {
       test_reconciliation_must_match_ledger },
     { "reads inside the caller's transaction",
       test_inside_callers_transaction },
+    { "document header: invoice, usage statement",
+      test_document_header },
+    { "every destination country has a name", test_country_names },
+    { "Calls: Line, ids, names, provider columns",
+      test_calls_extra_columns },
+    { "credit note workbook", test_credit_note },
+    { "draft: marked, no numbers", test_draft },
+    { "print set-up on every sheet", test_print_setup },
+    { "text cleaner: controls, cut mark, properties",
+      test_text_cleaner },
     CU_TEST_INFO_NULL
 };
 

@@ -21,6 +21,11 @@ Commands:
   label FILE SHEET LABEL      like cell, for the cell right of LABEL
   props FILE                  document properties as key<TAB>value lines
   view FILE SHEET             freeze panes and autofilter range
+  part FILE MEMBER            the raw text of a zip member (e.g.
+                              xl/worksheets/sheet1.xml), with python's zipfile
+  parts FILE                  every member parsed as XML (xml.dom.minidom);
+                              prints "ok NAME" a line, fails on the first
+                              that is not well-formed
 """
 import datetime
 import decimal
@@ -121,7 +126,24 @@ def cmd_view(path, name):
     print("filter\t%s" % (ws.auto_filter.ref or ""))
 
 
-COMMANDS = {"sheets": (cmd_sheets, 1, 1), "rows": (cmd_rows, 2, 99),
+def cmd_part(path, member):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        sys.stdout.write(z.read(member).decode("utf-8"))
+        sys.stdout.write("\n")
+
+
+def cmd_parts(path):
+    import zipfile
+    import xml.dom.minidom
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith(".xml") or name.endswith(".rels"):
+                xml.dom.minidom.parseString(z.read(name))
+                print("ok %s" % name)
+
+
+COMMANDS = {"part": (cmd_part, 2, 2), "parts": (cmd_parts, 1, 1),"sheets": (cmd_sheets, 1, 1), "rows": (cmd_rows, 2, 99),
             "cell": (cmd_cell, 3, 3), "find": (cmd_find, 3, 4),
             "label": (cmd_label, 3, 3),
             "props": (cmd_props, 1, 1), "view": (cmd_view, 2, 2)}
