@@ -26,7 +26,7 @@ SAN      ?=
 DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
-            util-linux procps time
+            python3-phonenumbers python3-rstr util-linux procps time
 
 PKGS     := libpq xlsxwriter libcurl libcrypto
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
@@ -101,8 +101,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testmain.o \
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 
+# tests/destinations_check.py: the destination table as `acbill migrate`
+# loads it, against numbers sampled from libphonenumber (Debian's package).
 test: $(BIN)/acbill $(TESTS)
-	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS)
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS) tests/destinations_check.py
 
 asan:
 	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory \

@@ -8,7 +8,9 @@ METADATA.json is what sql/seed/libphonenumber-metadata.js prints (the
 metadata of the npm package google-libphonenumber).  Writes
 sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
 sql/migrations/007_destinations_libphonenumber.sql; prints a summary on
-stderr.  Run by `make seed`.  The same input gives the same bytes.
+stderr (with GEN_DEBUG=1 also each calling code's row count and each
+prefix resolved as below).  Run by `make seed`.  The same input gives the
+same bytes.
 
 How:
 - For each country calling code, each region sharing it and each number
@@ -24,7 +26,13 @@ How:
   Numbers libphonenumber calls invalid, and those longer than E.164's 15
   digits, may take any label.
 - The prefixes are expanded digit by digit; a prefix all of whose valid
-  completions share one label is not expanded further.  A dynamic
+  completions share one label is not expanded further.  Where a shorter
+  valid number of one label is the beginning of longer ones of another
+  (the labels differ only by length, and no prefix up to LOOKAHEAD digits
+  longer has fewer labels, not counting extensions of a valid number),
+  no short prefix tells them apart: the prefix gets one label, a kind
+  that cannot draw on the pool if the numbers have one, else the label of
+  most numbers (resolve()).  NANP numbers have 10 digits after the +1.  A dynamic
   programme over that tree (as in optimal routing-table construction)
   then picks the fewest rows under longest-prefix match; on a tie, the
   row is placed deeper, so that invalid numbers keep the broader label.
