@@ -27,7 +27,8 @@ SAN      ?=
 DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
-            util-linux bsdutils procps time man-db groff-base
+            python3-phonenumbers python3-rstr util-linux bsdutils procps \
+            time man-db groff-base
 
 PKGS     := libpq xlsxwriter libcurl libcrypto
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
@@ -112,8 +113,11 @@ san-unit:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin \
 	    OPT="-O1 -g" SAN="$(SAN_FLAGS)" $(SAN_UNIT)
 
+# tests/destinations_check.py: the destination table as `acbill migrate`
+# loads it, against numbers sampled from libphonenumber (Debian's package).
 test: $(BIN)/acbill $(TESTS) san-unit
-	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS) $(SAN_UNIT)
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS) $(SAN_UNIT) \
+	    tests/destinations_check.py
 
 asan:
 	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory \
@@ -133,9 +137,25 @@ bench:
 	    OPT="-O2 -DNDEBUG" build-bench/bin/acbill
 	$(Q)ACBILL=$(CURDIR)/build-bench/bin/acbill tests/bench.sh
 
+# `make seed` regenerates the committed seed files from sql/seed/.  Migration
+# 002 is applied and stays as it is (sql/seed/gen-seed.sh still makes it from
+# destinations_v1.csv, byte for byte; the destinations check compares).  The
+# destination table comes from libphonenumber's metadata: the npm package
+# pinned in sql/seed/package-lock.json, which needs node and npm (only here).
+SEED_BUILD := $(BUILD)/seed
 seed:
-	$(Q)sql/seed/gen-seed.sh > sql/migrations/002_reference_seed.sql
 	$(Q)python3 sql/seed/gen-ref-v2.py > sql/migrations/006_reference_v2_seed.sql
+	$(Q)command -v node >/dev/null && command -v npm >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	$(Q)mkdir -p $(SEED_BUILD)
+	$(Q)cp sql/seed/package.json sql/seed/package-lock.json $(SEED_BUILD)/
+	$(Q)cd $(SEED_BUILD) && npm ci --ignore-scripts --no-audit --no-fund --silent
+	$(Q)NODE_PATH=$(CURDIR)/$(SEED_BUILD)/node_modules \
+	    node sql/seed/libphonenumber-metadata.js > $(SEED_BUILD)/libphonenumber-metadata.json
+	$(Q)python3 sql/seed/gen-destinations.py $(SEED_BUILD)/libphonenumber-metadata.json
 
 install: $(BIN)/acbill
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations \

@@ -1,7 +1,11 @@
 #!/bin/sh
 # Turns the reference CSVs beside this script into the seed migration
-# (sql/migrations/002_reference_seed.sql).  Run by `make seed`; the output
-# is committed so that `acbill migrate` needs nothing but the SQL files.
+# sql/migrations/002_reference_seed.sql, as applied: version 1's destinations
+# (destinations_v1.csv, which was destinations.csv then, as the comment it
+# prints says) and Zone A.  002 is applied and never changes: `make seed` no
+# longer runs this; tests/destinations_check.py checks that it still
+# reproduces 002 byte for byte, so that migration 007 deletes exactly the
+# rows 002 inserted.
 set -eu
 dir=$(dirname "$0")
 printf '%s\n' \
@@ -11,7 +15,7 @@ printf '%s\n' \
   '' \
   'INSERT INTO ref.destinations (prefix, country, kind) VALUES'
 awk -F, 'NR > 1 { if (n++) printf(",\n"); printf("    (%c%s%c, %c%s%c, %c%s%c)", 39, $1, 39, 39, $2, 39, 39, $3, 39) }
-         END { printf("\nON CONFLICT (prefix) DO NOTHING;\n\n") }' "$dir/destinations.csv"
+         END { printf("\nON CONFLICT (prefix) DO NOTHING;\n\n") }' "$dir/destinations_v1.csv"
 printf 'INSERT INTO ref.zones (country, zone) VALUES\n'
 awk -F, 'NR > 1 { if (n++) printf(",\n"); printf("    (%c%s%c, %cA%c)", 39, $1, 39, 39, 39) }
          END { printf("\nON CONFLICT (country) DO NOTHING;\n") }' "$dir/zone_a.csv"
