@@ -91,11 +91,11 @@ static void test_spec_lines(void)
                  " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'",
                  "FR geographic 0.0350 0.0000 0.11; "
                  "GB geographic 0.0300 0.0000 0.03; "
-                 "JM geographic 0.2500 0.0500 2.55; "
+                 "JM mobile 0.2500 0.0500 2.55; "
                  "PR geographic 0.0200 0.0000 0.02; "
                  "US geographic 0.0200 0.0000 0.04; "
                  "US premium 1.0000 0.0000 2.00; "
-                 "ZW geographic 0.4000 0.0000 0.40");
+                 "ZW mobile 0.4000 0.0000 0.40");
     assert_value("SELECT sum(l.amount) = i.total FROM billing.invoice_lines l"
                  " JOIN billing.invoices i USING (invoice_no)"
                  " WHERE tenant_id = 'T1' GROUP BY i.total", "t");

@@ -1176,11 +1176,11 @@ static void test_spec_example_t1(void)
     static const rating_line want[7] = {
         {"FR", KIND_GEOGRAPHIC, 350, 0, 1, 3, 1050, 1100},
         {"GB", KIND_GEOGRAPHIC, 300, 0, 1, 1, 300, 300},
-        {"JM", KIND_GEOGRAPHIC, 2500, 500, 1, 10, 25500, 25500},
+        {"JM", KIND_MOBILE, 2500, 500, 1, 10, 25500, 25500},
         {"PR", KIND_GEOGRAPHIC, 200, 0, 1, 1, 200, 200},
         {"US", KIND_GEOGRAPHIC, 200, 0, 1, 2, 400, 400},
         {"US", KIND_PREMIUM, 10000, 0, 1, 2, 20000, 20000},
-        {"ZW", KIND_GEOGRAPHIC, 4000, 0, 1, 1, 4000, 4000},
+        {"ZW", KIND_MOBILE, 4000, 0, 1, 1, 4000, 4000},
     };
     const rating_line *lines = NULL;
     int n = rating_tenant_lines(t, &lines);
