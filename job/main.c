@@ -24,6 +24,8 @@ static void usage(FILE *out)
         "  run       rate a period and issue invoices (acbill run --help)\n"
         "  sample    load reproducible sample data (acbill sample --help)\n"
         "  upload    deliver pending uploads (acbill upload --help)\n"
+        "  import    load Microsoft's exports and snapshots (acbill import --help)\n"
+        "  pull      load call logs and licences from Microsoft Graph\n"
         "\n"
         "The database comes from --db CONNINFO or the libpq environment\n"
         "(PGHOST, PGDATABASE, PGSERVICE, ...).\n"
@@ -58,6 +60,10 @@ int main(int argc, char **argv)
         fn = cmd_sample;
     else if (strcmp(cmd, "upload") == 0)
         fn = cmd_upload;
+    else if (strcmp(cmd, "import") == 0)
+        fn = cmd_import;
+    else if (strcmp(cmd, "pull") == 0)
+        fn = cmd_pull;
     if (fn == NULL) {
         fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
                 cmd);
