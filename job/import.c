@@ -118,7 +118,9 @@ static ac_status import_licences(PGconn *conn, const char *tenant,
             "(import %lld)", un, at, cu.read, cu.inserted, cu.unchanged,
             cu.rejected, cu.closed, cu.import_id);
     if (cs.rejected > 0 || cu.rejected > 0)
-        rc = AC_EDATA;
+        rc = ac_fail(err, AC_EDATA, "%lld row(s) rejected: see "
+                     "usage.import_rejects (imports %lld and %lld)",
+                     cs.rejected + cu.rejected, cs.import_id, cu.import_id);
 out:
     free(skus);
     free(users);

@@ -312,10 +312,10 @@ static const char USERS_DIRECTORY_SQL[] =
 
 static const char REJECTS_SQL[] =
     "INSERT INTO usage.import_rejects (import_id, line_no, raw, reason)"
-    " SELECT $1, ord, raw, reason FROM lic_sku_rows WHERE reason IS NOT NULL"
-    " UNION ALL SELECT $2, ord, raw, reason FROM lic_user_rows"
+    " SELECT $1::bigint, ord, raw, reason FROM lic_sku_rows WHERE reason IS NOT NULL"
+    " UNION ALL SELECT $2::bigint, ord, raw, reason FROM lic_user_rows"
     " WHERE reason IS NOT NULL"
-    " UNION ALL SELECT $2, ord, raw, reason FROM lic_pairs"
+    " UNION ALL SELECT $2::bigint, ord, raw, reason FROM lic_pairs"
     " WHERE reason IS NOT NULL";
 
 static ac_status count_query(PGconn *conn, const char *sql, int n,
