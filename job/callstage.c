@@ -19,7 +19,7 @@
 #define RAW_MAX (64 * 1024)
 /* Users whose UPN and name were staged recently (a direct-mapped cache, so
  * that a million rows of the same few organizers stage each one once). */
-#define USER_CACHE 4096
+#define USER_CACHE 16384
 #define USER_ID_MAX 128
 
 typedef struct {
@@ -590,6 +590,12 @@ ac_status callstage_begin(PGconn *conn, const char *tenant,
     int missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     res = NULL;
+    /* The stage lives in the session's temporary buffers: give them room
+     * before the first temporary table is touched (server memory, per
+     * importing session; the default 8 MB sends a large file's stage
+     * through the kernel page by page). */
+    if (missing)
+        db_exec(conn, "SET temp_buffers = '256MB'", NULL);
     rc = db_exec(conn, missing ? STAGE_DDL : "TRUNCATE import_stage", err);
     if (rc != AC_OK)
         goto fail;

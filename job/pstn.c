@@ -182,9 +182,10 @@ static void on_field(void *data, size_t len, void *arg)
             if (len > 0)
                 memcpy(r->arena + r->arena_len, data, len);
             r->arena[r->arena_len + len] = '\0';
-            /* A NUL inside the field: keep it visible for the check. */
+            /* A NUL inside the field would cut it short: make the field
+             * fail the UTF-8 check instead (the row is rejected). */
             if (data != NULL && memchr(data, '\0', len) != NULL)
-                r->arena[r->arena_len] = '\x01';
+                r->arena[r->arena_len] = '\xff';
             r->arena_len += len + 1;
         }
     }
