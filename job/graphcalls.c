@@ -82,10 +82,11 @@ ac_status graphcalls_page(callstage *s, const char *json, size_t len,
     const char *value = db_value(res, 0, 1);
     if (strcmp(doc, "object") != 0 || value == NULL ||
         strcmp(value, "array") != 0) {
+        int object = strcmp(doc, "object") == 0;
         PQclear(res);
-        return ac_fail(err, AC_EDATA, "not a Graph page: %s", strcmp(doc,
-                       "object") != 0 ? "the JSON is not an object"
-                       : "it has no \"value\" array");
+        return ac_fail(err, AC_EDATA, "not a Graph page: %s", object
+                       ? "it has no \"value\" array"
+                       : "the JSON is not an object");
     }
     if (!PQgetisnull(res, 0, 2)) {
         *next = strdup(PQgetvalue(res, 0, 2));
