@@ -560,6 +560,21 @@ ac_status callstage_begin(PGconn *conn, const char *tenant,
         return ac_fail(err, AC_EOSERR, "out of memory");
     }
 
+    rc = db_query(conn, "SELECT to_regclass('pg_temp.import_stage') IS NULL",
+                  0, NULL, &res, err);
+    if (rc != AC_OK)
+        goto fail;
+    int missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    res = NULL;
+    /* The stage lives in the session's temporary buffers: give them room
+     * before the first temporary table is touched (server memory, per
+     * importing session; the default 8 MB sends a large file's stage
+     * through the kernel page by page).  Outside the transaction: the
+     * server refuses the change once temporary tables were used, which
+     * only costs speed. */
+    if (missing)
+        db_exec(conn, "SET temp_buffers = '256MB'", NULL);
     rc = db_exec(conn, "BEGIN", err);
     if (rc != AC_OK)
         goto fail;
@@ -583,19 +598,6 @@ ac_status callstage_begin(PGconn *conn, const char *tenant,
              PQgetvalue(res, 0, 0));
     PQclear(res);
     res = NULL;
-    rc = db_query(conn, "SELECT to_regclass('pg_temp.import_stage') IS NULL",
-                  0, NULL, &res, err);
-    if (rc != AC_OK)
-        goto fail;
-    int missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    res = NULL;
-    /* The stage lives in the session's temporary buffers: give them room
-     * before the first temporary table is touched (server memory, per
-     * importing session; the default 8 MB sends a large file's stage
-     * through the kernel page by page). */
-    if (missing)
-        db_exec(conn, "SET temp_buffers = '256MB'", NULL);
     rc = db_exec(conn, missing ? STAGE_DDL : "TRUNCATE import_stage", err);
     if (rc != AC_OK)
         goto fail;

@@ -272,6 +272,26 @@ static void test_duplicates_in_file(void)
                  " different content)");
 }
 
+/* A row the checks let through but the server refuses is found by
+ * halving and rejected with the server's reason and its raw text. */
+static void test_server_refuses_a_row(void)
+{
+    CU_ASSERT_EQUAL(acbill_import(conninfo, "pstn --tenant T1 overflow.csv"),
+                    65);
+    assert_value(db, "SELECT concat_ws(' ', rows_read, inserted, rejected)"
+                 " FROM usage.imports ORDER BY import_id DESC LIMIT 1",
+                 "6 5 1");
+    assert_value(db, "SELECT line_no || ' ' || reason || ' ' || (raw LIKE"
+                 " '00000000-0000-4000-8000-000000000063,call-63,%')"
+                 " FROM usage.import_rejects WHERE import_id ="
+                 " (SELECT max(import_id) FROM usage.imports)",
+                 "5 the database refused the row: numeric field overflow"
+                 " true");
+    assert_value(db, "SELECT count(*) FROM usage.dialout_calls WHERE"
+                 " call_id IN ('call-60', 'call-61', 'call-62', 'call-64',"
+                 " 'call-65')", "5");
+}
+
 static void test_refused_files(void)
 {
     char *before = calls_md5(db);
@@ -531,6 +551,7 @@ CU_ErrorCode tests_register(void)
                 test_overlapping_export);
     CU_add_test(s, "2020 layout and legacy TAB file", test_layouts);
     CU_add_test(s, "a UsageId twice in a file", test_duplicates_in_file);
+    CU_add_test(s, "a row the database refuses", test_server_refuses_a_row);
     CU_add_test(s, "refused files and bad arguments", test_refused_files);
     CU_add_test(s, "Graph pages, exact JSON numbers", test_graph_pages);
     CU_add_test(s, "a call of another tenant", test_other_tenant);
