@@ -28,9 +28,11 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
             python3-phonenumbers python3-rstr util-linux bsdutils procps \
-            time man-db groff-base
+            time man-db groff-base libzip-dev libcsv-dev libjansson-dev
 
-PKGS     := libpq xlsxwriter libcurl libcrypto
+PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson
+# libcsv (RFC 4180 CSV, the PSTN export) ships no pkg-config file.
+LIBS_EXTRA := -lcsv
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
             -Wno-format-truncation -D_DEFAULT_SOURCE $(OPT) $(SAN) \
             -DACBILL_VERSION='"$(VERSION)"' \
@@ -80,7 +82,7 @@ deps:
 
 # ------------------------------------------------------------------ build
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) $(LIBS_EXTRA) -lm
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -6,7 +6,9 @@
 #
 # Starts a private PostgreSQL cluster (pg_virtualenv; without it, initdb in
 # a temporary directory), loads reproducible sample data for last month,
-# rates it, writes the workbooks to ./demo/out and delivers them with
+# imports a generated Teams admin center PSTN usage export (a zip, made by
+# tests/fixtures/ms_export.py with made-up people) and a licence snapshot
+# for one tenant as an operator would (acbill import), rates it all, writes the workbooks to ./demo/out and delivers them with
 # file:// to ./demo/delivered/<YYYY-MM>/, then prints where they are.  The
 # database is thrown away at the end; ./demo stays for you to look at.
 #   DEMO_PERIOD=YYYY-MM  another period than last month
@@ -33,6 +35,15 @@ inside() {
     "$ACBILL" migrate
     echo "demo: loading sample data for $period (20 tenants, 20000 calls)"
     "$ACBILL" sample --period "$period" --tenants 20 --calls 20000 --seed 1
+    echo "demo: importing a PSTN usage export and a licence snapshot for S00001"
+    python3 "$top/tests/fixtures/ms_export.py" demo ./demo S00001 "$period"
+    "$ACBILL" import licences --tenant S00001 --at "$period-01T00:00:00Z" \
+        --skus ./demo/demo-skus.json --users ./demo/demo-users.json
+    "$ACBILL" import pstn --tenant S00001 ./demo/Calls.Export.demo.zip
+    psql -X -q -P pager=off -c "
+        SELECT import_id, source, file_name, member, rows_read AS read,
+               inserted, skipped, rejected
+          FROM usage.imports ORDER BY import_id"
     echo "demo: billing $period"
     status=0
     "$ACBILL" run --period "$period" --out "$out" \

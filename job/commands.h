@@ -22,4 +22,13 @@ int cmd_sample(int argc, char **argv);
  * retarget or cancel what is pending in billing.uploads (see upload.h). */
 int cmd_upload(int argc, char **argv);
 
+/* acbill import pstn|graph-calls|licences --tenant ID ...: load
+ * Microsoft's exports, saved Graph pages and licence snapshots into
+ * usage.* (SPEC section 6; see pstn.h, graphcalls.h, licences.h). */
+int cmd_import(int argc, char **argv);
+
+/* acbill pull --tenant ID --from DATE --to DATE [--licences]: the same,
+ * live from Microsoft Graph (see graph.h). */
+int cmd_pull(int argc, char **argv);
+
 #endif

@@ -25,6 +25,8 @@ static void usage(FILE *out)
         "  run       rate a period and issue invoices\n"
         "  sample    load reproducible sample data\n"
         "  upload    deliver, list, retarget or cancel pending uploads\n"
+        "  import    load Microsoft's exports and snapshots\n"
+        "  pull      load call logs and licences from Microsoft Graph\n"
         "\n"
         "The database comes from --db CONNINFO or the libpq environment\n"
         "(PGHOST, PGDATABASE, PGSERVICE, ...); passwords from ~/.pgpass.\n"
@@ -77,6 +79,10 @@ int main(int argc, char **argv)
         fn = cmd_sample;
     else if (strcmp(cmd, "upload") == 0)
         fn = cmd_upload;
+    else if (strcmp(cmd, "import") == 0)
+        fn = cmd_import;
+    else if (strcmp(cmd, "pull") == 0)
+        fn = cmd_pull;
     if (fn == NULL) {
         fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
                 cmd);

@@ -23,15 +23,31 @@
 # shows its time on lines of its own (vacuum_after_*), outside the ratio:
 # left on, autovacuum woke up during some measurements and not others
 # and cost the part it met about 2 s of server CPU at 1,000,000 rows.
+#
+# The import part (`acbill import pstn`, SPEC section 6): for each size of
+# BENCH_IMPORT_ROWS (default "100000 1000000"), an export in the 2023
+# layout (25 columns, every row conf_out, random UsageIds, 5,000
+# organizers) written by tests/fixtures/ms_export.py, imported into an
+# empty usage.dialout_calls (import_first) and again (import_again: every
+# row unchanged), against two floors: a plain COPY of the same file into
+# a staging table of 25 text columns (floor_copy_text, the issue's
+# yardstick) and a COPY of the same rows, typed, into a table shaped like
+# usage.dialout_calls with its primary key, index and foreign key
+# (floor_copy_calls: what storing the calls costs by itself).  Peak RSS
+# is the client's, at both sizes, to show it stays flat.
 #   ACBILL        the acbill binary (an optimised build)
 #   BENCH_REPEAT  measurements of each part (default 3)
+#   BENCH_PARTS   "job import" (default), "job" or "import"
+#   BENCH_IMPORT_ROWS  export sizes for the import part
 set -eu
 : "${ACBILL:?set ACBILL to the acbill binary}"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export ACBILL SRC LC_ALL=C
 SIZES=${BENCH_SIZES:-"100000:100 1000000:1000"}
 REPEAT=${BENCH_REPEAT:-3}
-export SIZES REPEAT
+PARTS=${BENCH_PARTS:-"job import"}
+IMPORT_ROWS=${BENCH_IMPORT_ROWS:-"100000 1000000"}
+export SIZES REPEAT PARTS IMPORT_ROWS
 
 if [ "${ACBILL_IN_PGENV:-}" != 1 ]; then
     export ACBILL_IN_PGENV=1
@@ -72,6 +88,7 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo "each part measured $REPEAT times: medians, and the range of wall times"
 printf '%-26s %9s %9s %9s %11s %9s   %s\n' part wall_s cpu_s calls/s peak_rss_MiB ratio wall_range
 
+case " $PARTS " in *" job "*) ;; *) SIZES="" ;; esac
 for size in $SIZES; do
     calls=${size%:*}
     tenants=${size#*:}
@@ -186,6 +203,88 @@ for size in $SIZES; do
             }
         }'
     psql -Xqc "DROP TABLE bench_rated" >/dev/null
+    unset PGDATABASE
+    psql -Xqc "DROP DATABASE $db" >/dev/null
+done
+
+# ------------------------------------------------------------------ import
+case " $PARTS " in *" import "*) ;; *) exit 0 ;; esac
+export PGOPTIONS="-c client_min_messages=warning"
+for rows in $IMPORT_ROWS; do
+    db="bench_import_${rows}"
+    psql -Xqc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    export PGDATABASE=$db
+    "$ACBILL" migrate >/dev/null 2>&1
+    psql -Xqc "INSERT INTO usage.tenants (tenant_id, name, currency)
+        VALUES ('B1', 'Bench', 'USD')" >/dev/null
+    python3 "$SRC/tests/fixtures/ms_export.py" bench "$work/export.csv" "$rows"
+    bytes=$(stat -c %s "$work/export.csv")
+    cols=$(head -n 1 "$work/export.csv" | tr -d '\r' |
+        awk -F, '{for (i = 1; i <= NF; i++) printf "%s\"%s\" text", (i > 1 ? ", " : ""), $i}')
+    : >"$work/results"
+    r=0
+    while [ "$r" -lt "$REPEAT" ]; do
+        r=$((r + 1))
+        # Floor 1: the file into a staging table of text columns.
+        psql -Xqc "DROP TABLE IF EXISTS floor_stage" \
+            -c "CREATE TABLE floor_stage ($cols)" -c "CHECKPOINT" >/dev/null
+        measure floor_copy_text psql -Xqc \
+            "\\copy floor_stage FROM '$work/export.csv' (FORMAT csv, HEADER)"
+        psql -Xqc "DROP TABLE floor_stage" >/dev/null
+        # The import into an empty table, then again (all unchanged).
+        psql -Xqc "TRUNCATE usage.dialout_calls, usage.users,
+            usage.imports CASCADE" -c "CHECKPOINT" >/dev/null
+        measure import_first "$ACBILL" import pstn --tenant B1 --quiet \
+            "$work/export.csv"
+        psql -Xqc "CHECKPOINT" >/dev/null
+        measure import_again "$ACBILL" import pstn --tenant B1 --quiet \
+            "$work/export.csv"
+        # Floor 2: the imported rows, typed, into a table like
+        # usage.dialout_calls (primary key, index, foreign key).
+        psql -Xqc "\\copy usage.dialout_calls TO '$work/calls.copy'" >/dev/null
+        psql -Xqc "DROP TABLE IF EXISTS floor_calls" \
+            -c "CREATE TABLE floor_calls (LIKE usage.dialout_calls
+                INCLUDING ALL, FOREIGN KEY (tenant_id)
+                REFERENCES usage.tenants)" -c "CHECKPOINT" >/dev/null
+        measure floor_copy_calls psql -Xqc \
+            "\\copy floor_calls FROM '$work/calls.copy'"
+        psql -Xqc "DROP TABLE floor_calls" -c "CHECKPOINT" >/dev/null
+        rm -f "$work/calls.copy"
+    done
+    echo "--- import: $rows rows, $((bytes / 1048576)) MiB export (25 columns)"
+    sort -k1,1 -k2,2n "$work/results" | awk -v n="$rows" '
+        function median(a, k) {
+            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        {
+            k = ++cnt[$1]; w[$1, k] = $2; c[$1, k] = $3
+            if ($4 > rss[$1]) rss[$1] = $4
+            if (!($1 in seen)) { seen[$1] = 1; order[++parts] = $1 }
+        }
+        END {
+            for (i = 1; i <= parts; i++) {
+                p = order[i]; k = cnt[p]
+                for (j = 1; j <= k; j++) { ws[j] = w[p, j]; cs[j] = c[p, j] }
+                for (j = 2; j <= k; j++)
+                    for (m = j; m > 1 && cs[m - 1] > cs[m]; m--) {
+                        t = cs[m]; cs[m] = cs[m - 1]; cs[m - 1] = t
+                    }
+                mw[p] = median(ws, k); mc[p] = median(cs, k)
+                lo[p] = ws[1]; hi[p] = ws[k]
+            }
+            printf "%-18s %8s %8s %9s %8s %10s %10s   %s\n", "part", "wall_s",
+                   "cpu_s", "rows/s", "rss_MiB", "x_copy", "x_calls",
+                   "wall_range"
+            split("floor_copy_text floor_copy_calls import_first import_again", show)
+            for (i = 1; i <= 4; i++) {
+                p = show[i]
+                printf "%-18s %8.2f %8.2f %9.0f %8.1f %10.2f %10.2f   %.2f-%.2f\n",
+                       p, mw[p], mc[p], n / (mw[p] > 0 ? mw[p] : 1),
+                       rss[p] / 1024, mw[p] / mw["floor_copy_text"],
+                       mw[p] / mw["floor_copy_calls"], lo[p], hi[p]
+            }
+        }'
+    rm -f "$work/export.csv"
     unset PGDATABASE
     psql -Xqc "DROP DATABASE $db" >/dev/null
 done

@@ -1,0 +1,227 @@
+/* import.c: `acbill import` (SPEC section 6), the command line over
+ * pstn.h, graphcalls.h and licences.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "db.h"
+#include "graphcalls.h"
+#include "licences.h"
+#include "log.h"
+#include "pstn.h"
+#include "sha256.h"
+
+/* A licence snapshot file (subscribedSkus, users) is at most this big. */
+#define LICENCE_FILE_MAX (512u * 1024 * 1024)
+
+static void import_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: acbill import pstn --tenant ID [--db CONNINFO] FILE...\n"
+        "       acbill import graph-calls --tenant ID [--db CONNINFO] FILE...\n"
+        "       acbill import licences --tenant ID --at TIMESTAMP\n"
+        "                              --skus FILE --users FILE [--db CONNINFO]\n"
+        "\n"
+        "Loads Microsoft's data for one tenant into usage.*:\n"
+        "  pstn         the Teams admin center PSTN usage export (.csv or\n"
+        "               the exported .zip); conf_out rows become calls\n"
+        "  graph-calls  pages saved from Graph getPstnCalls (JSON)\n"
+        "  licences     a snapshot of Graph subscribedSkus and users with\n"
+        "               assignedLicenses, taken at TIMESTAMP (ISO 8601)\n"
+        "Every file is recorded in usage.imports; rows that cannot be\n"
+        "loaded are kept in usage.import_rejects with the reason.\n"
+        "Importing the same file again changes nothing.\n"
+        "\n"
+        "exit status: 0 all loaded; 65 a row was rejected or a file refused\n"
+        "(the rest is loaded); 66 a file is missing; 69 database\n"
+        "unavailable; 64 usage.\n");
+}
+
+/* The more serious of two outcomes (files go on after data problems). */
+static ac_status worse(ac_status a, ac_status b)
+{
+    static const ac_status order[] = { AC_OK, AC_EDATA, AC_ENOINPUT,
+                                       AC_EIO, AC_EOSERR, AC_EINTERNAL,
+                                       AC_EUNAVAIL };
+    int ia = 7, ib = 7;
+    for (int i = 0; i < 7; i++) {
+        if (order[i] == a)
+            ia = i;
+        if (order[i] == b)
+            ib = i;
+    }
+    return ia >= ib ? a : b;
+}
+
+static ac_status import_licences(PGconn *conn, const char *tenant,
+                                 const char *at, const char *skus_path,
+                                 const char *users_path, char *err)
+{
+    char *skus = NULL, *users = NULL, hs[65] = "", hu[65] = "";
+    size_t ls = 0, lu = 0;
+    licsnap *snap = NULL;
+    ac_status rc;
+    char why[AC_ERR_MAX];
+
+    rc = import_read_file(skus_path, LICENCE_FILE_MAX, &skus, &ls, err);
+    if (rc == AC_OK)
+        rc = import_read_file(users_path, LICENCE_FILE_MAX, &users, &lu,
+                              err);
+    if (rc != AC_OK)
+        goto out;
+    sha256_ctx sha;
+    sha256_init(&sha);
+    sha256_update(&sha, skus, ls);
+    sha256_final_hex(&sha, hs);
+    sha256_init(&sha);
+    sha256_update(&sha, users, lu);
+    sha256_final_hex(&sha, hu);
+
+    const char *sn = strrchr(skus_path, '/') ? strrchr(skus_path, '/') + 1
+                                             : skus_path;
+    const char *un = strrchr(users_path, '/') ? strrchr(users_path, '/') + 1
+                                              : users_path;
+    rc = licences_begin(conn, tenant, at, sn, un, &snap, err);
+    if (rc != AC_OK)
+        goto out;
+    rc = licences_add_skus(snap, skus, ls, why);
+    if (rc != AC_OK) {
+        char reason[AC_ERR_MAX + 32];
+        snprintf(reason, sizeof reason, "%s: %s", sn, why);
+        licences_abort(snap, hs, hu, reason);
+        rc = ac_fail(err, rc, "%s", reason);
+        goto out;
+    }
+    char *next = NULL;
+    rc = licences_add_users(snap, users, lu, &next, why);
+    free(next);
+    if (rc != AC_OK) {
+        char reason[AC_ERR_MAX + 32];
+        snprintf(reason, sizeof reason, "%s: %s", un, why);
+        licences_abort(snap, hs, hu, reason);
+        rc = ac_fail(err, rc, "%s", reason);
+        goto out;
+    }
+    licence_counts cs, cu;
+    rc = licences_finish(snap, hs, hu, &cs, &cu, err);
+    if (rc != AC_OK)
+        goto out;
+    ac_info("import licences %s at %s: %lld SKUs read, %lld opened, %lld "
+            "changed, %lld unchanged, %lld rejected, %lld intervals closed "
+            "(import %lld)", sn, at, cs.read, cs.inserted, cs.updated,
+            cs.unchanged, cs.rejected, cs.closed, cs.import_id);
+    ac_info("import licences %s at %s: %lld assignments read, %lld opened, "
+            "%lld unchanged, %lld rejected, %lld intervals closed "
+            "(import %lld)", un, at, cu.read, cu.inserted, cu.unchanged,
+            cu.rejected, cu.closed, cu.import_id);
+    if (cs.rejected > 0 || cu.rejected > 0)
+        rc = ac_fail(err, AC_EDATA, "%lld row(s) rejected: see "
+                     "usage.import_rejects (imports %lld and %lld)",
+                     cs.rejected + cu.rejected, cs.import_id, cu.import_id);
+out:
+    free(skus);
+    free(users);
+    return rc;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "tenant", required_argument, NULL, 't' },
+        { "db", required_argument, NULL, 'd' },
+        { "at", required_argument, NULL, 'a' },
+        { "skus", required_argument, NULL, 's' },
+        { "users", required_argument, NULL, 'u' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *tenant = NULL, *conninfo = NULL, *at = NULL, *skus = NULL,
+               *users = NULL;
+    char err[AC_ERR_MAX] = "";
+    int c;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        import_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? AC_EUSAGE : AC_OK;
+    }
+    const char *what = argv[1];
+    int kind = strcmp(what, "pstn") == 0 ? 1
+             : strcmp(what, "graph-calls") == 0 ? 2
+             : strcmp(what, "licences") == 0 ? 3 : 0;
+    if (kind == 0) {
+        fprintf(stderr, "acbill import: unknown source '%s' (pstn, "
+                "graph-calls or licences)\n", what);
+        return AC_EUSAGE;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': tenant = optarg; break;
+        case 'd': conninfo = optarg; break;
+        case 'a': at = optarg; break;
+        case 's': skus = optarg; break;
+        case 'u': users = optarg; break;
+        case 'q': ac_log_set_level(AC_LOG_WARN); break;
+        case 'v': ac_log_set_level(AC_LOG_DEBUG); break;
+        case 'h':
+            import_usage(stdout);
+            return AC_OK;
+        default:
+            import_usage(stderr);
+            return AC_EUSAGE;
+        }
+    }
+    int nfiles = argc - 1 - optind;
+    char **files = argv + 1 + optind;
+    if (tenant == NULL || *tenant == '\0') {
+        fprintf(stderr, "acbill import %s: --tenant ID is required\n", what);
+        return AC_EUSAGE;
+    }
+    if (kind == 3 && (at == NULL || skus == NULL || users == NULL ||
+                      nfiles > 0)) {
+        fprintf(stderr, "acbill import licences: --at TIMESTAMP, --skus FILE "
+                "and --users FILE are required, and nothing else\n");
+        return AC_EUSAGE;
+    }
+    if (kind != 3 && (nfiles == 0 || at || skus || users)) {
+        fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
+                "--at, --skus or --users)\n", what);
+        return AC_EUSAGE;
+    }
+
+    PGconn *conn;
+    ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc != AC_OK) {
+        ac_error("import: %s", err);
+        return rc;
+    }
+    ac_status worst = AC_OK;
+    if (kind == 3) {
+        rc = import_licences(conn, tenant, at, skus, users, err);
+        if (rc != AC_OK)
+            ac_error("import licences: %s", err);
+        worst = rc;
+    }
+    int progress = isatty(STDERR_FILENO);
+    for (int i = 0; kind != 3 && i < nfiles; i++) {
+        ac_status data = AC_OK;
+        rc = kind == 1
+           ? pstn_import(conn, tenant, files[i], progress, &data, err)
+           : graphcalls_import_file(conn, tenant, files[i], &data, err);
+        if (rc != AC_OK)
+            ac_error("import %s: %s", what, err);
+        worst = worse(worse(worst, rc), data);
+        if (rc == AC_EUNAVAIL || PQstatus(conn) != CONNECTION_OK)
+            break;              /* the database is gone: stop here */
+        if (rc == AC_EDATA && strstr(err, "usage.tenants") != NULL)
+            break;              /* unknown tenant: every file would fail */
+    }
+    PQfinish(conn);
+    return worst;
+}
