@@ -44,19 +44,62 @@ inside() {
         SELECT import_id, source, file_name, member, rows_read AS read,
                inserted, skipped, rejected
           FROM usage.imports ORDER BY import_id"
-    echo "demo: billing $period"
+    # Bill as of 3 days after the month (past its 48-hour grace period),
+    # whatever today's date: the demo always issues.
+    asof=$(date -u -d "$period-01 +1 month +3 days" +%Y-%m-%dT00:00:00Z)
+    echo "demo: billing $period (as of $asof)"
     status=0
-    "$ACBILL" run --period "$period" --out "$out" \
+    "$ACBILL" run --period "$period" --out "$out" --as-of "$asof" \
         --upload-url "file://$delivered" || status=$?
 
+    echo "demo: a late call for S00002 arrives: revision 2, a credit note"
+    echo "      voiding its first invoice, and a new invoice"
+    psql -X -q -c "
+        INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,
+            tenant_id, organizer_id, destination_number, start_time,
+            duration_seconds)
+        SELECT gen_random_uuid(), 'late-call', 'late-conf', tenant_id,
+               organizer_id, '+19005550123', start_time + interval '1 hour',
+               1800
+          FROM usage.dialout_calls
+         WHERE tenant_id = 'S00002' AND organizer_id IS NOT NULL
+           AND start_time >= '$period-01'::date
+           AND start_time < '$period-01'::date + interval '25 days'
+         ORDER BY start_time, usage_id LIMIT 1"
+    "$ACBILL" run --period "$period" --out "$out" --as-of "$asof" \
+        --upload-url "file://$delivered" || status=$?
+
+    next=$(date -u -d "$period-01 +1 month" +%Y-%m)
+    echo "demo: calls of $next so far for S00001: $next is still open, so"
+    echo "      it is drafted (DRAFT on every sheet, no number taken)"
+    psql -X -q -c "
+        INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,
+            tenant_id, organizer_id, destination_number, start_time,
+            duration_seconds, provider_charge, provider_currency)
+        SELECT gen_random_uuid(), call_id || '-next', conference_id,
+               tenant_id, organizer_id, destination_number,
+               start_time + interval '1 month', duration_seconds,
+               provider_charge, provider_currency
+          FROM usage.dialout_calls
+         WHERE tenant_id = 'S00001' AND start_time >= '$period-01'::date
+           AND start_time < '$period-01'::date + interval '10 days'"
+    "$ACBILL" run --period "$next" --tenant S00001 --out "$out" \
+        --as-of "$(date -u -d "$next-01 +12 days" +%Y-%m-%dT00:00:00Z)" \
+        || status=$?
+
     echo
-    echo "demo: invoices issued for $period"
+    echo "demo: statements issued for $period"
     psql -X -q -P pager=off -c "
         SELECT invoice_no, tenant_id, currency, calls, billed_minutes,
-               total
+               subtotal, tax, total
           FROM billing.invoices
          WHERE period = to_date('$period', 'YYYY-MM')
          ORDER BY invoice_no" || true
+    echo "demo: the documents finance books"
+    psql -X -q -P pager=off -c "
+        SELECT document_no, kind, tenant_id, issue_date, due_date, currency,
+               total, voids, invoice_no AS statement
+          FROM billing.documents ORDER BY kind DESC, document_no" || true
     psql -X -q -P pager=off -c "
         SELECT status, count(*) AS files, sum(bytes) AS bytes
           FROM billing.uploads GROUP BY status ORDER BY status" || true
