@@ -107,7 +107,9 @@ for size in $SIZES; do
         psql -Xqc "TRUNCATE billing.invoices, billing.invoice_lines,
             billing.invoice_organizers, billing.invoice_reconciliation,
             billing.rated_calls, billing.findings, billing.run_tenants,
-            billing.runs, billing.uploads CASCADE" >/dev/null
+            billing.runs, billing.uploads, billing.documents,
+            billing.document_decisions, billing.document_numbers,
+            billing.period_inputs CASCADE" >/dev/null
         psql -Xqc "CHECKPOINT" >/dev/null
         # A new output directory each time; all are removed at the end.
         # Removing the last one here would put its thousand deletions
@@ -136,6 +138,11 @@ for size in $SIZES; do
         # The job, 1 worker then 2, each on an empty ledger and output.
         job_run 1
         job_run 2
+        # A night with nothing new over the month just billed, into the
+        # same output (SPEC 4.2: a cheap check per tenant-period, not a
+        # re-rating; the workbooks are there already).
+        measure job_unchanged_2 "$ACBILL" run --period 2026-10 --quiet \
+            --workers 2 --out "$work/out-$runs"
         # Floor 1: the calls query (what the job reads), COPY to a file.
         measure floor_copy_out psql -Xqc "\\copy (SELECT c.usage_id,
             c.start_time, c.start_time AT TIME ZONE t.time_zone,
@@ -194,6 +201,11 @@ for size in $SIZES; do
                        rss[p] / 1024, r, lo[p], hi[p]
             }
             printf "%-26s %9.2f\n", "floor_total", floor
+            p = "job_unchanged_2"
+            if (p in mw)
+                printf "%-26s %9.2f %9.2f %9s %11.1f %9s   %.2f-%.2f  (%.1f %% of job_workers_2)\n",
+                       p, mw[p], mc[p], "", rss[p] / 1024, "", lo[p], hi[p],
+                       100 * mw[p] / mw["job_workers_2"]
             split("vacuum_after_job_1 vacuum_after_job_2 vacuum_after_floor", vac)
             for (i = 1; i <= 3; i++) {
                 p = vac[i]
