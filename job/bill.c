@@ -1501,6 +1501,18 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
     PQclear(res);
     if (rc != AC_OK)
         return rc;
+    /* The job's length rows (migration 013), after their prefixes. */
+    rc = db_query(conn,
+        "SELECT prefix, digits, country, kind FROM ref.destination_lengths",
+        0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_destination_length(ref, PQgetvalue(res, i, 0),
+                                               atoi(PQgetvalue(res, i, 1)),
+                                               db_value(res, i, 2),
+                                               db_value(res, i, 3), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
     rc = db_query(conn, "SELECT country FROM ref.zones WHERE zone = 'A'",
                   0, NULL, &res, err);
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
