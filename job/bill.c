@@ -295,6 +295,8 @@ static ac_status read_digest(PGconn *conn, job *j, char *err)
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   d::text, 0)), 0) FROM ref.destinations d),"
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   l::text, 0)), 0) FROM ref.destination_lengths l),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   z::text, 0)), 0) FROM ref.zones z),"
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   r::text, 0)), 0) FROM ref.rates r),"
