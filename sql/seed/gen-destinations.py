@@ -7,7 +7,10 @@ libphonenumber's number-type metadata.
 METADATA.json is what sql/seed/libphonenumber-metadata.js prints (the
 metadata of the npm package google-libphonenumber).  Writes
 sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
-sql/migrations/007_destinations_libphonenumber.sql; prints a summary on
+sql/migrations/007_destinations_libphonenumber.sql, and the length rows
+sql/seed/destination_lengths.csv (`prefix,digits,country,kind`) and
+sql/migrations/013_destination_lengths.sql (ref.destination_lengths, the
+job's addition to SPEC section 2's reference data); prints a summary on
 stderr (with GEN_DEBUG=1 also each calling code's row count and each
 prefix resolved as below).  Run by `make seed`.  The same input gives the
 same bytes.
@@ -32,7 +35,8 @@ How:
   longer has fewer labels, not counting extensions of a valid number),
   no short prefix tells them apart: the prefix gets one label, a kind
   that cannot draw on the pool if the numbers have one, else the label of
-  most numbers (resolve()).  NANP numbers have 10 digits after the +1.  A dynamic
+  most numbers (resolve()); the length rows below then tell them apart.
+  NANP numbers have 10 digits after the +1.  A dynamic
   programme over that tree (as in optimal routing-table construction)
   then picks the fewest rows under longest-prefix match; on a tie, the
   row is placed deeper, so that invalid numbers keep the broader label.
@@ -42,6 +46,15 @@ How:
   type still has a destination.  An area code or territory prefix whose
   valid numbers libphonenumber gives one other label takes that label.
   There is no row for plain `1`.
+- Length rows (length_rows()): for each row, the valid numbers whose
+  longest matching row it is are counted by length; a length whose
+  numbers all have one label other than the row's gets a row
+  (prefix, E.164 digits, country, kind) that overrides the prefix's row
+  for numbers of exactly that many digits.  Only prefixes resolve()
+  settled, or rows above them, hold such numbers: 393 (IT non-geographic,
+  voicemail of 13-14 digits) gets 11 and 12 digits mobile.  A length
+  whose numbers keep several labels gets no row (the summary counts
+  them; GEN_DEBUG=1 lists them).
 
 SPEC mapping of libphonenumber's types: fixed line and fixed line or
 mobile -> geographic, mobile -> mobile, toll free -> toll_free, premium
@@ -397,13 +410,12 @@ OTHER = ("", "")    # stands for any label that is not in a subtree
 
 class Node:
     __slots__ = ("prefix", "labels", "own", "children", "forced", "cost",
-                 "no_row", "state", "length", "resolved")
+                 "no_row", "state", "length")
 
     def __init__(self, prefix, labels, own, state, length):
         self.prefix = prefix
         self.state = state        # automaton state of the prefix
         self.length = length      # digits of the prefix after the code
-        self.resolved = False     # labels settled by resolve() here
         self.labels = labels
         self.own = own            # label of the prefix as a number, or None
         self.children = []
@@ -418,7 +430,6 @@ def expand(code, prefix, state, length, base, above, resolved=None):
     resolved: the one label an ancestor chose for its numbers."""
     labels = code.labels(state, length)
     own = code.label(state, length)
-    settled = False
     if resolved is not None:
         labels = frozenset([resolved]) if labels else labels
         own = resolved if own else None
@@ -429,9 +440,7 @@ def expand(code, prefix, state, length, base, above, resolved=None):
             print(f"gen-destinations: {prefix}: {sorted(labels)} -> "
                   f"{resolved}", file=sys.stderr)
         labels, own = frozenset([resolved]), resolved if own else None
-        settled = True
     node = Node(prefix, labels, own, state, length)
-    node.resolved = settled
     node.forced = base.get(prefix)
     # No row shorter than an area code in the NANP: a +1 number whose area
     # code is unknown has no destination.
