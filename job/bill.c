@@ -297,6 +297,8 @@ static ac_status read_digest(PGconn *conn, job *j, char *err)
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   d::text, 0)), 0) FROM ref.destinations d),"
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
+            "   l::text, 0)), 0) FROM ref.destination_lengths l),"
+            " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   z::text, 0)), 0) FROM ref.zones z),"
             " (SELECT count(*) || ':' || coalesce(sum(hashtextextended("
             "   r::text, 0)), 0) FROM ref.rates r),"
@@ -1504,6 +1506,18 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
         rc = rating_ref_add_destination(ref, PQgetvalue(res, i, 0),
                                         db_value(res, i, 1),
                                         db_value(res, i, 2), err);
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    /* The job's length rows (migration 013), after their prefixes. */
+    rc = db_query(conn,
+        "SELECT prefix, digits, country, kind FROM ref.destination_lengths",
+        0, NULL, &res, err);
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = rating_ref_add_destination_length(ref, PQgetvalue(res, i, 0),
+                                               atoi(PQgetvalue(res, i, 1)),
+                                               db_value(res, i, 2),
+                                               db_value(res, i, 3), err);
     PQclear(res);
     if (rc != AC_OK)
         return rc;

@@ -134,7 +134,17 @@ int rating_id_blank(const char *id)
 typedef struct {
     char country[3];
     rating_kind kind;
+    int32_t lengths;            /* first destination_length, -1: none */
 } destination;
+
+/* A length row of ref.destination_lengths: numbers of exactly `digits`
+ * E.164 digits whose longest destination prefix is its destination. */
+typedef struct {
+    int digits;
+    char country[3];
+    rating_kind kind;
+    int32_t next;               /* next length row of the prefix, -1 */
+} destination_length;
 
 typedef struct {
     int64_t per_minute, fee, from_us, to_us;
@@ -150,6 +160,8 @@ struct rating_ref {
     prefix_trie *destinations;
     destination *dest;
     int32_t ndest, dest_cap;
+    destination_length *lens;
+    int32_t nlens, lens_cap;
     unsigned char zone_a[26 * 26];
     currency_rates *cur;
     int ncur, cur_cap;
@@ -179,6 +191,7 @@ void rating_ref_free(rating_ref *ref)
         prefix_free(ref->cur[i].trie);
     free(ref->cur);
     free(ref->dest);
+    free(ref->lens);
     free(ref->rates);
     free(ref);
 }
@@ -218,7 +231,50 @@ ac_status rating_ref_add_destination(rating_ref *ref, const char *prefix,
         return rc;
     memcpy(ref->dest[ref->ndest].country, country, 3);
     ref->dest[ref->ndest].kind = (rating_kind)k;
+    ref->dest[ref->ndest].lengths = -1;
     ref->ndest++;
+    return AC_OK;
+}
+
+ac_status rating_ref_add_destination_length(rating_ref *ref,
+                                            const char *prefix, int digits,
+                                            const char *country,
+                                            const char *kind, char *err)
+{
+    int k = rating_kind_parse(kind), len = 0;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    int32_t d = -1;
+
+    if (plen > 0 && strspn(prefix, "0123456789") == plen)
+        d = prefix_longest(ref->destinations, prefix, &len);
+    if (d < 0 || (size_t)len != plen)
+        return ac_fail(err, AC_EDATA, "destination length %s/%d: no "
+                       "destination %s", prefix ? prefix : "(null)", digits,
+                       prefix ? prefix : "(null)");
+    if (digits < (int)plen || digits > 15)
+        return ac_fail(err, AC_EDATA, "destination length %s/%d: digits "
+                       "must be from the prefix's %zu to 15", prefix, digits,
+                       plen);
+    if (k < 0)
+        return ac_fail(err, AC_EDATA, "destination length %s/%d: unknown "
+                       "kind '%s'", prefix, digits, kind ? kind : "(null)");
+    if (!is_country(country))
+        return ac_fail(err, AC_EDATA, "destination length %s/%d: bad "
+                       "country '%s'", prefix, digits,
+                       country ? country : "(null)");
+    for (int32_t i = ref->dest[d].lengths; i >= 0; i = ref->lens[i].next)
+        if (ref->lens[i].digits == digits)
+            return ac_fail(err, AC_EDATA, "destination length %s/%d: "
+                           "duplicate", prefix, digits);
+    if (grow((void **)&ref->lens, &ref->lens_cap, ref->nlens,
+             sizeof *ref->lens) != 0)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    destination_length *l = &ref->lens[ref->nlens];
+    l->digits = digits;
+    memcpy(l->country, country, 3);
+    l->kind = (rating_kind)k;
+    l->next = ref->dest[d].lengths;
+    ref->dest[d].lengths = ref->nlens++;
     return AC_OK;
 }
 
@@ -303,14 +359,20 @@ ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
 }
 
 int rating_ref_destination(const rating_ref *ref, const char *digits,
-                           char country[3], rating_kind *kind,
-                           int *prefix_len)
+                           int number_digits, char country[3],
+                           rating_kind *kind, int *prefix_len)
 {
     int32_t i = prefix_longest(ref->destinations, digits, prefix_len);
     if (i < 0)
         return 0;
     memcpy(country, ref->dest[i].country, 3);
     *kind = ref->dest[i].kind;
+    for (int32_t l = ref->dest[i].lengths; l >= 0; l = ref->lens[l].next)
+        if (ref->lens[l].digits == number_digits) {
+            memcpy(country, ref->lens[l].country, 3);
+            *kind = ref->lens[l].kind;
+            break;
+        }
     return 1;
 }
 
@@ -922,7 +984,9 @@ static ac_status decide(rating_tenant *t, const rating_call *c, int held,
         }
     }
     const char *digits = out->number.digits;
-    if (!rating_ref_destination(ref, digits, out->country, &kind,  /* 5 */
+    if (!rating_ref_destination(ref, digits,                       /* 5 */
+                                (int)strlen(out->number.text) - 1,
+                                out->country, &kind,
                                 &out->dest_prefix_len)) {
         reject(out, "UNKNOWN_DESTINATION");
         return AC_OK;

@@ -103,6 +103,21 @@ ac_status rating_ref_add_destination(rating_ref *ref, const char *prefix,
                                      const char *country, const char *kind,
                                      char *err);
 
+/* Add a length row (ref.destination_lengths, the job's addition to SPEC
+ * section 2's reference data): a number of exactly `digits` E.164 digits
+ * (country code included, masked positions counted) whose longest
+ * destination prefix is `prefix` takes country and kind instead of that
+ * destination's.  Where a short valid number of one type begins longer
+ * numbers of another (Italian mobiles +39 3xx of 11-12 digits, voicemail
+ * of 13-14), only the length tells them apart.  AC_EDATA when prefix is
+ * not a destination added before, digits is not from strlen(prefix) to
+ * 15, the (prefix, digits) pair is a duplicate, the kind is unknown or
+ * the country is not 2 letters; AC_EOSERR when out of memory. */
+ac_status rating_ref_add_destination_length(rating_ref *ref,
+                                            const char *prefix, int digits,
+                                            const char *country,
+                                            const char *kind, char *err);
+
 /* Mark country (2 letters) as Zone A. */
 ac_status rating_ref_add_zone_a(rating_ref *ref, const char *country,
                                 char *err);
@@ -114,11 +129,16 @@ ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
                               int64_t connection_fee, int64_t from_us,
                               int64_t to_us, char *err);
 
-/* Longest destination prefix of digits: returns 1 and fills country (3
- * bytes), kind and prefix_len, or returns 0 when no prefix matches. */
+/* Longest destination prefix of digits (the visible digits of a number
+ * of number_digits E.164 digits in all, masked positions counted: the
+ * length of rating_number.text minus 1): returns 1 and fills country (3
+ * bytes), kind and prefix_len (digits of the prefix), or returns 0 when
+ * no prefix matches.  When that prefix has a length row for
+ * number_digits, its country and kind are given instead of the
+ * prefix's.  Does not allocate. */
 int rating_ref_destination(const rating_ref *ref, const char *digits,
-                           char country[3], rating_kind *kind,
-                           int *prefix_len);
+                           int number_digits, char country[3],
+                           rating_kind *kind, int *prefix_len);
 
 /* 1 when a masked number is ambiguous (SPEC section 3, "Numbers"): a
  * destination prefix, or a rate prefix in currency (any validity), is

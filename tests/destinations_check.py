@@ -6,20 +6,26 @@ python3-phonenumbers and python3-rstr, inside the throwaway PostgreSQL of
 tests/pgtmp.sh (PGHOST...).  It checks the table as loaded in PostgreSQL by
 the real `acbill migrate` ($ACBILL), not the CSV:
 
-- migration: a fresh database gets exactly sql/seed/destinations.csv (the
-  file the unit tests load); a database at version 6 (seeded by 002) whose
-  operator added and changed rows gets the generated rows by 007 and keeps
-  the operator's; sql/seed/gen-seed.sh still reproduces 002 byte for byte
-  from sql/seed/destinations_v1.csv, the rows 007 deletes.
+- migration: a fresh database gets exactly sql/seed/destinations.csv and
+  sql/seed/destination_lengths.csv (the files the unit tests load); a
+  database at version 6 (seeded by 002) whose operator added and changed
+  rows gets the generated rows by 007 and 013 and keeps the operator's;
+  sql/seed/gen-seed.sh still reproduces 002 byte for byte from
+  sql/seed/destinations_v1.csv, the rows 007 deletes.
 - sampling: for every region libphonenumber knows, random numbers are drawn
   from each number type's national-number pattern (rstr, seeded by the
   region, so every run draws the same numbers) and kept when
-  libphonenumber calls them valid; under longest-prefix match
+  libphonenumber calls them valid; under longest-prefix match, then the
+  length row (ref.destination_lengths) of that prefix for the number's
+  digit count, as the job does:
     * in each Zone A country, no premium-rate, shared-cost, UAN, VoIP,
       personal, pager or voicemail number is pool-eligible (country in
       Zone A and kind geographic, mobile or toll_free: SPEC 3 rule 10);
     * no number of a region other than US and CA is classified US or CA;
-    * every valid number has a destination.
+    * every valid number has a destination;
+    * in each Zone A country, under 1 % of the mobile and fixed-line
+      numbers get a kind that cannot draw on the pool (the length rows;
+      the few left are listed with their prefix).
 
 The generator reads a newer libphonenumber (the npm package named in
 migration 007) than the Debian package sampled here; where the two
@@ -128,6 +134,20 @@ def table(db):
     return {r[0]: (r[1], r[2]) for r in csv.reader(io.StringIO(text))}
 
 
+def lengths_table(db):
+    text = psql(db, "COPY (SELECT prefix, digits, coalesce(country, ''), "
+                    "kind FROM ref.destination_lengths ORDER BY prefix, "
+                    "digits) TO STDOUT WITH (FORMAT csv)")
+    return {(r[0], int(r[1])): (r[2], r[3])
+            for r in csv.reader(io.StringIO(text))}
+
+
+def read_lengths_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["prefix"], int(r["digits"])): (r["country"], r["kind"])
+                for r in csv.DictReader(f)}
+
+
 def read_csv(path):
     with open(path, newline="", encoding="utf-8") as f:
         return {r["prefix"]: (r["country"], r["kind"])
@@ -146,17 +166,26 @@ def diff(a, b, limit=10):
 
 
 def migration_checks():
-    print("\nSuite: migration 007")
+    print("\nSuite: migrations 007 and 013")
     generated = read_csv(os.path.join(SRC, "sql/seed/destinations.csv"))
+    gen_lengths = read_lengths_csv(
+        os.path.join(SRC, "sql/seed/destination_lengths.csv"))
     v1 = read_csv(os.path.join(SRC, "sql/seed/destinations_v1.csv"))
 
     fresh_db("acbill_dest_fresh")
     took = migrate("acbill_dest_fresh")
     loaded = table("acbill_dest_fresh")
+    lengths = lengths_table("acbill_dest_fresh")
     print(f"  (fresh `acbill migrate`: {took:.2f} s, "
-          f"{len(loaded)} destinations)")
+          f"{len(loaded)} destinations, {len(lengths)} length rows)")
     check("fresh database holds sql/seed/destinations.csv",
           loaded == generated, diff(loaded, generated))
+    check("fresh database holds sql/seed/destination_lengths.csv",
+          lengths == gen_lengths and len(lengths) > 0,
+          diff(lengths, gen_lengths))
+    check("every length row's prefix is a destination, its digits at "
+          "least the prefix's", all(p in loaded and n >= len(p)
+                                    for p, n in lengths))
     check("every version 1 base row (calling codes, territories, NANP "
           "area codes) keeps its prefix", set(v1) <= set(loaded),
           " ".join(sorted(set(v1) - set(loaded))[:20]))
@@ -184,6 +213,7 @@ def migration_checks():
              "ON CONFLICT (prefix) DO UPDATE SET kind = excluded.kind")
         took = migrate("acbill_dest_upgrade")
         after = table("acbill_dest_upgrade")
+        after_lengths = lengths_table("acbill_dest_upgrade")
         print(f"  (007 on a seeded database: {took:.2f} s)")
     finally:
         shutil.rmtree(tmp)
@@ -192,6 +222,8 @@ def migration_checks():
     want["1876"] = ("JM", "premium")           # changed by the operator
     check("007 replaces the seed and keeps the operator's rows",
           after == want, diff(after, want))
+    check("013 adds the length rows on an upgraded database",
+          after_lengths == gen_lengths, diff(after_lengths, gen_lengths))
     check("a version 1 row relabelled by libphonenumber is replaced",
           v1.get("447509") == ("JE", "geographic") and
           after.get("447509") == generated.get("447509") and
@@ -207,16 +239,19 @@ def migration_checks():
         head = f.read(400)
     check("migration 007 names its libphonenumber package and version",
           "google-libphonenumber 3." in head)
-    return loaded
+    return loaded, lengths
 
 
 # ------------------------------------------------------------- sampling
 
-def lookup(dest, digits):
+def lookup(dest, lengths, digits):
+    """(prefix, (country, kind)) of an E.164 number's digits: its longest
+    destination prefix, then that prefix's length row for its digit count
+    (rating_ref_destination)."""
     for n in range(min(len(digits), 15), 0, -1):
         got = dest.get(digits[:n])
         if got is not None:
-            return digits[:n], got
+            return digits[:n], lengths.get((digits[:n], len(digits)), got)
     return None, None
 
 
@@ -253,7 +288,7 @@ def sample_region(args):
     return region, out
 
 
-def sampling_checks(dest):
+def sampling_checks(dest, lengths):
     print("\nSuite: libphonenumber sample "
           f"(python3-phonenumbers {phonenumbers.__version__})")
     with open(os.path.join(SRC, "sql/seed/zone_a.csv"),
@@ -267,7 +302,7 @@ def sampling_checks(dest):
 
     # A listed difference must still describe the table.
     for k in known:
-        _, got = lookup(dest, k["prefix"] + "0" * 15)
+        _, got = lookup(dest, lengths, k["prefix"] + "0" * 15)
         check(f"known difference {k['prefix']}: table gives "
               f"{k['table_country']} {k['table_kind']}",
               got == (k["table_country"], k["table_kind"]),
@@ -290,13 +325,29 @@ def sampling_checks(dest):
 
     total = exact = excused_n = 0
     bad = {"eligible": {}, "usca": {}, "nodest": {}}
+    # Zone A mobile and fixed-line numbers: region -> [count, closed],
+    # closed those whose kind cannot draw on the pool (a length the
+    # length rows could not single out); and the closed ones.
+    plain = {}
+    closed = {}
     for region in regions:
         for digits, reg, typ in results[region]:
             total += 1
             expect = (reg, KIND[typ])
-            prefix, got = lookup(dest, digits)
+            prefix, got = lookup(dest, lengths, digits)
             if got == expect:
                 exact += 1
+            if reg in zone_a and typ in (T.MOBILE, T.FIXED_LINE,
+                                         T.FIXED_LINE_OR_MOBILE):
+                mine = plain.setdefault((reg, KIND[typ]), [0, 0])
+                mine[0] += 1
+                if got is None or got[0] not in zone_a or \
+                        got[1] not in ELIGIBLE:
+                    mine[1] += 1
+                    closed.setdefault((reg, KIND[typ]), []).append(
+                        f"+{digits} ({TYPE_NAME.get(typ, typ)}, "
+                        f"{len(digits)} digits): prefix {prefix} gives "
+                        f"{got}")
             if got is None:
                 bad["nodest"].setdefault(reg, []).append(
                     f"+{digits} {expect}: no destination")
@@ -333,17 +384,47 @@ def sampling_checks(dest):
     per_region("no number is classified US or CA", "usca",
                [r for r in regions if r not in ("US", "CA")])
     per_region("every valid number has a destination", "nodest", regions)
+    # The length rows: a Zone A mobile or fixed-line number draws on the
+    # pool.  Before them, 71 % of Italian mobiles were voicemail-typed.
+    n_all = sum(v[0] for v in plain.values())
+    n_closed = sum(v[1] for v in plain.values())
+    print(f"  ({n_all} Zone A mobile and fixed-line numbers, {n_closed} "
+          f"({100.0 * n_closed / max(n_all, 1):.2f} %) of them get a kind "
+          f"that cannot draw on the pool)")
+    for (region, kind), (n, k) in sorted(plain.items()):
+        if k:
+            print(f"    {region} {kind}: {k} of {n} "
+                  f"({100.0 * k / n:.1f} %), e.g. "
+                  f"{'; '.join(closed[(region, kind)][:3])}")
+    for region, kind in (("IT", "mobile"), ("IT", "geographic"),
+                         ("JP", "mobile"), ("IE", "mobile"),
+                         ("DE", "mobile")):
+        n, k = plain.get((region, kind), [0, 0])
+        check(f"{region} {kind}: under 1 % cannot draw on the pool "
+              f"({k} of {n})", n > 0 and k * 100 < n,
+              "\n".join(closed.get((region, kind), [])[:10]))
+    bad_regions = sorted(r for r, kind in plain
+                         if plain[(r, kind)][1] * 100 >=
+                         plain[(r, kind)][0])
+    check("every Zone A country: under 1 % of its mobile and fixed-line "
+          "numbers cannot draw on the pool", not bad_regions,
+          "\n".join(f"{r}: " + "; ".join(
+              c for kind in ("mobile", "geographic")
+              for c in closed.get((r, kind), [])[:5])
+              for r in sorted(set(bad_regions))))
     check("Zone A countries all sampled",
           zone_a <= set(regions), str(sorted(zone_a - set(regions))))
 
 
 def main():
     try:
-        dest = migration_checks()
+        dest, lengths = migration_checks()
     except Exception as e:                             # report, count, go on
         check("migration 007", False, str(e))
         dest = read_csv(os.path.join(SRC, "sql/seed/destinations.csv"))
-    sampling_checks(dest)
+        lengths = read_lengths_csv(
+            os.path.join(SRC, "sql/seed/destination_lengths.csv"))
+    sampling_checks(dest, lengths)
     print(f"\ndestinations_check: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

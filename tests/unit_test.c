@@ -120,6 +120,47 @@ static int load_destinations(rating_ref *ref)
     return first ? -1 : n;
 }
 
+/* Load sql/seed/destination_lengths.csv (prefix,digits,country,kind) into
+ * ref, after its destinations; returns the rows loaded or -1. */
+static int load_destination_lengths(rating_ref *ref)
+{
+    char line[256], err[AC_ERR_MAX];
+    int n = 0, first = 1;
+    FILE *f = fopen(src_path("sql/seed/destination_lengths.csv"), "r");
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (first) {
+            first = 0;
+            if (strcmp(line, "prefix,digits,country,kind") != 0)
+                break;
+            continue;
+        }
+        if (line[0] == '\0')
+            continue;
+        char *c1 = strchr(line, ',');
+        char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+        char *c3 = c2 ? strchr(c2 + 1, ',') : NULL;
+        if (c3 == NULL) {
+            n = -1;
+            break;
+        }
+        *c1 = *c2 = *c3 = '\0';
+        if (rating_ref_add_destination_length(ref, line, atoi(c1 + 1),
+                                              c2 + 1, c3 + 1, err) != AC_OK) {
+            fprintf(stderr, "unit_test: destination_lengths.csv: %s\n",
+                    err);
+            n = -1;
+            break;
+        }
+        n++;
+    }
+    fclose(f);
+    return first ? -1 : n;
+}
+
 /* Load sql/seed/zone_a.csv into ref; returns the rows loaded or -1. */
 static int load_zone_a(rating_ref *ref)
 {
@@ -173,7 +214,7 @@ static int add_spec_rates(rating_ref *ref)
  * the SPEC's USD rates (g_ref), and the same without any rate but USD "1"
  * (g_ref_sparse, for NO_RATE). */
 static rating_ref *g_ref, *g_ref_sparse;
-static int g_ndest, g_nzone;
+static int g_ndest, g_nlen, g_nzone;
 
 static int ref_init(void)
 {
@@ -184,10 +225,13 @@ static int ref_init(void)
     if (g_ref == NULL || g_ref_sparse == NULL)
         return 1;
     g_ndest = load_destinations(g_ref);
+    g_nlen = load_destination_lengths(g_ref);
     g_nzone = load_zone_a(g_ref);
-    if (g_ndest <= 0 || g_nzone <= 0 || add_spec_rates(g_ref) != 0)
+    if (g_ndest <= 0 || g_nlen <= 0 || g_nzone <= 0 ||
+        add_spec_rates(g_ref) != 0)
         return 1;
     if (load_destinations(g_ref_sparse) != g_ndest ||
+        load_destination_lengths(g_ref_sparse) != g_nlen ||
         load_zone_a(g_ref_sparse) != g_nzone ||
         rating_ref_add_rate(g_ref_sparse, "USD", "1", 200, 0,
                             US(2026, 1, 1, 0, 0, 0), RATING_FOREVER,
@@ -536,7 +580,8 @@ static void expect_dest(int line, const char *number, const char *country,
     char c[3] = "?";
     rating_kind k = KIND_COUNT;
     int len = -1;
-    int found = rating_ref_destination(g_ref, number + 1, c, &k, &len);
+    int found = rating_ref_destination(g_ref, number + 1,
+                                       (int)strlen(number) - 1, c, &k, &len);
 
     if (country == NULL) {
         check(!found, line, "%s: expected no destination, got %s %s/%d",
@@ -609,6 +654,12 @@ static void test_destinations(void)
     EXPECT_DEST("+18095551234", "DO", KIND_GEOGRAPHIC, 4);
     EXPECT_DEST("+18292612345", "DO", KIND_MOBILE, 7);
     EXPECT_DEST("+16586001234", "JM", KIND_GEOGRAPHIC, 4);
+    /* Length rows (ref.destination_lengths): Italian mobiles +39 3[2-8]
+     * have 9 or 10 national digits, 11 and 12 are voicemail. */
+    EXPECT_DEST("+393331234567", "IT", KIND_MOBILE, 3);
+    EXPECT_DEST("+39333123456", "IT", KIND_MOBILE, 3);
+    EXPECT_DEST("+3933312345678", "IT", KIND_NON_GEOGRAPHIC, 3);
+    EXPECT_DEST("+39333123456789", "IT", KIND_NON_GEOGRAPHIC, 3);
 }
 
 static void test_zone_a(void)
@@ -651,14 +702,14 @@ static void test_ref_add_destination_checks(void)
     CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "4420", "GB", "personal",
                                                err), AC_OK);
     /* the rejected rows left nothing behind */
-    CU_ASSERT_EQUAL(rating_ref_destination(ref, "33142685300", c, &k, &len),
-                    0);
-    CU_ASSERT_EQUAL(rating_ref_destination(ref, "441632960000", c, &k, &len),
-                    1);
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "33142685300", 11, c, &k,
+                                           &len), 0);
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "441632960000", 12, c, &k,
+                                           &len), 1);
     CU_ASSERT_STRING_EQUAL(c, "GB");
     CU_ASSERT_EQUAL(k, KIND_GEOGRAPHIC);
-    CU_ASSERT_EQUAL(rating_ref_destination(ref, "442071234567", c, &k, &len),
-                    1);
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "442071234567", 12, c, &k,
+                                           &len), 1);
     CU_ASSERT_EQUAL(k, KIND_PERSONAL);
     CU_ASSERT_EQUAL(len, 4);
     CU_ASSERT_EQUAL(rating_ref_add_zone_a(ref, "gb", err), AC_EDATA);
@@ -1476,6 +1527,104 @@ static void test_rule_exempt(void)
     CU_ASSERT_EQUAL(o[3].amount, 13000);
     CU_ASSERT_EQUAL(o[3].addon_held, 1);
     bench_close(&b);
+}
+
+/* ref.destination_lengths: a number of exactly `digits` E.164 digits whose
+ * longest destination prefix has a length row takes the row's kind. */
+static void test_destination_lengths(void)
+{
+    char err[AC_ERR_MAX], c[3];
+    rating_kind k;
+    int len;
+    bench b;
+    rating_result r;
+    rating_ref *ref = rating_ref_new();
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "39", "IT", "geographic",
+                                               err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_destination(ref, "393", "IT",
+                                               "non_geographic", err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 11, "IT",
+                                                      "mobile", err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 12, "IT",
+                                                      "mobile", err), AC_OK);
+    /* bad rows change nothing */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 12, "IT",
+                                                      "geographic", err),
+                    AC_EDATA);                          /* duplicate */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "394", 12, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);                          /* no destination */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "3", 12, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);                          /* no destination */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "3933", 12, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);                          /* no destination */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "39x", 12, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, NULL, 12, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 2, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);                          /* < the prefix */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 16, "IT",
+                                                      "mobile", err),
+                    AC_EDATA);                          /* > E.164 */
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 13, "IT",
+                                                      "cellular", err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 13, "it",
+                                                      "mobile", err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_ref_add_destination_length(ref, "393", 13, NULL,
+                                                      "mobile", err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_ref_add_zone_a(ref, "IT", err), AC_OK);
+    CU_ASSERT_EQUAL(rating_ref_add_rate(ref, "EUR", "39", 100, 0,
+                                        INT64_MIN, RATING_FOREVER, err),
+                    AC_OK);
+
+    /* +39 333 1234567: 12 digits, mobile; 13 digits: the prefix's kind */
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "393331234567", 12, c, &k,
+                                           &len), 1);
+    CU_ASSERT_STRING_EQUAL(c, "IT");
+    CU_ASSERT_EQUAL(k, KIND_MOBILE);
+    CU_ASSERT_EQUAL(len, 3);
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "39333123456", 11, c, &k,
+                                           &len), 1);
+    CU_ASSERT_EQUAL(k, KIND_MOBILE);
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "3933312345678", 13, c, &k,
+                                           &len), 1);
+    CU_ASSERT_EQUAL(k, KIND_NON_GEOGRAPHIC);
+    CU_ASSERT_EQUAL(len, 3);
+    /* a length row belongs to its prefix only, not to a shorter one */
+    CU_ASSERT_EQUAL(rating_ref_destination(ref, "390612345678", 12, c, &k,
+                                           &len), 1);
+    CU_ASSERT_EQUAL(k, KIND_GEOGRAPHIC);
+    CU_ASSERT_EQUAL(len, 2);
+
+    /* Rated: the 12-digit mobile draws on the pool, the 13-digit number
+     * is billed, and a masked number's hidden digits count. */
+    CU_ASSERT_FATAL(bench_open(&b, ref, "EUR", 10, 3000));
+    r = bench_call(&b, "add", "+39 333 1234567", 1, 60);
+    EXPECT("IT mobile, 12 digits", r, OUTCOME_POOL, NULL, 1, 1, 0, 0);
+    CU_ASSERT_EQUAL(r.kind, KIND_MOBILE);
+    r = bench_call(&b, "add", "+39 333 123456", 1, 60);
+    EXPECT("IT mobile, 11 digits", r, OUTCOME_POOL, NULL, 1, 1, 0, 0);
+    r = bench_call(&b, "add", "+39 333 12345678", 1, 60);
+    EXPECT("13 digits: voicemail", r, OUTCOME_BILLED, NULL, 1, 0, 1, 100);
+    CU_ASSERT_EQUAL(r.kind, KIND_NON_GEOGRAPHIC);
+    r = bench_call(&b, "add", "+39 333 123 4***", 1, 60);
+    EXPECT("masked, 12 digits", r, OUTCOME_POOL, NULL, 1, 1, 0, 0);
+    CU_ASSERT_EQUAL(r.kind, KIND_MOBILE);
+    r = bench_call(&b, "add", "+39 333 123 45***", 1, 60);
+    EXPECT("masked, 13 digits", r, OUTCOME_BILLED, NULL, 1, 0, 1, 100);
+    bench_close(&b);
+    rating_ref_free(ref);
 }
 
 static void test_rule_pool(void)
@@ -2362,6 +2511,7 @@ CU_ErrorCode tests_register(void)
         {"destinations", test_destinations},
         {"zone A", test_zone_a},
         {"add destination checks", test_ref_add_destination_checks},
+        {"destination lengths (IT mobile)", test_destination_lengths},
         {"names", test_names},
         {"rates", test_rates},
         {"rate add checks", test_rate_add_checks},

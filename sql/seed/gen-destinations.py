@@ -7,7 +7,10 @@ libphonenumber's number-type metadata.
 METADATA.json is what sql/seed/libphonenumber-metadata.js prints (the
 metadata of the npm package google-libphonenumber).  Writes
 sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
-sql/migrations/007_destinations_libphonenumber.sql; prints a summary on
+sql/migrations/007_destinations_libphonenumber.sql, and the length rows
+sql/seed/destination_lengths.csv (`prefix,digits,country,kind`) and
+sql/migrations/013_destination_lengths.sql (ref.destination_lengths, the
+job's addition to SPEC section 2's reference data); prints a summary on
 stderr (with GEN_DEBUG=1 also each calling code's row count and each
 prefix resolved as below).  Run by `make seed`.  The same input gives the
 same bytes.
@@ -32,7 +35,8 @@ How:
   longer has fewer labels, not counting extensions of a valid number),
   no short prefix tells them apart: the prefix gets one label, a kind
   that cannot draw on the pool if the numbers have one, else the label of
-  most numbers (resolve()).  NANP numbers have 10 digits after the +1.  A dynamic
+  most numbers (resolve()); the length rows below then tell them apart.
+  NANP numbers have 10 digits after the +1.  A dynamic
   programme over that tree (as in optimal routing-table construction)
   then picks the fewest rows under longest-prefix match; on a tie, the
   row is placed deeper, so that invalid numbers keep the broader label.
@@ -42,6 +46,15 @@ How:
   type still has a destination.  An area code or territory prefix whose
   valid numbers libphonenumber gives one other label takes that label.
   There is no row for plain `1`.
+- Length rows (length_rows()): for each row, the valid numbers whose
+  longest matching row it is are counted by length; a length whose
+  numbers all have one label other than the row's gets a row
+  (prefix, E.164 digits, country, kind) that overrides the prefix's row
+  for numbers of exactly that many digits.  Only prefixes resolve()
+  settled, or rows above them, hold such numbers: 393 (IT non-geographic,
+  voicemail of 13-14 digits) gets 11 and 12 digits mobile.  A length
+  whose numbers keep several labels gets no row (the summary counts
+  them; GEN_DEBUG=1 lists them).
 
 SPEC mapping of libphonenumber's types: fixed line and fixed line or
 mobile -> geographic, mobile -> mobile, toll free -> toll_free, premium
@@ -67,6 +80,9 @@ CSV_OUT = os.path.join(HERE, "destinations.csv")
 SQL_OUT = os.path.join(ROOT, "sql", "migrations",
                        "007_destinations_libphonenumber.sql")
 BASE_CSV = os.path.join(HERE, "destinations_v1.csv")
+LEN_CSV_OUT = os.path.join(HERE, "destination_lengths.csv")
+LEN_SQL_OUT = os.path.join(ROOT, "sql", "migrations",
+                           "013_destination_lengths.sql")
 E164_MAX = 15
 
 # libphonenumber's order of tests (getNumberTypeHelper), and the SPEC kind.
@@ -394,10 +410,12 @@ OTHER = ("", "")    # stands for any label that is not in a subtree
 
 class Node:
     __slots__ = ("prefix", "labels", "own", "children", "forced", "cost",
-                 "no_row")
+                 "no_row", "state", "length")
 
-    def __init__(self, prefix, labels, own):
+    def __init__(self, prefix, labels, own, state, length):
         self.prefix = prefix
+        self.state = state        # automaton state of the prefix
+        self.length = length      # digits of the prefix after the code
         self.labels = labels
         self.own = own            # label of the prefix as a number, or None
         self.children = []
@@ -422,7 +440,7 @@ def expand(code, prefix, state, length, base, above, resolved=None):
             print(f"gen-destinations: {prefix}: {sorted(labels)} -> "
                   f"{resolved}", file=sys.stderr)
         labels, own = frozenset([resolved]), resolved if own else None
-    node = Node(prefix, labels, own)
+    node = Node(prefix, labels, own, state, length)
     node.forced = base.get(prefix)
     # No row shorter than an area code in the NANP: a +1 number whose area
     # code is unknown has no destination.
@@ -517,6 +535,54 @@ def emit(node, inherited, rows):
     raise AssertionError(f"no choice at {node.prefix}")
 
 
+def length_rows(code, tree, rows):
+    """The length rows of one calling code: for each row (prefix, label),
+    the numbers whose longest matching row it is are counted by length;
+    each length whose valid numbers all have one label other than the
+    row's gets (prefix, national length, label).  Only a prefix resolve()
+    settled (or a row above one) holds numbers of another label, so these
+    give each such length libphonenumber's label exactly.  Also returns
+    the (prefix, length) pairs left mixed, with their count of numbers."""
+    at = dict(rows)
+
+    def merge(acc, more):
+        for lab, counts in more.items():
+            mine = acc.setdefault(lab, {})
+            for n, k in counts.items():
+                mine[n] = mine.get(n, 0) + k
+
+    def residual(node):
+        if not node.children:
+            return code._by_length(node.state, node.length)
+        acc = {}
+        own = code.label(node.state, node.length)
+        if own:
+            acc[own] = {node.length: 1}
+        for c in node.children:
+            if c.prefix not in at:
+                merge(acc, residual(c))
+        return acc
+
+    out, mixed = [], []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.children)
+        if node.prefix not in at:
+            continue
+        mine = at[node.prefix]
+        by = residual(node)
+        for n in sorted({n for counts in by.values() for n in counts}):
+            labs = [lab for lab in sorted(by) if n in by[lab]]
+            if len(labs) == 1:
+                if labs[0] != mine:
+                    out.append((node.prefix, n, labs[0]))
+            elif any(lab != mine for lab in labs):
+                mixed.append((node.prefix, n, {lab: by[lab][n]
+                                               for lab in labs}))
+    return out, mixed
+
+
 # ------------------------------------------------------------- output
 
 def read_base():
@@ -544,6 +610,8 @@ def main():
     base = {p: (c, k) for p, c, k in base_rows}
     cache = {}
     rows = []
+    lengths = []                # (prefix, E.164 digits, country, kind)
+    mixed = []
     for cc in sorted(meta["codes"], key=lambda c: (len(c), c)):
         regions = meta["codes"][cc]
         code = CallingCode(cc, regions, meta["regions"], cache)
@@ -558,6 +626,10 @@ def main():
         got = []
         emit(tree, OTHER, got)
         rows.extend((p, lab[0], lab[1]) for p, lab in got)
+        lens, mix = length_rows(code, tree, got)
+        lengths.extend((p, len(cc) + n, lab[0], lab[1])
+                       for p, n, lab in lens)
+        mixed.extend((p, len(cc) + n, labs) for p, n, labs in mix)
         code.memo.clear()
         if os.environ.get("GEN_DEBUG"):
             print(f"gen-destinations: {cc}: {len(got)} rows", file=sys.stderr, flush=True)
@@ -601,12 +673,79 @@ def main():
             "INSERT INTO ref.destinations (prefix, country, kind) VALUES\n"
             + values(rows) + "\nON CONFLICT (prefix) DO NOTHING;\n")
 
+    lengths.sort()
+    assert len({(p, n) for p, n, _, _ in lengths}) == len(lengths)
+    assert {p for p, _, _, _ in lengths} <= set(prefixes)
+    out = io.StringIO(newline="")
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["prefix", "digits", "country", "kind"])
+    w.writerows(lengths)
+    with open(LEN_CSV_OUT, "w", encoding="utf-8", newline="") as f:
+        f.write(out.getvalue())
+    with open(LEN_SQL_OUT, "w", encoding="utf-8") as f:
+        f.write(
+            "-- Length-specific destinations (ref.destination_lengths, the "
+            "job's addition to\n"
+            "-- SPEC section 2's reference data): a number of exactly "
+            "`digits` E.164 digits\n"
+            "-- (country code included, masked '*' positions counted) "
+            "whose longest\n"
+            "-- matching ref.destinations prefix is `prefix` takes this "
+            "country and kind\n"
+            "-- instead of that row's.  Where a short valid number of one "
+            "type is the\n"
+            "-- beginning of longer numbers of another (Italian mobiles "
+            "+39 3[2-8] have 9\n"
+            "-- or 10 national digits, 11 and 12 are voicemail), no prefix "
+            "tells them\n"
+            "-- apart but the length does.\n"
+            "--\n"
+            f"-- {len(lengths)} rows generated by sql/seed/gen-destinations.py "
+            f"from the npm package\n"
+            f"-- {source} (as migration 007).\n"
+            "-- Do not edit by hand: run `make seed`.\n"
+            "-- Rows the operator added are kept; a row whose prefix is no "
+            "longer a\n"
+            "-- destination is not inserted.\n\n"
+            "CREATE TABLE IF NOT EXISTS ref.destination_lengths (\n"
+            "    prefix  text NOT NULL REFERENCES ref.destinations (prefix)\n"
+            "                ON UPDATE CASCADE ON DELETE CASCADE,\n"
+            "    digits  int NOT NULL CHECK (digits BETWEEN 1 AND 15),\n"
+            "    country char(2),\n"
+            "    kind    text NOT NULL CHECK (kind IN ('geographic', "
+            "'mobile', 'toll_free',\n"
+            "                 'premium', 'shared_cost', 'personal', "
+            "'non_geographic')),\n"
+            "    PRIMARY KEY (prefix, digits),\n"
+            "    CHECK (digits >= length(prefix))\n"
+            ");\n\n"
+            "INSERT INTO ref.destination_lengths (prefix, digits, country, "
+            "kind)\n"
+            "SELECT v.prefix, v.digits, v.country, v.kind FROM (VALUES\n" +
+            ",\n".join(f"    ({lit(p)}, {n}, {lit(c)}, {lit(k)})"
+                        for p, n, c, k in lengths) +
+            "\n) AS v (prefix, digits, country, kind)\n"
+            "JOIN ref.destinations d ON d.prefix = v.prefix\n"
+            "ON CONFLICT (prefix, digits) DO NOTHING;\n")
+
     kinds = {}
     for _, _, k in rows:
         kinds[k] = kinds.get(k, 0) + 1
     print(f"gen-destinations: {len(rows)} rows from {source}: " +
           ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
           file=sys.stderr)
+    kinds = {}
+    for _, _, _, k in lengths:
+        kinds[k] = kinds.get(k, 0) + 1
+    print(f"gen-destinations: {len(lengths)} length rows at "
+          f"{len({p for p, _, _, _ in lengths})} prefixes: " +
+          ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) +
+          f"; {len(mixed)} (prefix, length) pairs keep several labels",
+          file=sys.stderr)
+    if os.environ.get("GEN_DEBUG"):
+        for p, n, labs in mixed:
+            print(f"gen-destinations: mixed {p} {n}: {labs}",
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":
