@@ -175,16 +175,14 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
     PGresult *res;
     ac_status rc;
 
-    snprintf(file, sizeof file, "%s.xlsx", invoice_no);
-    snprintf(path, sizeof path, "%s/%s", p->out_dir, file);
-    rc = sha256_file(path, hex, err);
-    if (rc == AC_OK) {
-        const char *u[] = { invoice_no, file, hex };
-        rc = db_exec_params(conn,
-            "UPDATE billing.documents SET file_name = $2,"
-            " content_sha256 = $3 WHERE invoice_no = $1"
-            " AND kind = 'invoice' AND content_sha256 IS NULL", 3, u, err);
-    }
+    /* The statement's workbook, as publish_workbook() recorded it: no
+     * need to read the file again. */
+    rc = db_exec_params(conn,
+        "UPDATE billing.documents d SET file_name = i.file_name,"
+        " content_sha256 = i.content_sha256 FROM billing.invoices i"
+        " WHERE d.invoice_no = $1 AND i.invoice_no = $1"
+        " AND d.kind = 'invoice' AND d.content_sha256 IS NULL"
+        " AND i.content_sha256 IS NOT NULL", 1, q, err);
     if (rc == AC_OK)
         rc = db_query(conn,
             "SELECT document_no, content_sha256 FROM billing.documents"

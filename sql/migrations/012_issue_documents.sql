@@ -25,6 +25,10 @@
 -- the customer's payment terms (30 days without a profile).
 -- Returns the numbers of the documents written, in order (empty: none).
 
+-- The documents of a statement revision, as the workbook writers look
+-- them up.
+CREATE INDEX documents_invoice ON billing.documents (invoice_no);
+
 CREATE TABLE billing.document_decisions (
     invoice_no text PRIMARY KEY REFERENCES billing.invoices (invoice_no),
     documents  text[] NOT NULL,         -- numbers written; empty: none
