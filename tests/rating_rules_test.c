@@ -25,17 +25,7 @@ static int acbill_run(const char *args)
                        test_acbill_path(), conninfo, args);
 }
 
-static void assert_value(int line, const char *sql, const char *want)
-{
-    char *got = testdb_value(db, sql);
-    if (got == NULL || strcmp(got, want) != 0)
-        fprintf(stderr, "\n    line %d: %s\n    want '%s'\n    got  '%s'\n",
-                line, sql, want, got ? got : "(no row)");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
-    CU_ASSERT_STRING_EQUAL(got, want);
-    free(got);
-}
-#define EXPECT(sql, want) assert_value(__LINE__, sql, want)
+#define EXPECT(sql, want) CU_ASSERT(testdb_equals(db, sql, want, __LINE__))
 
 static int suite_clean(void)
 {

@@ -90,3 +90,15 @@ long testdb_long(PGconn *conn, const char *sql)
     free(v);
     return out;
 }
+
+int testdb_equals(PGconn *conn, const char *sql, const char *want,
+                  int line)
+{
+    char *got = testdb_value(conn, sql);
+    int same = got != NULL && strcmp(got, want) == 0;
+    if (!same)
+        fprintf(stderr, "\n    line %d: %s\n    want '%s'\n    got  '%s'\n",
+                line, sql, want, got ? got : "(no row)");
+    free(got);
+    return same;
+}

@@ -25,6 +25,12 @@ int testdb_load(const char *conninfo, const char *fixture);
  * malloc'd string ("" for NULL, NULL when there is no row or it failed). */
 char *testdb_value(PGconn *conn, const char *sql);
 
+/* 1 when the single value of sql's first row on conn is the text want;
+ * otherwise 0, after printing the query, want and what came instead,
+ * with the test's source line. */
+int testdb_equals(PGconn *conn, const char *sql, const char *want,
+                  int line);
+
 /* testdb_value() parsed as a long (LONG_MIN on failure). */
 long testdb_long(PGconn *conn, const char *sql);
 
