@@ -33,6 +33,13 @@ inside() {
 
     echo "demo: creating the schema"
     "$ACBILL" migrate
+    echo "demo: the seller on the invoices (ref.operator)"
+    psql -X -q -c "
+        INSERT INTO ref.operator (legal_name, address, country, tax_id,
+                                  payment_details)
+        VALUES ('Demo Telecom Resale Ltd',
+                E'1 Exchange Square\\nLondon EC2A 2BQ', 'GB', 'GB123456789',
+                'IBAN GB00 DEMO 0000 0000 00, BIC DEMOGB2L')"
     echo "demo: loading sample data for $period (20 tenants, 20000 calls)"
     "$ACBILL" sample --period "$period" --tenants 20 --calls 20000 --seed 1
     echo "demo: importing a PSTN usage export and a licence snapshot for S00001"

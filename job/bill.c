@@ -341,6 +341,22 @@ static ac_status read_digest(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
+/* *any = 1 when the tenant has a call in the period. */
+static ac_status has_calls(PGconn *conn, job *j, int *any, char *err)
+{
+    const char *p[] = { j->tenant->tenant_id, j->start, j->end };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT EXISTS (SELECT 1 FROM usage.dialout_calls"
+        " WHERE tenant_id = $1 AND start_time >= $2::timestamptz"
+        "   AND start_time < $3::timestamptz)", 3, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *any = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return AC_OK;
+}
+
 /* 1 when the latest revision was rated from inputs with j->digest. */
 static ac_status inputs_unchanged(PGconn *conn, job *j, int *same,
                                   char *err)
@@ -1405,6 +1421,15 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
         rc = read_grace(conn, j, err);
     if (rc == AC_OK)
         rc = read_latest(conn, j, err);
+    if (rc == AC_OK && j->latest_revision == 0) {
+        /* Nothing ever billed and no call: nothing to bill. */
+        int any = 0;
+        rc = has_calls(conn, j, &any, err);
+        if (rc == AC_OK && !any) {
+            result->outcome = BILL_NO_USAGE;
+            return AC_OK;
+        }
+    }
     if (rc == AC_OK && !j->draft)
         rc = read_digest(conn, j, err);
     if (rc == AC_OK && !j->draft && j->latest_revision > 0) {
@@ -1617,7 +1642,11 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
     rc = db_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", why);
     if (rc == AC_OK)
         rc = bill_in_transaction(conn, &j, result, why);
-    if (rc == AC_OK && result->outcome == BILL_DRAFT) {
+    if (rc == AC_OK && result->outcome == BILL_NO_USAGE) {
+        db_exec(conn, "ROLLBACK", NULL);
+        rc = record_tenant(conn, ctx, tenant->tenant_id, "no_usage", NULL, 0,
+                           "no call in the period: nothing to bill", why);
+    } else if (rc == AC_OK && result->outcome == BILL_DRAFT) {
         /* SPEC 4.2: the draft workbook is written from the rows of this
          * transaction, which is then rolled back: no number is taken and
          * nothing stays in the ledger but the run's record. */

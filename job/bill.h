@@ -41,8 +41,13 @@ typedef struct {
 /* ISSUED: a new statement revision (and its documents) was committed;
  * UNCHANGED: the latest revision stands (its inputs, or its result, are
  * the same); DRAFT: the period is still in its grace period (SPEC 4.2):
- * rated and drafted, nothing kept in the ledger. */
-typedef enum { BILL_ISSUED, BILL_UNCHANGED, BILL_DRAFT } bill_outcome;
+ * rated and drafted, nothing kept in the ledger; NO_USAGE: the tenant has
+ * no call in the period and no statement of it: nothing to bill, no
+ * number taken (a nightly run looks back over months a new tenant did
+ * not use). */
+typedef enum {
+    BILL_ISSUED, BILL_UNCHANGED, BILL_DRAFT, BILL_NO_USAGE
+} bill_outcome;
 
 typedef struct {
     bill_outcome outcome;

@@ -37,7 +37,8 @@ static void import_usage(FILE *out)
         "\n"
         "exit status: 0 all loaded; 65 a row was rejected or a file refused\n"
         "(the rest is loaded); 66 a file is missing; 69 database\n"
-        "unavailable; 64 usage.\n");
+        "unavailable; 78 configuration (authentication, unknown database);\n"
+        "64 usage.\n");
 }
 
 /* The more serious of two outcomes (files go on after data problems). */

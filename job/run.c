@@ -638,6 +638,9 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
             ac_info("tenant %s: in its grace period, drafted (%d calls, "
                     "total %s %s)%s%s", t.tenant_id, (int)r.calls, r.total,
                     t.currency, r.draft_path[0] ? ": " : "", r.draft_path);
+        else if (trc == AC_OK && r.outcome == BILL_NO_USAGE)
+            ac_debug("tenant %s: no call in the period, nothing to bill",
+                     t.tenant_id);
         else if (trc == AC_OK)
             ac_debug("tenant %s: unchanged, %s stands", t.tenant_id,
                      r.invoice_no);
@@ -975,9 +978,11 @@ static void run_usage(FILE *out)
         "                          period, from ref.operator.lookback_months\n"
         "                          (default 3) before this month (UTC) up\n"
         "                          to this month, each a run of its own)\n"
-        "  --as-of TIME            bill as if it were TIME, a PostgreSQL\n"
+        "  --as-of TIME            decide the grace period and the open\n"
+        "                          periods as if it were TIME, a PostgreSQL\n"
         "                          timestamptz such as 2026-12-03T00:00Z\n"
-        "                          (default: now)\n"
+        "                          (default: now); documents are still\n"
+        "                          dated when really issued\n"
         "  --tenant ID             bill only this tenant; repeat for more\n"
         "                          (default: every tenant in usage.tenants)\n"
         "  --out DIR               write workbooks under DIR/YYYY-MM/\n"

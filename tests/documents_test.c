@@ -249,7 +249,10 @@ static void test_nightly_periods(void)
            " t.status, ' ' ORDER BY r.period) FROM billing.runs r JOIN"
            " billing.run_tenants t USING (run_id) WHERE t.tenant_id = 'T2'"
            " AND r.run_id > (SELECT max(run_id) - 3 FROM billing.runs)",
-           "2026-10:unchanged 2026-11:issued 2026-12:draft");
+           "2026-10:unchanged 2026-11:issued 2026-12:no_usage");
+    /* A month the tenant did not use takes no number and keeps nothing. */
+    EXPECT("SELECT count(*) FROM billing.invoices WHERE tenant_id = 'T2'"
+           " AND period = '2026-12-01'", "0");
 }
 
 CU_ErrorCode tests_register(void)

@@ -92,11 +92,12 @@ CREATE TABLE billing.period_inputs (
 );
 
 -- run_tenants: a tenant-period can also be drafted (still in its grace
--- period) or held.
+-- period), or have no usage at all (nothing is issued for it).
 ALTER TABLE billing.run_tenants DROP CONSTRAINT IF EXISTS
     run_tenants_status_check;
 ALTER TABLE billing.run_tenants ADD CONSTRAINT run_tenants_status_check
-    CHECK (status IN ('issued', 'unchanged', 'failed', 'draft'));
+    CHECK (status IN ('issued', 'unchanged', 'failed', 'draft',
+                      'no_usage'));
 
 -- The Calls sheet shows Microsoft's keys, to reconcile with its export
 -- (SPEC 4.3): kept with each rated call.
