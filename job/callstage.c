@@ -578,14 +578,7 @@ ac_status callstage_begin(PGconn *conn, const char *tenant,
     rc = db_exec(conn, "BEGIN", err);
     if (rc != AC_OK)
         goto fail;
-    const char *tp[] = { tenant };
-    rc = db_query(conn, "SELECT 1 FROM usage.tenants WHERE tenant_id = $1",
-                  1, tp, &res, err);
-    if (rc == AC_OK && PQntuples(res) != 1)
-        rc = ac_fail(err, AC_EDATA, "tenant %s is not in usage.tenants: "
-                     "add it before importing its data", tenant);
-    PQclear(res);
-    res = NULL;
+    rc = import_require_tenant(conn, tenant, err);
     if (rc != AC_OK)
         goto fail;
     const char *ip[] = { tenant, source, file_name, member };
@@ -958,4 +951,20 @@ void callstage_abort(callstage *s, const char *sha256, const char *reason)
                               s->member, sha256, reason, err) != AC_OK)
         ac_error("import: cannot record the refusal: %s", err);
     free_stage(s);
+}
+
+ac_status import_require_tenant(PGconn *conn, const char *tenant, char *err)
+{
+    const char *p[] = { tenant };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT 1 FROM usage.tenants WHERE tenant_id = $1", 1, p, &res,
+        err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        rc = ac_fail(err, AC_EDATA, "tenant %s is not in usage.tenants: "
+                     "add it before importing its data", tenant);
+    PQclear(res);
+    return rc;
 }

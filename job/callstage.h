@@ -145,4 +145,11 @@ int callstage_is_decimal(const char *text);
 /* 1 when the len bytes at s are valid UTF-8 without NUL bytes. */
 int callstage_is_utf8(const char *s, size_t len);
 
+/* For every import: AC_OK when tenant is in usage.tenants, AC_EDATA
+ * saying it must be added first otherwise, the database's status (with
+ * its message) when the query fails.  Run inside the import's
+ * transaction. */
+ac_status import_require_tenant(PGconn *conn, const char *tenant,
+                                char *err);
+
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
+
 /* ------------------------------------------------------ prepared statements
  *
  * The job runs the same few dozen statements for every tenant; parsing
@@ -299,10 +301,10 @@ static int connect_timeout_s(PGconn *conn)
  * such as "60s", "30min"; "0" = none). */
 static ac_status set_timeouts(PGconn *conn, char *err)
 {
-    const char *lock = getenv("ACBILL_LOCK_TIMEOUT");
-    const char *stmt = getenv("ACBILL_STATEMENT_TIMEOUT");
-    const char *p[] = { lock && *lock ? lock : DB_DEFAULT_LOCK_TIMEOUT,
-                        stmt && *stmt ? stmt : DB_DEFAULT_STATEMENT_TIMEOUT };
+    const char *lock = env_str("ACBILL_LOCK_TIMEOUT");
+    const char *stmt = env_str("ACBILL_STATEMENT_TIMEOUT");
+    const char *p[] = { lock ? lock : DB_DEFAULT_LOCK_TIMEOUT,
+                        stmt ? stmt : DB_DEFAULT_STATEMENT_TIMEOUT };
     PGresult *res = PQexecParams(conn,
         "SELECT set_config('lock_timeout', $1, false),"
         " set_config('statement_timeout', $2, false)", 2, NULL, p, NULL,

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "log.h"
 #include "upload.h"
 
@@ -40,28 +41,6 @@ struct graph_client {
 };
 
 /* ------------------------------------------------------------ options */
-
-static const char *env_str(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
-static ac_status env_long(const char *name, long min, long max, long *out,
-                          char *err)
-{
-    const char *v = env_str(name);
-    char *end;
-    if (v == NULL)
-        return AC_OK;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x < min || x > max)
-        return ac_fail(err, AC_ECONFIG, "%s=%s: expected a whole number "
-                       "from %ld to %ld", name, v, min, max);
-    *out = x;
-    return AC_OK;
-}
 
 /* The scheme://host[:port] of an https:// URL into origin (URL_MAX). */
 static ac_status https_origin(const char *what, const char *url,

@@ -72,14 +72,7 @@ ac_status licences_begin(PGconn *conn, const char *tenant, const char *at,
     rc = db_exec(conn, "BEGIN", err);
     if (rc != AC_OK)
         goto fail;
-    const char *tp[] = { tenant };
-    rc = db_query(conn, "SELECT 1 FROM usage.tenants WHERE tenant_id = $1",
-                  1, tp, &res, err);
-    if (rc == AC_OK && PQntuples(res) != 1)
-        rc = ac_fail(err, AC_EDATA, "tenant %s is not in usage.tenants: "
-                     "add it before importing its data", tenant);
-    PQclear(res);
-    res = NULL;
+    rc = import_require_tenant(conn, tenant, err);
     if (rc != AC_OK)
         goto fail;
     const char *ip[] = { tenant, skus_name, users_name, at };

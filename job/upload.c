@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "env.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -66,30 +67,6 @@ void upload_options_defaults(upload_options *opt)
     opt->backoff_ms = 1000;
     opt->backoff_max_ms = 30000;
     opt->retry_after_max_s = 60;
-}
-
-static const char *env_str(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
-static ac_status env_long(const char *name, long min, long max, long *out,
-                          char *err)
-{
-    const char *v = env_str(name);
-    char *end;
-    long x;
-
-    if (v == NULL)
-        return AC_OK;
-    errno = 0;
-    x = strtol(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x < min || x > max)
-        return ac_fail(err, AC_ECONFIG, "%s=%s: expected a whole number "
-                       "from %ld to %ld", name, v, min, max);
-    *out = x;
-    return AC_OK;
 }
 
 ac_status upload_options_from_env(upload_options *opt, char *err)
