@@ -46,7 +46,7 @@ ifeq ($(V),1)
 Q :=
 endif
 
-JOB_SRC  := $(filter-out job/main.c,$(wildcard job/*.c)) $(wildcard reports/*.c)
+JOB_SRC  := $(filter-out job/main.c,$(wildcard job/*.c job/*/*.c)) $(wildcard reports/*.c)
 JOB_OBJ  := $(JOB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(filter-out tests/testmain.c tests/testdb.c,$(wildcard tests/*_test.c))
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

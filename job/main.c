@@ -8,7 +8,7 @@
 
 #include "commands.h"
 #include "status.h"
-#include "upload.h"
+#include "deliver/upload.h"
 
 static void usage(FILE *out)
 {

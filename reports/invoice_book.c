@@ -24,11 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copyline.h"
 #include "countries.h"
 #include "db.h"
 #include "money.h"
-#include "rating.h"
+#include "rate/rating.h"
 #include "xlsx_book.h"
 
 static unsigned calls_limit = REPORT_CALLS_SHEET_MAX;

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "run.h"
+#include "bill/run.h"
 #include "testdb.h"
 #include "testmain.h"
 

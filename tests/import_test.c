@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "callstage.h"
+#include "import/callstage.h"
 #include "testdb.h"
 #include "testmain.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample.h"
+#include "setup/sample.h"
 #include "testdb.h"
 #include "testmain.h"
 

@@ -17,13 +17,12 @@
 
 #include "testmain.h"
 
-#include "bill.h"
+#include "bill/bill.h"
 #include "civil.h"
-#include "copyline.h"
 #include "db.h"
 #include "money.h"
-#include "prefix.h"
-#include "rating.h"
+#include "rate/prefix.h"
+#include "rate/rating.h"
 #include "sha256.h"
 
 /* ------------------------------------------------------------ helpers */

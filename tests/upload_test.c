@@ -30,7 +30,7 @@
 
 #include "testdb.h"
 #include "testmain.h"
-#include "upload.h"
+#include "deliver/upload.h"
 
 #define TOKEN "t0ken-for-tests"
 

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "civil.h"
-#include "copyline.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"

@@ -15,8 +15,8 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
-#include "publish.h"
-#include "rating.h"
+#include "deliver/publish.h"
+#include "rate/rating.h"
 #include "status.h"
 
 typedef struct {

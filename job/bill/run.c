@@ -22,10 +22,10 @@
 #include "commands.h"
 #include "db.h"
 #include "log.h"
-#include "migrate.h"
+#include "setup/migrate.h"
 #include "money.h"
-#include "publish.h"
-#include "rating.h"
+#include "deliver/publish.h"
+#include "rate/rating.h"
 #include "report.h"
 
 /* The run lock of a period is pg_advisory_lock(UPLOAD_RUN_LOCK_CLASS,

@@ -19,7 +19,7 @@
 
 #include "env.h"
 #include "log.h"
-#include "upload.h"
+#include "deliver/upload.h"
 
 #define URL_MAX 4096
 #define SECRET_MAX (64 * 1024)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "status.h"
-#include "upload.h"
+#include "deliver/upload.h"
 
 #define RUN_MAX_TENANT_ARGS 256
 #define RUN_MAX_WORKERS 64

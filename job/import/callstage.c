@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copyline.h"
 #include "db.h"
 #include "log.h"
 

@@ -64,14 +64,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "bill.h"
+#include "bill/bill.h"
 #include "civil.h"
 #include "commands.h"
-#include "copyline.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
-#include "rating.h"
+#include "rate/rating.h"
 
 /* An arbitrary constant identifying acbill sample's advisory lock. */
 #define SAMPLE_LOCK_KEY "7254106202"
