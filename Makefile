@@ -147,6 +147,7 @@ bench:
 SEED_BUILD := $(BUILD)/seed
 seed:
 	$(Q)python3 sql/seed/gen-ref-v2.py > sql/migrations/006_reference_v2_seed.sql
+	$(Q)python3 sql/seed/gen-ref-v3.py > sql/migrations/014_spec_v3_inputs.sql
 	$(Q)command -v node >/dev/null && command -v npm >/dev/null || { \
 	    if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
