@@ -102,6 +102,24 @@ inside() {
           FROM billing.invoices
          WHERE period = to_date('$period', 'YYYY-MM')
          ORDER BY invoice_no" || true
+    echo "demo: tenants with the US/CA pool of the \$0 USA/CAN licence"
+    echo "      (S00008 holds only it; S00009 both, and two pools)"
+    psql -X -q -P pager=off -c "
+        SELECT invoice_no, seats, pool_minutes, pool_used_minutes,
+               usca_seats, usca_pool_minutes, usca_pool_used_minutes
+          FROM billing.invoices
+         WHERE period = to_date('$period', 'YYYY-MM') AND usca_seats > 0
+         ORDER BY invoice_no" || true
+    echo "demo: tenants on a price plan (partner: +15 % for S00004, -10 %"
+    echo "      for S00006); calls without a plan rate are priced by standard"
+    psql -X -q -P pager=off -c "
+        SELECT i.invoice_no, i.price_plan, i.rate_adjustment,
+               r.rate_plan AS priced_by, count(*) AS calls,
+               sum(r.billed_minutes) AS minutes, sum(r.amount) AS amount
+          FROM billing.invoices i JOIN billing.rated_calls r USING (invoice_no)
+         WHERE i.period = to_date('$period', 'YYYY-MM')
+           AND i.price_plan <> 'standard' AND r.rate_plan IS NOT NULL
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 4" || true
     echo "demo: the documents finance books"
     psql -X -q -P pager=off -c "
         SELECT document_no, kind, tenant_id, issue_date, due_date, currency,

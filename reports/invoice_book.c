@@ -50,7 +50,9 @@ enum {
     I_SUBTOTAL, I_TAX, I_TAX_RATE, I_MINOR,
     /* the statement's issue date in the tenant's zone, the period's last
      * day */
-    I_ISSUE_DATE, I_LAST_DAY
+    I_ISSUE_DATE, I_LAST_DAY,
+    /* SPEC version 3: the US/CA pool */
+    I_USCA_SEATS, I_USCA_POOL, I_USCA_USED, I_USCA_LEFT
 };
 
 static const char invoice_sql[] =
@@ -67,7 +69,9 @@ static const char invoice_sql[] =
     " r.differing_calls, i.subtotal, i.tax,"
     " trim_scale(i.tax_rate * 100) || ' %', i.minor_unit,"
     " to_char(issued_at AT TIME ZONE time_zone, 'YYYY-MM-DD'),"
-    " to_char(period + interval '1 month' - interval '1 day', 'YYYY-MM-DD')"
+    " to_char(period + interval '1 month' - interval '1 day', 'YYYY-MM-DD'),"
+    " usca_seats, usca_pool_minutes, usca_pool_used_minutes,"
+    " usca_pool_minutes - usca_pool_used_minutes"
     " FROM billing.invoices i"
     " LEFT JOIN billing.invoice_reconciliation r USING (invoice_no)"
     " WHERE invoice_no = $1";
@@ -83,6 +87,18 @@ static const char *const calls_header[] = {
 };
 #define CALLS_COLS 22
 
+/* SPEC 4.3, version 3: for a tenant with a US/CA pool in the period, a
+ * column "US/CA pool minutes" follows "Pool minutes" (column 9); the
+ * other tenants keep the columns above. */
+static const char *const calls_header_usca[] = {
+    "Usage ID", "Start (local time)", "Organizer", "Destination", "Country",
+    "Kind", "Duration (s)", "Minutes", "Outcome", "Pool minutes",
+    "US/CA pool minutes",
+    "Billed minutes", "Rate", "Connection fee", "Amount", "Reason",
+    "Line", "Call ID", "Conference ID", "Organizer name", "Provider charge",
+    "Provider currency", "Provider capability"
+};
+
 /* A rated call as the pass sees it: the first 15 Calls columns, then the
  * provider's charge and currency, the call and conference ids and the
  * provider's capability (NULL for SQL NULL). */
@@ -90,6 +106,7 @@ enum {
     V_USAGE, V_START, V_ORGANIZER, V_DEST, V_COUNTRY, V_KIND, V_DURATION,
     V_MINUTES, V_OUTCOME, V_POOL, V_BILLED, V_RATE, V_FEE, V_AMOUNT,
     V_REASON, V_PCHARGE, V_PCUR, V_CALL_ID, V_CONF_ID, V_CAPABILITY,
+    V_USCA,                     /* the part of V_POOL from the US/CA pool */
     V_COUNT
 };
 
@@ -98,7 +115,7 @@ static const char calls_sql[] =
     " organizer_id, destination_number, country, kind, duration_seconds,"
     " minutes, outcome, pool_minutes, billed_minutes, per_minute,"
     " connection_fee, amount, reason, provider_charge, provider_currency,"
-    " call_id, conference_id, provider_capability"
+    " call_id, conference_id, provider_capability, usca_pool_minutes"
     " FROM billing.rated_calls WHERE invoice_no = $1 ORDER BY seq";
 
 /* Outcomes in the order of the rules. */
@@ -217,6 +234,8 @@ typedef struct {
     PGconn *conn;
     const char *invoice_no;
     int draft;                  /* a draft: no numbers, DRAFT marks */
+    int usca;                   /* the tenant has a US/CA pool (SPEC 4.3
+                                   v3): both pools, the extra column */
     xb_book book;
     PGresult *inv;              /* the invoice row, alive throughout */
     PGresult *doc;              /* doc_sql or draft_party_sql, one row or
@@ -733,11 +752,16 @@ static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
         "  (4, 'Pool minutes', p.pool_minutes, n.pool_minutes, false),"
         "  (5, 'Pool used (minutes)', p.pool_used_minutes,"
         "      n.pool_used_minutes, false),"
-        "  (6, 'Exempt minutes', p.exempt_minutes, n.exempt_minutes, false),"
-        "  (7, 'Billed minutes', p.billed_minutes, n.billed_minutes, false),"
-        "  (8, 'Subtotal', p.subtotal, n.subtotal, true),"
-        "  (9, 'Tax', p.tax, n.tax, true),"
-        "  (10, 'Total', p.total, n.total, true))"
+        "  (6, 'US/CA pool seats', p.usca_seats, n.usca_seats, false),"
+        "  (7, 'US/CA pool minutes', p.usca_pool_minutes,"
+        "      n.usca_pool_minutes, false),"
+        "  (8, 'US/CA pool used (minutes)', p.usca_pool_used_minutes,"
+        "      n.usca_pool_used_minutes, false),"
+        "  (9, 'Exempt minutes', p.exempt_minutes, n.exempt_minutes, false),"
+        "  (10, 'Billed minutes', p.billed_minutes, n.billed_minutes, false),"
+        "  (11, 'Subtotal', p.subtotal, n.subtotal, true),"
+        "  (12, 'Tax', p.tax, n.tax, true),"
+        "  (13, 'Total', p.total, n.total, true))"
         "  AS v(ord, item, prev, cur, money)"
         " WHERE n.invoice_no = $1 ORDER BY v.ord", 1, p, &res, err);
     if (rc != AC_OK)
@@ -954,12 +978,29 @@ static ac_status write_summary(inv_ctx *c, char *err)
         return rc;
 
     section(&s, "Entitlement");
+    if (c->usca) {              /* SPEC 4.3 v3: both pools, by name */
+        xb_title(&s, 0, "Zone A pool", b->bold);
+        xb_next(&s);
+    }
     label_dec(&s, "Seats", iv(c, I_SEATS), b->integer);
     label_str(&s, "Seats basis", iv(c, I_BASIS));
     label_dec(&s, "Pool minutes", iv(c, I_POOL), b->integer);
     label_dec(&s, "Pool used (minutes)", iv(c, I_POOL_USED), b->integer);
     label_dec(&s, "Pool remaining (minutes)", iv(c, I_POOL_LEFT),
               b->integer);
+    if (c->usca) {
+        xb_title(&s, 0, "US/CA pool", b->bold);
+        xb_next(&s);
+        label_dec(&s, "Seats", iv(c, I_USCA_SEATS), b->integer);
+        label_str(&s, "Seats basis", "assigned");
+        label_dec(&s, "Pool minutes", iv(c, I_USCA_POOL), b->integer);
+        label_dec(&s, "Pool used (minutes)", iv(c, I_USCA_USED),
+                  b->integer);
+        label_dec(&s, "Pool remaining (minutes)", iv(c, I_USCA_LEFT),
+                  b->integer);
+        xb_title(&s, 0, "Minutes and calls", b->bold);
+        xb_next(&s);
+    }
     label_dec(&s, "Exempt minutes (US/CA add-on)", iv(c, I_EXEMPT),
               b->integer);
     label_dec(&s, "Billed minutes", iv(c, I_BILLED), b->integer);
@@ -1002,7 +1043,10 @@ static ac_status calls_sheet_begin(inv_ctx *c, char *err)
     ac_status rc = xb_sheet_add(&c->book, &c->calls, name, err);
     if (rc != AC_OK)
         return rc;
-    list_begin(c, &c->calls, calls_header, CALLS_COLS);
+    if (c->usca)
+        list_begin(c, &c->calls, calls_header_usca, CALLS_COLS + 1);
+    else
+        list_begin(c, &c->calls, calls_header, CALLS_COLS);
     return AC_OK;
 }
 
@@ -1010,7 +1054,7 @@ static void calls_sheet_end(inv_ctx *c)
 {
     xb_sheet *s = &c->calls;
     xb_width(s, 0, 36);         /* a uuid */
-    list_end(c, s, CALLS_COLS);
+    list_end(c, s, CALLS_COLS + (c->usca ? 1 : 0));
 }
 
 /* Parse money text into *out: 1, or 0 for NULL (or text that is not a
@@ -1354,26 +1398,31 @@ static ac_status calls_write(inv_ctx *c, const char *const v[V_COUNT],
     xb_dec(s, 7, v[7], b->integer);     /* Minutes */
     xb_str(s, 8, v[8], NULL);           /* Outcome */
     xb_dec(s, 9, v[9], b->integer);     /* Pool minutes */
-    xb_dec(s, 10, v[10], b->integer);   /* Billed minutes */
-    xb_dec(s, 11, v[11], c->m4);        /* Rate */
-    xb_dec(s, 12, v[12], c->m4);        /* Connection fee */
-    xb_dec(s, 13, v[13], c->m4);        /* Amount */
-    xb_str(s, 14, v[14], NULL);         /* Reason */
+    lxw_col_t k = 0;                    /* the columns after it move on */
+    if (c->usca) {
+        xb_dec(s, 10, v[V_USCA], b->integer);   /* US/CA pool minutes */
+        k = 1;
+    }
+    xb_dec(s, k + 10, v[10], b->integer);   /* Billed minutes */
+    xb_dec(s, k + 11, v[11], c->m4);        /* Rate */
+    xb_dec(s, k + 12, v[12], c->m4);        /* Connection fee */
+    xb_dec(s, k + 13, v[13], c->m4);        /* Amount */
+    xb_str(s, k + 14, v[14], NULL);         /* Reason */
     int line = line_of(c, v);
     if (line > 0)
-        xb_num(s, 15, line, b->integer);            /* Line */
-    xb_str(s, 16, v[V_CALL_ID], NULL);
-    xb_str(s, 17, v[V_CONF_ID], NULL);
+        xb_num(s, k + 15, line, b->integer);        /* Line */
+    xb_str(s, k + 16, v[V_CALL_ID], NULL);
+    xb_str(s, k + 17, v[V_CONF_ID], NULL);
     const org_name *o = name_of(c, v[V_ORGANIZER]);
     if (o != NULL)
-        xb_str(s, 18, o->display_name, NULL);       /* Organizer name */
+        xb_str(s, k + 18, o->display_name, NULL);   /* Organizer name */
     if (v[V_PCHARGE] != NULL) {
         const xb_money *pm = v[V_PCUR] ? xb_money_of(b, v[V_PCUR], 2)
                                        : NULL;
-        xb_dec(s, 19, v[V_PCHARGE], pm ? pm->m4 : b->decimal4);
+        xb_dec(s, k + 19, v[V_PCHARGE], pm ? pm->m4 : b->decimal4);
     }
-    xb_str(s, 20, v[V_PCUR], NULL);
-    xb_str(s, 21, v[V_CAPABILITY], NULL);
+    xb_str(s, k + 20, v[V_PCUR], NULL);
+    xb_str(s, k + 21, v[V_CAPABILITY], NULL);
     xb_next(s);
     ac_status rc = xb_check(b, err);
     return rc == AC_OK ? tally(c, v, err) : rc;
@@ -1395,9 +1444,9 @@ static ac_status calls_from_spool(inv_ctx *c, const char *spool_path,
     /* Spool column of each value (V_...). */
     static const int from[V_COUNT] = {
         2, 4, 5, 6, 10, 11, 7, 12, 8, 13, 14, 15, 16, 17, 9, 20, 21, 24, 25,
-        26
+        26, 27
     };
-    enum { SPOOL_COLS = 27 };
+    enum { SPOOL_COLS = 29 };
     FILE *f = fopen(spool_path, "r");
     char *line = NULL, *field[SPOOL_COLS];
     size_t cap = 0;
@@ -1772,6 +1821,8 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     if (rc == AC_OK && sscanf(iv(c, I_PERIOD), "%4d-%2d", &year, &month) != 2)
         rc = ac_fail(err, AC_EINTERNAL, "invoice %s: bad period %s",
                      invoice_no, iv(c, I_PERIOD));
+    if (rc == AC_OK)
+        c->usca = xb_number(iv(c, I_USCA_POOL)) > 0;
     if (rc == AC_OK)
         rc = load_document(c, err);
     if (rc == AC_OK)

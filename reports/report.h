@@ -81,7 +81,7 @@ ac_status report_invoice_workbook(PGconn *conn, const char *invoice_no,
     " kind, minutes, pool_minutes, billed_minutes, per_minute," \
     " connection_fee, amount, dest_prefix, rate_prefix, provider_charge," \
     " provider_currency, duplicate_of, provider_country, call_id," \
-    " conference_id, provider_capability"
+    " conference_id, provider_capability, usca_pool_minutes, rate_plan"
 
 /* Like report_invoice_workbook(), but the Calls sheets come from
  * spool_path, a file of the invoice's rated calls in seq order in COPY

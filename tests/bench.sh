@@ -36,6 +36,12 @@
 # (floor_copy_calls: what storing the calls costs by itself).  Peak RSS
 # is the client's, at both sizes, to show it stays flat.
 #   ACBILL        the acbill binary (an optimised build)
+#   BENCH_BASE    optional: another acbill binary (say, main's, built in
+#                 another directory) measured side by side on the same
+#                 data and ledger, taking turns with ACBILL: parts
+#                 rate_ledger_1 and base_rate_ledger_1 are `acbill run`
+#                 with 1 worker and no --out (rating and ledger, no
+#                 workbooks), and a line gives ACBILL's change against it
 #   BENCH_REPEAT  measurements of each part (default 3)
 #   BENCH_PARTS   "job import" (default), "job" or "import"
 #   BENCH_IMPORT_ROWS  export sizes for the import part
@@ -127,6 +133,18 @@ for size in $SIZES; do
             billing.rated_calls, billing.findings, billing.run_tenants,
             billing.runs, billing.uploads"
     }
+    # Rating and ledger alone (no --out) with binary $2 as part $1, on an
+    # empty ledger, vacuumed after (outside the measurement).
+    ledger_run() {
+        psql -Xqc "TRUNCATE billing.invoices, billing.invoice_lines,
+            billing.invoice_organizers, billing.invoice_reconciliation,
+            billing.rated_calls, billing.findings, billing.run_tenants,
+            billing.runs, billing.uploads, billing.documents,
+            billing.document_decisions, billing.document_numbers,
+            billing.period_inputs CASCADE" -c "CHECKPOINT" >/dev/null
+        measure "$1" "$2" run --period 2026-10 --quiet --workers 1
+        psql -Xqc "VACUUM ANALYZE billing.rated_calls" >/dev/null
+    }
     job_run 1
     : >"$work/results"
     rated=$(psql -XAtqc "SELECT count(*) FROM billing.rated_calls")
@@ -143,6 +161,10 @@ for size in $SIZES; do
         # re-rating; the workbooks are there already).
         measure job_unchanged_2 "$ACBILL" run --period 2026-10 --quiet \
             --workers 2 --out "$work/out-$runs"
+        if [ -n "${BENCH_BASE:-}" ]; then
+            ledger_run base_rate_ledger_1 "$BENCH_BASE"
+            ledger_run rate_ledger_1 "$ACBILL"
+        fi
         # Floor 1: the calls query (what the job reads), COPY to a file.
         measure floor_copy_out psql -Xqc "\\copy (SELECT c.usage_id,
             c.start_time, c.start_time AT TIME ZONE t.time_zone,
@@ -201,6 +223,19 @@ for size in $SIZES; do
                        rss[p] / 1024, r, lo[p], hi[p]
             }
             printf "%-26s %9.2f\n", "floor_total", floor
+            split("base_rate_ledger_1 rate_ledger_1", led)
+            for (i = 1; i <= 2; i++) {
+                p = led[i]
+                if (!(p in mw)) continue
+                printf "%-26s %9.2f %9.2f %9.0f %11.1f %9s   %.2f-%.2f\n", p,
+                       mw[p], mc[p], n / (mw[p] > 0 ? mw[p] : 1),
+                       rss[p] / 1024, "", lo[p], hi[p]
+            }
+            if (("base_rate_ledger_1" in mw) && mw["base_rate_ledger_1"] > 0)
+                printf "%-26s %+8.1f %% wall, %+.1f %% cpu\n",
+                       "rate_ledger_vs_base",
+                       100 * (mw["rate_ledger_1"] / mw["base_rate_ledger_1"] - 1),
+                       100 * (mc["rate_ledger_1"] / mc["base_rate_ledger_1"] - 1)
             p = "job_unchanged_2"
             if (p in mw)
                 printf "%-26s %9.2f %9.2f %9s %11.1f %9s   %.2f-%.2f  (%.1f %% of job_workers_2)\n",

@@ -150,15 +150,17 @@ static void test_spec_findings(void)
                  " code, subject) FROM billing.findings f JOIN"
                  " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
                  " AND usage_id IS NULL",
-                 "ADDON_WITHOUT_PREREQUISITE:dave "
                  "BILLING_PROFILE_MISSING:T1 "
                  "LICENSE_OVER_ASSIGNED:DIALOUT_USCA "
                  "LICENSE_OVER_ASSIGNED:MCOMEETADD");
+    /* ADDON_WITHOUT_PREREQUISITE names dave's call (SPEC 3: "the
+     * usage_id where there is one"). */
     assert_value("SELECT string_agg(right(usage_id::text, 2) || ':' || code,"
-                 " ' ' ORDER BY usage_id) FROM billing.findings f JOIN"
+                 " ' ' ORDER BY usage_id, code) FROM billing.findings f JOIN"
                  " billing.invoices i USING (invoice_no) WHERE tenant_id = 'T1'"
                  " AND usage_id IS NOT NULL",
-                 "06:ORGANIZER_NOT_LICENSED 10:ORGANIZER_NOT_LICENSED "
+                 "06:ADDON_WITHOUT_PREREQUISITE 06:ORGANIZER_NOT_LICENSED "
+                 "10:ORGANIZER_NOT_LICENSED "
                  "13:UNKNOWN_DESTINATION 14:INVALID_NUMBER "
                  "15:INVALID_DURATION");
 }

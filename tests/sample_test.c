@@ -382,7 +382,8 @@ static void test_rates(void)
                  " max(valid_from) < '2026-01-01' FROM ref.rates", "t");
     /* One rate per (currency, prefix): no duplicates. */
     assert_value(db, "SELECT count(*) FROM (SELECT 1 FROM ref.rates GROUP BY"
-                 " currency, prefix, valid_from HAVING count(*) > 1) s", "0");
+                 " plan, currency, prefix, valid_from HAVING count(*) > 1) s",
+                 "0");
 }
 
 static void test_licences(void)
@@ -560,6 +561,62 @@ static void test_charges_follow_billing(void)
                     10);
 }
 
+/* SPEC version 3: tenants with only the USA/CAN licence, with both
+ * licences, on a price plan with a markup and with a discount; the plan
+ * covers some prefixes only. */
+static void test_version3_shapes(void)
+{
+    /* USA/CAN only: index 7 mod 10 (S00038 has pay-per-minute users
+     * only, no subscription). */
+    assert_value(db, "SELECT string_agg(tenant_id, ' ' ORDER BY tenant_id)"
+                 " FROM usage.tenants t WHERE EXISTS (SELECT 1 FROM"
+                 " usage.license_assignments a JOIN ref.sku_entitlements e"
+                 " USING (sku) WHERE a.tenant_id = t.tenant_id"
+                 " AND e.pool_scope = 'us_ca') AND NOT EXISTS (SELECT 1 FROM"
+                 " usage.license_assignments a JOIN ref.sku_entitlements e"
+                 " USING (sku) WHERE a.tenant_id = t.tenant_id"
+                 " AND e.pool_scope = 'zone_a')",
+                 "S00008 S00018 S00028");
+    /* Both, some users holding both. */
+    assert_value(db, "SELECT count(DISTINCT a.tenant_id) FROM"
+                 " usage.license_assignments a JOIN ref.sku_entitlements e"
+                 " USING (sku) JOIN usage.license_assignments b ON"
+                 " b.tenant_id = a.tenant_id AND b.user_id = a.user_id"
+                 " JOIN ref.sku_entitlements f ON f.sku = b.sku"
+                 " WHERE e.pool_scope = 'us_ca' AND f.pool_scope = 'zone_a'",
+                 "4");
+    assert_value(db, "SELECT string_agg(tenant_id || ' ' || price_plan || ' '"
+                 " || rate_adjustment, ', ' ORDER BY tenant_id)"
+                 " FROM ref.customers WHERE price_plan IS NOT NULL AND"
+                 " tenant_id IN ('S00004', 'S00006')",
+                 "S00004 partner 0.1500, S00006 partner -0.1000");
+    assert_at_least(db, "SELECT count(*) FROM ref.rates WHERE plan ="
+                    " 'partner'", 20);
+    assert_value(db, "SELECT count(*) FROM ref.rates WHERE plan = 'partner'"
+                 " AND prefix LIKE '1%'", "0");
+}
+
+/* After `acbill run`: the US/CA pools and the plans were billed. */
+static void test_version3_billed(void)
+{
+    assert_at_least(db, "SELECT count(*) FROM billing.invoices"
+                    " WHERE usca_pool_used_minutes > 0", 6);
+    assert_at_least(db, "SELECT count(*) FROM billing.invoices"
+                    " WHERE seats = 0 AND usca_seats > 0", 3);
+    assert_value(db, "SELECT count(DISTINCT tenant_id) FROM billing.findings"
+                 " JOIN billing.invoices USING (invoice_no)"
+                 " WHERE code = 'TWO_POOLS'", "4");
+    /* Plan tenants: partner where it has a row, standard elsewhere; the
+     * others only standard. */
+    assert_value(db, "SELECT string_agg(DISTINCT tenant_id || ':' ||"
+                 " r.rate_plan, ' ' ORDER BY tenant_id || ':' ||"
+                 " r.rate_plan) FROM billing.rated_calls r JOIN"
+                 " billing.invoices i USING (invoice_no) WHERE tenant_id IN"
+                 " ('S00004', 'S00006', 'S00005') AND r.rate_plan IS NOT NULL",
+                 "S00004:partner S00004:standard S00005:standard "
+                 "S00006:partner S00006:standard");
+}
+
 static void test_existing_tenants(void)
 {
     CU_ASSERT_EQUAL(acbill_sample(conninfo, "--period 2026-10 --tenants 5"
@@ -650,11 +707,15 @@ CU_ErrorCode tests_register(void)
     CU_add_test(s, "version 2 shapes: masked, SKUs, case, JPY, duplicates",
                 test_version2_shapes);
     CU_add_test(s, "rates", test_rates);
+    CU_add_test(s, "version 3 shapes: USA/CAN, both, plans",
+                test_version3_shapes);
     CU_add_test(s, "licences", test_licences);
     CU_add_test(s, "period edges", test_period);
     CU_add_test(s, "uuids and provider charges", test_ids_and_charges);
     CU_add_test(s, "provider charges follow the billing rules",
                 test_charges_follow_billing);
+    CU_add_test(s, "version 3: pools and plans billed",
+                test_version3_billed);
     CU_add_test(s, "existing tenants need --replace", test_existing_tenants);
     CU_add_test(s, "bad arguments exit 64", test_bad_arguments);
     CU_add_test(s, "reproducible, --replace, other seeds and periods",

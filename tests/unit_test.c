@@ -2481,6 +2481,447 @@ static void test_copy_line(void)
     CU_ASSERT_EQUAL(l.n, 0);
 }
 
+/* ------------------------------------ version 3: pools, plans, prices */
+
+/* A reference of our own: US, CA, GB, FR, DE in Zone A, Jamaica not;
+ * USD `standard` 1: 0.0200, 1876: 0.2500 (0.0500), 44: 0.0300, 33:
+ * 0.0350; plans: partner 44: 0.0250; cheap1 1: 0.0100; markup 33: 0.0333
+ * (0.0333); eurplan only in EUR; old only until 2026-01-01; ghost only a
+ * row that holds nowhere (4930123456). */
+static rating_ref *v3_ref(void)
+{
+    char err[AC_ERR_MAX];
+    const int64_t J = US(2020, 1, 1, 0, 0, 0), F = RATING_FOREVER;
+    static const struct {
+        const char *prefix, *country, *kind;
+    } d[] = {
+        {"1", "US", "geographic"}, {"1416", "CA", "geographic"},
+        {"1514", "CA", "geographic"}, {"1876", "JM", "mobile"},
+        {"44", "GB", "geographic"}, {"33", "FR", "geographic"},
+        {"49", "DE", "geographic"},
+    };
+    static const char *const zone[] = {"US", "CA", "GB", "FR", "DE"};
+    static const struct {
+        const char *plan, *cur, *prefix;
+        int64_t pm, fee;
+    } r[] = {
+        {"standard", "USD", "1", 200, 0},
+        {"standard", "USD", "1876", 2500, 500},
+        {"standard", "USD", "44", 300, 0},
+        {"standard", "USD", "33", 350, 0},
+        {"partner", "USD", "44", 250, 0},
+        {"cheap1", "USD", "1", 100, 0},
+        {"markup", "USD", "33", 333, 333},
+        {"eurplan", "EUR", "44", 100, 0},
+    };
+    rating_ref *ref = rating_ref_new();
+    int ok = ref != NULL;
+    for (size_t i = 0; ok && i < sizeof d / sizeof d[0]; i++)
+        ok = rating_ref_add_destination(ref, d[i].prefix, d[i].country,
+                                        d[i].kind, err) == AC_OK;
+    for (size_t i = 0; ok && i < sizeof zone / sizeof zone[0]; i++)
+        ok = rating_ref_add_zone_a(ref, zone[i], err) == AC_OK;
+    for (size_t i = 0; ok && i < sizeof r / sizeof r[0]; i++)
+        ok = rating_ref_add_plan_rate(ref, r[i].plan, r[i].cur, r[i].prefix,
+                                      r[i].pm, r[i].fee, J, F, err) == AC_OK;
+    ok = ok && rating_ref_add_plan_rate(ref, "old", "USD", "44", 100, 0, J,
+                                        US(2026, 1, 1, 0, 0, 0), err)
+                   == AC_OK;
+    ok = ok && rating_ref_add_rate_prefix(ref, "ghost", "USD", "4930123456",
+                                          err) == AC_OK;
+    if (!ok) {
+        rating_ref_free(ref);
+        return NULL;
+    }
+    return ref;
+}
+
+/* una holds the USA/CAN licence, zed the Standard one, bo both, nell
+ * pay-per-minute only, none nothing; pat the add-on and the USA/CAN
+ * licence; solo the add-on alone.  In strcmp order. */
+static const char *const v3_cast[] = {
+    "bo", "nell", "none", "pat", "solo", "una", "zed",
+};
+static const int v3_cast_skus[] = {
+    GRANT_AUDIO_CONFERENCING | GRANT_AUDIO_CONFERENCING_USCA,
+    GRANT_AUDIO_CONFERENCING_PPM, 0,
+    GRANT_AUDIO_CONFERENCING_USCA | GRANT_DIALOUT_USCA,
+    GRANT_DIALOUT_USCA, GRANT_AUDIO_CONFERENCING_USCA,
+    GRANT_AUDIO_CONFERENCING,
+};
+
+static int v3_open(bench *b, const rating_ref *ref, const char *currency,
+                   int32_t zone_pool, int32_t usca_pool)
+{
+    char err[AC_ERR_MAX];
+    memset(b, 0, sizeof *b);
+    b->lic = rating_licences_new();
+    for (size_t i = 0; b->lic != NULL &&
+                       i < sizeof v3_cast / sizeof v3_cast[0]; i++)
+        for (int bit = 1; bit <= 8; bit <<= 1)
+            if ((v3_cast_skus[i] & bit) &&
+                rating_licences_add(b->lic, v3_cast[i], bit,
+                                    US(2020, 1, 1, 0, 0, 0), RATING_FOREVER,
+                                    err) != AC_OK)
+                return 0;
+    b->t = b->lic ? rating_tenant_new(ref, b->lic, currency, zone_pool, 3000)
+                  : NULL;
+    b->now = OCT(1, 0, 0, 0);
+    return b->t != NULL &&
+           rating_tenant_set_usca_pool(b->t, usca_pool, err) == AC_OK;
+}
+
+static void test_v3_adjust_rate(void)
+{
+    int64_t out = -7;
+    /* SPEC 3: 0.0333 x 1.15 = 0.038295 -> 0.0383. */
+    CU_ASSERT_EQUAL(rating_adjust_rate(333, 1500, &out), 0);
+    CU_ASSERT_EQUAL(out, 383);
+    /* SPEC 5.3: 0.0250 and 0.0200 + 10 %. */
+    CU_ASSERT_EQUAL(rating_adjust_rate(250, 1000, &out), 0);
+    CU_ASSERT_EQUAL(out, 275);
+    CU_ASSERT_EQUAL(rating_adjust_rate(200, 1000, &out), 0);
+    CU_ASSERT_EQUAL(out, 220);
+    /* Negative: 0.0333 x 0.9 = 0.02997 -> 0.0300; 0.0001 x 0.5 = 0.00005
+     * -> 0.0001 (half up); 0.0003 x 0.5 = 0.00015 -> 0.0002. */
+    CU_ASSERT_EQUAL(rating_adjust_rate(333, -1000, &out), 0);
+    CU_ASSERT_EQUAL(out, 300);
+    CU_ASSERT_EQUAL(rating_adjust_rate(1, -5000, &out), 0);
+    CU_ASSERT_EQUAL(out, 1);
+    CU_ASSERT_EQUAL(rating_adjust_rate(3, -5000, &out), 0);
+    CU_ASSERT_EQUAL(out, 2);
+    /* Just under the half: 0.0001 x 0.4999 = 0.00004999 -> 0.0000. */
+    CU_ASSERT_EQUAL(rating_adjust_rate(1, -5001, &out), 0);
+    CU_ASSERT_EQUAL(out, 0);
+    CU_ASSERT_EQUAL(rating_adjust_rate(0, 1500, &out), 0);
+    CU_ASSERT_EQUAL(out, 0);
+    CU_ASSERT_EQUAL(rating_adjust_rate(12345, 0, &out), 0);
+    CU_ASSERT_EQUAL(out, 12345);
+    /* -99.99 %: 1.0000 -> 0.0001. */
+    CU_ASSERT_EQUAL(rating_adjust_rate(10000, -9999, &out), 0);
+    CU_ASSERT_EQUAL(out, 1);
+    /* The largest rate, doubled, does not fit numeric(12,4). */
+    CU_ASSERT_EQUAL(rating_adjust_rate(RATING_RATE_MAX, 0, &out), 0);
+    CU_ASSERT_EQUAL(out, RATING_RATE_MAX);
+    out = -7;
+    CU_ASSERT_EQUAL(rating_adjust_rate(RATING_RATE_MAX, 1, &out), -1);
+    CU_ASSERT_EQUAL(rating_adjust_rate(INT64_MAX / 2, 1500, &out), -1);
+    CU_ASSERT_EQUAL(rating_adjust_rate(100, -10000, &out), -1);
+    CU_ASSERT_EQUAL(rating_adjust_rate(100, -10001, &out), -1);
+    CU_ASSERT_EQUAL(rating_adjust_rate(-1, 0, &out), -1);
+    CU_ASSERT_EQUAL(out, -7);
+}
+
+static void test_v3_grant_scope(void)
+{
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("audio_conferencing", "zone_a"),
+                    GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("audio_conferencing", NULL),
+                    GRANT_AUDIO_CONFERENCING);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("audio_conferencing", "us_ca"),
+                    GRANT_AUDIO_CONFERENCING_USCA);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("audio_conferencing", "mars"),
+                    0);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("dialout_usca", NULL),
+                    GRANT_DIALOUT_USCA);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope("audio_conferencing_ppm",
+                                             "us_ca"),
+                    GRANT_AUDIO_CONFERENCING_PPM);
+    CU_ASSERT_EQUAL(rating_grant_parse_scope(NULL, "us_ca"), 0);
+}
+
+/* plan lookup: "n:from_plan" or "none" */
+static void expect_plan_rate(int line, const rating_ref *ref,
+                             const char *plan, const char *cur,
+                             const char *digits, int64_t t, int64_t pm,
+                             int64_t fee, int from_plan)
+{
+    int64_t p = -1, f = -1;
+    int len = -1, fp = -1;
+    int found = rating_ref_plan_rate(ref, plan, cur, digits, t, &p, &f, &len,
+                                     &fp);
+    check(pm < 0 ? !found : found && p == pm && f == fee && fp == from_plan,
+          line, "plan %s %s %s: expected %lld/%lld plan=%d, got found=%d "
+          "%lld/%lld plan=%d", plan ? plan : "(null)", cur, digits,
+          (long long)pm, (long long)fee, from_plan, found, (long long)p,
+          (long long)f, fp);
+}
+
+static void test_v3_plan_lookup(void)
+{
+    rating_ref *ref = v3_ref();
+    const int64_t T = OCT(10, 9, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    /* The plan's row where it has one; standard where it has none. */
+    expect_plan_rate(__LINE__, ref, "partner", "USD", "442071234567", T,
+                     250, 0, 1);
+    expect_plan_rate(__LINE__, ref, "partner", "USD", "12125550100", T,
+                     200, 0, 0);
+    /* A matching plan row wins over standard's longer prefix. */
+    expect_plan_rate(__LINE__, ref, "cheap1", "USD", "18765551234", T,
+                     100, 0, 1);
+    expect_plan_rate(__LINE__, ref, NULL, "USD", "18765551234", T,
+                     2500, 500, 0);
+    expect_plan_rate(__LINE__, ref, "standard", "USD", "18765551234", T,
+                     2500, 500, 0);
+    /* Rows only in another currency, or none in force: standard. */
+    expect_plan_rate(__LINE__, ref, "eurplan", "USD", "442071234567", T,
+                     300, 0, 0);
+    expect_plan_rate(__LINE__, ref, "old", "USD", "442071234567", T,
+                     300, 0, 0);
+    expect_plan_rate(__LINE__, ref, "old", "USD", "442071234567",
+                     US(2025, 6, 1, 0, 0, 0), 100, 0, 1);
+    /* Neither: no rate. */
+    expect_plan_rate(__LINE__, ref, "partner", "USD", "4930123456", T,
+                     -1, 0, 0);
+    expect_plan_rate(__LINE__, ref, "eurplan", "EUR", "12125550100", T,
+                     -1, 0, 0);
+    /* Plans exist by any row; masked ambiguity sees every plan's
+     * prefixes in the currency, whatever their validity. */
+    CU_ASSERT_TRUE(rating_ref_has_plan(ref, "ghost"));
+    CU_ASSERT_TRUE(rating_ref_has_plan(ref, "eurplan"));
+    CU_ASSERT_TRUE(rating_ref_has_plan(ref, NULL));
+    CU_ASSERT_FALSE(rating_ref_has_plan(ref, "nosuchplan"));
+    CU_ASSERT_TRUE(rating_ref_masked_ambiguous(ref, "USD", "493012345"));
+    CU_ASSERT_FALSE(rating_ref_masked_ambiguous(ref, "EUR", "493012345"));
+    CU_ASSERT_TRUE(rating_ref_has_currency(ref, "EUR"));
+    rating_ref_free(ref);
+}
+
+static void test_v3_tenant_checks(void)
+{
+    char err[AC_ERR_MAX];
+    rating_ref *ref = v3_ref();
+    bench b;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "nosuchplan", 0, err),
+                    AC_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nosuchplan"));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, NULL, -10000, err),
+                    AC_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "-1.0000"));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, NULL, -12500, err),
+                    AC_EDATA);
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, NULL, 10000000, err),
+                    AC_EDATA);
+    /* A plan with rows, none usable: fine (standard per call). */
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "ghost", -9999, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "eurplan", 0, err), AC_OK);
+    CU_ASSERT_EQUAL(rating_tenant_set_usca_pool(b.t, -1, err), AC_EDATA);
+    bench_close(&b);
+    rating_ref_free(ref);
+}
+
+/* Check the US/CA part of a result. */
+#define EXPECT_USCA(r, n)                                                 \
+    check((r).usca_pool_minutes == (n), __LINE__,                         \
+          "usca_pool_minutes: expected %d, got %d", (n),                  \
+          (r).usca_pool_minutes)
+
+static void test_v3_pool_order(void)
+{
+    char err[AC_ERR_MAX];
+    rating_ref *ref = v3_ref();
+    rating_result r;
+    bench b;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    /* Zone A pool 60, US/CA pool 120. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 60, 120));
+
+    r = bench_call(&b, "bo", "+12125550100", 1, 1800);
+    EXPECT("both scopes: US/CA pool first", r, OUTCOME_POOL, NULL, 30, 30,
+           0, 0);
+    EXPECT_USCA(r, 30);                         /* US/CA 90, Zone A 60 */
+    r = bench_call(&b, "zed", "+12125550100", 1, 600);
+    EXPECT("Zone A only: a US call from the Zone A pool", r, OUTCOME_POOL,
+           NULL, 10, 10, 0, 0);
+    EXPECT_USCA(r, 0);                          /* US/CA 90, Zone A 50 */
+    r = bench_call(&b, "una", "+442071234567", 1, 60);
+    EXPECT("US/CA only: GB is billed", r, OUTCOME_BILLED, NULL, 1, 0, 1,
+           300);
+    EXPECT_USCA(r, 0);
+    r = bench_call(&b, "una", "+14165550100", 1, 6000);
+    EXPECT("US/CA only: the US/CA pool runs out, the rest billed", r,
+           OUTCOME_SPLIT, NULL, 100, 90, 10, 2000);
+    EXPECT_USCA(r, 90);                         /* US/CA 0, Zone A 50 */
+    r = bench_call(&b, "una", "+14165550100", 1, 60);
+    EXPECT("US/CA only, pool used up: billed", r, OUTCOME_BILLED, NULL, 1,
+           0, 1, 200);
+    r = bench_call(&b, "bo", "+15145550100", 1, 1200);
+    EXPECT("both, US/CA empty: the Zone A pool", r, OUTCOME_POOL, NULL, 20,
+           20, 0, 0);
+    EXPECT_USCA(r, 0);                          /* Zone A 30 */
+    r = bench_call(&b, "nell", "+12125550100", 1, 60);
+    EXPECT("neither scope: billed", r, OUTCOME_BILLED, NULL, 1, 0, 1, 200);
+    r = bench_call(&b, "none", "+12125550100", 1, 60);
+    EXPECT("no licence: rejected", r, OUTCOME_REJECTED,
+           "ORGANIZER_NOT_LICENSED", 1, 0, 0, 0);
+    EXPECT_USCA(r, 0);
+    r = bench_call(&b, "bo", "+18765551234", 1, 60);
+    EXPECT("Jamaica: in neither pool", r, OUTCOME_BILLED, NULL, 1, 0, 1,
+           3000);
+    r = bench_call(&b, "bo", "+33142685300", 1, 2400);
+    EXPECT("both, FR: the Zone A pool's last 30, 10 billed", r,
+           OUTCOME_SPLIT, NULL, 40, 30, 10, 3500);
+    EXPECT_USCA(r, 0);
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_finish(b.t, err), AC_OK);
+    const rating_totals *tot = rating_tenant_totals(b.t);
+    CU_ASSERT_EQUAL(tot->pool_minutes, 60);
+    CU_ASSERT_EQUAL(tot->pool_used, 60);
+    CU_ASSERT_EQUAL(tot->usca_pool_minutes, 120);
+    CU_ASSERT_EQUAL(tot->usca_pool_used, 120);
+    const rating_organizer *o;
+    int n = rating_tenant_organizers(b.t, &o);
+    CU_ASSERT_EQUAL_FATAL(n, 5);
+    CU_ASSERT_STRING_EQUAL(o[0].key, "bo");
+    CU_ASSERT_EQUAL(o[0].pool_minutes, 30 + 20 + 30);
+    CU_ASSERT_EQUAL(o[0].usca_pool_minutes, 30);
+    bench_close(&b);
+
+    /* A call that ends the US/CA pool and goes on in the Zone A pool. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 60, 60));
+    r = bench_call(&b, "bo", "+12125550100", 1, 3300);
+    EXPECT("55 of 60", r, OUTCOME_POOL, NULL, 55, 55, 0, 0);
+    EXPECT_USCA(r, 55);
+    r = bench_call(&b, "bo", "+14165550100", 1, 1200);
+    EXPECT("5 from US/CA, 15 from Zone A", r, OUTCOME_POOL, NULL, 20, 20, 0,
+           0);
+    EXPECT_USCA(r, 5);
+    r = bench_call(&b, "bo", "+14165550100", 1, 3000);
+    EXPECT("the Zone A pool's last 45, 5 billed", r, OUTCOME_SPLIT, NULL,
+           50, 45, 5, 1000);
+    EXPECT_USCA(r, 0);
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_finish(b.t, err), AC_OK);
+    CU_ASSERT_EQUAL(rating_tenant_totals(b.t)->pool_used, 60);
+    CU_ASSERT_EQUAL(rating_tenant_totals(b.t)->usca_pool_used, 60);
+    bench_close(&b);
+
+    /* One call split over both pools and billed. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 10, 10));
+    r = bench_call(&b, "bo", "+12125550100", 1, 1800);
+    EXPECT("10 + 10 from the pools, 10 billed", r, OUTCOME_SPLIT, NULL, 30,
+           20, 10, 2000);
+    EXPECT_USCA(r, 10);
+    bench_close(&b);
+
+    /* The add-on with the USA/CAN licence: exempt, not drawn; without a
+     * prerequisite: rejected, and the organizer records the call. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 60));
+    r = bench_call(&b, "pat", "+12125550100", 1, 600);
+    EXPECT("add-on + USA/CAN: exempt", r, OUTCOME_EXEMPT, NULL, 10, 0, 0, 0);
+    r = bench_call(&b, "pat", "+442071234567", 1, 60);
+    EXPECT("add-on + USA/CAN, GB: billed", r, OUTCOME_BILLED, NULL, 1, 0, 1,
+           300);
+    r = bench_call(&b, "solo", "+12125550100", 1, 60);
+    EXPECT("add-on alone", r, OUTCOME_REJECTED, "ORGANIZER_NOT_LICENSED", 1,
+           0, 0, 0);
+    r = bench_call(&b, "solo", "+12125550100", 1, 60);
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_finish(b.t, err), AC_OK);
+    n = rating_tenant_organizers(b.t, &o);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_STRING_EQUAL(o[1].key, "solo");
+    CU_ASSERT_TRUE(o[1].addon_without_prereq);
+    CU_ASSERT_STRING_EQUAL(o[1].first_issue_usage_id, uid(3));
+    CU_ASSERT_FALSE(o[0].addon_without_prereq);
+    CU_ASSERT_EQUAL(rating_tenant_totals(b.t)->usca_pool_used, 0);
+    bench_close(&b);
+    rating_ref_free(ref);
+}
+
+/* NO_RATE draws on neither pool; a rejected call carries no minutes of
+ * either. */
+static void test_v3_no_rate_draws_nothing(void)
+{
+    char err[AC_ERR_MAX];
+    rating_ref *ref = v3_ref();
+    rating_result r;
+    bench b;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_FATAL(v3_open(&b, ref, "EUR", 60, 60));
+    r = bench_call(&b, "bo", "+12125550100", 1, 7800);
+    EXPECT("130 minutes, 120 in the pools, no EUR rate", r, OUTCOME_REJECTED,
+           "NO_RATE", 130, 0, 0, 0);
+    EXPECT_USCA(r, 0);
+    r = bench_call(&b, "bo", "+12125550100", 1, 7200);
+    EXPECT("both pools still whole", r, OUTCOME_POOL, NULL, 120, 120, 0, 0);
+    EXPECT_USCA(r, 60);
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_finish(b.t, err), AC_OK);
+    CU_ASSERT_EQUAL(rating_tenant_totals(b.t)->pool_used, 60);
+    CU_ASSERT_EQUAL(rating_tenant_totals(b.t)->usca_pool_used, 60);
+    bench_close(&b);
+    rating_ref_free(ref);
+}
+
+static void test_v3_prices(void)
+{
+    char err[AC_ERR_MAX];
+    rating_ref *ref = v3_ref();
+    rating_result r;
+    bench b;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+
+    /* SPEC 5.3's plan: partner + 10 %. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "partner", 1000, err),
+                    AC_OK);
+    r = bench_call(&b, "nell", "+442071234567", 1, 600);
+    EXPECT("GB at the plan's 0.0250 + 10 %", r, OUTCOME_BILLED, NULL, 10, 0,
+           10, 2750);
+    CU_ASSERT_EQUAL(r.per_minute, 275);
+    CU_ASSERT_TRUE(r.rate_from_plan);
+    r = bench_call(&b, "nell", "+12125550102", 1, 300);
+    EXPECT("US at standard's 0.0200 + 10 %", r, OUTCOME_BILLED, NULL, 5, 0,
+           5, 1100);
+    CU_ASSERT_EQUAL(r.per_minute, 220);
+    CU_ASSERT_FALSE(r.rate_from_plan);
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_finish(b.t, err), AC_OK);
+    const rating_line *lines;
+    CU_ASSERT_EQUAL_FATAL(rating_tenant_lines(b.t, &lines), 2);
+    CU_ASSERT_EQUAL(lines[0].per_minute, 275);
+    CU_ASSERT_EQUAL(lines[1].per_minute, 220);
+    bench_close(&b);
+
+    /* Rate and fee both rounded: 0.0333 x 1.15 -> 0.0383. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "markup", 1500, err),
+                    AC_OK);
+    r = bench_call(&b, "nell", "+33142685300", 1, 60);
+    EXPECT("0.0383 + 0.0383", r, OUTCOME_BILLED, NULL, 1, 0, 1, 766);
+    CU_ASSERT_EQUAL(r.connection_fee, 383);
+    bench_close(&b);
+
+    /* Partial coverage, a discount: Jamaica at the plan's `1`, 0.0090 and
+     * no fee; GB (no plan row) at standard's 0.0300 - 10 %; the fee of
+     * 1876 applies only where standard prices. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "cheap1", -1000, err),
+                    AC_OK);
+    r = bench_call(&b, "nell", "+18765551234", 1, 600);
+    EXPECT("JM at 0.0090", r, OUTCOME_BILLED, NULL, 10, 0, 10, 900);
+    CU_ASSERT_EQUAL(r.connection_fee, 0);
+    r = bench_call(&b, "nell", "+442071234567", 1, 60);
+    EXPECT("GB at 0.0270", r, OUTCOME_BILLED, NULL, 1, 0, 1, 270);
+    bench_close(&b);
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "eurplan", -1000, err),
+                    AC_OK);
+    r = bench_call(&b, "nell", "+18765551234", 1, 600);
+    EXPECT("JM at standard, fee too, 10 % off", r, OUTCOME_BILLED, NULL, 10,
+           0, 10, 10 * 2250 + 450);
+    bench_close(&b);
+
+    /* Masked: another plan's longer prefix makes it ambiguous, whatever
+     * the tenant's plan. */
+    CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
+    r = bench_call(&b, "nell", "+49 30 1234 5***", 1, 60);
+    EXPECT("masked, a ghost row", r, OUTCOME_REJECTED, "MASKED_AMBIGUOUS",
+           1, 0, 0, 0);
+    bench_close(&b);
+    rating_ref_free(ref);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static const test_def money[] = {
@@ -2541,6 +2982,16 @@ CU_ErrorCode tests_register(void)
         {"empty period", test_tenant_empty},
         {NULL, NULL},
     };
+    static const test_def v3[] = {
+        {"round4 of rate x (1 + adjustment)", test_v3_adjust_rate},
+        {"grants by pool scope", test_v3_grant_scope},
+        {"price plan lookup, fallback to standard", test_v3_plan_lookup},
+        {"tenant checks: plan, adjustment", test_v3_tenant_checks},
+        {"pool order, calls across pools, scopes", test_v3_pool_order},
+        {"NO_RATE draws on neither pool", test_v3_no_rate_draws_nothing},
+        {"plans and adjustments on calls", test_v3_prices},
+        {NULL, NULL},
+    };
     static const test_def sha[] = {
         {"vectors", test_sha256_vectors},
         {"padding boundaries", test_sha256_padding},
@@ -2561,6 +3012,8 @@ CU_ErrorCode tests_register(void)
             CUE_SUCCESS ||
         (rc = add_suite("licences", NULL, NULL, lic)) != CUE_SUCCESS ||
         (rc = add_suite("rating", ref_init, ref_clean, tenant)) !=
+            CUE_SUCCESS ||
+        (rc = add_suite("rating version 3", NULL, NULL, v3)) !=
             CUE_SUCCESS ||
         (rc = add_suite("sha256", NULL, NULL, sha)) != CUE_SUCCESS ||
         (rc = add_suite("invoice numbers", NULL, NULL, names)) !=

@@ -26,7 +26,8 @@
 typedef struct {
     char code[40];
     char subject[160];
-    char detail[400];
+    char detail[600];
+    char usage_id[40];                  /* "" when there is no call */
 } finding;
 
 #define SPOOL_BUFFER (256 * 1024)
@@ -39,8 +40,16 @@ typedef struct {
     int latest_revision;
     char latest_invoice[128];
     char latest_fp[65];
-    int seats;
+    int historic;                       /* period before 2020-10 */
+    int seats;                          /* the Zone A pool's */
     const char *seats_basis;
+    int usca_seats;                     /* the US/CA pool's (SPEC 3 v3) */
+    char price_plan[80];                /* resolved: "standard" when none */
+    int64_t rate_adjustment;            /* 1/10000 */
+    char rate_adjustment_text[16];      /* as in ref.customers */
+    char tax_category[4];               /* resolved (SPEC 4.1) */
+    int tax_category_explicit;          /* differs from the default the
+                                           tax rate alone gives */
     int minor_unit;                     /* of the tenant's currency */
     int has_customer;                   /* a ref.customers row */
     int64_t tax_rate;                   /* 1/10000 */
@@ -146,37 +155,64 @@ static int parse_utc(const char *s, int64_t *out)
 static void add_finding(job *j, const char *code, const char *subject,
                         const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static void add_call_finding(job *j, const char *code, const char *subject,
+                             const char *usage_id, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Findings kept in memory are the tenant's (licences, profile) and its
  * organizers' (one each at most per code): bounded by the tenant's state.
  * The findings of single calls are written by SQL from the rated calls
  * (insert_findings), never held here.  None is ever dropped. */
-static void add_finding(job *j, const char *code, const char *subject,
-                        const char *fmt, ...)
+static finding *new_finding(job *j, const char *code, const char *subject,
+                            const char *usage_id, const char *fmt,
+                            va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static finding *new_finding(job *j, const char *code, const char *subject,
+                            const char *usage_id, const char *fmt,
+                            va_list ap)
 {
     if (j->findings_oom)
-        return;
+        return NULL;
     if (j->nfindings == j->findings_cap) {
         /* Most tenants have none or a few: the array grows. */
         if (j->findings_cap > INT_MAX / 2) {
             j->findings_oom = 1;
-            return;
+            return NULL;
         }
         int cap = j->findings_cap ? 2 * j->findings_cap : 16;
         finding *more = realloc(j->findings, (size_t)cap * sizeof *more);
         if (more == NULL) {
             j->findings_oom = 1;
-            return;
+            return NULL;
         }
         j->findings = more;
         j->findings_cap = cap;
     }
     finding *f = &j->findings[j->nfindings++];
-    va_list ap;
     snprintf(f->code, sizeof f->code, "%s", code);
     snprintf(f->subject, sizeof f->subject, "%s", subject);
-    va_start(ap, fmt);
     vsnprintf(f->detail, sizeof f->detail, fmt, ap);
+    snprintf(f->usage_id, sizeof f->usage_id, "%s",
+             usage_id ? usage_id : "");
+    return f;
+}
+
+static void add_finding(job *j, const char *code, const char *subject,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    new_finding(j, code, subject, NULL, fmt, ap);
+    va_end(ap);
+}
+
+/* A finding about a call (SPEC 3: "the usage_id where there is one"). */
+static void add_call_finding(job *j, const char *code, const char *subject,
+                             const char *usage_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    new_finding(j, code, subject, usage_id, fmt, ap);
     va_end(ap);
 }
 
@@ -458,22 +494,44 @@ static ac_status check_time_zone(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* SPEC section 3, tenant checks and "Money", "Tax": the currency's minor
- * unit (the currency must be in ref.currencies) and the customer's tax
- * rate (no ref.customers row: tax 0 and BILLING_PROFILE_MISSING). */
+/* SPEC section 3, tenant checks and "Money", "Tax", "Price plan": the
+ * currency's minor unit (the currency must be in ref.currencies), the
+ * customer's tax rate and category as resolved (no ref.customers row: tax
+ * 0, category O and BILLING_PROFILE_MISSING; a null category: S when the
+ * rate is above 0, else O), its price plan (null: standard) and
+ * rate_adjustment (no row: 0).  The plan and adjustment are checked when
+ * the rating engine takes them (rating_tenant_set_price). */
 static ac_status read_money_profile(PGconn *conn, job *j, char *err)
 {
     const char *p[] = { j->tenant->tenant_id, j->tenant->currency };
     PGresult *res;
     ac_status rc = db_query(conn,
         "SELECT (SELECT minor_unit FROM ref.currencies WHERE code = $2),"
-        "       c.tax_rate::text, c.tenant_id IS NOT NULL"
+        "       c.tax_rate::text, c.tenant_id IS NOT NULL,"
+        "       coalesce(c.price_plan, 'standard'),"
+        "       coalesce(c.rate_adjustment, 0)::text,"
+        "       coalesce(c.tax_category, d.category),"
+        "       c.tax_category IS NOT NULL AND c.tax_category <> d.category"
         " FROM (SELECT 1) AS one"
-        " LEFT JOIN ref.customers c ON c.tenant_id = $1", 2, p, &res, err);
+        " LEFT JOIN ref.customers c ON c.tenant_id = $1"
+        " CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(c.tax_rate, 0) > 0"
+        "     THEN 'S' ELSE 'O' END AS category) d", 2, p, &res, err);
     if (rc != AC_OK)
         return rc;
     const char *minor = db_value(res, 0, 0), *rate = db_value(res, 0, 1);
     j->has_customer = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    snprintf(j->price_plan, sizeof j->price_plan, "%s",
+             PQgetvalue(res, 0, 3));
+    snprintf(j->rate_adjustment_text, sizeof j->rate_adjustment_text, "%s",
+             PQgetvalue(res, 0, 4));
+    snprintf(j->tax_category, sizeof j->tax_category, "%s",
+             PQgetvalue(res, 0, 5));
+    j->tax_category_explicit = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+    if (money_parse(j->rate_adjustment_text, &j->rate_adjustment) != AC_OK) {
+        PQclear(res);
+        return ac_fail(err, AC_EDATA, "ref.customers: unusable "
+                       "rate_adjustment '%s'", j->rate_adjustment_text);
+    }
     if (minor == NULL) {
         PQclear(res);
         return ac_fail(err, AC_EDATA, "currency '%s' is not an ISO 4217 "
@@ -550,6 +608,68 @@ static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
+/* The seats of the pool of SKUs with pool_scope `scope` (SPEC 3,
+ * "Seats", version 3): *bought, the greatest total quantity at any
+ * instant of the period of the purchases of such SKUs on the purchased
+ * basis (0 before 2020-10), and *assigned, the distinct users assigned
+ * such a SKU on the assigned basis (before 2020-10: on any basis) during
+ * the period.  *bad (may be NULL): the tenant's inverted licence rows
+ * that touch the period. */
+static ac_status count_seats(PGconn *conn, job *j, const char *scope,
+                             long long *bought, long long *assigned,
+                             long long *bad, char *err)
+{
+    const char *q[] = { j->tenant->tenant_id, j->start, j->end,
+                        j->historic ? "t" : "f", scope,
+                        bad != NULL ? "t" : "f" };
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "WITH p AS ("
+        "  SELECT quantity::bigint AS quantity, valid_from, valid_to"
+        "  FROM usage.license_purchases"
+        "  JOIN ref.sku_entitlements e USING (sku)"
+        "  WHERE tenant_id = $1 AND quantity IS NOT NULL"
+        "    AND e.grants = 'audio_conferencing'"
+        "    AND e.pool_basis = 'purchased' AND e.pool_scope = $5"
+        "    AND valid_from < $3::timestamptz"
+        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "    AND (valid_to IS NULL OR valid_to > valid_from)),"
+        " t AS (SELECT $2::timestamptz AS at"
+        "  UNION SELECT valid_from FROM p WHERE valid_from > $2::timestamptz)"
+        " SELECT CASE WHEN $4::bool THEN 0 ELSE coalesce((SELECT max((SELECT"
+        "          sum(p.quantity) FROM p WHERE p.valid_from <= t.at"
+        "          AND (p.valid_to IS NULL OR t.at < p.valid_to))) FROM t),"
+        "          0) END::text,"
+        "   (SELECT count(DISTINCT billing.id_key(user_id))"
+        "     FROM usage.license_assignments"
+        "     JOIN ref.sku_entitlements e USING (sku)"
+        "     WHERE tenant_id = $1 AND e.grants = 'audio_conferencing'"
+        "       AND e.pool_scope = $5"
+        "       AND ($4::bool OR e.pool_basis = 'assigned')"
+        "       AND billing.id_key(user_id) <> ''"
+        "       AND valid_from < $3::timestamptz"
+        "       AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
+        "       AND (valid_to IS NULL OR valid_to > valid_from))::text,"
+        "   CASE WHEN $6::bool THEN"
+        "   (SELECT count(*) FROM usage.license_purchases"
+        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "       AND valid_to < $3::timestamptz"
+        "       AND valid_from >= $2::timestamptz)"
+        "   + (SELECT count(*) FROM usage.license_assignments"
+        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
+        "       AND valid_to < $3::timestamptz"
+        "       AND valid_from >= $2::timestamptz) ELSE 0 END::text",
+        6, q, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *bought = atoll(PQgetvalue(res, 0, 0));
+    *assigned = atoll(PQgetvalue(res, 0, 1));
+    if (bad != NULL)
+        *bad = atoll(PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return AC_OK;
+}
+
 /* Seats (SPEC section 3, "Seats") and the licence findings.
  *
  * From 2020-10-01: the greatest total quantity, at any instant of the
@@ -566,11 +686,17 @@ static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
  * greatest purchased quantity), UNKNOWN_SKU per SKU not in
  * ref.sku_entitlements, INVALID_INTERVAL per inverted row whose reversed
  * interval touches the period.  Users are compared by billing.id_key().
- * A seat count whose pool exceeds 2,147,483,647 minutes fails the tenant. */
+ * A seat count whose pool exceeds 2,147,483,647 minutes fails the tenant.
+ *
+ * Version 3: the rule counts the zone_a SKUs for the Zone A pool (seats)
+ * and the us_ca SKUs for the US/CA pool (usca_seats); a tenant with both
+ * gets the TWO_POOLS finding. */
 static ac_status read_seats(PGconn *conn, job *j, char *err)
 {
     const char *p[] = { j->tenant->tenant_id, j->start, j->end };
     PGresult *res;
+
+    j->historic = strcmp(j->ctx->period_date, PURCHASED_BASIS_FROM) < 0;
     ac_status rc = db_query(conn,
         "WITH p AS ("
         "  SELECT sku, quantity::bigint AS quantity, valid_from, valid_to"
@@ -622,52 +748,12 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
     }
     PQclear(res);
 
-    /* The seats themselves: all purchased-basis SKUs together. */
-    int historic = strcmp(j->ctx->period_date, PURCHASED_BASIS_FROM) < 0;
-    const char *q[] = { j->tenant->tenant_id, j->start, j->end,
-                        historic ? "t" : "f" };
-    rc = db_query(conn,
-        "WITH p AS ("
-        "  SELECT quantity::bigint AS quantity, valid_from, valid_to"
-        "  FROM usage.license_purchases"
-        "  JOIN ref.sku_entitlements e USING (sku)"
-        "  WHERE tenant_id = $1 AND quantity IS NOT NULL"
-        "    AND e.grants = 'audio_conferencing'"
-        "    AND e.pool_basis = 'purchased'"
-        "    AND valid_from < $3::timestamptz"
-        "    AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
-        "    AND (valid_to IS NULL OR valid_to > valid_from)),"
-        " t AS (SELECT $2::timestamptz AS at"
-        "  UNION SELECT valid_from FROM p WHERE valid_from > $2::timestamptz)"
-        " SELECT CASE WHEN $4::bool THEN 0 ELSE coalesce((SELECT max((SELECT"
-        "          sum(p.quantity) FROM p WHERE p.valid_from <= t.at"
-        "          AND (p.valid_to IS NULL OR t.at < p.valid_to))) FROM t),"
-        "          0) END::text,"
-        "   (SELECT count(DISTINCT billing.id_key(user_id))"
-        "     FROM usage.license_assignments"
-        "     JOIN ref.sku_entitlements e USING (sku)"
-        "     WHERE tenant_id = $1 AND e.grants = 'audio_conferencing'"
-        "       AND ($4::bool OR e.pool_basis = 'assigned')"
-        "       AND billing.id_key(user_id) <> ''"
-        "       AND valid_from < $3::timestamptz"
-        "       AND (valid_to IS NULL OR valid_to > $2::timestamptz)"
-        "       AND (valid_to IS NULL OR valid_to > valid_from))::text,"
-        "   (SELECT count(*) FROM usage.license_purchases"
-        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
-        "       AND valid_to < $3::timestamptz"
-        "       AND valid_from >= $2::timestamptz)::text,"
-        "   (SELECT count(*) FROM usage.license_assignments"
-        "     WHERE tenant_id = $1 AND valid_to <= valid_from"
-        "       AND valid_to < $3::timestamptz"
-        "       AND valid_from >= $2::timestamptz)::text",
-        4, q, &res, err);
+    /* The seats of each pool: the Zone A pool's from the zone_a SKUs, the
+     * US/CA pool's from the us_ca SKUs, by the same rule. */
+    long long bought = 0, assigned = 0, bad = 0;
+    rc = count_seats(conn, j, "zone_a", &bought, &assigned, &bad, err);
     if (rc != AC_OK)
         return rc;
-    long long bought = atoll(PQgetvalue(res, 0, 0));
-    long long assigned = atoll(PQgetvalue(res, 0, 1));
-    long long bad_purchases = atoll(PQgetvalue(res, 0, 2));
-    long long bad_assignments = atoll(PQgetvalue(res, 0, 3));
-    PQclear(res);
     long long seats = bought + assigned;    /* each < 2^62: no overflow */
     if (seats > INT32_MAX / 60)
         return ac_fail(err, AC_EDATA, "%lld seats (%lld purchased, %lld "
@@ -676,16 +762,43 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
                        "usage.license_purchases.quantity", seats, bought,
                        assigned);
     j->seats = (int)seats;
-    j->seats_basis = historic || (bought == 0 && assigned > 0)
+    j->seats_basis = j->historic || (bought == 0 && assigned > 0)
                      ? "assigned" : "purchased";
-    if (bad_purchases + bad_assignments > 0)
+    long long usca_bought = 0, usca_assigned = 0;
+    rc = count_seats(conn, j, "us_ca", &usca_bought, &usca_assigned, NULL,
+                     err);
+    if (rc != AC_OK)
+        return rc;
+    long long usca = usca_bought + usca_assigned;
+    if (usca > INT32_MAX / 60)
+        return ac_fail(err, AC_EDATA, "%lld US/CA seats (%lld purchased, "
+                       "%lld assigned) would give a pool of more than "
+                       "2,147,483,647 minutes: check "
+                       "usage.license_purchases.quantity", usca, usca_bought,
+                       usca_assigned);
+    j->usca_seats = (int)usca;
+    if (j->seats > 0 && j->usca_seats > 0)
+        add_finding(j, "TWO_POOLS", j->tenant->tenant_id,
+                    "The tenant has two Audio Conferencing pools this "
+                    "month: the Zone A pool of %d seats (%d minutes, from "
+                    "the Standard licences, %s) and the US/CA pool of %d "
+                    "seats (%d minutes, from the USA/CAN licences, "
+                    "assigned). Microsoft does not say how they combine; "
+                    "acbill's rule (SPEC section 3): a call to a US or "
+                    "Canadian number by an organizer holding the USA/CAN "
+                    "licence draws on the US/CA pool first, then on the "
+                    "Zone A pool if the organizer also holds a Standard "
+                    "licence; other Zone A calls draw on the Zone A pool "
+                    "only.", j->seats, 60 * j->seats, j->seats_basis,
+                    j->usca_seats, 60 * j->usca_seats);
+    if (bad > 0)
         return read_invalid_intervals(conn, j, err);
     return AC_OK;
 }
 
 /* The assignments in force during the period of SKUs that grant
- * something (ref.sku_entitlements), as holdings of their grant (SPEC
- * section 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
+ * something (ref.sku_entitlements), as holdings of their grant and, for a
+ * subscription, its pool_scope (SPEC section 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
  * inverted intervals hold nowhere and are left out. */
 static ac_status read_licences(PGconn *conn, job *j, char *err)
 {
@@ -694,7 +807,8 @@ static ac_status read_licences(PGconn *conn, job *j, char *err)
     ac_status rc = db_query(conn,
         "SELECT a.user_id, e.grants,"
         "       CASE WHEN isfinite(a.valid_from) THEN a.valid_from::text END,"
-        "       CASE WHEN isfinite(a.valid_to) THEN a.valid_to::text END"
+        "       CASE WHEN isfinite(a.valid_to) THEN a.valid_to::text END,"
+        "       e.pool_scope"
         " FROM usage.license_assignments a"
         " JOIN ref.sku_entitlements e ON e.sku = a.sku"
         " WHERE a.tenant_id = $1 AND a.user_id IS NOT NULL"
@@ -716,7 +830,9 @@ static ac_status read_licences(PGconn *conn, job *j, char *err)
             break;
         }
         rc = rating_licences_add(j->lic, PQgetvalue(res, i, 0),
-                                 rating_grant_parse(PQgetvalue(res, i, 1)),
+                                 rating_grant_parse_scope(
+                                     PQgetvalue(res, i, 1),
+                                     db_value(res, i, 4)),
                                  from, to, err);
     }
     PQclear(res);
@@ -809,11 +925,26 @@ static int spool_call(job *j, int32_t seq, PGresult *row,
     cl_field(l, c->conference_id);
     cl_char(l, '\t');
     cl_field(l, db_value(row, 0, 11));
+    /* Version 3's columns.  The fingerprint covers them only where they
+     * say something (a US/CA pool draw, a plan's rate), so a statement of
+     * version 2 rated again under version 3 keeps its fingerprint and
+     * makes no new revision. */
+    size_t v2_len = l->n;
+    int v3 = r->usca_pool_minutes != 0 || (r->has_rate && r->rate_from_plan);
+    cl_char(l, '\t');
+    cl_i64(l, r->usca_pool_minutes);
+    cl_char(l, '\t');
+    if (r->has_rate)
+        cl_str(l, r->rate_from_plan ? j->price_plan : RATING_STANDARD_PLAN);
+    else
+        cl_null(l);
     cl_char(l, '\n');
     if (l->failed)
         return -1;
 
-    sha256_update(&j->fp, l->b, l->n);
+    sha256_update(&j->fp, l->b, v3 ? l->n : v2_len);
+    if (!v3)
+        sha256_update(&j->fp, "\n", 1);
     fputs(j->invoice_no, j->spool);
     putc('\t', j->spool);
     fwrite(l->b, 1, l->n, j->spool);
@@ -924,7 +1055,8 @@ static void collect_findings(job *j)
         if (!orgs[i].addon_without_prereq)
             continue;
         utc_text(orgs[i].first_issue_us, when, sizeof when);
-        add_finding(j, "ADDON_WITHOUT_PREREQUISITE", orgs[i].id,
+        add_call_finding(j, "ADDON_WITHOUT_PREREQUISITE", orgs[i].id,
+                    orgs[i].first_issue_usage_id,
                     "%s holds the unlimited US/Canada dial-out add-on "
                     "without an Audio Conferencing licence (its "
                     "prerequisite), first at a call on %s; those calls "
@@ -957,6 +1089,27 @@ static void fingerprint_summary(job *j)
     fp_long(j, t->pool_minutes);
     fp_long(j, j->minor_unit);
     fp_text(j, j->tax_rate_text);
+    /* Version 3's figures, where they differ from what version 2 implied
+     * (so that version 2's statements keep their fingerprints): a US/CA
+     * pool, a price plan or adjustment, a tax category the rate alone
+     * does not give.  A change of any of them is a new revision (4.1). */
+    if (j->usca_seats != 0 || t->usca_pool_used != 0) {
+        sha256_update(&j->fp, "usca\t", 5);
+        fp_long(j, j->usca_seats);
+        fp_long(j, t->usca_pool_minutes);
+        fp_long(j, t->usca_pool_used);
+        fp_long(j, t->pool_used);
+    }
+    if (strcmp(j->price_plan, RATING_STANDARD_PLAN) != 0 ||
+        j->rate_adjustment != 0) {
+        sha256_update(&j->fp, "price\t", 6);
+        fp_text(j, j->price_plan);
+        fp_long(j, j->rate_adjustment);
+    }
+    if (j->tax_category_explicit) {
+        sha256_update(&j->fp, "category\t", 9);
+        fp_text(j, j->tax_category);
+    }
     fp_long(j, t->subtotal);
     fp_long(j, t->tax);
     fp_long(j, t->total);
@@ -1055,6 +1208,10 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
     money_format_minor(t->tax, j->minor_unit, tax, sizeof tax);
     snprintf(minor, sizeof minor, "%d", j->minor_unit);
     snprintf(run, sizeof run, "%lld", j->ctx->run_id);
+    char useats[16], upool[16], uused[16];
+    snprintf(useats, sizeof useats, "%d", j->usca_seats);
+    snprintf(upool, sizeof upool, "%" PRId32, t->usca_pool_minutes);
+    snprintf(uused, sizeof uused, "%" PRId32, t->usca_pool_used);
 
     const char *p[] = {
         j->invoice_no, j->tenant->tenant_id, j->tenant->name,
@@ -1065,7 +1222,8 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
         oc[OUTCOME_REJECTED], oc[OUTCOME_ZERO], oc[OUTCOME_EXEMPT],
         oc[OUTCOME_POOL], oc[OUTCOME_SPLIT], oc[OUTCOME_BILLED], total,
         j->fingerprint, j->ctx->run_id > 0 ? run : NULL, subtotal, tax,
-        j->tax_rate_text, minor
+        j->tax_rate_text, minor, useats, upool, uused, j->price_plan,
+        j->rate_adjustment_text
     };
     ac_status rc = db_exec_params(conn,
         "INSERT INTO billing.invoices (invoice_no, tenant_id, tenant_name,"
@@ -1073,10 +1231,13 @@ static ac_status insert_invoice(PGconn *conn, job *j, char *err)
         " period_end, seats, seats_basis, pool_minutes, pool_used_minutes,"
         " exempt_minutes, billed_minutes, calls, rejected_calls, zero_calls,"
         " exempt_calls, pool_calls, split_calls, billed_calls, total,"
-        " fingerprint, run_id, subtotal, tax, tax_rate, minor_unit)"
+        " fingerprint, run_id, subtotal, tax, tax_rate, minor_unit,"
+        " usca_seats, usca_pool_minutes, usca_pool_used_minutes,"
+        " price_plan, rate_adjustment)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-        " $23, $24, $25, $26, $27, $28, $29, $30)", 30, p, err);
+        " $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)",
+        35, p, err);
     if (rc != AC_OK)
         return rc;
 
@@ -1166,10 +1327,14 @@ static ac_status insert_findings(PGconn *conn, job *j, char *err)
         cl_field(&t, j->findings[i].subject);
         cl_char(&t, '\t');
         cl_field(&t, j->findings[i].detail);
+        cl_char(&t, '\t');
+        cl_field(&t, j->findings[i].usage_id[0] ? j->findings[i].usage_id
+                                                : NULL);
         cl_char(&t, '\n');
     }
     ac_status rc = copy_text(conn, "COPY billing.findings (invoice_no, seq,"
-                             " code, subject, detail) FROM STDIN", &t, err);
+                             " code, subject, detail, usage_id) FROM STDIN",
+                             &t, err);
     cl_free(&t);
     if (rc != AC_OK)
         return rc;
@@ -1246,7 +1411,7 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
         "       (SELECT total FROM billing.invoices"
         "         WHERE invoice_no = $1)::text,"
         "       r.charged, r.compared, r.provider::text, r.ours::text,"
-        "       r.differing"
+        "       r.differing, r.zone_used, r.usca_used"
         " FROM (SELECT count(*) AS n, coalesce(sum(amount), 0) AS amount,"
         "         count(provider_charge) AS charged,"
         "         count(*) FILTER (WHERE provider_charge IS NOT NULL"
@@ -1257,7 +1422,10 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
         "         coalesce(sum(amount) FILTER (WHERE provider_currency = $5"
         "           AND provider_charge IS NOT NULL), 0) AS ours,"
         "         count(*) FILTER (WHERE provider_currency = $5"
-        "           AND abs(provider_charge - amount) >= 0.01) AS differing"
+        "           AND abs(provider_charge - amount) >= 0.01) AS differing,"
+        "         coalesce(sum(pool_minutes - usca_pool_minutes), 0)"
+        "           AS zone_used,"
+        "         coalesce(sum(usca_pool_minutes), 0) AS usca_used"
         "         FROM billing.rated_calls WHERE invoice_no = $1) r,"
         "      (SELECT coalesce(sum(exact_amount), 0) AS exact,"
         "              coalesce(sum(amount), 0) AS amount"
@@ -1278,12 +1446,23 @@ static ac_status verify_ledger(PGconn *conn, job *j, char *err)
     long charged = atol(PQgetvalue(res, 0, 6));
     long compared = atol(PQgetvalue(res, 0, 7));
     long differing = atol(PQgetvalue(res, 0, 10));
+    long zone_used = atol(PQgetvalue(res, 0, 11));
+    long usca_used = atol(PQgetvalue(res, 0, 12));
     PQclear(res);
     if (bad)
         return ac_fail(err, AC_EINTERNAL, "conservation: unreadable sums");
     if (rated != t->calls || input != t->calls)
         return ac_fail(err, AC_EDATA, "conservation: %ld input calls, %ld "
                        "rated, %" PRId32 " streamed", input, rated, t->calls);
+    if (zone_used != t->pool_used || usca_used != t->usca_pool_used ||
+        t->pool_used > t->pool_minutes ||
+        t->usca_pool_used > t->usca_pool_minutes)
+        return ac_fail(err, AC_EDATA, "conservation: the calls drew %ld "
+                       "Zone A and %ld US/CA pool minutes, the statement "
+                       "says %" PRId32 " of %" PRId32 " and %" PRId32 " of %"
+                       PRId32, zone_used, usca_used, t->pool_used,
+                       t->pool_minutes, t->usca_pool_used,
+                       t->usca_pool_minutes);
     if (calls_sum != lines_exact || lines_sum != t->subtotal ||
         total != t->total || t->subtotal + t->tax != t->total)
         return ac_fail(err, AC_EDATA, "conservation: calls, lines, "
@@ -1465,6 +1644,11 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
         return ac_fail(err, AC_EOSERR, "cannot set up rating: %s",
                        strerror(errno));
     rc = rating_tenant_set_money(j->rt, j->minor_unit, j->tax_rate, err);
+    if (rc == AC_OK)
+        rc = rating_tenant_set_usca_pool(j->rt, 60 * j->usca_seats, err);
+    if (rc == AC_OK)        /* SPEC 3, tenant checks of version 3 */
+        rc = rating_tenant_set_price(j->rt, j->price_plan,
+                                     j->rate_adjustment, err);
     if (rc != AC_OK)
         return rc;
     sha256_init(&j->fp);
@@ -1554,7 +1738,11 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
         return rc;
     rc = db_query(conn,
         /* SPEC 2: valid_to NULL or infinity is open, valid_from
-         * -infinity is always; both become the engine's open bounds. */
+         * -infinity is always; both become the engine's open bounds.  A
+         * row that holds at no instant (valid_from infinity, valid_to
+         * -infinity) prices nothing, but counts for its plan's existence
+         * and the masked ambiguity (SPEC 3: "whatever its plan or
+         * validity"). */
         "SELECT currency, prefix, per_minute::text,"
         "       coalesce(connection_fee, 0)::text,"
         "       CASE WHEN isfinite(valid_from)"
@@ -1562,14 +1750,20 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
         "       END,"
         "       CASE WHEN isfinite(valid_to)"
         "            THEN (extract(epoch FROM valid_to) * 1000000)::int8"
-        "       END"
+        "       END, plan,"
+        "       valid_from IS NOT NULL AND valid_from < 'infinity'"
+        "       AND (valid_to IS NULL OR valid_to > '-infinity')"
         " FROM ref.rates"
-        " WHERE valid_from IS NOT NULL AND valid_from < 'infinity'"
-        "   AND (valid_to IS NULL OR valid_to > '-infinity')"
-        " ORDER BY currency, prefix, valid_from", 0, NULL, &res, err);
+        " ORDER BY plan, currency, prefix, valid_from", 0, NULL, &res, err);
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
         int64_t pm, fee;
         const char *to = db_value(res, i, 5);
+        if (strcmp(PQgetvalue(res, i, 7), "t") != 0) {
+            rc = rating_ref_add_rate_prefix(ref, PQgetvalue(res, i, 6),
+                                            PQgetvalue(res, i, 0),
+                                            PQgetvalue(res, i, 1), err);
+            continue;
+        }
         if (money_parse(PQgetvalue(res, i, 2), &pm) != AC_OK ||
             money_parse(PQgetvalue(res, i, 3), &fee) != AC_OK) {
             rc = ac_fail(err, AC_EDATA, "ref.rates %s %s: unusable amount",
@@ -1577,11 +1771,13 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
             break;
         }
         const char *from = db_value(res, i, 4);
-        rc = rating_ref_add_rate(ref, PQgetvalue(res, i, 0),
-                                 PQgetvalue(res, i, 1), pm, fee,
-                                 from ? strtoll(from, NULL, 10) : INT64_MIN,
-                                 to ? strtoll(to, NULL, 10) : RATING_FOREVER,
-                                 err);
+        rc = rating_ref_add_plan_rate(ref, PQgetvalue(res, i, 6),
+                                      PQgetvalue(res, i, 0),
+                                      PQgetvalue(res, i, 1), pm, fee,
+                                      from ? strtoll(from, NULL, 10)
+                                           : INT64_MIN,
+                                      to ? strtoll(to, NULL, 10)
+                                         : RATING_FOREVER, err);
     }
     PQclear(res);
     if (rc != AC_OK)
@@ -1593,7 +1789,8 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
 ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
                             const bill_tenant_info *tenant,
                             rating_licences **licences,
-                            int32_t *pool_minutes, char *err)
+                            int32_t *pool_minutes,
+                            int32_t *usca_pool_minutes, char *err)
 {
     job j;
     ac_status rc;
@@ -1613,6 +1810,7 @@ ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
     if (rc == AC_OK) {
         *licences = j.lic;
         *pool_minutes = 60 * j.seats;
+        *usca_pool_minutes = 60 * j.usca_seats;
         j.lic = NULL;
     }
     job_free(&j);

@@ -73,7 +73,8 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
                       char *err);
 
 /* Load the reference data the run rates with (ref.destinations, the
- * Zone A countries of ref.zones, ref.rates) into ref, a new
+ * Zone A countries of ref.zones, ref.rates of every price plan) into ref,
+ * a new
  * rating_ref_new().  AC_EDATA with the reason in err when a row cannot be
  * used, AC_EUNAVAIL when the database went away. */
 ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err);
@@ -81,14 +82,16 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err);
 /* The entitlements bill_tenant() rates the tenant's period with, read on
  * conn in the caller's transaction (if any) by the same queries: the
  * licence assignments in force during the period (*licences, the
- * caller's to rating_licences_free()) and the pool, 60 minutes per seat
- * (*pool_minutes).  Uses ctx->period_date and the tenant's id and time
+ * caller's to rating_licences_free()) and the two pools, 60 minutes per
+ * seat (*pool_minutes: the Zone A pool; *usca_pool_minutes: the US/CA
+ * pool, SPEC 3 version 3).  Uses ctx->period_date and the tenant's id and time
  * zone.  Lets `acbill sample` give its provider charges acbill's own
  * amounts.  On failure nothing is returned, and err says why. */
 ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,
                             const bill_tenant_info *tenant,
                             rating_licences **licences,
-                            int32_t *pool_minutes, char *err);
+                            int32_t *pool_minutes,
+                            int32_t *usca_pool_minutes, char *err);
 
 /* Write the invoice number of (tenant_id, period "YYYY-MM", revision) into
  * out (len >= 96): "<tenant>-<YYYY-MM>-R<n>", where <tenant> is the tenant

@@ -50,6 +50,37 @@ int rating_grant_parse(const char *grants)
     return 0;
 }
 
+int rating_grant_parse_scope(const char *grants, const char *pool_scope)
+{
+    int g = rating_grant_parse(grants);
+
+    if (g != GRANT_AUDIO_CONFERENCING || pool_scope == NULL ||
+        strcmp(pool_scope, "zone_a") == 0)
+        return g;
+    if (strcmp(pool_scope, "us_ca") == 0)
+        return GRANT_AUDIO_CONFERENCING_USCA;
+    return 0;
+}
+
+int rating_adjust_rate(int64_t rate, int64_t adjustment, int64_t *out)
+{
+    int64_t product;
+
+    if (adjustment <= -MONEY_SCALE || rate < 0 ||
+        __builtin_mul_overflow(rate, (int64_t)MONEY_SCALE + adjustment,
+                               &product))
+        return -1;
+    /* product >= 0 (rate >= 0, 1 + adjustment > 0): half-up is a
+     * remainder of at least one half. */
+    int64_t r = product / MONEY_SCALE;
+    if (product % MONEY_SCALE >= MONEY_SCALE / 2)
+        r++;
+    if (r > RATING_RATE_MAX)
+        return -1;
+    *out = r;
+    return 0;
+}
+
 int rating_number_parse(const char *number, rating_number *out)
 {
     size_t n = 0, stars = 0;
@@ -151,10 +182,21 @@ typedef struct {
     int32_t next;               /* next version of the same prefix, -1 */
 } rate_version;
 
+/* Every rate prefix of a currency, whatever its plan or validity: the
+ * masked ambiguity of SPEC 3 ("Numbers"); the values mean nothing. */
 typedef struct {
     char code[4];
-    prefix_trie *trie;          /* value: first rate_version */
+    prefix_trie *trie;
 } currency_rates;
+
+/* The rows of one price plan in one currency (SPEC 2, version 3). */
+typedef struct {
+    char *plan;
+    char code[4];
+    prefix_trie *trie;          /* value: first rate_version */
+} rate_card;
+
+#define PLAN_MAX 64
 
 struct rating_ref {
     prefix_trie *destinations;
@@ -165,6 +207,8 @@ struct rating_ref {
     unsigned char zone_a[26 * 26];
     currency_rates *cur;
     int ncur, cur_cap;
+    rate_card *cards;
+    int32_t ncards, cards_cap;
     rate_version *rates;
     int32_t nrates, rates_cap;
 };
@@ -190,6 +234,11 @@ void rating_ref_free(rating_ref *ref)
     for (int i = 0; i < ref->ncur; i++)
         prefix_free(ref->cur[i].trie);
     free(ref->cur);
+    for (int32_t i = 0; i < ref->ncards; i++) {
+        prefix_free(ref->cards[i].trie);
+        free(ref->cards[i].plan);
+    }
+    free(ref->cards);
     free(ref->dest);
     free(ref->lens);
     free(ref->rates);
@@ -304,23 +353,54 @@ static const currency_rates *find_currency(const rating_ref *ref,
     return NULL;
 }
 
-ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
-                              const char *prefix, int64_t per_minute,
-                              int64_t connection_fee, int64_t from_us,
-                              int64_t to_us, char *err)
+/* The card of (plan, currency), or -1. */
+static int32_t find_card(const rating_ref *ref, const char *plan,
+                         const char *currency)
+{
+    for (int32_t i = ref->ncards - 1; i >= 0; i--)
+        if (strcmp(ref->cards[i].code, currency) == 0 &&
+            strcmp(ref->cards[i].plan, plan) == 0)
+            return i;
+    return -1;
+}
+
+/* 1 when prefix is 1 to 15 digits. */
+static int is_prefix(const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    return n >= 1 && n <= PREFIX_MAX_DIGITS &&
+           strspn(prefix, "0123456789") == n;
+}
+
+/* Add a rate row of plan; never: it holds at no instant (from/to
+ * ignored). */
+static ac_status add_rate(rating_ref *ref, const char *plan,
+                          const char *currency, const char *prefix,
+                          int64_t per_minute, int64_t connection_fee,
+                          int64_t from_us, int64_t to_us, int never,
+                          char *err)
 {
     currency_rates *cur;
     int len = 0;
 
+    if (plan == NULL)
+        plan = RATING_STANDARD_PLAN;
     if (currency == NULL || strlen(currency) != 3)
         return ac_fail(err, AC_EDATA, "rate %s: bad currency",
                        prefix ? prefix : "(null)");
     if (prefix == NULL)
         return ac_fail(err, AC_EDATA, "rate %s: no prefix", currency);
-    cur = (currency_rates *)find_currency(ref, currency);
-    if (per_minute < 0 || connection_fee < 0 || to_us <= from_us)
+    if (plan[0] == '\0' || strlen(plan) > PLAN_MAX)
+        return ac_fail(err, AC_EDATA, "rate %s %s: the plan name is empty "
+                       "or longer than %d bytes", currency, prefix,
+                       PLAN_MAX);
+    if (!is_prefix(prefix))
+        return ac_fail(err, AC_EDATA, "rate %s %s: the prefix is not 1 to "
+                       "15 digits", currency, prefix);
+    if (!never && (per_minute < 0 || connection_fee < 0 || to_us <= from_us))
         return ac_fail(err, AC_EDATA, "rate %s %s: negative money or empty "
                        "validity", currency, prefix);
+    cur = (currency_rates *)find_currency(ref, currency);
     if (cur == NULL) {
         int32_t cap = ref->cur_cap;
         if (grow((void **)&ref->cur, &cap, ref->ncur, sizeof *ref->cur) != 0)
@@ -333,29 +413,89 @@ ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
             return ac_fail(err, AC_EOSERR, "out of memory");
         ref->ncur++;
     }
+    if (prefix_longest(cur->trie, prefix, &len) < 0 ||
+        (size_t)len != strlen(prefix)) {
+        ac_status rc = prefix_add(cur->trie, prefix, 0, err);
+        if (rc != AC_OK)
+            return rc;
+    }
+
+    int32_t c = find_card(ref, plan, currency);
+    if (c < 0) {
+        if (grow((void **)&ref->cards, &ref->cards_cap, ref->ncards,
+                 sizeof *ref->cards) != 0)
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        rate_card *card = &ref->cards[ref->ncards];
+        memcpy(card->code, currency, 4);
+        card->plan = strdup(plan);
+        card->trie = prefix_new();
+        if (card->plan == NULL || card->trie == NULL) {
+            free(card->plan);
+            prefix_free(card->trie);
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        }
+        c = ref->ncards++;
+    }
+    rate_card *card = &ref->cards[c];
     if (grow((void **)&ref->rates, &ref->rates_cap, ref->nrates,
              sizeof *ref->rates) != 0)
         return ac_fail(err, AC_EOSERR, "out of memory");
     rate_version *v = &ref->rates[ref->nrates];
-    v->per_minute = per_minute;
-    v->fee = connection_fee;
-    v->from_us = from_us;
-    v->to_us = to_us;
+    v->per_minute = never ? 0 : per_minute;
+    v->fee = never ? 0 : connection_fee;
+    v->from_us = never ? INT64_MIN : from_us;     /* [x, x) holds nowhere */
+    v->to_us = never ? INT64_MIN : to_us;
     v->next = -1;
 
-    int32_t head = prefix_longest(cur->trie, prefix, &len);
+    int32_t head = prefix_longest(card->trie, prefix, &len);
     if (head >= 0 && (size_t)len == strlen(prefix)) {
         /* Another version of the same prefix: chain it in. */
         while (ref->rates[head].next >= 0)
             head = ref->rates[head].next;
         ref->rates[head].next = ref->nrates;
     } else {
-        ac_status rc = prefix_add(cur->trie, prefix, ref->nrates, err);
+        ac_status rc = prefix_add(card->trie, prefix, ref->nrates, err);
         if (rc != AC_OK)
             return rc;
     }
     ref->nrates++;
     return AC_OK;
+}
+
+ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
+                              const char *prefix, int64_t per_minute,
+                              int64_t connection_fee, int64_t from_us,
+                              int64_t to_us, char *err)
+{
+    return add_rate(ref, NULL, currency, prefix, per_minute, connection_fee,
+                    from_us, to_us, 0, err);
+}
+
+ac_status rating_ref_add_plan_rate(rating_ref *ref, const char *plan,
+                                   const char *currency, const char *prefix,
+                                   int64_t per_minute,
+                                   int64_t connection_fee, int64_t from_us,
+                                   int64_t to_us, char *err)
+{
+    return add_rate(ref, plan, currency, prefix, per_minute, connection_fee,
+                    from_us, to_us, 0, err);
+}
+
+ac_status rating_ref_add_rate_prefix(rating_ref *ref, const char *plan,
+                                     const char *currency,
+                                     const char *prefix, char *err)
+{
+    return add_rate(ref, plan, currency, prefix, 0, 0, 0, 0, 1, err);
+}
+
+int rating_ref_has_plan(const rating_ref *ref, const char *plan)
+{
+    if (plan == NULL)
+        plan = RATING_STANDARD_PLAN;
+    for (int32_t i = 0; i < ref->ncards; i++)
+        if (strcmp(ref->cards[i].plan, plan) == 0)
+            return 1;
+    return 0;
 }
 
 int rating_ref_destination(const rating_ref *ref, const char *digits,
@@ -390,17 +530,18 @@ int rating_ref_has_currency(const rating_ref *ref, const char *currency)
     return currency != NULL && find_currency(ref, currency) != NULL;
 }
 
-int rating_ref_rate(const rating_ref *ref, const char *currency,
-                    const char *digits, int64_t t_us, int64_t *per_minute,
-                    int64_t *connection_fee, int *prefix_len)
+/* The rate of card (an index, -1: none) for digits at t_us. */
+static int card_rate(const rating_ref *ref, int32_t card, const char *digits,
+                     int64_t t_us, int64_t *per_minute,
+                     int64_t *connection_fee, int *prefix_len)
 {
-    const currency_rates *cur = find_currency(ref, currency);
     int32_t heads[PREFIX_MAX_DIGITS];
     int lens[PREFIX_MAX_DIGITS];
 
-    if (cur == NULL)
+    if (card < 0)
         return 0;
-    int n = prefix_all(cur->trie, digits, heads, lens, PREFIX_MAX_DIGITS);
+    int n = prefix_all(ref->cards[card].trie, digits, heads, lens,
+                       PREFIX_MAX_DIGITS);
     for (int i = 0; i < n; i++) {
         const rate_version *best = NULL;
         for (int32_t v = heads[i]; v >= 0; v = ref->rates[v].next) {
@@ -417,6 +558,35 @@ int rating_ref_rate(const rating_ref *ref, const char *currency,
         }
     }
     return 0;
+}
+
+int rating_ref_rate(const rating_ref *ref, const char *currency,
+                    const char *digits, int64_t t_us, int64_t *per_minute,
+                    int64_t *connection_fee, int *prefix_len)
+{
+    if (currency == NULL)
+        return 0;
+    return card_rate(ref, find_card(ref, RATING_STANDARD_PLAN, currency),
+                     digits, t_us, per_minute, connection_fee, prefix_len);
+}
+
+int rating_ref_plan_rate(const rating_ref *ref, const char *plan,
+                         const char *currency, const char *digits,
+                         int64_t t_us, int64_t *per_minute,
+                         int64_t *connection_fee, int *prefix_len,
+                         int *from_plan)
+{
+    if (currency == NULL)
+        return 0;
+    if (plan != NULL && strcmp(plan, RATING_STANDARD_PLAN) != 0 &&
+        card_rate(ref, find_card(ref, plan, currency), digits, t_us,
+                  per_minute, connection_fee, prefix_len)) {
+        *from_plan = 1;
+        return 1;
+    }
+    *from_plan = 0;
+    return rating_ref_rate(ref, currency, digits, t_us, per_minute,
+                           connection_fee, prefix_len);
 }
 
 /* ------------------------------------------------------------ licences */
@@ -615,7 +785,13 @@ struct rating_tenant {
     const char *currency;
     int minor_unit;
     int64_t tax_rate;
-    int32_t pool_left;
+    const char *plan;           /* NULL: standard only */
+    int64_t adjustment;         /* rate_adjustment, 1/10000 */
+    int32_t plan_card;          /* the plan's card in currency, -1 none */
+    int32_t std_card;           /* standard's card in currency, -1 none */
+    const prefix_trie *rate_prefixes;   /* the currency's, any plan */
+    int32_t pool_left;          /* the Zone A pool */
+    int32_t usca_left;          /* the US/CA pool */
     int32_t fair_use_minutes;
     int64_t last_start_us;
     rating_totals totals;
@@ -680,6 +856,12 @@ rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
     t->lic = lic;
     t->currency = currency;
     t->minor_unit = 2;
+    t->plan_card = -1;
+    t->std_card = currency ? find_card(ref, RATING_STANDARD_PLAN, currency)
+                           : -1;
+    const currency_rates *cur = currency ? find_currency(ref, currency)
+                                         : NULL;
+    t->rate_prefixes = cur ? cur->trie : NULL;
     t->pool_left = pool_minutes;
     t->fair_use_minutes = fair_use_minutes;
     t->totals.pool_minutes = pool_minutes;
@@ -708,6 +890,42 @@ ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
     return AC_OK;
 }
 
+ac_status rating_tenant_set_usca_pool(rating_tenant *t, int32_t minutes,
+                                      char *err)
+{
+    if (minutes < 0)
+        return ac_fail(err, AC_EDATA, "a US/CA pool of %" PRId32 " minutes",
+                       minutes);
+    t->usca_left = minutes;
+    t->totals.usca_pool_minutes = minutes;
+    return AC_OK;
+}
+
+ac_status rating_tenant_set_price(rating_tenant *t, const char *plan,
+                                  int64_t adjustment, char *err)
+{
+    /* numeric(7,4): |adjustment| <= 999.9999. */
+    if (adjustment <= -MONEY_SCALE || adjustment > INT64_C(9999999))
+        return ac_fail(err, AC_EDATA, "rate_adjustment %s%lld.%04lld is "
+                       "not above -1 (a discount of 100 %% or more) or not "
+                       "a numeric(7,4)", adjustment < 0 ? "-" : "",
+                       (long long)(adjustment < 0 ? -adjustment : adjustment)
+                           / MONEY_SCALE,
+                       (long long)(adjustment < 0 ? -adjustment : adjustment)
+                           % MONEY_SCALE);
+    if (plan != NULL && strcmp(plan, RATING_STANDARD_PLAN) == 0)
+        plan = NULL;
+    if (plan != NULL && !rating_ref_has_plan(t->ref, plan))
+        return ac_fail(err, AC_EDATA, "price_plan '%s' has no rate in "
+                       "ref.rates at all (in any currency, at any "
+                       "validity)", plan);
+    t->plan = plan;
+    t->plan_card = plan != NULL && t->currency != NULL
+                   ? find_card(t->ref, plan, t->currency) : -1;
+    t->adjustment = adjustment;
+    return AC_OK;
+}
+
 void rating_tenant_free(rating_tenant *t)
 {
     if (t == NULL)
@@ -715,6 +933,7 @@ void rating_tenant_free(rating_tenant *t)
     for (int32_t i = 0; i < t->norgs; i++) {
         free(t->orgs[i].id);
         free(t->orgs[i].key);
+        free(t->orgs[i].first_issue_usage_id);
     }
     free(t->orgs);
     free(t->lines);
@@ -934,6 +1153,7 @@ static void reject(rating_result *out, const char *reason)
     out->outcome = OUTCOME_REJECTED;
     out->reason = reason;
     out->pool_minutes = 0;
+    out->usca_pool_minutes = 0;
     out->billed_minutes = 0;
     out->has_rate = 0;
     out->per_minute = 0;
@@ -993,12 +1213,13 @@ static ac_status decide(rating_tenant *t, const rating_call *c, int held,
     }
     out->kind = (int)kind;
     if (out->number.masked &&                                     /* 6 */
-        rating_ref_masked_ambiguous(ref, t->currency, digits)) {
+        (prefix_extends(ref->destinations, digits) ||
+         (t->rate_prefixes != NULL &&
+          prefix_extends(t->rate_prefixes, digits)))) {
         reject(out, "MASKED_AMBIGUOUS");
         return AC_OK;
     }
-    if (!(held & (GRANT_AUDIO_CONFERENCING |                      /* 7 */
-                  GRANT_AUDIO_CONFERENCING_PPM))) {
+    if (!(held & GRANT_ANY_AUDIO_CONFERENCING)) {                 /* 7 */
         reject(out, "ORGANIZER_NOT_LICENSED");
         return AC_OK;
     }
@@ -1014,25 +1235,53 @@ static ac_status decide(rating_tenant *t, const rating_call *c, int held,
         out->outcome = OUTCOME_EXEMPT;
         return AC_OK;
     }
-    int32_t m = out->minutes, from_pool = 0;
-    if ((held & GRANT_AUDIO_CONFERENCING) && plain &&             /* 10 */
-        rating_ref_zone_a(ref, out->country))
-        from_pool = t->pool_left >= m ? m : t->pool_left;        /* 11 */
+    /* 10: pool-eligible when a pool open to the call covers it: the
+     * US/CA pool (a US/CA subscription, a US or CA number), the Zone A
+     * pool (a Zone A subscription, a Zone A number). */
+    int usca_open = plain && (held & GRANT_AUDIO_CONFERENCING_USCA) && us_ca;
+    int zone_open = plain && (held & GRANT_AUDIO_CONFERENCING) &&
+                    rating_ref_zone_a(ref, out->country);
+    int32_t m = out->minutes, from_usca = 0, from_zone = 0;
+    if (usca_open)                                                /* 11 */
+        from_usca = t->usca_left >= m ? m : t->usca_left;
+    if (zone_open)              /* then the Zone A pool, for the rest */
+        from_zone = t->pool_left >= m - from_usca ? m - from_usca
+                                                  : t->pool_left;
+    int32_t from_pool = from_usca + from_zone;
     if (from_pool == m) {
         out->outcome = OUTCOME_POOL;
         out->pool_minutes = m;
-        t->pool_left -= m;
+        out->usca_pool_minutes = from_usca;
+        t->usca_left -= from_usca;
+        t->pool_left -= from_zone;
         return AC_OK;
     }
-    if (!rating_ref_rate(ref, t->currency, digits, c->start_us,    /* 12 */
-                         &out->per_minute, &out->connection_fee,
-                         &out->rate_prefix_len)) {
-        reject(out, "NO_RATE");
-        return AC_OK;
+    int from_plan = 0;
+    if (!card_rate(ref, t->plan_card, digits, c->start_us,         /* 12 */
+                   &out->per_minute, &out->connection_fee,
+                   &out->rate_prefix_len)) {
+        if (!card_rate(ref, t->std_card, digits, c->start_us,
+                       &out->per_minute, &out->connection_fee,
+                       &out->rate_prefix_len)) {
+            reject(out, "NO_RATE");
+            return AC_OK;
+        }
+    } else {
+        from_plan = 1;
     }
+    if (t->adjustment != 0 &&   /* SPEC 3, "Price plan" */
+        (rating_adjust_rate(out->per_minute, t->adjustment,
+                            &out->per_minute) != 0 ||
+         rating_adjust_rate(out->connection_fee, t->adjustment,
+                            &out->connection_fee) != 0))
+        return ac_fail(err, AC_EDATA, "call %s: its rate with the "
+                       "rate_adjustment does not fit the ledger's "
+                       "numeric(12,4)", c->usage_id);
     out->has_rate = 1;
+    out->rate_from_plan = from_plan;
     out->outcome = from_pool > 0 ? OUTCOME_SPLIT : OUTCOME_BILLED;
     out->pool_minutes = from_pool;
+    out->usca_pool_minutes = from_usca;
     out->billed_minutes = m - from_pool;
     if (__builtin_mul_overflow((int64_t)out->billed_minutes,
                                out->per_minute, &out->amount) ||
@@ -1043,7 +1292,8 @@ static ac_status decide(rating_tenant *t, const rating_call *c, int held,
                        "a rate of %lld/10000 does not fit the ledger's "
                        "amounts", c->usage_id, out->billed_minutes,
                        (long long)out->per_minute);
-    t->pool_left -= from_pool;
+    t->usca_left -= from_usca;
+    t->pool_left -= from_zone;
     return AC_OK;
 }
 
@@ -1079,7 +1329,9 @@ ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
     int bad = 0;
     bad |= add32(&tot->calls, 1);
     bad |= add32(&tot->outcomes[out->outcome], 1);
-    bad |= add32(&tot->pool_used, out->pool_minutes);
+    bad |= add32(&tot->pool_used,
+                 out->pool_minutes - out->usca_pool_minutes);
+    bad |= add32(&tot->usca_pool_used, out->usca_pool_minutes);
     bad |= add32(&tot->billed_minutes, out->billed_minutes);
     bad |= add_money(&tot->exact_total, out->amount);
     if (out->outcome == OUTCOME_EXEMPT)
@@ -1095,17 +1347,20 @@ ac_status rating_tenant_rate(rating_tenant *t, const rating_call *call,
         else
             bad |= add32(&o->minutes, out->minutes);
         bad |= add32(&o->pool_minutes, out->pool_minutes);
+        bad |= add32(&o->usca_pool_minutes, out->usca_pool_minutes);
         bad |= add32(&o->billed_minutes, out->billed_minutes);
         bad |= add_money(&o->amount, out->amount);
         if (out->outcome == OUTCOME_EXEMPT)
             bad |= add32(&o->exempt_minutes, out->minutes);
         if (held & GRANT_DIALOUT_USCA) {
             o->addon_held = 1;
-            if (!(held & (GRANT_AUDIO_CONFERENCING |
-                          GRANT_AUDIO_CONFERENCING_PPM)) &&
+            if (!(held & GRANT_ANY_AUDIO_CONFERENCING) &&
                 !o->addon_without_prereq) {
                 o->addon_without_prereq = 1;
                 o->first_issue_us = call->start_us;
+                o->first_issue_usage_id = strdup(call->usage_id);
+                if (o->first_issue_usage_id == NULL)
+                    return ac_fail(err, AC_EOSERR, "out of memory");
             }
         }
     }
@@ -1187,8 +1442,13 @@ ac_status rating_tenant_finish(rating_tenant *t, char *err)
         return ac_fail(err, AC_EDATA, "conservation: %d outcomes for %d "
                        "calls", sum, tot->calls);
     if (tot->pool_used < 0 || tot->pool_used > tot->pool_minutes)
-        return ac_fail(err, AC_EDATA, "conservation: pool used %d of %d "
-                       "minutes", tot->pool_used, tot->pool_minutes);
+        return ac_fail(err, AC_EDATA, "conservation: Zone A pool used %d "
+                       "of %d minutes", tot->pool_used, tot->pool_minutes);
+    if (tot->usca_pool_used < 0 ||
+        tot->usca_pool_used > tot->usca_pool_minutes)
+        return ac_fail(err, AC_EDATA, "conservation: US/CA pool used %d "
+                       "of %d minutes", tot->usca_pool_used,
+                       tot->usca_pool_minutes);
     if (exact != tot->exact_total || billed != tot->billed_minutes)
         return ac_fail(err, AC_EDATA, "conservation: invoice lines do not "
                        "add up to the rated calls");

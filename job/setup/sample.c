@@ -24,7 +24,16 @@
  *   showcase of every case, so even a small sample has one of each.
  * - Rates: one per (country, kind) minimal prefix of ref.destinations,
  *   with "1" for US and Canada geographic, in every currency used, valid
- *   from SAMPLE_RATES_FROM.
+ *   from SAMPLE_RATES_FROM.  The price plan `partner` covers only the
+ *   Zone A geographic and mobile prefixes outside +1, at 80 % of the
+ *   standard rates (SPEC 2 version 3: the rest falls back to standard).
+ * - SPEC version 3, by tenant index (no draw changes, so the other
+ *   tenants stay as they were): index 7 mod 10 (S00008, S00018, ...)
+ *   holds only the $0 USA/CAN licence (its US/CA pool, no Zone A pool);
+ *   index 8 mod 10 (S00009, ...) holds both, the first half of its
+ *   subscription users the USA/CAN licence too (two pools, TWO_POOLS);
+ *   index 3 mod 10 (S00004, ...) is on plan `partner` at +15 %, index 5
+ *   mod 10 (S00006, ...) on `partner` at -10 %.
  * - Provider charges: the upstream provider applies the same pool and the
  *   same add-on exemption as acbill, so its charge is, call for call, the
  *   amount acbill bills.  That amount comes from acbill's own rating
@@ -520,7 +529,17 @@ typedef struct {
     int zero_row;               /* a zero-quantity purchase row */
     const char *sub_sku;        /* the subscription's SKU name */
     int upper_ids;              /* assignments name users in upper case */
+    int n_both;                 /* the first n_both subscription users
+                                   also hold the USA/CAN licence */
+    const char *price_plan;     /* NULL: standard */
+    int64_t adjustment;         /* rate_adjustment, 1/10000 */
 } tenant_plan;
+
+/* SPEC version 3's USA/CAN licence ($0, 60 minutes per assigned seat to
+ * US and Canadian numbers). */
+#define USCA_SKU "Microsoft_Teams_Audio_Conferencing_select_dial_out"
+/* The sample's price plan, and the adjustments of its tenants. */
+#define SAMPLE_PLAN "partner"
 
 static uint64_t tenant_weight(long i)
 {
@@ -655,6 +674,18 @@ static void make_plan(const load_ctx *c, long i, tenant_plan *p)
     /* By index, so that the draws above stay as they were. */
     p->sub_sku = subscription_skus[i % 4];
     p->upper_ids = i % 5 == 3;
+    /* SPEC version 3, by index too. */
+    if (i % 10 == 7)
+        p->sub_sku = USCA_SKU;
+    if (i % 10 == 8 && p->n_add > 0)
+        p->n_both = (p->n_add + 1) / 2;
+    if (i % 10 == 3) {
+        p->price_plan = SAMPLE_PLAN;
+        p->adjustment = 1500;
+    } else if (i % 10 == 5) {
+        p->price_plan = SAMPLE_PLAN;
+        p->adjustment = -1000;
+    }
 }
 
 /* The licence window of user j (the same for all of the user's SKUs). */
@@ -683,7 +714,7 @@ typedef struct {
     int64_t from, to;           /* to: OPEN_END when open */
 } purchase;
 
-#define MAX_PURCHASES 6
+#define MAX_PURCHASES 7
 
 /* The purchase rows of tenant p, in the order they are written; returns
  * how many (at most MAX_PURCHASES). */
@@ -709,17 +740,21 @@ static int plan_purchases(const tenant_plan *p, purchase out[MAX_PURCHASES])
         PURCHASE("MCOMEETACPEA", 0, p->base_from, OPEN_END);
     if (p->qty_usca > 0)
         PURCHASE("DIALOUT_USCA", p->qty_usca, p->base_from, OPEN_END);
+    if (p->n_both > 0)
+        PURCHASE(USCA_SKU, p->n_both, p->base_from, OPEN_END);
 #undef PURCHASE
     return n;
 }
 
 /* The SKUs assigned to user j of tenant p (each over user_window());
- * returns how many (0 to 2). */
-static int user_skus(const tenant_plan *p, int j, const char *sku[2])
+ * returns how many (0 to 3). */
+static int user_skus(const tenant_plan *p, int j, const char *sku[3])
 {
     int n = 0;
     if (j < p->n_add)
         sku[n++] = p->sub_sku;
+    if (j < p->n_both)
+        sku[n++] = USCA_SKU;
     else if (j < p->n_add + p->n_pea)
         sku[n++] = "MCOMEETACPEA";
     if (j < p->n_usca || (p->pea_usca && j == p->n_add) ||
@@ -911,12 +946,41 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
             "       $1::timestamptz "
             "FROM sample_rates s "
             "WHERE NOT EXISTS (SELECT 1 FROM ref.rates r "
-            "                  WHERE r.currency = s.currency "
+            "                  WHERE r.plan = 'standard' "
+            "                    AND r.currency = s.currency "
             "                    AND r.prefix = s.prefix "
             "                    AND r.valid_from = $1::timestamptz) "
             "ORDER BY s.currency, s.prefix", 1, params, &res, c->err);
         if (rc == AC_OK) {
             c->st.rates_added = atol(PQcmdTuples(res));
+            PQclear(res);
+        }
+    }
+    if (rc == AC_OK) {
+        /* The plan `partner`: 80 % of standard on the Zone A geographic
+         * and mobile prefixes outside +1, nothing else (SPEC 2 v3: its
+         * other calls are priced by standard). */
+        const char *params[] = { SAMPLE_RATES_FROM };
+        PGresult *res;
+        rc = db_query(conn,
+            "INSERT INTO ref.rates (plan, currency, prefix, per_minute, "
+            "                       connection_fee, valid_from) "
+            "SELECT '" SAMPLE_PLAN "', s.currency, s.prefix, "
+            "       round(s.per_minute * 0.8, 4), s.connection_fee, "
+            "       $1::timestamptz "
+            "FROM sample_rates s "
+            "JOIN ref.destinations d ON d.prefix = s.prefix "
+            "JOIN ref.zones z ON z.country = d.country AND z.zone = 'A' "
+            "WHERE d.kind IN ('geographic', 'mobile') "
+            "  AND s.prefix NOT LIKE '1%' "
+            "  AND NOT EXISTS (SELECT 1 FROM ref.rates r "
+            "                  WHERE r.plan = '" SAMPLE_PLAN "' "
+            "                    AND r.currency = s.currency "
+            "                    AND r.prefix = s.prefix "
+            "                    AND r.valid_from = $1::timestamptz) "
+            "ORDER BY s.currency, s.prefix", 1, params, &res, c->err);
+        if (rc == AC_OK) {
+            c->st.rates_added += atol(PQcmdTuples(res));
             PQclear(res);
         }
     }
@@ -985,18 +1049,22 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
 
 /* Billing profiles (ref.customers, SPEC 2) for the sample tenants, with
  * the tax of their country; tenants whose id ends in 7 have none (they
- * get BILLING_PROFILE_MISSING).  A profile already there is kept: it is
- * the operator's. */
+ * get BILLING_PROFILE_MISSING).  Ids ending in 4 are on plan `partner` at
+ * +15 %, in 6 at -10 % (make_plan() rates their charges so).  A profile
+ * already there is kept: it is the operator's. */
 static ac_status insert_customers(load_ctx *c, PGconn *conn)
 {
     return db_exec(conn,
         "INSERT INTO ref.customers (tenant_id, legal_name, address, country,"
         " tax_id, tax_rate, tax_note, payment_terms_days, purchase_order,"
-        " email)"
+        " email, price_plan, rate_adjustment)"
         " SELECT tenant_id, name, 'Sample Street ' || right(tenant_id, 3)"
         "   || E'\\n' || split_part(time_zone, '/', 2) || E'\\n' || z.country,"
         "   z.country, 'TAX-' || tenant_id, z.tax, z.note, 30,"
-        "   'PO-' || right(tenant_id, 4), lower(tenant_id) || '@billing.example'"
+        "   'PO-' || right(tenant_id, 4), lower(tenant_id) || '@billing.example',"
+        "   CASE WHEN right(tenant_id, 1) IN ('4', '6') THEN '" SAMPLE_PLAN "'"
+        "   END, CASE right(tenant_id, 1) WHEN '4' THEN 0.1500"
+        "   WHEN '6' THEN -0.1000 ELSE 0 END"
         " FROM usage.tenants t JOIN (VALUES"
         "   ('UTC', 'US', 0, NULL), ('America/New_York', 'US', 0, NULL),"
         "   ('America/Los_Angeles', 'US', 0, NULL),"
@@ -1067,7 +1135,7 @@ static ac_status insert_tenants(load_ctx *c, copy_out *co)
         for (long i = 0; i < c->opt->tenants; i++) {
             make_plan(c, i, p);
             for (int j = 0; j < p->users; j++) {
-                const char *sku[2];
+                const char *sku[3];
                 int ns = user_skus(p, j, sku);
                 for (int k = 0; k < ns; k++)
                     assignment_row(co, l, p, j, sku[k], n);
@@ -1367,7 +1435,8 @@ static void make_call(const load_ctx *c, const tenant_plan *p, int show,
  * this transaction). */
 static ac_status tenant_entitlements(load_ctx *c, PGconn *conn,
                                      const tenant_plan *p,
-                                     rating_licences **lic, int32_t *pool)
+                                     rating_licences **lic, int32_t *pool,
+                                     int32_t *usca_pool)
 {
     bill_context ctx = { .ref = c->ref };
     bill_tenant_info t = {
@@ -1377,7 +1446,7 @@ static ac_status tenant_entitlements(load_ctx *c, PGconn *conn,
     snprintf(ctx.period, sizeof ctx.period, "%04d-%02d", c->opt->year,
              c->opt->month);
     snprintf(ctx.period_date, sizeof ctx.period_date, "%s-01", ctx.period);
-    return bill_entitlements(conn, &ctx, &t, lic, pool, c->err);
+    return bill_entitlements(conn, &ctx, &t, lic, pool, usca_pool, c->err);
 }
 
 /* (start_time, usage_id): the order acbill rates a tenant's calls in
@@ -1393,15 +1462,20 @@ static int call_order(const void *a, const void *b)
 /* The charge at the plain rate in currency cur for minutes minutes (the
  * rate of the call's number at its start, as the engine picks it): 1
  * with *charge set, or 0 when there is no such rate. */
-static int plain_charge(const load_ctx *c, const call_rec *k, int cur,
-                        int32_t minutes, int64_t *charge)
+static int plain_charge(const load_ctx *c, const tenant_plan *p,
+                        const call_rec *k, int cur, int32_t minutes,
+                        int64_t *charge)
 {
     int64_t pm, fee;
-    int len;
+    int len, from_plan;
     rating_number n;
+    /* The tenant's price: its plan, then standard, adjusted (SPEC 3). */
     if (!rating_number_parse(k->number, &n) ||
-        !rating_ref_rate(c->ref, currency_code[cur], n.digits,
-                         k->start * 1000000, &pm, &fee, &len))
+        !rating_ref_plan_rate(c->ref, p->price_plan, currency_code[cur],
+                              n.digits, k->start * 1000000, &pm, &fee, &len,
+                              &from_plan) ||
+        rating_adjust_rate(pm, p->adjustment, &pm) != 0 ||
+        rating_adjust_rate(fee, p->adjustment, &fee) != 0)
         return 0;
     *charge = minutes > 0 ? minutes * pm + fee : 0;
     return 1;
@@ -1419,14 +1493,14 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
         return;
     if (r == NULL) {
         /* Not on this period's invoice: the plain rate. */
-        priced = plain_charge(c, k, k->charge_cur,
+        priced = plain_charge(c, p, k, k->charge_cur,
                               money_minutes(k->duration), &charge);
     } else if (r->outcome == OUTCOME_REJECTED) {
         priced = 0;
     } else if (k->flags & CALL_IN_USD) {
         /* The same minutes, at the USD rate (not compared). */
         priced = r->billed_minutes == 0 ||
-                 plain_charge(c, k, CUR_USD, r->billed_minutes, &charge);
+                 plain_charge(c, p, k, CUR_USD, r->billed_minutes, &charge);
     } else {
         priced = 1;
         charge = r->amount;
@@ -1437,7 +1511,7 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
         } else if (k->how < DIFF_WRONG_PER_10K + DIFF_SLIP_PER_10K) {
             switch (r->outcome) {
             case OUTCOME_POOL:
-                if (plain_charge(c, k, p->cur, r->minutes, &charge))
+                if (plain_charge(c, p, k, p->cur, r->minutes, &charge))
                     cause = SAMPLE_DIFF_POOL;
                 break;
             case OUTCOME_SPLIT:
@@ -1446,7 +1520,7 @@ static void set_charge(load_ctx *c, const tenant_plan *p, call_rec *k,
                 cause = SAMPLE_DIFF_POOL;
                 break;
             case OUTCOME_EXEMPT:
-                if (plain_charge(c, k, p->cur, r->minutes, &charge))
+                if (plain_charge(c, p, k, p->cur, r->minutes, &charge))
                     cause = SAMPLE_DIFF_EXEMPT;
                 break;
             case OUTCOME_BILLED:
@@ -1638,7 +1712,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
         rng r;
         rating_licences *lic = NULL;
         rating_tenant *rt = NULL;
-        int32_t pool = 0;
+        int32_t pool = 0, usca_pool = 0;
 
         make_plan(c, i, p);
         size_t n = (size_t)p->calls;
@@ -1664,13 +1738,18 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                          sizeof *tb.calls);
             break;
         }
-        rc = tenant_entitlements(c, conn, p, &lic, &pool);
+        rc = tenant_entitlements(c, conn, p, &lic, &pool, &usca_pool);
         if (rc == AC_OK) {
             rt = rating_tenant_new(c->ref, lic, currency_code[p->cur], pool,
                                    FAIR_USE_MINUTES);
             if (rt == NULL)
                 rc = ac_fail(c->err, AC_EOSERR, "out of memory");
         }
+        if (rc == AC_OK)
+            rc = rating_tenant_set_usca_pool(rt, usca_pool, c->err);
+        if (rc == AC_OK)
+            rc = rating_tenant_set_price(rt, p->price_plan, p->adjustment,
+                                         c->err);
         if (rc == AC_OK)
             rc = co_begin(co, "COPY usage.dialout_calls (usage_id, call_id, "
                           "conference_id, tenant_id, organizer_id, "
