@@ -119,6 +119,12 @@ typedef struct {
      * so it sees them.  A Calls sheet of a draft holds one call fewer
      * (REPORT_CALLS_SHEET_MAX - 1). */
     int draft;
+    /* Not NULL: the workbook of this invoice document of the revision
+     * (billing.documents, kind 'invoice', was_held: issued after the
+     * statement's own workbook, which stays as it was), named by the
+     * caller `<document_no>.xlsx`: its header is that invoice's.  Ignored
+     * in a draft. */
+    const char *document_no;
 } report_invoice_options;
 
 /* report_invoice_workbook() with options (NULL: none). */

@@ -42,12 +42,9 @@ static int documents_init(void)
     db = testdb_fresh("acbill_documents", conninfo, sizeof conninfo);
     snprintf(out_dir, sizeof out_dir, "/tmp/acbill-documents-test.%d",
              (int)getpid());
+    /* The fixtures set the seller (ref.operator). */
     if (db == NULL || testdb_load(conninfo, "spec_example.sql") != 0 ||
         testdb_load(conninfo, "northwind.sql") != 0 ||
-        testdb_exec(db, "INSERT INTO ref.operator (legal_name, address,"
-                    " country, tax_id, payment_details) VALUES"
-                    " ('Resale Telecom Ltd', E'1 Exchange Square\\nLondon',"
-                    " 'GB', 'GB123456789', 'IBAN GB00 TEST 0000 0000')") != 0 ||
         acbill_run("--period 2026-10") != 0) {
         suite_clean();
         return 1;
@@ -55,16 +52,24 @@ static int documents_init(void)
     return 0;
 }
 
-/* Revision 1 of each tenant-period: one invoice for its total, numbered
- * without gaps in the year of issue, dated in the tenant's time zone and
- * due after its payment terms. */
+/* `acbill run ARGS` with its log in path; the exit status. */
+static int acbill_run_log(const char *args, const char *path)
+{
+    return test_system("%s run --db '%s' %s >'%s' 2>&1", test_acbill_path(),
+                       conninfo, args, path);
+}
+
+/* Revision 1 of each tenant-period (SPEC 4.2, version 3): Northwind
+ * (a complete profile) gets one invoice for its total, numbered without
+ * gaps in the year of issue, dated in its time zone and due after its
+ * payment terms; Contoso has no billing profile: its statement is issued
+ * and its invoice held; Fabrikam's total is 0: no invoice. */
 static void test_first_invoices(void)
 {
     EXPECT("SELECT string_agg(concat_ws(' ', tenant_id, kind, total,"
-           " currency, seq, voids IS NULL), '; ' ORDER BY seq)"
+           " currency, seq, voids IS NULL, tax_category), '; ' ORDER BY seq)"
            " FROM billing.documents",
-           "T1 invoice 5.15 USD 1 t; T2 invoice 0.00 EUR 2 t; "
-           "T3 invoice 42 JPY 3 t");
+           "T3 invoice 42 JPY 1 t S");
     /* INV-<year>-000001, ...: the year of issue, six digits. */
     EXPECT("SELECT bool_and(document_no = 'INV-' || year || '-' ||"
            " lpad(seq::text, 6, '0') AND year = extract(year FROM"
@@ -72,24 +77,71 @@ static void test_first_invoices(void)
     EXPECT("SELECT bool_and(d.issue_date = (d.issued_at AT TIME ZONE"
            " i.time_zone)::date) FROM billing.documents d JOIN"
            " billing.invoices i USING (invoice_no)", "t");
-    /* Northwind has a profile: 30 days, tax 10 %; Contoso has none: 30
-     * days by default and no buyer. */
     EXPECT("SELECT string_agg(concat_ws(' ', tenant_id, due_date -"
            " issue_date, tax_rate, tax, buyer IS NULL), '; ' ORDER BY seq)"
-           " FROM billing.documents",
-           "T1 30 0.0000 0.00 t; T2 30 0.0000 0.00 t; T3 30 0.1000 4 f");
+           " FROM billing.documents", "T3 30 0.1000 4 f");
     EXPECT("SELECT seller->>'legal_name' || ' / ' || (buyer->>'legal_name')"
            " FROM billing.documents WHERE tenant_id = 'T3'",
            "Resale Telecom Ltd / Northwind KK");
-    EXPECT("SELECT string_agg(status || ':' || coalesce(message, ''), ' '"
+    /* The statements are all issued (5.15 USD, 0.00 EUR, 42 JPY). */
+    EXPECT("SELECT string_agg(invoice_no || ' ' || total, ', ' ORDER BY"
+           " tenant_id) FROM billing.invoices",
+           "T1-2026-10-R1 5.15, T2-2026-10-R1 0.00, T3-2026-10-R1 42");
+    EXPECT("SELECT string_agg(status || ':' || coalesce(message, ''), ' | '"
            " ORDER BY tenant_id) FROM billing.run_tenants",
-           "issued:INV-2026-000001 issued:INV-2026-000002 "
-           "issued:INV-2026-000003");
+           "held:held: no document until the billing profile is complete; "
+           "ref.customers lacks legal_name, address, country, tax_note | "
+           "issued: | issued:INV-2026-000001");
+    /* Held: no number taken, the revision undecided; zero: decided,
+     * nothing. */
+    EXPECT("SELECT string_agg(invoice_no || '=' || documents::text, ' '"
+           " ORDER BY invoice_no) FROM billing.document_decisions",
+           "T2-2026-10-R1={} T3-2026-10-R1={INV-2026-000001}");
+    EXPECT("SELECT string_agg(invoice_no || ' ' || (released_at IS NULL),"
+           " ' ') FROM billing.document_holds", "T1-2026-10-R1 true");
+    EXPECT("SELECT sum(last) FROM billing.document_numbers", "1");
+}
+
+/* SPEC 4.2: without a complete seller the run issues nothing and exits
+ * 78 before billing any tenant, naming the missing columns; a number
+ * prefix that is not safe is refused the same way. */
+static void test_no_seller(void)
+{
+    const char *log = "/tmp/acbill-documents-seller.log";
+    long runs = testdb_long(db, "SELECT count(*) FROM billing.runs");
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE ref.operator SET tax_id = ' ', address = NULL"), 0);
+    CU_ASSERT_EQUAL(acbill_run_log("--period 2026-10", log), 78);
+    CU_ASSERT_EQUAL(test_system("grep -q 'ref.operator, is incomplete: "
+                                "address, tax_id missing' %s", log), 0);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "CREATE TABLE o_keep AS SELECT *"
+                                      " FROM ref.operator;"
+                                      " DELETE FROM ref.operator"), 0);
+    CU_ASSERT_EQUAL(acbill_run_log("", log), 78);
+    CU_ASSERT_EQUAL(test_system("grep -q 'legal_name, address, country, "
+                                "tax_id missing' %s", log), 0);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "INSERT INTO ref.operator SELECT"
+                                      " * FROM o_keep; DROP TABLE o_keep;"
+                                      " UPDATE ref.operator SET tax_id ="
+                                      " 'GB123456789', address ="
+                                      " E'1 Exchange Square\\nLondon',"
+                                      " credit_note_prefix = 'CN/'"), 0);
+    CU_ASSERT_EQUAL(acbill_run_log("--period 2026-10", log), 78);
+    CU_ASSERT_EQUAL(test_system("grep -q 'credit_note_prefix' %s", log), 0);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "UPDATE ref.operator SET"
+                                      " credit_note_prefix = 'CN-'"), 0);
+    /* Nothing was billed: no run, no revision, no document. */
+    CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.runs"),
+                    runs);
+    EXPECT("SELECT count(*) FROM billing.invoices", "3");
+    EXPECT("SELECT count(*) FROM billing.documents", "1");
+    unlink(log);
 }
 
 /* A late call that changes money: revision 2, a credit note voiding the
- * whole first invoice and a new invoice; the numbers go on without gaps
- * in each series. */
+ * whole first invoice, with its reason in words, the replacing invoice
+ * and no due date, and a new invoice; the numbers go on without gaps in
+ * each series. */
 static void test_void_and_replace(void)
 {
     CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
@@ -106,16 +158,21 @@ static void test_void_and_replace(void)
            " ORDER BY revision DESC LIMIT 1",
            "2 T3-2026-10-R1 73 7 80");
     EXPECT("SELECT string_agg(concat_ws(' ', document_no, kind, subtotal,"
-           " tax, total, coalesce(voids, '-'), invoice_no), '; ' ORDER BY"
-           " issued_at, kind, seq) FROM billing.documents"
-           " WHERE tenant_id = 'T3'",
-           "INV-2026-000003 invoice 38 4 42 - T3-2026-10-R1; "
-           "CN-2026-000001 credit_note -38 -4 -42 INV-2026-000003 "
-           "T3-2026-10-R2; "
-           "INV-2026-000004 invoice 73 7 80 - T3-2026-10-R2");
+           " tax, total, coalesce(voids, '-'), coalesce(replaced_by, '-'),"
+           " coalesce((due_date - issue_date)::text, 'no-due-date'),"
+           " invoice_no), '; ' ORDER BY issued_at, kind, seq)"
+           " FROM billing.documents WHERE tenant_id = 'T3'",
+           "INV-2026-000001 invoice 38 4 42 - - 30 T3-2026-10-R1; "
+           "CN-2026-000001 credit_note -38 -4 -42 INV-2026-000001 "
+           "INV-2026-000002 no-due-date T3-2026-10-R2; "
+           "INV-2026-000002 invoice 73 7 80 - - 30 T3-2026-10-R2");
+    EXPECT("SELECT reason FROM billing.documents"
+           " WHERE document_no = 'CN-2026-000001'",
+           "Statement T3-2026-10-R2 revises T3-2026-10-R1: 1 call arrived "
+           "late. Total 42 -> 80 JPY. Replaced by invoice INV-2026-000002.");
     /* The other tenants are unchanged: no document. */
     EXPECT("SELECT count(*) FROM billing.documents WHERE tenant_id <> 'T3'",
-           "2");
+           "0");
 }
 
 /* A revision whose money is unchanged (a late call rejected, so the
@@ -136,10 +193,149 @@ static void test_zero_money_change(void)
     EXPECT("SELECT documents = '{}' FROM billing.document_decisions"
            " WHERE invoice_no = 'T3-2026-10-R3'", "t");
     /* Deciding again writes nothing and takes no number. */
-    EXPECT("SELECT cardinality(billing.issue_documents('T3-2026-10-R3'))"
-           " || ' ' || cardinality(billing.issue_documents('T3-2026-10-R2'))"
-           " || ' ' || (SELECT sum(last) FROM billing.document_numbers)",
-           "0 2 5");
+    EXPECT("SELECT cardinality((billing.issue_documents('T3-2026-10-R3'))"
+           ".documents) || ' ' || cardinality((billing.issue_documents("
+           "'T3-2026-10-R2')).documents) || ' ' || (SELECT sum(last) FROM"
+           " billing.document_numbers)", "0 2 3");
+}
+
+/* SPEC 4.2: a held tenant stays held, run after run (the cheap check),
+ * while its profile is incomplete, the message naming every missing
+ * column; a tax rate under a category other than S holds it too; once
+ * complete, the next run issues the documents of the statement in force,
+ * without a new revision, with the next numbers. */
+static void test_held_then_completed(void)
+{
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "INSERT INTO ref.customers (tenant_id, legal_name, country,"
+        " tax_category, tax_rate) VALUES ('T1', 'Contoso Ltd', 'US', 'AE',"
+        " 0.2000)"), 0);
+    /* A tax rate changes money: revision 2, still held. */
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T1"), 0);
+    EXPECT("SELECT status || ':' || message FROM billing.run_tenants WHERE"
+           " run_id = (SELECT max(run_id) FROM billing.runs)",
+           "held:held: no document until the billing profile is complete; "
+           "ref.customers lacks address, tax_note, tax_rate (must be 0 "
+           "under tax_category AE)");
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE ref.customers SET tax_rate = 0, address = E'1 Main St\\n"
+        "Seattle WA', tax_note = 'Reverse charge' WHERE tenant_id = 'T1'"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10"), 0);
+    /* Back to the money of revision 1 (tax 0): revision 3, and its
+     * invoice; the numbers go on without a gap. */
+    EXPECT("SELECT string_agg(concat_ws(' ', document_no, invoice_no, total,"
+           " tax_category, was_held), '; ' ORDER BY seq) FROM"
+           " billing.documents WHERE tenant_id = 'T1'",
+           "INV-2026-000003 T1-2026-10-R3 5.15 AE f");
+
+    /* Held without a money change of the profile: the profile is
+     * emptied and a late call changes money (revision 4, held: no credit
+     * note, no invoice, no number, run after run); then the profile is
+     * completed (buyer details alone): no revision 5, and the credit note
+     * and the new invoice are issued. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE ref.customers SET legal_name = ' ', country = NULL"
+        " WHERE tenant_id = 'T1';"
+        "INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,"
+        " tenant_id, organizer_id, destination_number, start_time,"
+        " duration_seconds) VALUES ('00000000-0000-0000-0001-000000000099',"
+        " 'h99', 'hconf99', 'T1', 'bob', '+19005550100',"
+        " '2026-10-25T09:00:00Z', 60)"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T1"), 0);
+    EXPECT("SELECT status || ':' || message FROM billing.run_tenants WHERE"
+           " run_id = (SELECT max(run_id) FROM billing.runs)",
+           "held:held: no document until the billing profile is complete; "
+           "ref.customers lacks legal_name, country");
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T1"), 0);
+    EXPECT("SELECT status FROM billing.run_tenants WHERE run_id ="
+           " (SELECT max(run_id) FROM billing.runs)", "held");
+    EXPECT("SELECT count(*) || ' ' || (SELECT sum(last) FROM"
+           " billing.document_numbers) FROM billing.documents WHERE"
+           " tenant_id = 'T1'", "1 4");
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE ref.customers SET legal_name = 'Contoso Ltd',"
+        " country = 'US' WHERE tenant_id = 'T1'"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T1"), 0);
+    EXPECT("SELECT max(revision) FROM billing.invoices WHERE tenant_id ="
+           " 'T1'", "4");
+    EXPECT("SELECT status || ':' || message FROM billing.run_tenants WHERE"
+           " run_id = (SELECT max(run_id) FROM billing.runs)",
+           "unchanged:CN-2026-000002 INV-2026-000004");
+    EXPECT("SELECT string_agg(concat_ws(' ', document_no, total,"
+           " coalesce(voids, '-'), coalesce(replaced_by, '-'),"
+           " coalesce((due_date - issue_date)::text, 'no-due-date'),"
+           " was_held), '; ' ORDER BY kind, seq) FROM billing.documents"
+           " WHERE tenant_id = 'T1' AND invoice_no = 'T1-2026-10-R4'",
+           "CN-2026-000002 -5.15 INV-2026-000003 INV-2026-000004 "
+           "no-due-date t; INV-2026-000004 6.15 - - 30 t");
+    EXPECT("SELECT reason FROM billing.documents"
+           " WHERE document_no = 'CN-2026-000002'",
+           "Statement T1-2026-10-R4 revises T1-2026-10-R3: 1 call arrived "
+           "late. Total 5.15 -> 6.15 USD. Replaced by invoice "
+           "INV-2026-000004.");
+    EXPECT("SELECT released_at IS NOT NULL FROM billing.document_holds"
+           " WHERE invoice_no = 'T1-2026-10-R4'", "t");
+    /* Numbers without a gap in each series. */
+    EXPECT("SELECT string_agg(series || ' ' || n || ' ' || mx, ', ' ORDER BY"
+           " series) FROM (SELECT series, count(*) n, max(seq) mx FROM"
+           " billing.documents GROUP BY series) s", "CN- 2 2, INV- 4 4");
+}
+
+/* SPEC 4.2: a new total of 0 voids the invoice in force without a
+ * replacement (no invoice of 0.00); the reason says why. */
+static void test_void_only(void)
+{
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE usage.dialout_calls SET duration_seconds = -1"
+        " WHERE tenant_id = 'T3' AND call_id IN ('n5', 'n7', 'n8')"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T3"), 0);
+    EXPECT("SELECT string_agg(concat_ws(' ', document_no, total, voids,"
+           " coalesce(replaced_by, '-'), coalesce(due_date::text, '-'),"
+           " invoice_no), '; ') FROM billing.documents WHERE tenant_id ="
+           " 'T3' AND issued_at > (SELECT max(issued_at) FROM"
+           " billing.documents WHERE tenant_id = 'T3' AND kind = 'invoice')",
+           "CN-2026-000003 -80 INV-2026-000002 - - T3-2026-10-R4");
+    EXPECT("SELECT reason FROM billing.documents"
+           " WHERE document_no = 'CN-2026-000003'",
+           "Statement T3-2026-10-R4 revises T3-2026-10-R2: 1 call arrived "
+           "late; 3 calls re-rated "
+           "(licences, pool or rules changed). Total 80 -> 0 JPY. Voided "
+           "without replacement: the new total is 0.");
+    EXPECT("SELECT total FROM billing.invoices WHERE invoice_no ="
+           " 'T3-2026-10-R4'", "0");
+}
+
+/* A run that dies between a revision and its documents: the next run
+ * issues them, dated when they are really issued, not with the
+ * statement's time. */
+static void test_killed_between_revision_and_documents(void)
+{
+    /* The documents' function fails (as if the process died after the
+     * revision's commit). */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "ALTER FUNCTION billing.issue_documents(text)"
+        " RENAME TO issue_documents_gone;"
+        "UPDATE usage.dialout_calls SET duration_seconds = 90"
+        " WHERE tenant_id = 'T3' AND call_id = 'n5'"), 0);
+    CU_ASSERT_NOT_EQUAL(acbill_run("--period 2026-10 --tenant T3"), 0);
+    EXPECT("SELECT count(*) FROM billing.document_decisions WHERE"
+           " invoice_no = 'T3-2026-10-R5'", "0");
+    /* The statement was issued three days ago, say. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "ALTER FUNCTION billing.issue_documents_gone(text)"
+        " RENAME TO issue_documents;"
+        "SET session_replication_role = replica;"
+        "UPDATE billing.invoices SET issued_at = issued_at - interval"
+        " '3 days' WHERE invoice_no = 'T3-2026-10-R5';"
+        "SET session_replication_role = origin"), 0);
+    CU_ASSERT_EQUAL(acbill_run("--period 2026-10 --tenant T3"), 0);
+    EXPECT("SELECT concat_ws(' ', d.document_no, d.total,"
+           " d.issued_at > i.issued_at + interval '2 days',"
+           " d.issue_date = (now() AT TIME ZONE 'Asia/Tokyo')::date,"
+           " d.issued_at > now() - interval '1 hour')"
+           " FROM billing.documents d JOIN billing.invoices i USING"
+           " (invoice_no) WHERE d.invoice_no = 'T3-2026-10-R5'",
+           "INV-2026-000005 22 t t t");
 }
 
 /* Documents never change. */
@@ -258,10 +454,16 @@ static void test_nightly_periods(void)
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo docs[] = {
-        { "revision 1: one invoice each, gapless", test_first_invoices },
+        { "revision 1: invoice, held, zero; gapless", test_first_invoices },
+        { "no complete seller: 78, nothing issued", test_no_seller },
         { "money changes: credit note and new invoice",
           test_void_and_replace },
         { "money unchanged: no document", test_zero_money_change },
+        { "held, then completed: documents without a new revision",
+          test_held_then_completed },
+        { "a new total of 0: void without replacement", test_void_only },
+        { "killed between revision and documents: dated when issued",
+          test_killed_between_revision_and_documents },
         { "documents are immutable", test_documents_immutable },
         { "nothing new: a cheap check", test_unchanged_is_a_cheap_check },
         { "grace period: a draft, then the invoice",

@@ -212,6 +212,26 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     return rc;
 }
 
+/* SPEC 4.2: no document without a complete seller.  Before billing any
+ * tenant: AC_ECONFIG naming the empty ref.operator columns (and a number
+ * prefix that is not safe, SPEC 2), so that nothing is issued. */
+static ac_status check_seller(PGconn *conn, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn, "SELECT array_to_string("
+                            "billing.document_seller_missing(), ', ')", 0,
+                            NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQgetvalue(res, 0, 0)[0] != '\0')
+        rc = ac_fail(err, AC_ECONFIG, "the seller on every document, "
+                     "ref.operator, is incomplete: %s missing or not "
+                     "valid; nothing was billed (set them, then run "
+                     "again)", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
 /* Deliver what is pending (earlier runs' failures first, then this
  * run's files).  Failed deliveries stay pending for the next run. */
 static ac_status deliver(PGconn *conn, const run_options *opt,
@@ -244,7 +264,8 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
         "       coalesce(sum(calls), 0),"
         "       coalesce(string_agg(DISTINCT coalesce(exit_status, 65)::text,"
         "                ',') FILTER (WHERE status = 'failed'), ''),"
-        "       count(*) FILTER (WHERE status = 'draft')"
+        "       count(*) FILTER (WHERE status = 'draft'),"
+        "       count(*) FILTER (WHERE status = 'held')"
         " FROM billing.run_tenants WHERE run_id = $1", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
@@ -258,6 +279,7 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
             s->failed_status = ac_status_worst(s->failed_status,
                                                (ac_status)atoi(c));
     s->drafted = atoi(PQgetvalue(res, 0, 5));
+    s->held = atoi(PQgetvalue(res, 0, 6));
     PQclear(res);
     return AC_OK;
 }
@@ -629,7 +651,17 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
             atomic_fetch_add(&counters->calls, (long long)r.calls);
             atomic_fetch_add(&counters->tenants, 1);
         }
-        if (trc == AC_OK && r.outcome == BILL_ISSUED)
+        if (trc == AC_OK && r.held[0] != '\0')
+            /* SPEC 4.2: the statement stands, its documents wait. */
+            ac_warn("tenant %s: %s %s (%d calls, total %s %s) %s",
+                    t.tenant_id, r.outcome == BILL_ISSUED ? "issued"
+                    : "statement", r.invoice_no, (int)r.calls, r.total,
+                    t.currency, r.held);
+        else if (trc == AC_OK && r.outcome == BILL_UNCHANGED &&
+                 r.documents[0] != '\0')
+            ac_info("tenant %s: %s stands; documents issued now: %s",
+                    t.tenant_id, r.invoice_no, r.documents);
+        else if (trc == AC_OK && r.outcome == BILL_ISSUED)
             ac_info("tenant %s: issued %s (%d calls, total %s %s)%s%s",
                     t.tenant_id, r.invoice_no, (int)r.calls, r.total,
                     t.currency, r.documents[0] ? "; documents " : "",
@@ -813,6 +845,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = db_connect(opt->conninfo, &conn, err);
     if (rc == AC_OK)
         rc = migrate_check(conn, sql_dir, err);
+    if (rc == AC_OK)
+        rc = check_seller(conn, err);
     const char *kp[] = { key };
     if (rc == AC_OK)
         rc = db_query(conn, RUN_LOCK_SQL("pg_try_advisory_lock"), 1, kp,
@@ -1162,9 +1196,9 @@ int cmd_run(int argc, char **argv)
         ac_status rc = run_period(&opt, &s, err);
         if (s.run_id != 0)
             ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
-                    "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
-                    opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
-                    s.failed, s.calls);
+                    "unchanged, %d held, %d drafted, %d failed, %lld calls",
+                    s.run_id, opt.period, s.tenants, s.issued, s.unchanged,
+                    s.held, s.drafted, s.failed, s.calls);
         if (rc != AC_OK && nperiods > 1)
             ac_error("run: period %s: %s (exit %d, %s)", opt.period, err, rc,
                      ac_status_name(rc));

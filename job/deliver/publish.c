@@ -163,8 +163,9 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
 
 /* The financial documents of revision invoice_no (SPEC 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
- * written), whose file name and SHA-256 it records too; each credit note
- * gets a workbook of its own, <document_no>.xlsx, written to a temporary
+ * written), whose file name and SHA-256 it records too, unless it was
+ * issued after that workbook (a held statement, SPEC 4.2); such an
+ * invoice and each credit note get a workbook of their own, <document_no>.xlsx, written to a temporary
  * name and renamed, recorded once and queued for upload.  A credit note
  * whose file is there with the recorded SHA-256 is left alone. */
 static ac_status publish_documents(publisher *p, PGconn *conn,
@@ -181,12 +182,15 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
         "UPDATE billing.documents d SET file_name = i.file_name,"
         " content_sha256 = i.content_sha256 FROM billing.invoices i"
         " WHERE d.invoice_no = $1 AND i.invoice_no = $1"
-        " AND d.kind = 'invoice' AND d.content_sha256 IS NULL"
+        " AND d.kind = 'invoice' AND NOT d.was_held"
+        " AND d.content_sha256 IS NULL"
         " AND i.content_sha256 IS NOT NULL", 1, q, err);
+    /* Credit notes, and an invoice issued after its statement's workbook
+     * (the statement was held, SPEC 4.2): workbooks of their own. */
     if (rc == AC_OK)
         rc = db_query(conn,
-            "SELECT document_no, content_sha256 FROM billing.documents"
-            " WHERE invoice_no = $1 AND kind = 'credit_note'"
+            "SELECT document_no, content_sha256, kind FROM billing.documents"
+            " WHERE invoice_no = $1 AND (kind = 'credit_note' OR was_held)"
             " ORDER BY document_no", 1, q, &res, err);
     if (rc != AC_OK)
         return rc;
@@ -200,7 +204,12 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
             continue;
         snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", p->out_dir, file,
                  (long)getpid());
-        rc = report_credit_note_workbook(conn, no, tmp, err);
+        if (strcmp(PQgetvalue(res, i, 2), "invoice") == 0) {
+            report_invoice_options o = { .document_no = no };
+            rc = report_invoice_workbook_opt(conn, invoice_no, tmp, &o, err);
+        } else {
+            rc = report_credit_note_workbook(conn, no, tmp, err);
+        }
         if (rc == AC_OK)
             rc = sha256_file(tmp, hex, err);
         if (rc == AC_OK && want == NULL) {
