@@ -161,7 +161,32 @@ time_t report_time_of(const char *ts);
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err);
 
-/* Write dir/SHA256SUMS listing the regular files named *.xlsx in dir
+/* Write the sales journal of month ('YYYY-MM', a calendar month of
+ * issue date; SPEC 4.5) to xlsx_path (journal-<YYYY-MM>.xlsx) and
+ * csv_path (journal-<YYYY-MM>.csv): one row per line of the month in
+ * billing.journal_lines (every invoice and credit note issued that
+ * month, whatever its usage period, in the order it was first
+ * journalled), with line, issue date, number, kind, tenant, buyer and
+ * its tax id (as recorded at issue), usage period, currency, tax
+ * category (UNCL 5305) and rate in percent, net, tax and gross (the
+ * document's subtotal, tax and total, exact to the minor unit, negative
+ * for a credit note), due date, the invoice a credit note voids and the
+ * one that replaces it.  The workbook adds a Totals sheet: per currency,
+ * and per currency, tax category and rate (documents, credit notes, net,
+ * tax, gross), summed exactly in SQL, so the rows of a currency re-add
+ * to its total.  The CSV is RFC 4180 (CRLF line ends, one header line of
+ * column names, every text field quoted with its quotes doubled, numbers
+ * unquoted with '.' decimals, UTF-8 without a byte order mark, no total
+ * rows).  Created date: the issue time of the month's latest document.
+ * Same ledger, same bytes.  Reads only.  AC_EUSAGE for a bad month;
+ * otherwise the contract of report_invoice_workbook() (both files are
+ * removed on failure). */
+ac_status report_journal(PGconn *conn, const char *month,
+                         const char *xlsx_path, const char *csv_path,
+                         char *err);
+
+/* Write dir/SHA256SUMS listing the regular files named *.xlsx or *.csv
+ * in dir
  * (names starting with '.' are skipped, as temporary files), sorted by
  * name in byte order, one "<64 hex digits>  <name>\n" line each: the
  * format `sha256sum -c` reads.  No *.xlsx gives an empty file.  The file

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bill/run.h"
+#include "report.h"
 #include "testdb.h"
 #include "testmain.h"
 
@@ -451,6 +452,160 @@ static void test_nightly_periods(void)
            " AND period = '2026-12-01'", "0");
 }
 
+/* The stdout of a shell command (malloc'd, trailing newline cut), or
+ * NULL. */
+static char *command_output(const char *cmd)
+{
+    char *out = malloc(65536);
+    size_t n = 0, got;
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL || out == NULL) {
+        if (p != NULL)
+            pclose(p);
+        free(out);
+        return NULL;
+    }
+    while (n < 65535 && (got = fread(out + n, 1, 65535 - n, p)) > 0)
+        n += got;
+    out[n] = '\0';
+    if (pclose(p) != 0) {
+        free(out);
+        return NULL;
+    }
+    while (n > 0 && out[n - 1] == '\n')
+        out[--n] = '\0';
+    return out;
+}
+
+/* SPEC 4.5: the sales journal of the month of issue, as a workbook and
+ * an RFC 4180 CSV: every document issued that month, one row each; totals
+ * that re-add; rewritten with more rows when more documents are issued,
+ * the earlier rows unchanged; byte-identical from the same ledger; in
+ * SHA256SUMS; queued for upload once per content. */
+static void test_sales_journal(void)
+{
+    char month[8], dir[512], args[1024], cmd[2048], path[600], csv[600];
+    char *m = testdb_value(db, "SELECT to_char(now(), 'YYYY-MM')");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    snprintf(month, sizeof month, "%s", m);
+    free(m);
+    snprintf(dir, sizeof dir, "%s/%s", out_dir, month);
+    snprintf(path, sizeof path, "%s/journal-%s.xlsx", dir, month);
+    snprintf(csv, sizeof csv, "%s/journal-%s.csv", dir, month);
+    snprintf(args, sizeof args, "--period 2026-10 --out %s --upload-url"
+             " file://%s-up", out_dir, out_dir);
+    test_system("mkdir -p %s-up", out_dir);
+
+    /* A buyer name with quotes and a comma, on new documents of T3. */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "UPDATE ref.customers SET legal_name = 'Northwind \"KK\", Tokyo'"
+        " WHERE tenant_id = 'T3';"
+        "INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,"
+        " tenant_id, organizer_id, destination_number, start_time,"
+        " duration_seconds) VALUES ('00000000-0000-0000-0003-000000000010',"
+        " 'n10', 'nconf10', 'T3', 'kenji@northwind.example',"
+        " '+449091234567', '2026-10-22T02:00:00Z', 600)"), 0);
+    CU_ASSERT_EQUAL(acbill_run(args), 0);
+    long docs = testdb_long(db, "SELECT count(*) FROM billing.documents"
+                            " WHERE to_char(issue_date, 'YYYY-MM') ="
+                            " to_char(now(), 'YYYY-MM')");
+    CU_ASSERT(docs >= 10);
+    /* One header line, one row per document, CRLF line ends. */
+    snprintf(cmd, sizeof cmd, "python3 -c \"import sys; d = open('%s',"
+             " 'rb').read(); print(d.count(b'\\n'), d.count(b'\\r\\n'),"
+             " d.endswith(b'\\r\\n'))\"", csv);
+    char *lines = command_output(cmd);
+    char want[64];
+    snprintf(want, sizeof want, "%ld %ld True", docs + 1, docs + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lines);
+    CU_ASSERT_STRING_EQUAL(lines, want);
+    free(lines);
+    CU_ASSERT_EQUAL(test_system("head -n 1 %s | grep -qx '\"line\",\"issue_date"
+        "\",\"document_no\",\"kind\",\"tenant_id\",\"buyer\",\"buyer_tax_id\","
+        "\"period\",\"currency\",\"tax_category\",\"tax_rate_percent\","
+        "\"net\",\"tax\",\"gross\",\"due_date\",\"voids\",\"replaced_by\""
+        "'\"$(printf '\\r')\"", csv), 0);
+    /* Text quoted, quotes doubled; numbers plain; no due date on a
+     * credit note: 20 JPY + 10 %% voided, 120 + 12 issued (10 more
+     * minutes to a GB premium number at 10 JPY). */
+    CU_ASSERT_EQUAL(test_system("grep -Eq '^[0-9]+,\"[0-9-]{10}\","
+        "\"CN-2026-[0-9]{6}\",\"credit_note\",\"T3\",\"Northwind \"\"KK\"\","
+        " Tokyo\",,\"2026-10\",\"JPY\",\"S\",10,-20,-2,-22,,"
+        "\"INV-2026-[0-9]{6}\",\"INV-2026-[0-9]{6}\"' %s", csv), 0);
+    CU_ASSERT_EQUAL(test_system("grep -Eq ',\"invoice\",\"T3\",\"Northwind "
+        "\"\"KK\"\", Tokyo\",,\"2026-10\",\"JPY\",\"S\",10,120,12,132,"
+        "\"[0-9-]{10}\",,' %s", csv), 0);
+    /* The workbook's totals: per currency and per category and rate,
+     * exactly the ledger's sums (the category rows re-add to the
+     * currency's). */
+    char *want_totals = testdb_value(db,
+        "SELECT string_agg(concat_ws(E'\\t', currency, coalesce(cat, 'all'),"
+        " coalesce(trim_scale(rate * 100)::text, ''), n, ncn,"
+        " trim_scale(net), trim_scale(tax), trim_scale(gross)), E'\\n'"
+        " ORDER BY currency, cat NULLS FIRST, rate) FROM (SELECT currency,"
+        " tax_category AS cat, tax_rate AS rate, count(*) AS n,"
+        " count(*) FILTER (WHERE kind = 'credit_note') AS ncn,"
+        " sum(subtotal) AS net, sum(tax) AS tax, sum(total) AS gross"
+        " FROM billing.documents WHERE to_char(issue_date, 'YYYY-MM') ="
+        " to_char(now(), 'YYYY-MM') GROUP BY GROUPING SETS ((currency),"
+        " (currency, tax_category, tax_rate))) t");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/xlsx_read.py' rows"
+             " %s Totals | tail -n +2", test_src_dir(), path);
+    char *totals = command_output(cmd);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want_totals);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(totals);
+    CU_ASSERT_STRING_EQUAL(totals, want_totals);
+    EXPECT("SELECT bool_and(a.net = c.net AND a.tax = c.tax) FROM"
+           " (SELECT currency, sum(subtotal) net, sum(tax) tax FROM"
+           " billing.documents GROUP BY currency) a JOIN (SELECT currency,"
+           " sum(net) net, sum(tax) tax FROM (SELECT currency, tax_category,"
+           " tax_rate, sum(subtotal) net, sum(tax) tax FROM billing.documents"
+           " GROUP BY 1, 2, 3) x GROUP BY currency) c USING (currency)", "t");
+    free(want_totals);
+    free(totals);
+    /* Listed in SHA256SUMS; queued for upload once. */
+    CU_ASSERT_EQUAL(test_system("cd %s && grep -q ' journal-%s.csv$'"
+                                " SHA256SUMS && grep -q ' journal-%s.xlsx$'"
+                                " SHA256SUMS && sha256sum --quiet -c"
+                                " SHA256SUMS", dir, month, month), 0);
+    EXPECT("SELECT count(*) FROM billing.uploads WHERE file_name LIKE"
+           " 'journal-%'", "2");
+
+    /* The same ledger gives the same bytes. */
+    snprintf(cmd, sizeof cmd, "%s/again.xlsx", out_dir);
+    char again_csv[600];
+    snprintf(again_csv, sizeof again_csv, "%s/again.csv", out_dir);
+    char err[AC_ERR_MAX];
+    CU_ASSERT_EQUAL(report_journal(db, month, cmd, again_csv, err), AC_OK);
+    CU_ASSERT_EQUAL(test_system("cmp -s %s %s && cmp -s %s %s", cmd, path,
+                                again_csv, csv), 0);
+    test_system("rm -f %s %s", cmd, again_csv);
+
+    /* Nothing new: nothing written, nothing queued. */
+    CU_ASSERT_EQUAL(acbill_run(args), 0);
+    EXPECT("SELECT count(*) FROM billing.uploads WHERE file_name LIKE"
+           " 'journal-%'", "2");
+    /* More documents in the month: the journal is rewritten, its earlier
+     * rows unchanged and first, queued again. */
+    test_system("cp %s %s/before.csv", csv, out_dir);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,"
+        " tenant_id, organizer_id, destination_number, start_time,"
+        " duration_seconds) VALUES ('00000000-0000-0000-0001-000000000098',"
+        " 'j98', 'jconf98', 'T1', 'bob', '+19005550100',"
+        " '2026-10-26T09:00:00Z', 60)"), 0);
+    CU_ASSERT_EQUAL(acbill_run(args), 0);
+    CU_ASSERT_EQUAL(test_system("cmp -s -n $(stat -c %%s %s/before.csv)"
+                                " %s/before.csv %s", out_dir, out_dir, csv),
+                    0);
+    CU_ASSERT_EQUAL(test_system("test $(wc -l < %s) -eq $(($(wc -l < "
+                                "%s/before.csv) + 2))", csv, out_dir), 0);
+    EXPECT("SELECT count(*) FROM billing.uploads WHERE file_name LIKE"
+           " 'journal-%'", "4");
+    test_system("rm -rf %s %s-up", out_dir, out_dir);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo docs[] = {
@@ -469,6 +624,8 @@ CU_ErrorCode tests_register(void)
         { "grace period: a draft, then the invoice",
           test_grace_period_draft },
         { "without --period: the open periods", test_nightly_periods },
+        { "sales journal: rows, CSV, totals, rewrites",
+          test_sales_journal },
         CU_TEST_INFO_NULL
     };
     static CU_SuiteInfo suites[] = {

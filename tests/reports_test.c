@@ -1077,8 +1077,9 @@ static void test_finance_summary(void)
         "INV-2026-000001\tinvoice\tT1\tContoso\tT1-2026-10-R1\t"
         "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t5.15\t0\t5.15\t\t"
         "CN-2026-000001\n"
+        /* A credit note has no due date (SPEC 4.2, version 3). */
         "CN-2026-000001\tcredit note\tT1\tContoso\tT1-2026-10-R2\t"
-        "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t-5.15\t0\t-5.15\t"
+        "2026-11-02 00:00:00\t\tUSD\t-5.15\t0\t-5.15\t"
         "INV-2026-000001\n"
         "INV-2026-000003\tinvoice\tT1\tContoso\tT1-2026-10-R2\t"
         "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t5.21\t0\t5.21\n"

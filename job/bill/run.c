@@ -195,7 +195,16 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
         /* Writing our own output failed (disk full included): 73. */
         return rc == AC_EIO ? AC_ECANTCREAT : rc;
     }
+    /* The directory's SHA256SUMS under its lock: a run of another period
+     * may be writing this month's sales journal here (publish.h). */
+    const char *lp[] = { opt->period };
+    rc = db_exec_params(conn, "SELECT pg_advisory_lock(hashtextextended("
+                        "'acbill-dir ' || $1, 0))", 1, lp, err);
+    if (rc != AC_OK)
+        return rc;
     rc = report_write_sha256sums(dir, err);
+    db_exec_params(conn, "SELECT pg_advisory_unlock(hashtextextended("
+                   "'acbill-dir ' || $1, 0))", 1, lp, NULL);
     if (rc == AC_EIO)
         rc = AC_ECANTCREAT;
     if (rc != AC_OK || opt->upload.base_url == NULL)
@@ -942,6 +951,16 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = write_period_files(conn, opt, out_dir, summary->run_id, msg);
         if (rc != AC_OK) {
             ac_error("period %s: %s", opt->period, msg);
+            ac_fail(err, rc, "%s", msg);
+        }
+    }
+    if (rc == AC_OK && opt->out_dir != NULL) {
+        /* SPEC 4.5: the sales journals of the months of issue. */
+        int months;
+        rc = publish_journals(conn, real_out, &opt->upload,
+                              summary->run_id, &months, msg);
+        if (rc != AC_OK) {
+            ac_error("sales journal: %s", msg);
             ac_fail(err, rc, "%s", msg);
         }
     }

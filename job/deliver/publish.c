@@ -456,3 +456,117 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
                        "%d workbook(s) could not be written", *failed);
     return AC_OK;
 }
+
+/* ------------------------------------------------------------ journals */
+
+/* Put a file written under the temporary name tmp in place at path: the
+ * one way the journals are created (written to a temporary name in the
+ * same directory, then renamed, so readers see the old file or the new
+ * one, never a part); on failure tmp is removed. */
+static ac_status put_file(const char *tmp, const char *path, char *err)
+{
+    if (rename(tmp, path) == 0)
+        return AC_OK;
+    ac_status rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                           strerror(errno));
+    unlink(tmp);
+    return rc;
+}
+
+/* One month's journal, in the caller's open transaction holding the
+ * month's directory lock: lines for its new documents, both files, the
+ * directory's SHA256SUMS, the uploads.  *added: how many documents were
+ * new (0: nothing was written). */
+static ac_status journal_month(PGconn *conn, const char *out_root,
+                               const char *month, const upload_options *uopt,
+                               long long run_id, int *added, char *err)
+{
+    char dir[PATH_MAX], xlsx[PATH_MAX], csv[PATH_MAX], tx[PATH_MAX],
+         tc[PATH_MAX], name_x[32], name_c[32], sums[PATH_MAX], date[16];
+    PGresult *res;
+    const char *p[] = { month };
+    ac_status rc = db_query(conn, "SELECT pg_advisory_xact_lock("
+                            "hashtextextended('acbill-dir ' || $1, 0))", 1,
+                            p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    PQclear(res);
+    snprintf(date, sizeof date, "%s-01", month);
+    const char *dp[] = { date };
+    rc = db_query(conn, "SELECT billing.journal_append($1::date)", 1, dp,
+                  &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *added = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (*added == 0)
+        return AC_OK;           /* another run wrote it meanwhile */
+
+    snprintf(dir, sizeof dir, "%s/%s", out_root, month);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", dir,
+                       strerror(errno));
+    snprintf(name_x, sizeof name_x, "journal-%s.xlsx", month);
+    snprintf(name_c, sizeof name_c, "journal-%s.csv", month);
+    snprintf(xlsx, sizeof xlsx, "%s/%s", dir, name_x);
+    snprintf(csv, sizeof csv, "%s/%s", dir, name_c);
+    snprintf(tx, sizeof tx, "%s/.%s.tmp-%ld", dir, name_x, (long)getpid());
+    snprintf(tc, sizeof tc, "%s/.%s.tmp-%ld", dir, name_c, (long)getpid());
+    rc = report_journal(conn, month, tx, tc, err);
+    if (rc == AC_EIO)
+        rc = AC_ECANTCREAT;     /* our own output */
+    if (rc == AC_OK)
+        rc = put_file(tx, xlsx, err);
+    if (rc == AC_OK)
+        rc = put_file(tc, csv, err);
+    unlink(tx);
+    unlink(tc);
+    if (rc == AC_OK)
+        rc = report_write_sha256sums(dir, err);
+    if (rc == AC_EIO)
+        rc = AC_ECANTCREAT;
+    if (rc != AC_OK || uopt == NULL || uopt->base_url == NULL)
+        return rc;
+    snprintf(sums, sizeof sums, "%s/%s", dir, UPLOAD_MANIFEST_NAME);
+    rc = upload_enqueue(conn, uopt, month, name_x, xlsx, NULL, run_id, err);
+    if (rc == AC_OK)
+        rc = upload_enqueue(conn, uopt, month, name_c, csv, NULL, run_id,
+                            err);
+    if (rc == AC_OK)
+        rc = upload_enqueue(conn, uopt, month, UPLOAD_MANIFEST_NAME, sums,
+                            NULL, run_id, err);
+    return rc;
+}
+
+ac_status publish_journals(PGconn *conn, const char *out_root,
+                           const upload_options *uopt, long long run_id,
+                           int *written, char *err)
+{
+    PGresult *months;
+    ac_status rc = db_query(conn, "SELECT to_char(m, 'YYYY-MM') FROM"
+                            " billing.journal_pending_months() m", 0, NULL,
+                            &months, err);
+    *written = 0;
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(months); i++) {
+        const char *month = PQgetvalue(months, i, 0);
+        int added = 0;
+        rc = db_exec(conn, "BEGIN", err);
+        if (rc == AC_OK)
+            rc = journal_month(conn, out_root, month, uopt, run_id, &added,
+                               err);
+        if (rc == AC_OK)
+            rc = db_exec(conn, "COMMIT", err);
+        else
+            db_exec(conn, "ROLLBACK", NULL);
+        if (rc == AC_OK && added > 0) {
+            (*written)++;
+            ac_info("sales journal %s: %d document(s) added, written to "
+                    "%s/%s/journal-%s.xlsx and .csv", month, added, out_root,
+                    month, month);
+        }
+    }
+    PQclear(months);
+    return rc;
+}
