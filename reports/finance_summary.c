@@ -290,11 +290,14 @@ static ac_status finding_row(void *ctx, const PGresult *r, char *err)
     fin_ctx *c = ctx;
     xb_sheet *s = &c->s;
 
+    /* The detail wraps in its column, its row as tall as it needs. */
+    xb_str_wrapped(s, 5, db_value(r, 0, 5));
     xb_str(s, 0, db_value(r, 0, 0), NULL);
     xb_str(s, 1, db_value(r, 0, 1), NULL);
     xb_dec(s, 2, db_value(r, 0, 2), c->book.integer);
     for (int col = 3; col <= 6; col++)
-        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+        if (col != 5)
+            xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
     xb_next(s);
     return xb_check(&c->book, err);
 }

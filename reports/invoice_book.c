@@ -1012,8 +1012,12 @@ static ac_status write_summary(inv_ctx *c, char *err)
     static const double widths[] = {
         36, 13, 11, 12, 12, 8, 9, 13, 13, 13, 9
     };
+    /* Wide enough for every number (a JPY amount of six digits and four
+     * decimals, say): never ### (SPEC 4.3). */
     for (lxw_col_t col = 0; col < sizeof widths / sizeof *widths; col++)
-        worksheet_set_column(s.ws, col, col, widths[col], NULL);
+        worksheet_set_column(s.ws, col, col,
+                             xb_number_column_width(&s, col, widths[col]),
+                             NULL);
     worksheet_print_area(s.ws, 0, 0, last_printed, C_LAST);
     xb_print_setup(&s, 0, 0, last_printed <= SUMMARY_TWO_PAGE_ROWS ? 2 : 0,
                    c->label, c->draft, c->paper);
@@ -1553,9 +1557,12 @@ static ac_status finding_row(void *ctx, const PGresult *r, char *err)
     inv_ctx *c = ctx;
     xb_sheet *s = &c->list;
 
+    /* The detail wraps in its column, its row as tall as it needs. */
+    xb_str_wrapped(s, 3, db_value(r, 0, 3));
     xb_dec(s, 0, db_value(r, 0, 0), c->book.integer);
     for (int col = 1; col <= 4; col++)
-        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+        if (col != 3)
+            xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
     xb_next(s);
     return xb_check(&c->book, err);
 }
@@ -1873,11 +1880,10 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
              "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
              iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
-    /* Created: the issue date (the document's, or the statement's in the
-     * tenant's time zone), 00:00: a run on the same day gives the same
-     * bytes. */
-    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUE_DATE)
-                                               : iv(c, I_ISSUE_DATE));
+    /* Created: the recorded issue time (SPEC 4.3), the invoice
+     * document's, else the statement's: written again, the same bytes. */
+    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUED_AT)
+                                               : iv(c, I_ISSUED));
     xb_props props = {
         .title = title, .subject = subject,
         .category = c->draft ? "Draft" : c->own_doc ? "Invoice"

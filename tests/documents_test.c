@@ -606,6 +606,60 @@ static void test_sales_journal(void)
     test_system("rm -rf %s %s-up", out_dir, out_dir);
 }
 
+/* SPEC 4.3: no number shows as ### at the default column widths: a JPY
+ * invoice whose line's exact amount has six digits (133,360.0000 JPY),
+ * in every sheet of its workbook and of the finance summary. */
+static void test_no_hashes_jpy(void)
+{
+    char args[600], cmd[1200];
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+        "INSERT INTO usage.tenants (tenant_id, name, currency, time_zone)"
+        " VALUES ('T9', 'Kyoto Trading KK', 'JPY', 'Asia/Tokyo');"
+        "INSERT INTO usage.license_purchases (tenant_id, sku, quantity,"
+        " valid_from) VALUES ('T9', 'MCOMEETADV', 1, '2026-01-01T00:00Z');"
+        "INSERT INTO usage.license_assignments (tenant_id, user_id, sku,"
+        " valid_from) VALUES ('T9', 'aiko', 'MCOMEETADV',"
+        " '2026-01-01T00:00Z');"
+        "INSERT INTO ref.customers (tenant_id, legal_name, address, country,"
+        " tax_rate) VALUES ('T9', 'Kyoto Trading KK', E'1 Karasuma\\nKyoto',"
+        " 'JP', 0.1000);"
+        "INSERT INTO usage.dialout_calls (usage_id, call_id, conference_id,"
+        " tenant_id, organizer_id, destination_number, start_time,"
+        " duration_seconds) SELECT ('00000000-0000-0000-0009-00000000000'"
+        " || i)::uuid, 'k' || i, 'kc' || i, 'T9', 'aiko', '+449091234567',"
+        " '2026-10-10T00:00:00Z'::timestamptz + i * interval '1 day', 100000"
+        " FROM generate_series(1, 8) AS i"), 0);
+    snprintf(args, sizeof args, "--period 2026-10 --tenant T9 --out %s",
+             out_dir);
+    CU_ASSERT_EQUAL(acbill_run(args), 0);
+    /* 8 calls of 1,667 minutes at 10 JPY: 133,360 JPY, tax 13,336. */
+    EXPECT("SELECT concat_ws(' ', l.exact_amount, i.subtotal, i.tax,"
+           " i.total) FROM billing.invoices i JOIN billing.invoice_lines l"
+           " USING (invoice_no) WHERE i.tenant_id = 'T9'",
+           "133360.0000 133360 13336 146696");
+    static const char *const sheets[][2] = {
+        { "T9-2026-10-R1.xlsx", "Summary" },
+        { "T9-2026-10-R1.xlsx", "Calls" },
+        { "T9-2026-10-R1.xlsx", "Organizers" },
+        { "finance-summary-2026-10.xlsx", "Tenants" },
+        { "finance-summary-2026-10.xlsx", "Documents" },
+        { "finance-summary-2026-10.xlsx", "Totals" },
+    };
+    for (size_t k = 0; k < sizeof sheets / sizeof *sheets; k++) {
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/xlsx_read.py'"
+                 " overflow %s/2026-10/%s %s", test_src_dir(), out_dir,
+                 sheets[k][0], sheets[k][1]);
+        char *out = command_output(cmd);
+        CU_ASSERT_PTR_NOT_NULL(out);
+        if (out != NULL && *out != '\0')
+            fprintf(stderr, "\n%s %s: ### in %s\n", sheets[k][0],
+                    sheets[k][1], out);
+        CU_ASSERT(out != NULL && *out == '\0');
+        free(out);
+    }
+    test_system("rm -rf %s", out_dir);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo docs[] = {
@@ -626,6 +680,8 @@ CU_ErrorCode tests_register(void)
         { "without --period: the open periods", test_nightly_periods },
         { "sales journal: rows, CSV, totals, rewrites",
           test_sales_journal },
+        { "no ### at default widths: a six-digit JPY amount",
+          test_no_hashes_jpy },
         CU_TEST_INFO_NULL
     };
     static CU_SuiteInfo suites[] = {
