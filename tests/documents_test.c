@@ -660,6 +660,62 @@ static void test_no_hashes_jpy(void)
     test_system("rm -rf %s", out_dir);
 }
 
+/* The label's value on the Summary of workbook path (xlsx_read.py). */
+static char *summary_label(const char *path, const char *label)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/xlsx_read.py'"
+             " label '%s' Summary '%s' | cut -f 3", test_src_dir(), path,
+             label);
+    return command_output(cmd);
+}
+
+/* The workbooks of the document rules: a held statement says why it has
+ * no invoice (and says so again when written after its invoice was
+ * issued: byte for byte the same); the invoice issued later has a
+ * workbook of its own with its header; a zero total says there is
+ * nothing to pay. */
+static void test_document_workbooks(void)
+{
+    char path[600], again[600], inv[600], err[AC_ERR_MAX];
+    snprintf(path, sizeof path, "%s-held.xlsx", out_dir);
+    snprintf(again, sizeof again, "%s-again.xlsx", out_dir);
+    snprintf(inv, sizeof inv, "%s-inv.xlsx", out_dir);
+    CU_ASSERT_EQUAL(report_invoice_workbook(db, "T1-2026-10-R4", path, err),
+                    AC_OK);
+    char *v = summary_label(path, "Documents");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(v, "held: no document until the billing profile "
+                           "is complete; ref.customers lacks legal_name, "
+                           "country");
+    free(v);
+    v = summary_label(path, "Document type");
+    CU_ASSERT_STRING_EQUAL(v ? v : "", "Usage statement (not an invoice)");
+    free(v);
+    CU_ASSERT_EQUAL(report_invoice_workbook(db, "T1-2026-10-R4", again, err),
+                    AC_OK);
+    CU_ASSERT_EQUAL(test_system("cmp -s %s %s", path, again), 0);
+    /* The invoice issued once the profile was complete. */
+    report_invoice_options o = { .document_no = "INV-2026-000004" };
+    CU_ASSERT_EQUAL(report_invoice_workbook_opt(db, "T1-2026-10-R4", inv, &o,
+                                                err), AC_OK);
+    v = summary_label(inv, "Document number");
+    CU_ASSERT_STRING_EQUAL(v ? v : "", "INV-2026-000004");
+    free(v);
+    v = summary_label(inv, "Replaces");
+    CU_ASSERT(v != NULL && strstr(v, "INV-2026-000003") != NULL &&
+              strstr(v, "CN-2026-000002") != NULL);
+    free(v);
+    /* Fabrikam: 0.00 EUR, no invoice. */
+    CU_ASSERT_EQUAL(report_invoice_workbook(db, "T2-2026-10-R1", path, err),
+                    AC_OK);
+    v = summary_label(path, "Documents");
+    CU_ASSERT_STRING_EQUAL(v ? v : "", "Nothing to pay: the total is 0, so "
+                           "no invoice is issued");
+    free(v);
+    test_system("rm -f %s %s %s", path, again, inv);
+}
+
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo docs[] = {
@@ -671,6 +727,8 @@ CU_ErrorCode tests_register(void)
         { "held, then completed: documents without a new revision",
           test_held_then_completed },
         { "a new total of 0: void without replacement", test_void_only },
+        { "workbooks: held, issued later, nothing to pay",
+          test_document_workbooks },
         { "killed between revision and documents: dated when issued",
           test_killed_between_revision_and_documents },
         { "documents are immutable", test_documents_immutable },

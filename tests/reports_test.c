@@ -541,6 +541,19 @@ static void test_invoice_findings(void)
     CHECK_HAS(got, "\tLICENSE_OVER_ASSIGNED\tDIALOUT_USCA\t");
     free(got);
     free(rows);
+    /* The detail wraps in a column of 60 characters, its row as tall as
+     * it needs (not clipped): the longest detail here is 2 to 4 lines. */
+    char *x = reader("part '%s' xl/worksheets/sheet4.xml", path);
+    CHECK_HAS(x, "<col min=\"4\" max=\"4\" width=\"62.7109375\" "
+              "customWidth=\"1\"/>");
+    CU_ASSERT_PTR_NOT_NULL(strstr(x ? x : "", " customHeight=\"1\""));
+    free(x);
+    char *cell = reader("cell '%s' Findings D2", path);
+    CU_ASSERT_PTR_NOT_NULL(cell);
+    free(cell);
+    x = reader("part '%s' xl/styles.xml", path);
+    CHECK_HAS(x, "<alignment vertical=\"top\" wrapText=\"1\"/>");
+    free(x);
 }
 
 /* Calls past the sheet limit continue on Calls (2), ... with the header
