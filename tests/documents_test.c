@@ -299,9 +299,8 @@ static void test_void_only(void)
     EXPECT("SELECT reason FROM billing.documents"
            " WHERE document_no = 'CN-2026-000003'",
            "Statement T3-2026-10-R4 revises T3-2026-10-R2: 1 call arrived "
-           "late; 3 calls re-rated "
-           "(licences, pool or rules changed). Total 80 -> 0 JPY. Voided "
-           "without replacement: the new total is 0.");
+           "late; 3 calls changed in the usage data. Total 80 -> 0 JPY. "
+           "Voided without replacement: the new total is 0.");
     EXPECT("SELECT total FROM billing.invoices WHERE invoice_no ="
            " 'T3-2026-10-R4'", "0");
 }

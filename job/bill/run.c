@@ -661,8 +661,10 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
             atomic_fetch_add(&counters->tenants, 1);
         }
         if (trc == AC_OK && r.held[0] != '\0')
-            /* SPEC 4.2: the statement stands, its documents wait. */
-            ac_warn("tenant %s: %s %s (%d calls, total %s %s) %s",
+            /* SPEC 4.2: the statement stands, its documents wait (an
+             * information, like the finance summary's row: held tenants
+             * do not change the exit status, and --quiet stays quiet). */
+            ac_info("tenant %s: %s %s (%d calls, total %s %s) %s",
                     t.tenant_id, r.outcome == BILL_ISSUED ? "issued"
                     : "statement", r.invoice_no, (int)r.calls, r.total,
                     t.currency, r.held);
@@ -1072,7 +1074,9 @@ static void run_usage(FILE *out)
         "69 database or upload server unavailable, or files wait for\n"
         "upload; 70 internal; 73 output cannot be written (disk full);\n"
         "75 try again later (the period's run lock is held, a timeout);\n"
-        "78 configuration.  See acbill(1).\n",
+        "78 configuration (also: the seller, ref.operator, incomplete).\n"
+        "Tenants held for an incomplete buyer (ref.customers) do not change\n"
+        "it.  See acbill(1).\n",
         RUN_MAX_WORKERS, DEFAULT_FAIR_USE_MINUTES, DB_DEFAULT_LOCK_TIMEOUT,
         DB_DEFAULT_STATEMENT_TIMEOUT);
 }

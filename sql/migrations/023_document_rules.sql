@@ -130,8 +130,9 @@ $$;
 -- The reason of a credit note voiding the invoice of revision p_old
 -- because of revision p_new, in words, with counts: the calls that
 -- arrived late (in p_new, not in p_old), those gone, those re-rated at
--- another rate or otherwise (licences, pool, rules), the licences (seats,
--- pool), the tax rate, and the totals.
+-- another rate, those whose usage data changed (start, organizer, number,
+-- duration), those re-rated otherwise (licences, pool, rules), the
+-- licences (seats, pool), the tax rate and category, and the totals.
 CREATE FUNCTION billing.credit_note_reason(p_old text, p_new text,
                                            p_old_category text,
                                            p_new_category text)
@@ -142,6 +143,7 @@ DECLARE
     added bigint;
     removed bigint;
     rerated_rate bigint;
+    changed bigint;
     rerated bigint;
     parts text[] := '{}';
 BEGIN
@@ -150,13 +152,14 @@ BEGIN
     SELECT count(*) FILTER (WHERE a.usage_id IS NULL),
            count(*) FILTER (WHERE b.usage_id IS NULL),
            count(*) FILTER (WHERE rate_changed),
-           count(*) FILTER (WHERE NOT rate_changed AND a.usage_id IS NOT NULL
-               AND b.usage_id IS NOT NULL
+           count(*) FILTER (WHERE NOT rate_changed AND data_changed),
+           count(*) FILTER (WHERE NOT rate_changed AND NOT data_changed
+               AND a.usage_id IS NOT NULL AND b.usage_id IS NOT NULL
                AND (a.outcome, a.reason, a.billed_minutes, a.pool_minutes,
                     a.amount)
                    IS DISTINCT FROM (b.outcome, b.reason, b.billed_minutes,
                                      b.pool_minutes, b.amount))
-      INTO added, removed, rerated_rate, rerated
+      INTO added, removed, rerated_rate, changed, rerated
       FROM (SELECT * FROM billing.rated_calls WHERE invoice_no = p_old) a
       FULL JOIN (SELECT * FROM billing.rated_calls WHERE invoice_no = p_new) b
         ON a.usage_id = b.usage_id
@@ -164,7 +167,14 @@ BEGIN
                AND b.per_minute IS NOT NULL
                AND (a.per_minute, a.connection_fee)
                    IS DISTINCT FROM (b.per_minute, b.connection_fee), false)
-               AS rate_changed) r;
+               AS rate_changed,
+             coalesce(a.usage_id IS NOT NULL AND b.usage_id IS NOT NULL
+               AND (a.start_time, a.organizer_id, a.destination_number,
+                    a.duration_seconds)
+                   IS DISTINCT FROM (b.start_time, b.organizer_id,
+                                     b.destination_number,
+                                     b.duration_seconds), false)
+               AS data_changed) r;
     IF added > 0 THEN
         parts := parts || (added || CASE WHEN added = 1 THEN ' call' ELSE
                            ' calls' END || ' arrived late');
@@ -178,6 +188,11 @@ BEGIN
         parts := parts || (rerated_rate || CASE WHEN rerated_rate = 1
                            THEN ' call' ELSE ' calls' END
                            || ' re-rated at a changed rate');
+    END IF;
+    IF changed > 0 THEN
+        parts := parts || (changed || CASE WHEN changed = 1 THEN ' call'
+                           ELSE ' calls' END
+                           || ' changed in the usage data');
     END IF;
     IF rerated > 0 THEN
         parts := parts || (rerated || CASE WHEN rerated = 1 THEN ' call'
