@@ -10,7 +10,7 @@
  * matter.
  *
  * Output is deterministic: the same ledger rows give byte-identical files
- * (the document's creation time is its issue date from the ledger;
+ * (the document's creation time is its recorded issue time;
  * formats and sheets are created in a fixed order; numbers are written in
  * the C locale, so the process must never call setlocale()).  A statement
  * revision's workbook reads only the documents of revisions up to its
@@ -22,8 +22,10 @@
  * XML, Excel's 32,767 characters, a cut marked " [...]"); every sheet is
  * set up for printing (SPEC 4.3): the Summary portrait, one page wide and
  * at most two tall up to about 170 rows (an invoice of 50 lines is about
- * 120), list sheets landscape, one page wide, the header row repeated, the
- * document number and "Page n of m" in the footer.
+ * 120), list sheets landscape, one page wide where that keeps the text at
+ * 7 pt or more (else at 7 pt over several pages wide, the first column
+ * repeated), the header row repeated, the document number and "Page n of
+ * m" in the footer.  No number shows as ### at the widths set.
  *
  * Workbooks are written in libxlsxwriter's constant_memory mode, with its
  * temporary files in the output's directory, and the calls are streamed
@@ -137,11 +139,12 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
  * 'credit_note') to path, named by the caller `<document_no>.xlsx`: one
  * sheet, `Credit note`, with the header (document type, number, issue
  * date, seller and buyer as recorded on the credit note, purchase order,
- * Entra tenant id, currency, period, "voids invoice X of <date>"), the
- * voided invoice's lines negated, and subtotal, tax and total (negative,
- * the credit note's own figures).  The lines must add up to the credit
- * note's subtotal (AC_EDATA otherwise).  Created date: the credit note's
- * issue date.  Printed portrait, one page wide.  Same contract as
+ * Entra tenant id, currency, period, "voids invoice X of <date>", the
+ * replacing invoice or none, and the reason in words), the voided
+ * invoice's lines negated, and subtotal, tax and total (negative, the
+ * credit note's own figures).  The lines must add up to the credit note's
+ * subtotal (AC_EDATA otherwise).  Created date: the credit note's
+ * recorded issue time.  Printed portrait, one page wide.  Same contract as
  * report_invoice_workbook(); AC_EDATA when document_no is not a credit
  * note. */
 ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
