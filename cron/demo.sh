@@ -59,6 +59,33 @@ inside() {
     "$ACBILL" run --period "$period" --out "$out" --as-of "$asof" \
         --upload-url "file://$delivered" || status=$?
 
+    echo "demo: held (no complete billing profile: statement, no invoice);"
+    echo "      no invoice for a total of 0"
+    psql -X -q -P pager=off -c "
+        SELECT tenant_id, status, coalesce(message, '') AS why
+          FROM billing.run_tenants
+         WHERE run_id = (SELECT max(run_id) FROM billing.runs)
+           AND (status = 'held' OR invoice_no IN (SELECT invoice_no
+                FROM billing.invoices WHERE total = 0))
+         ORDER BY tenant_id" || true
+
+    echo "demo: S00007's billing profile is completed: its invoice is"
+    echo "      issued without a new revision"
+    psql -X -q -c "
+        INSERT INTO ref.customers (tenant_id, legal_name, address, country,
+                                   tax_note)
+        SELECT tenant_id, name, E'7 Demo Road\\nSpringfield', 'US',
+               'Outside the scope of VAT: business customer outside the EU'
+          FROM usage.tenants WHERE tenant_id = 'S00007'
+        ON CONFLICT (tenant_id) DO NOTHING"
+    voided=$(psql -X -q -At -c "
+        SELECT min(tenant_id) FROM billing.documents
+         WHERE kind = 'invoice' AND tenant_id NOT IN ('S00001', 'S00002')")
+    echo "demo: $voided's calls turn out to be invalid: its new total is 0,"
+    echo "      a credit note voids its invoice without a replacement"
+    psql -X -q -c "
+        UPDATE usage.dialout_calls SET duration_seconds = -1
+         WHERE tenant_id = '$voided'"
     echo "demo: a late call for S00002 arrives: revision 2, a credit note"
     echo "      voiding its first invoice, and a new invoice"
     psql -X -q -c "
@@ -123,8 +150,11 @@ inside() {
     echo "demo: the documents finance books"
     psql -X -q -P pager=off -c "
         SELECT document_no, kind, tenant_id, issue_date, due_date, currency,
-               total, voids, invoice_no AS statement
+               total, voids, replaced_by, invoice_no AS statement
           FROM billing.documents ORDER BY kind DESC, document_no" || true
+    psql -X -q -P pager=off -c "
+        SELECT document_no, reason FROM billing.documents
+         WHERE kind = 'credit_note' ORDER BY document_no" || true
     psql -X -q -P pager=off -c "
         SELECT status, count(*) AS files, sum(bytes) AS bytes
           FROM billing.uploads GROUP BY status ORDER BY status" || true

@@ -2,7 +2,8 @@
  *
  * One sheet, `Credit note`: the header (what it is, its number and issue
  * date, the invoice it voids, seller and buyer as recorded on the credit
- * note), then the voided invoice's lines negated, and the credit note's
+ * note, its reason and the invoice that replaces it), then the voided
+ * invoice's lines negated, and the credit note's
  * own subtotal, tax and total (negative).  The lines must add up to the
  * subtotal: a credit note voids the whole invoice (SPEC 4.2). */
 #include "report.h"
@@ -22,7 +23,7 @@ enum {
     K_S_TAX_ID, K_S_PAYMENT, K_B_NAME, K_B_ADDR, K_B_COUNTRY, K_B_TAX_ID,
     K_B_EMAIL, K_HAS_BUYER, K_PO, K_ENTRA, K_PERIOD, K_TENANT, K_VOIDS,
     K_VOIDS_DATE, K_VOIDS_STATEMENT, K_VOIDS_TOTAL, K_TENANT_NAME,
-    K_STATEMENT, K_LINES_SUM
+    K_STATEMENT, K_LINES_SUM, K_REASON, K_REPLACED_BY
 };
 
 static const char cn_sql[] =
@@ -38,7 +39,8 @@ static const char cn_sql[] =
     " c.tenant_id, v.document_no, to_char(v.issue_date, 'YYYY-MM-DD'),"
     " v.invoice_no, v.total, i.tenant_name, c.invoice_no,"
     " (SELECT coalesce(-sum(amount), 0) FROM billing.invoice_lines l"
-    "   WHERE l.invoice_no = v.invoice_no)"
+    "   WHERE l.invoice_no = v.invoice_no),"
+    " c.reason, c.replaced_by"
     " FROM billing.documents c"
     " JOIN billing.documents v ON v.document_no = c.voids"
     " JOIN billing.invoices i ON i.invoice_no = v.invoice_no"
@@ -79,12 +81,31 @@ static ac_status write_credit_note(xb_book *b, PGconn *conn,
     snprintf(t, sizeof t, "invoice %s of %s (statement %s)", kv(r, K_VOIDS),
              kv(r, K_VOIDS_DATE), kv(r, K_VOIDS_STATEMENT));
     xb_label(s, "Voids", t, NULL);
+    /* SPEC 4.2, version 3: the replacing invoice, or none. */
+    if (kv(r, K_REPLACED_BY) != NULL)
+        xb_label(s, "Replaced by", kv(r, K_REPLACED_BY), NULL);
+    else if (kv(r, K_REASON) != NULL)
+        xb_label_note(s, "Replaced by", "(none: voided without "
+                      "replacement; the new total is 0)");
     xb_str(s, 0, "Voided invoice's total", NULL);
     xb_dec(s, 1, kv(r, K_VOIDS_TOTAL), m->m2);
     xb_next(s);
     xb_str(s, 0, "Total credited", b->bold);
     xb_dec(s, 1, kv(r, K_TOTAL), m->m2_bold);
     xb_next(s);
+    if (kv(r, K_REASON) != NULL) {
+        /* The reason in words, across the printed width, wrapped. */
+        char *why = xb_clean_dup(kv(r, K_REASON), XB_STR_MAX);
+        xb_str(s, 0, "Reason", b->bold);
+        xb_next(s);
+        if (why == NULL)
+            return ac_fail(err, AC_EOSERR, "out of memory");
+        worksheet_set_row(s->ws, s->row,
+                          15.0 * (double)(strlen(why) / 110 + 1), NULL);
+        worksheet_merge_range(s->ws, s->row, 0, s->row, 8, why, b->wrap);
+        free(why);
+        xb_next(s);
+    }
     xb_next(s);
     xb_party(s, "Seller", kv(r, K_S_NAME), kv(r, K_S_ADDR),
              kv(r, K_S_COUNTRY), kv(r, K_S_TAX_ID), "Payment details",
@@ -156,7 +177,9 @@ static ac_status write_credit_note(xb_book *b, PGconn *conn,
 
     static const double widths[] = { 36, 13, 11, 12, 12, 8, 9, 13, 9 };
     for (lxw_col_t col = 0; col < sizeof widths / sizeof *widths; col++)
-        worksheet_set_column(s->ws, col, col, widths[col], NULL);
+        worksheet_set_column(s->ws, col, col,
+                             xb_number_column_width(s, col, widths[col]),
+                             NULL);
     snprintf(t, sizeof t, "Credit note %s", kv(r, K_NO));
     worksheet_print_area(s->ws, 0, 0, s->row, 8);
     xb_print_setup(s, 0, 0, 0, t, 0, xb_paper_of(kv(r, K_S_COUNTRY)));
@@ -203,7 +226,9 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
     xb_props props = {
         .title = title, .subject = subject, .category = "Credit note",
         .keywords = keywords, .comments = comments,
-        .created = report_time_of(kv(r, K_ISSUE_DATE)),     /* 00:00 */
+        /* Its recorded issue time (SPEC 4.3): the same bytes when it is
+         * written again. */
+        .created = report_time_of(kv(r, K_ISSUED_AT)),
     };
     rc = xb_open(&book, path, &props, err);
     if (rc == AC_OK) {

@@ -84,9 +84,14 @@ static const char tenants_sql[] =
     "              + interval '14 hours' END)"
     "  UNION SELECT tenant_id FROM lr WHERE status IN ('failed', 'draft')),"
     " rows AS ("
-    "  SELECT i.tenant_id, i.tenant_name AS name, 'issued' AS status,"
-    "   CASE WHEN lr.status IN ('failed', 'draft') THEN 'latest run: '"
-    "     || lr.status || coalesce(': ' || lr.message, '') END AS reason,"
+    "  SELECT i.tenant_id, i.tenant_name AS name,"
+    /* SPEC 4.2: a held statement has no document yet; the reason names
+     * the missing columns of the billing profile. */
+    "   CASE WHEN lr.status = 'held' THEN 'held' ELSE 'issued' END"
+    "   AS status,"
+    "   CASE WHEN lr.status IN ('failed', 'draft', 'held') THEN"
+    "     'latest run: ' || lr.status || coalesce(': ' || lr.message, '')"
+    "   END AS reason,"
     "   i.invoice_no, i.revision, i.supersedes, i.calls, i.rejected_calls,"
     "   i.billed_minutes, i.subtotal, i.tax, i.total, i.currency,"
     "   p.total AS prev_total, i.total - p.total AS change, i.minor_unit,"
@@ -285,11 +290,14 @@ static ac_status finding_row(void *ctx, const PGresult *r, char *err)
     fin_ctx *c = ctx;
     xb_sheet *s = &c->s;
 
+    /* The detail wraps in its column, its row as tall as it needs. */
+    xb_str_wrapped(s, 5, db_value(r, 0, 5));
     xb_str(s, 0, db_value(r, 0, 0), NULL);
     xb_str(s, 1, db_value(r, 0, 1), NULL);
     xb_dec(s, 2, db_value(r, 0, 2), c->book.integer);
     for (int col = 3; col <= 6; col++)
-        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+        if (col != 5)
+            xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
     xb_next(s);
     return xb_check(&c->book, err);
 }

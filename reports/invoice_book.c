@@ -181,28 +181,49 @@ enum {
     D_PO, D_ENTRA, D_TAX_NOTE, D_TOTAL, D_HAS_BUYER, D_MINOR
 };
 
+/* The columns of a document row (enum D_...). */
+#define DOC_COLUMNS \
+    "SELECT d.document_no, d.invoice_no, to_char(d.issue_date, 'YYYY-MM-DD'),"\
+    " to_char(d.due_date, 'YYYY-MM-DD'), d.payment_terms_days,"\
+    " to_char(d.issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"\
+    " d.seller->>'legal_name', d.seller->>'address', d.seller->>'country',"\
+    " d.seller->>'tax_id', d.seller->>'payment_details',"\
+    " d.buyer->>'legal_name', d.buyer->>'address', d.buyer->>'country',"\
+    " d.buyer->>'tax_id', d.buyer->>'email', d.purchase_order,"\
+    " d.entra_tenant_id, d.tax_note, d.total, d.buyer IS NOT NULL,"\
+    " d.minor_unit"
+
 /* The invoice document in force for the tenant's period as of revision
  * $3: the latest invoice document of a revision <= $3 that no credit note
  * of a revision <= $3 voids.  Documents of later revisions are ignored,
- * so the workbook of a revision written again later is the same. */
+ * so the workbook of a revision written again later is the same.  $4:
+ * for a revision that was held (SPEC 4.2), the time it was first held;
+ * the documents issued since, its own included, came after its workbook
+ * and are left out too (they have workbooks of their own); else
+ * 'infinity'. */
 static const char doc_sql[] =
-    "SELECT d.document_no, d.invoice_no, to_char(d.issue_date, 'YYYY-MM-DD'),"
-    " to_char(d.due_date, 'YYYY-MM-DD'), d.payment_terms_days,"
-    " to_char(d.issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
-    " d.seller->>'legal_name', d.seller->>'address', d.seller->>'country',"
-    " d.seller->>'tax_id', d.seller->>'payment_details',"
-    " d.buyer->>'legal_name', d.buyer->>'address', d.buyer->>'country',"
-    " d.buyer->>'tax_id', d.buyer->>'email', d.purchase_order,"
-    " d.entra_tenant_id, d.tax_note, d.total, d.buyer IS NOT NULL,"
-    " d.minor_unit"
+    DOC_COLUMNS
     " FROM billing.documents d"
     " JOIN billing.invoices i ON i.invoice_no = d.invoice_no"
     " WHERE d.tenant_id = $1 AND d.period = $2::date AND d.kind = 'invoice'"
-    "   AND i.revision <= $3::int"
+    "   AND i.revision <= $3::int AND d.issued_at < $4::timestamptz"
     "   AND NOT EXISTS (SELECT 1 FROM billing.documents v"
     "     JOIN billing.invoices vi ON vi.invoice_no = v.invoice_no"
-    "     WHERE v.voids = d.document_no AND vi.revision <= $3::int)"
+    "     WHERE v.voids = d.document_no AND vi.revision <= $3::int"
+    "       AND v.issued_at < $4::timestamptz)"
     " ORDER BY i.revision DESC, d.year DESC, d.seq DESC LIMIT 1";
+
+/* One invoice document by number: the workbook of an invoice issued after
+ * its statement's (report_invoice_options.document_no). */
+static const char doc_by_no_sql[] =
+    DOC_COLUMNS
+    " FROM billing.documents d WHERE d.document_no = $1"
+    "   AND d.kind = 'invoice' AND d.invoice_no = $2";
+
+/* Whether the revision was held (SPEC 4.2): since when, and why. */
+static const char hold_sql[] =
+    "SELECT held_at, message FROM billing.document_holds"
+    " WHERE invoice_no = $1";
 
 /* A draft's seller and buyer: the reference data as it is now, in the
  * columns of doc_sql. */
@@ -241,6 +262,9 @@ typedef struct {
     PGresult *doc;              /* doc_sql or draft_party_sql, one row or
                                    none */
     int own_doc;                /* doc is this revision's own invoice */
+    const char *document_no;    /* the workbook of this invoice document
+                                   (issued after the statement's) */
+    PGresult *hold;             /* hold_sql: one row when it was held */
     char label[160];            /* the footer's document label */
     int paper;                  /* XB_PAPER_... */
     lxw_row_t header_row;       /* of the list sheets: 1 in a draft */
@@ -378,6 +402,14 @@ static ac_status summary_header(inv_ctx *c, xb_sheet *s, char *err)
         } else {
             label_note(s, "Invoice in force", "(none)");
         }
+        if (c->hold != NULL && PQntuples(c->hold) == 1)
+            /* SPEC 4.2: its documents wait for a complete buyer. */
+            label_str(s, "Documents", db_value(c->hold, 0, 1));
+        else if (dv(c, D_NO) == NULL &&
+                 strspn(iv(c, I_TOTAL), "0.") == strlen(iv(c, I_TOTAL)))
+            /* SPEC 4.2: no 0.00 invoice. */
+            label_str(s, "Documents", "Nothing to pay: the total is 0, "
+                      "so no invoice is issued");
     }
     if (dv(c, D_TERMS) != NULL) {
         snprintf(t, sizeof t, "%s days", dv(c, D_TERMS));
@@ -1021,8 +1053,12 @@ static ac_status write_summary(inv_ctx *c, char *err)
     static const double widths[] = {
         36, 13, 11, 12, 12, 8, 9, 13, 13, 13, 9
     };
+    /* Wide enough for every number (a JPY amount of six digits and four
+     * decimals, say): never ### (SPEC 4.3). */
     for (lxw_col_t col = 0; col < sizeof widths / sizeof *widths; col++)
-        worksheet_set_column(s.ws, col, col, widths[col], NULL);
+        worksheet_set_column(s.ws, col, col,
+                             xb_number_column_width(&s, col, widths[col]),
+                             NULL);
     worksheet_print_area(s.ws, 0, 0, last_printed, C_LAST);
     xb_print_setup(&s, 0, 0, last_printed <= SUMMARY_TWO_PAGE_ROWS ? 2 : 0,
                    c->label, c->draft, c->paper);
@@ -1570,9 +1606,12 @@ static ac_status finding_row(void *ctx, const PGresult *r, char *err)
     inv_ctx *c = ctx;
     xb_sheet *s = &c->list;
 
+    /* The detail wraps in its column, its row as tall as it needs. */
+    xb_str_wrapped(s, 3, db_value(r, 0, 3));
     xb_dec(s, 0, db_value(r, 0, 0), c->book.integer);
     for (int col = 1; col <= 4; col++)
-        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+        if (col != 3)
+            xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
     xb_next(s);
     return xb_check(&c->book, err);
 }
@@ -1762,8 +1801,24 @@ static ac_status load_document(inv_ctx *c, char *err)
         return db_query(c->conn, draft_party_sql, 1, p, &c->doc, err);
     }
     snprintf(rev, sizeof rev, "%s", iv(c, I_REVISION));
-    const char *p[] = { iv(c, I_TENANT), date, rev };
-    ac_status rc = db_query(c->conn, doc_sql, 3, p, &c->doc, err);
+    const char *hp[] = { c->invoice_no };
+    ac_status rc = db_query(c->conn, hold_sql, 1, hp, &c->hold, err);
+    if (rc != AC_OK)
+        return rc;
+    if (c->document_no != NULL) {
+        const char *np[] = { c->document_no, c->invoice_no };
+        rc = db_query(c->conn, doc_by_no_sql, 2, np, &c->doc, err);
+        if (rc == AC_OK && PQntuples(c->doc) != 1)
+            return ac_fail(err, AC_EDATA, "%s is not an invoice of "
+                           "statement %s", c->document_no, c->invoice_no);
+        if (rc == AC_OK)
+            c->own_doc = 1;
+        return rc;
+    }
+    const char *p[] = { iv(c, I_TENANT), date, rev,
+                        PQntuples(c->hold) == 1 ? PQgetvalue(c->hold, 0, 0)
+                                                : "infinity" };
+    rc = db_query(c->conn, doc_sql, 4, p, &c->doc, err);
     if (rc == AC_OK && PQntuples(c->doc) == 1)
         c->own_doc = strcmp(dv(c, D_STATEMENT), c->invoice_no) == 0;
     return rc;
@@ -1788,6 +1843,7 @@ static void free_ctx(inv_ctx *c)
     free(c->names);
     free(c->idbuf);
     PQclear(c->doc);
+    PQclear(c->hold);
     PQclear(c->inv);
     free(c);
 }
@@ -1810,6 +1866,7 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     c->conn = conn;
     c->invoice_no = invoice_no;
     c->draft = opt->draft != 0;
+    c->document_no = c->draft ? NULL : opt->document_no;
     c->header_row = c->draft ? 1 : 0;
     c->calls_per_sheet = calls_limit;
     if (c->calls_per_sheet > REPORT_CALLS_SHEET_MAX - c->header_row)
@@ -1874,11 +1931,10 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
              "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
              iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
-    /* Created: the issue date (the document's, or the statement's in the
-     * tenant's time zone), 00:00: a run on the same day gives the same
-     * bytes. */
-    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUE_DATE)
-                                               : iv(c, I_ISSUE_DATE));
+    /* Created: the recorded issue time (SPEC 4.3), the invoice
+     * document's, else the statement's: written again, the same bytes. */
+    time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUED_AT)
+                                               : iv(c, I_ISSUED));
     xb_props props = {
         .title = title, .subject = subject,
         .category = c->draft ? "Draft" : c->own_doc ? "Invoice"

@@ -10,7 +10,7 @@
  * matter.
  *
  * Output is deterministic: the same ledger rows give byte-identical files
- * (the document's creation time is its issue date from the ledger;
+ * (the document's creation time is its recorded issue time;
  * formats and sheets are created in a fixed order; numbers are written in
  * the C locale, so the process must never call setlocale()).  A statement
  * revision's workbook reads only the documents of revisions up to its
@@ -22,8 +22,10 @@
  * XML, Excel's 32,767 characters, a cut marked " [...]"); every sheet is
  * set up for printing (SPEC 4.3): the Summary portrait, one page wide and
  * at most two tall up to about 170 rows (an invoice of 50 lines is about
- * 120), list sheets landscape, one page wide, the header row repeated, the
- * document number and "Page n of m" in the footer.
+ * 120), list sheets landscape, one page wide where that keeps the text at
+ * 7 pt or more (else at 7 pt over several pages wide, the first column
+ * repeated), the header row repeated, the document number and "Page n of
+ * m" in the footer.  No number shows as ### at the widths set.
  *
  * Workbooks are written in libxlsxwriter's constant_memory mode, with its
  * temporary files in the output's directory, and the calls are streamed
@@ -119,6 +121,12 @@ typedef struct {
      * so it sees them.  A Calls sheet of a draft holds one call fewer
      * (REPORT_CALLS_SHEET_MAX - 1). */
     int draft;
+    /* Not NULL: the workbook of this invoice document of the revision
+     * (billing.documents, kind 'invoice', was_held: issued after the
+     * statement's own workbook, which stays as it was), named by the
+     * caller `<document_no>.xlsx`: its header is that invoice's.  Ignored
+     * in a draft. */
+    const char *document_no;
 } report_invoice_options;
 
 /* report_invoice_workbook() with options (NULL: none). */
@@ -131,11 +139,12 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
  * 'credit_note') to path, named by the caller `<document_no>.xlsx`: one
  * sheet, `Credit note`, with the header (document type, number, issue
  * date, seller and buyer as recorded on the credit note, purchase order,
- * Entra tenant id, currency, period, "voids invoice X of <date>"), the
- * voided invoice's lines negated, and subtotal, tax and total (negative,
- * the credit note's own figures).  The lines must add up to the credit
- * note's subtotal (AC_EDATA otherwise).  Created date: the credit note's
- * issue date.  Printed portrait, one page wide.  Same contract as
+ * Entra tenant id, currency, period, "voids invoice X of <date>", the
+ * replacing invoice or none, and the reason in words), the voided
+ * invoice's lines negated, and subtotal, tax and total (negative, the
+ * credit note's own figures).  The lines must add up to the credit note's
+ * subtotal (AC_EDATA otherwise).  Created date: the credit note's
+ * recorded issue time.  Printed portrait, one page wide.  Same contract as
  * report_invoice_workbook(); AC_EDATA when document_no is not a credit
  * note. */
 ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
@@ -155,7 +164,32 @@ time_t report_time_of(const char *ts);
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err);
 
-/* Write dir/SHA256SUMS listing the regular files named *.xlsx in dir
+/* Write the sales journal of month ('YYYY-MM', a calendar month of
+ * issue date; SPEC 4.5) to xlsx_path (journal-<YYYY-MM>.xlsx) and
+ * csv_path (journal-<YYYY-MM>.csv): one row per line of the month in
+ * billing.journal_lines (every invoice and credit note issued that
+ * month, whatever its usage period, in the order it was first
+ * journalled), with line, issue date, number, kind, tenant, buyer and
+ * its tax id (as recorded at issue), usage period, currency, tax
+ * category (UNCL 5305) and rate in percent, net, tax and gross (the
+ * document's subtotal, tax and total, exact to the minor unit, negative
+ * for a credit note), due date, the invoice a credit note voids and the
+ * one that replaces it.  The workbook adds a Totals sheet: per currency,
+ * and per currency, tax category and rate (documents, credit notes, net,
+ * tax, gross), summed exactly in SQL, so the rows of a currency re-add
+ * to its total.  The CSV is RFC 4180 (CRLF line ends, one header line of
+ * column names, every text field quoted with its quotes doubled, numbers
+ * unquoted with '.' decimals, UTF-8 without a byte order mark, no total
+ * rows).  Created date: the issue time of the month's latest document.
+ * Same ledger, same bytes.  Reads only.  AC_EUSAGE for a bad month;
+ * otherwise the contract of report_invoice_workbook() (both files are
+ * removed on failure). */
+ac_status report_journal(PGconn *conn, const char *month,
+                         const char *xlsx_path, const char *csv_path,
+                         char *err);
+
+/* Write dir/SHA256SUMS listing the regular files named *.xlsx or *.csv
+ * in dir
  * (names starting with '.' are skipped, as temporary files), sorted by
  * name in byte order, one "<64 hex digits>  <name>\n" line each: the
  * format `sha256sum -c` reads.  No *.xlsx gives an empty file.  The file

@@ -25,7 +25,8 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* The regular files *.xlsx of dir not starting with '.', sorted. */
+/* The regular files *.xlsx and *.csv of dir not starting with '.',
+ * sorted. */
 static ac_status list_xlsx(const char *dir, char ***out, size_t *count,
                            char *err)
 {
@@ -42,8 +43,10 @@ static ac_status list_xlsx(const char *dir, char ***out, size_t *count,
                        dir, strerror(errno));
     while (rc == AC_OK && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len <= 5 ||
-            strcmp(e->d_name + len - 5, ".xlsx") != 0)
+        /* The workbooks and the journals' CSV twins (SPEC 4.5). */
+        if (e->d_name[0] == '.' ||
+            !((len > 5 && strcmp(e->d_name + len - 5, ".xlsx") == 0) ||
+              (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0)))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
             sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))

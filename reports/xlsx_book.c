@@ -16,7 +16,6 @@
 #include "db.h"
 #include "report.h"
 
-#define XB_WIDTH_MAX 60
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is invalid,
  * overlong, a surrogate, beyond U+10FFFF, or U+FFFE/U+FFFF (not allowed
@@ -449,6 +448,45 @@ void xb_title(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
         s->width[col] = keep;
 }
 
+/* The widest number of column col: its text of n characters shown with
+ * thousands separators, four decimals and a currency code or symbol. */
+static void num_width(xb_sheet *s, lxw_col_t col, unsigned n)
+{
+    unsigned w = n + n / 3 + 5;
+    if (col < XB_MAX_COLS && w > s->num_width[col])
+        s->num_width[col] = w;
+}
+
+double xb_number_column_width(const xb_sheet *s, lxw_col_t col,
+                              double min_width)
+{
+    double w = col < XB_MAX_COLS ? (double)s->num_width[col] + 1 : 0;
+    return w > min_width ? w : min_width;
+}
+
+void xb_str_wrapped(xb_sheet *s, lxw_col_t col, const char *text)
+{
+    if (text == NULL || s->book->lerr != LXW_NO_ERROR)
+        return;
+    /* Lines of XB_WIDTH_MAX characters (bytes: a little more for
+     * accented text), 15 points each; the explicit breaks too. */
+    size_t lines = 1, run = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n' || ++run > XB_WIDTH_MAX) {
+            lines++;
+            run = 0;
+        }
+    }
+    double h = 15.0 * (double)lines;
+    if (lines > 1)
+        note(s, worksheet_set_row(s->ws, s->row, h > 409 ? 409 : h, NULL),
+             col);
+    unsigned keep = col < XB_MAX_COLS ? s->width[col] : 0;
+    xb_str(s, col, text, s->book->wrap);
+    if (col < XB_MAX_COLS)
+        s->width[col] = keep > XB_WIDTH_MAX ? keep : XB_WIDTH_MAX;
+}
+
 void xb_num(xb_sheet *s, lxw_col_t col, double v, lxw_format *f)
 {
     char tmp[64];
@@ -459,6 +497,7 @@ void xb_num(xb_sheet *s, lxw_col_t col, double v, lxw_format *f)
     int n = snprintf(tmp, sizeof tmp, "%.2f", v);
     /* Room for thousands separators and a currency symbol. */
     xb_width(s, col, (unsigned)n + (unsigned)n / 3 + 2);
+    num_width(s, col, (unsigned)n);
 }
 
 void xb_dec(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
@@ -469,6 +508,7 @@ void xb_dec(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f)
          col);
     size_t n = strlen(text);
     xb_width(s, col, (unsigned)(n + n / 3 + 2));
+    num_width(s, col, (unsigned)n);
 }
 
 /* Parse exactly `digits` decimal digits at *p into *out. */
@@ -703,8 +743,29 @@ void xb_print_setup(xb_sheet *s, int list, lxw_row_t header_row,
 
     worksheet_set_paper(s->ws, (uint8_t)paper);
     if (list) {
+        /* The columns' printed width at 100 %: Calibri 11 draws a column
+         * of w characters in 7 w + 5 pixels at 96 dpi (0.2646 mm each),
+         * the widths xb_fit_columns() set. */
+        double mm = 0;
+        for (int i = 0; i < XB_MAX_COLS; i++) {
+            if (s->width[i] == 0)
+                continue;
+            unsigned w = s->width[i] < 6 ? 6 : s->width[i];
+            w = (w > XB_WIDTH_MAX ? XB_WIDTH_MAX : w) + 2;
+            mm += (7.0 * w + 5) * 0.2646;
+        }
+        /* Landscape, margins of 0.5 inch left and right. */
+        double page = (paper == XB_PAPER_LETTER ? 279.4 : 297.0) - 25.4;
         worksheet_set_landscape(s->ws);
-        worksheet_fit_to_pages(s->ws, 1, 0);
+        if (mm * 7.0 <= page * 11.0) {
+            /* One page wide keeps 11 pt text at 7 pt or more. */
+            worksheet_fit_to_pages(s->ws, 1, 0);
+        } else {
+            /* Too wide for that: 7 pt, several pages wide, the first
+             * column (the call's or the row's key) on each. */
+            worksheet_set_print_scale(s->ws, 64);
+            note(s, worksheet_repeat_columns(s->ws, 0, 0), 0);
+        }
         note(s, worksheet_repeat_rows(s->ws, header_row, header_row), 0);
     } else {
         worksheet_set_portrait(s->ws);

@@ -22,6 +22,7 @@
 #include "status.h"
 
 #define XB_MAX_COLS 32
+#define XB_WIDTH_MAX 60         /* the widest column, in characters */
 #define XB_MAX_CURRENCIES 64
 #define XB_PROPS 5              /* title, subject, category, keywords,
                                    comments */
@@ -78,6 +79,8 @@ typedef struct {
     char name[32];
     lxw_row_t row;          /* the row being written */
     unsigned width[XB_MAX_COLS];    /* widest content so far, in chars */
+    unsigned num_width[XB_MAX_COLS];    /* widest number so far, as
+                                           shown with its format */
 } xb_sheet;
 
 /* The text cleaner of every cell and document property: text (NULL is
@@ -96,8 +99,10 @@ size_t xb_clean(const char *text, size_t max_units, char *out,
 char *xb_clean_dup(const char *text, size_t max_units);
 
 /* Page set-up of sheet s (SPEC 4.3, "set up for printing").  list: a
- * list sheet (landscape, one page wide, the row header_row repeated on
- * every page); otherwise a summary (portrait, one page wide and at most
+ * list sheet (landscape, the row header_row repeated on every page; one
+ * page wide when that keeps its text at 7 points or more, else printed at
+ * 64 %% (7 points) on several pages wide with the first column repeated
+ * on each; the widths are those xb_fit_columns() set); otherwise a summary (portrait, one page wide and at most
  * tall pages tall, 0: as many as needed).  The footer shows doc_label
  * (the document or statement number; NULL or "" for none) on the left,
  * the sheet's name in the centre and "Page n of m" on the right; draft
@@ -189,6 +194,18 @@ void xb_str(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f);
 void xb_num(xb_sheet *s, lxw_col_t col, double v, lxw_format *f);
 void xb_dec(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f);
 void xb_ts(xb_sheet *s, lxw_col_t col, const char *text, lxw_format *f);
+
+/* Like xb_str(), for a long text in a column of XB_WIDTH_MAX characters:
+ * wrapped (the book's wrap format), the row made tall enough for it (at
+ * most Excel's 409 points), so that it is read, not clipped.  Call it
+ * before any other cell of the row (constant_memory writes a row once). */
+void xb_str_wrapped(xb_sheet *s, lxw_col_t col, const char *text);
+
+/* For a sheet whose columns the caller sizes itself: width at least
+ * min_width, and wide enough for the widest number written to col, so
+ * that no number shows as ###. */
+double xb_number_column_width(const xb_sheet *s, lxw_col_t col,
+                              double min_width);
 
 /* Like xb_str(), for a title or note that may run over the next columns:
  * it does not count towards the column's width. */

@@ -480,6 +480,9 @@ static int run_init(void)
     return testdb_exec(rdb,
         "INSERT INTO usage.tenants (tenant_id, name, currency, time_zone)"
         " VALUES ('T1', 'Contoso', 'USD', 'UTC');"
+        /* The seller on every document (SPEC 4.2). */
+        "INSERT INTO ref.operator (legal_name, address, country, tax_id)"
+        " VALUES ('Resale Telecom Ltd', 'London', 'GB', 'GB123456789');"
         "INSERT INTO ref.rates (currency, prefix, per_minute,"
         " connection_fee, valid_from) VALUES"
         " ('USD', '1', 0.0200, 0, '2026-01-01T00:00Z'),"

@@ -414,7 +414,8 @@ static void test_invoice_sheets_and_calls(void)
     CHECK_HAS(props, "title\tInvoice INV-2026-000001, Contoso\n");
     CHECK_HAS(props, "creator\tacbill\n");
     /* Created: the invoice document's issue date. */
-    CHECK_HAS(props, "created\t2026-11-01 00:00:00\n");
+    /* Created: the invoice's recorded issue time (SPEC 4.3). */
+    CHECK_HAS(props, "created\t2026-11-01 02:00:00\n");
     free(props);
 }
 
@@ -540,6 +541,19 @@ static void test_invoice_findings(void)
     CHECK_HAS(got, "\tLICENSE_OVER_ASSIGNED\tDIALOUT_USCA\t");
     free(got);
     free(rows);
+    /* The detail wraps in a column of 60 characters, its row as tall as
+     * it needs (not clipped): the longest detail here is 2 to 4 lines. */
+    char *x = reader("part '%s' xl/worksheets/sheet4.xml", path);
+    CHECK_HAS(x, "<col min=\"4\" max=\"4\" width=\"62.7109375\" "
+              "customWidth=\"1\"/>");
+    CU_ASSERT_PTR_NOT_NULL(strstr(x ? x : "", " customHeight=\"1\""));
+    free(x);
+    char *cell = reader("cell '%s' Findings D2", path);
+    CU_ASSERT_PTR_NOT_NULL(cell);
+    free(cell);
+    x = reader("part '%s' xl/styles.xml", path);
+    CHECK_HAS(x, "<alignment vertical=\"top\" wrapText=\"1\"/>");
+    free(x);
 }
 
 /* Calls past the sheet limit continue on Calls (2), ... with the header
@@ -1077,8 +1091,9 @@ static void test_finance_summary(void)
         "INV-2026-000001\tinvoice\tT1\tContoso\tT1-2026-10-R1\t"
         "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t5.15\t0\t5.15\t\t"
         "CN-2026-000001\n"
+        /* A credit note has no due date (SPEC 4.2, version 3). */
         "CN-2026-000001\tcredit note\tT1\tContoso\tT1-2026-10-R2\t"
-        "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t-5.15\t0\t-5.15\t"
+        "2026-11-02 00:00:00\t\tUSD\t-5.15\t0\t-5.15\t"
         "INV-2026-000001\n"
         "INV-2026-000003\tinvoice\tT1\tContoso\tT1-2026-10-R2\t"
         "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t5.21\t0\t5.21\n"
@@ -1333,7 +1348,7 @@ static void test_document_header(void)
     free(cell);
     char *props = reader("props '%s'", path);
     CHECK_HAS(props, "title\tInvoice INV-2026-000003, Contoso\n");
-    CHECK_HAS(props, "created\t2026-11-02 00:00:00\n");
+    CHECK_HAS(props, "created\t2026-11-02 02:00:00\n");
     free(props);
 
     /* R3: the money did not change, no document: a usage statement. */
@@ -1350,7 +1365,7 @@ static void test_document_header(void)
     check_label(path, "Summary", "Issue date", "2026-11-03 00:00:00");
     props = reader("props '%s'", path);
     CHECK_HAS(props, "title\tUsage statement T1-2026-10-R3, Contoso\n");
-    CHECK_HAS(props, "created\t2026-11-03 00:00:00\n");
+    CHECK_HAS(props, "created\t2026-11-03 02:00:00\n");
     free(props);
 
     /* R1 written again after R2 voided its invoice: still that invoice,
@@ -1466,8 +1481,13 @@ static void test_credit_note(void)
     CHECK_HAS(s, "\nDocument type\tCredit note\nDocument number\t"
               "CN-2026-000001\nIssue date\t2026-11-02 00:00:00\n"
               "Voids\tinvoice INV-2026-000001 of 2026-11-01 (statement "
-              "T1-2026-10-R1)\nVoided invoice's total\t5.15\n"
-              "Total credited\t-5.15\n");
+              "T1-2026-10-R1)\nReplaced by\tINV-2026-000003\n"
+              "Voided invoice's total\t5.15\n"
+              "Total credited\t-5.15\n"
+              /* SPEC 4.2, version 3: the reason in words. */
+              "Reason\nStatement T1-2026-10-R2 revises T1-2026-10-R1: 1 "
+              "call arrived late. Total 5.15 -> 5.21 USD. Replaced by "
+              "invoice INV-2026-000003.\n");
     CHECK_HAS(s, "\nSeller\tNorthwind Telecom Ltd\n");
     CHECK_HAS(s, "\nFrance\tFR\tgeographic\t0.035\t0\t-1\t-3\t-0.11\t1\n");
     CHECK_HAS(s, "\nJamaica\tJM\tgeographic\t0.25\t0.05\t-1\t-10\t-2.55\t3\n");
@@ -1479,7 +1499,7 @@ static void test_credit_note(void)
     free(cell);
     char *props = reader("props '%s'", path);
     CHECK_HAS(props, "title\tCredit note CN-2026-000001, Contoso\n");
-    CHECK_HAS(props, "created\t2026-11-02 00:00:00\n");
+    CHECK_HAS(props, "created\t2026-11-02 02:00:00\n");
     free(props);
     char *xml = reader("part '%s' xl/worksheets/sheet1.xml", path);
     CHECK_HAS(xml, "<oddFooter>&amp;LCredit note CN-2026-000001&amp;C&amp;A"
@@ -1598,23 +1618,35 @@ static void test_print_setup(void)
               "T5-2026-10-R1)&amp;C&amp;A&amp;RPage &amp;P of &amp;N"
               "</oddFooter>");
     free(x);
-    /* List sheets (2-5): landscape, one page wide, any number tall. */
+    /* List sheets (2-5): landscape, any number tall; one page wide where
+     * that keeps the text at 7 pt or more (Organizers, Findings), else
+     * at 64 %% (7 pt) over several pages wide, the first column repeated
+     * (Calls, 22 columns; Reconciliation, 13 wide ones). */
     for (int i = 2; i <= 5; i++) {
+        int wide = i == 2 || i == 5;
         x = reader("part '%s' xl/worksheets/sheet%d.xml", path, i);
-        CHECK_HAS(x, "<pageSetUpPr fitToPage=\"1\"/>");
-        CHECK_HAS(x, "<pageSetup paperSize=\"9\" fitToHeight=\"0\" "
-                  "orientation=\"landscape\"/>");
+        if (wide) {
+            CHECK_HAS(x, "<pageSetup paperSize=\"9\" scale=\"64\" "
+                      "orientation=\"landscape\"/>");
+            CU_ASSERT_PTR_NULL(strstr(x ? x : "", "fitToPage"));
+        } else {
+            CHECK_HAS(x, "<pageSetUpPr fitToPage=\"1\"/>");
+            CHECK_HAS(x, "<pageSetup paperSize=\"9\" fitToHeight=\"0\" "
+                      "orientation=\"landscape\"/>");
+        }
         CHECK_HAS(x, "&amp;LInvoice INV-2026-000004 (statement "
                   "T5-2026-10-R1)&amp;C&amp;A&amp;RPage &amp;P of &amp;N");
         free(x);
     }
-    /* The header rows repeat; the Summary prints without its chart
-     * data. */
+    /* The header rows repeat (and the first column where the sheet is
+     * several pages wide); the Summary prints without its chart data. */
     x = reader("part '%s' xl/workbook.xml", path);
     CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Titles\" localSheetId=\"1\">"
-              "Calls!$1:$1</definedName>");
+              "Calls!$A:$A,Calls!$1:$1</definedName>");
+    CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Titles\" localSheetId=\"3\">"
+              "Findings!$1:$1</definedName>");
     CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Titles\" localSheetId=\"4\">"
-              "Reconciliation!$6:$6</definedName>");
+              "Reconciliation!$A:$A,Reconciliation!$6:$6</definedName>");
     CHECK_HAS(x, "<definedName name=\"_xlnm.Print_Area\" localSheetId=\"0\">"
               "Summary!$A$1:$K$");
     free(x);

@@ -26,6 +26,10 @@ Commands:
   parts FILE                  every member parsed as XML (xml.dom.minidom);
                               prints "ok NAME" a line, fails on the first
                               that is not well-formed
+  overflow FILE SHEET         the number cells whose text, as their format
+                              shows it, is wider than their column (Excel
+                              would show ###): "REF TEXT WIDTH" a line;
+                              nothing when every number fits
 """
 import datetime
 import decimal
@@ -143,7 +147,43 @@ def cmd_parts(path):
                 print("ok %s" % name)
 
 
-COMMANDS = {"part": (cmd_part, 2, 2), "parts": (cmd_parts, 1, 1),"sheets": (cmd_sheets, 1, 1), "rows": (cmd_rows, 2, 99),
+def shown(value, fmt):
+    """The text of number value under number format fmt, as Excel shows
+    it (thousands separators, decimals, literal prefix and suffix)."""
+    import re
+    section = fmt.split(";")[0]
+    if section == "General":
+        return norm(value)
+    literal = "".join(re.findall(r'"([^"]*)"', section))
+    symbol = "".join(re.findall(r"\[\$([^-\]]*)", section))
+    core = re.sub(r'"[^"]*"|\[[^\]]*\]', "", section)
+    m = re.search(r"[#0,]*0(\.0+)?", core)
+    decimals = len(m.group(1)) - 1 if m and m.group(1) else 0
+    comma = "," in core
+    text = ("{:,.%df}" if comma else "{:.%df}") % decimals
+    text = text.format(abs(value))
+    before, after = (core[:m.start()], core[m.end():]) if m else (core, "")
+    return (("-" if value < 0 else "") + symbol + before + text + after
+            + literal)
+
+
+def cmd_overflow(path, name):
+    from openpyxl.utils import get_column_letter
+    ws = sheet(book(path), name)
+    for row in ws.iter_rows():
+        for c in row:
+            if not isinstance(c.value, (int, float)) or c.is_date:
+                continue
+            letter = get_column_letter(c.column)
+            dim = ws.column_dimensions.get(letter)
+            width = dim.width if dim is not None and dim.width else 8.43
+            merged = any(c.coordinate in r for r in ws.merged_cells.ranges)
+            text = shown(c.value, c.number_format or "General")
+            if not merged and len(text) > width:
+                print("%s %s %s" % (c.coordinate, text, width))
+
+
+COMMANDS = {"overflow": (cmd_overflow, 2, 2), "part": (cmd_part, 2, 2), "parts": (cmd_parts, 1, 1),"sheets": (cmd_sheets, 1, 1), "rows": (cmd_rows, 2, 99),
             "cell": (cmd_cell, 3, 3), "find": (cmd_find, 3, 4),
             "label": (cmd_label, 3, 3),
             "props": (cmd_props, 1, 1), "view": (cmd_view, 2, 2)}

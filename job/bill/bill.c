@@ -424,23 +424,30 @@ static ac_status record_inputs(PGconn *conn, job *j, const char *invoice_no,
 }
 
 /* SPEC 4.2: the financial documents of revision invoice_no, committed
- * (an invoice; a credit note and an invoice; or none), numbered in their
- * own READ COMMITTED transaction (one statement, autocommit) so that
- * workers share the gapless counters; a revision already decided gives
- * its documents again and writes nothing.  Their numbers go into
- * result->documents. */
+ * (an invoice; a credit note and an invoice; a credit note alone; or
+ * none), numbered in their own READ COMMITTED transaction (one statement,
+ * autocommit) so that workers share the gapless counters; a revision
+ * already decided gives its documents again and writes nothing.  Their
+ * numbers go into result->documents, and into result->fresh only when
+ * this call wrote them.  A revision that needs documents while the
+ * buyer's profile is incomplete is held: nothing is written, and
+ * result->held says which ref.customers columns are missing. */
 static ac_status issue_documents(PGconn *conn, const char *invoice_no,
                                  bill_result *result, char *err)
 {
     const char *p[] = { invoice_no };
     PGresult *res;
     ac_status rc = db_query(conn,
-        "SELECT array_to_string(billing.issue_documents($1), ' ')", 1, p,
-        &res, err);
+        "SELECT array_to_string(d.documents, ' '), d.held, d.written_now"
+        " FROM billing.issue_documents($1) d", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
     snprintf(result->documents, sizeof result->documents, "%s",
              PQgetvalue(res, 0, 0));
+    snprintf(result->held, sizeof result->held, "%s", PQgetvalue(res, 0, 1));
+    snprintf(result->fresh, sizeof result->fresh, "%s",
+             strcmp(PQgetvalue(res, 0, 2), "t") == 0 ? result->documents
+                                                     : "");
     PQclear(res);
     return AC_OK;
 }
@@ -1121,6 +1128,11 @@ static void fingerprint_summary(job *j)
         fp_long(j, lines[i].exact);
     }
     for (int i = 0; i < j->nfindings; i++) {
+        /* A profile added later with the same resolved tax is no new
+         * revision (SPEC 4.1: buyer details alone make none): its
+         * absence is reported, not an input. */
+        if (strcmp(j->findings[i].code, "BILLING_PROFILE_MISSING") == 0)
+            continue;
         fp_text(j, j->findings[i].code);
         fp_text(j, j->findings[i].subject);
         fp_text(j, j->findings[i].detail);
@@ -1865,20 +1877,30 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
          * nothing when they were decided (the usual case). */
         if (rc == AC_OK)
             rc = issue_documents(conn, result->invoice_no, result, why);
-        result->documents[0] = '\0';
+        /* Documents of a held statement whose profile is now complete
+         * (or of a run that died before them) are issued here. */
+        snprintf(result->documents, sizeof result->documents, "%s",
+                 result->fresh);
         if (rc == AC_OK)
-            rc = record_tenant(conn, ctx, tenant->tenant_id, "unchanged",
-                               result->invoice_no, result->calls, NULL, why);
+            rc = record_tenant(conn, ctx, tenant->tenant_id,
+                               result->held[0] ? "held" : "unchanged",
+                               result->invoice_no, result->calls,
+                               result->held[0] ? result->held
+                               : result->documents[0] ? result->documents
+                               : NULL, why);
         if (rc == AC_OK && ctx->pub != NULL)
             rc = publisher_submit(ctx->pub, result->invoice_no, NULL, why);
     } else if (rc == AC_OK) {
         rc = db_exec(conn, "COMMIT", why);
         if (rc == AC_OK)
             rc = issue_documents(conn, j.invoice_no, result, why);
-        if (rc == AC_OK && result->documents[0] != '\0')
-            rc = record_tenant(conn, ctx, tenant->tenant_id, "issued",
+        if (rc == AC_OK && (result->documents[0] != '\0' ||
+                            result->held[0] != '\0'))
+            rc = record_tenant(conn, ctx, tenant->tenant_id,
+                               result->held[0] ? "held" : "issued",
                                j.invoice_no, result->calls,
-                               result->documents, why);
+                               result->held[0] ? result->held
+                                               : result->documents, why);
         if (rc == AC_OK && ctx->pub != NULL) {
             /* The spool is the publisher's from here on. */
             fflush(j.spool);

@@ -58,6 +58,15 @@ typedef struct {
     char documents[160];        /* issued document numbers, space
                                    separated ("CN-2026-000001
                                    INV-2026-000002"); "" when none */
+    char fresh[160];            /* the documents this call wrote (a
+                                   held statement's, issued once its
+                                   profile is complete, on the unchanged
+                                   path); "" when none */
+    char held[512];             /* SPEC 4.2: the statement needs
+                                   documents but the buyer's profile is
+                                   incomplete: why, naming the missing
+                                   ref.customers columns; "" when not
+                                   held */
     char draft_path[4096];      /* BILL_DRAFT with --out: the draft
                                    workbook written, else "" */
 } bill_result;

@@ -195,7 +195,16 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
         /* Writing our own output failed (disk full included): 73. */
         return rc == AC_EIO ? AC_ECANTCREAT : rc;
     }
+    /* The directory's SHA256SUMS under its lock: a run of another period
+     * may be writing this month's sales journal here (publish.h). */
+    const char *lp[] = { opt->period };
+    rc = db_exec_params(conn, "SELECT pg_advisory_lock(hashtextextended("
+                        "'acbill-dir ' || $1, 0))", 1, lp, err);
+    if (rc != AC_OK)
+        return rc;
     rc = report_write_sha256sums(dir, err);
+    db_exec_params(conn, "SELECT pg_advisory_unlock(hashtextextended("
+                   "'acbill-dir ' || $1, 0))", 1, lp, NULL);
     if (rc == AC_EIO)
         rc = AC_ECANTCREAT;
     if (rc != AC_OK || opt->upload.base_url == NULL)
@@ -209,6 +218,26 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     if (rc == AC_OK)
         rc = upload_enqueue(conn, &opt->upload, opt->period,
                             UPLOAD_MANIFEST_NAME, sums, NULL, run_id, err);
+    return rc;
+}
+
+/* SPEC 4.2: no document without a complete seller.  Before billing any
+ * tenant: AC_ECONFIG naming the empty ref.operator columns (and a number
+ * prefix that is not safe, SPEC 2), so that nothing is issued. */
+static ac_status check_seller(PGconn *conn, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn, "SELECT array_to_string("
+                            "billing.document_seller_missing(), ', ')", 0,
+                            NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQgetvalue(res, 0, 0)[0] != '\0')
+        rc = ac_fail(err, AC_ECONFIG, "the seller on every document, "
+                     "ref.operator, is incomplete: %s missing or not "
+                     "valid; nothing was billed (set them, then run "
+                     "again)", PQgetvalue(res, 0, 0));
+    PQclear(res);
     return rc;
 }
 
@@ -244,7 +273,8 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
         "       coalesce(sum(calls), 0),"
         "       coalesce(string_agg(DISTINCT coalesce(exit_status, 65)::text,"
         "                ',') FILTER (WHERE status = 'failed'), ''),"
-        "       count(*) FILTER (WHERE status = 'draft')"
+        "       count(*) FILTER (WHERE status = 'draft'),"
+        "       count(*) FILTER (WHERE status = 'held')"
         " FROM billing.run_tenants WHERE run_id = $1", 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
@@ -258,6 +288,7 @@ static ac_status count_results(PGconn *conn, run_summary *s, char *err)
             s->failed_status = ac_status_worst(s->failed_status,
                                                (ac_status)atoi(c));
     s->drafted = atoi(PQgetvalue(res, 0, 5));
+    s->held = atoi(PQgetvalue(res, 0, 6));
     PQclear(res);
     return AC_OK;
 }
@@ -629,7 +660,19 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
             atomic_fetch_add(&counters->calls, (long long)r.calls);
             atomic_fetch_add(&counters->tenants, 1);
         }
-        if (trc == AC_OK && r.outcome == BILL_ISSUED)
+        if (trc == AC_OK && r.held[0] != '\0')
+            /* SPEC 4.2: the statement stands, its documents wait (an
+             * information, like the finance summary's row: held tenants
+             * do not change the exit status, and --quiet stays quiet). */
+            ac_info("tenant %s: %s %s (%d calls, total %s %s) %s",
+                    t.tenant_id, r.outcome == BILL_ISSUED ? "issued"
+                    : "statement", r.invoice_no, (int)r.calls, r.total,
+                    t.currency, r.held);
+        else if (trc == AC_OK && r.outcome == BILL_UNCHANGED &&
+                 r.documents[0] != '\0')
+            ac_info("tenant %s: %s stands; documents issued now: %s",
+                    t.tenant_id, r.invoice_no, r.documents);
+        else if (trc == AC_OK && r.outcome == BILL_ISSUED)
             ac_info("tenant %s: issued %s (%d calls, total %s %s)%s%s",
                     t.tenant_id, r.invoice_no, (int)r.calls, r.total,
                     t.currency, r.documents[0] ? "; documents " : "",
@@ -813,6 +856,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = db_connect(opt->conninfo, &conn, err);
     if (rc == AC_OK)
         rc = migrate_check(conn, sql_dir, err);
+    if (rc == AC_OK)
+        rc = check_seller(conn, err);
     const char *kp[] = { key };
     if (rc == AC_OK)
         rc = db_query(conn, RUN_LOCK_SQL("pg_try_advisory_lock"), 1, kp,
@@ -908,6 +953,16 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = write_period_files(conn, opt, out_dir, summary->run_id, msg);
         if (rc != AC_OK) {
             ac_error("period %s: %s", opt->period, msg);
+            ac_fail(err, rc, "%s", msg);
+        }
+    }
+    if (rc == AC_OK && opt->out_dir != NULL) {
+        /* SPEC 4.5: the sales journals of the months of issue. */
+        int months;
+        rc = publish_journals(conn, real_out, &opt->upload,
+                              summary->run_id, &months, msg);
+        if (rc != AC_OK) {
+            ac_error("sales journal: %s", msg);
             ac_fail(err, rc, "%s", msg);
         }
     }
@@ -1019,7 +1074,9 @@ static void run_usage(FILE *out)
         "69 database or upload server unavailable, or files wait for\n"
         "upload; 70 internal; 73 output cannot be written (disk full);\n"
         "75 try again later (the period's run lock is held, a timeout);\n"
-        "78 configuration.  See acbill(1).\n",
+        "78 configuration (also: the seller, ref.operator, incomplete).\n"
+        "Tenants held for an incomplete buyer (ref.customers) do not change\n"
+        "it.  See acbill(1).\n",
         RUN_MAX_WORKERS, DEFAULT_FAIR_USE_MINUTES, DB_DEFAULT_LOCK_TIMEOUT,
         DB_DEFAULT_STATEMENT_TIMEOUT);
 }
@@ -1162,9 +1219,9 @@ int cmd_run(int argc, char **argv)
         ac_status rc = run_period(&opt, &s, err);
         if (s.run_id != 0)
             ac_info("run %lld: period %s done: %d tenant(s), %d issued, %d "
-                    "unchanged, %d drafted, %d failed, %lld calls", s.run_id,
-                    opt.period, s.tenants, s.issued, s.unchanged, s.drafted,
-                    s.failed, s.calls);
+                    "unchanged, %d held, %d drafted, %d failed, %lld calls",
+                    s.run_id, opt.period, s.tenants, s.issued, s.unchanged,
+                    s.held, s.drafted, s.failed, s.calls);
         if (rc != AC_OK && nperiods > 1)
             ac_error("run: period %s: %s (exit %d, %s)", opt.period, err, rc,
                      ac_status_name(rc));

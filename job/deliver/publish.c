@@ -163,8 +163,9 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
 
 /* The financial documents of revision invoice_no (SPEC 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
- * written), whose file name and SHA-256 it records too; each credit note
- * gets a workbook of its own, <document_no>.xlsx, written to a temporary
+ * written), whose file name and SHA-256 it records too, unless it was
+ * issued after that workbook (a held statement, SPEC 4.2); such an
+ * invoice and each credit note get a workbook of their own, <document_no>.xlsx, written to a temporary
  * name and renamed, recorded once and queued for upload.  A credit note
  * whose file is there with the recorded SHA-256 is left alone. */
 static ac_status publish_documents(publisher *p, PGconn *conn,
@@ -181,12 +182,15 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
         "UPDATE billing.documents d SET file_name = i.file_name,"
         " content_sha256 = i.content_sha256 FROM billing.invoices i"
         " WHERE d.invoice_no = $1 AND i.invoice_no = $1"
-        " AND d.kind = 'invoice' AND d.content_sha256 IS NULL"
+        " AND d.kind = 'invoice' AND NOT d.was_held"
+        " AND d.content_sha256 IS NULL"
         " AND i.content_sha256 IS NOT NULL", 1, q, err);
+    /* Credit notes, and an invoice issued after its statement's workbook
+     * (the statement was held, SPEC 4.2): workbooks of their own. */
     if (rc == AC_OK)
         rc = db_query(conn,
-            "SELECT document_no, content_sha256 FROM billing.documents"
-            " WHERE invoice_no = $1 AND kind = 'credit_note'"
+            "SELECT document_no, content_sha256, kind FROM billing.documents"
+            " WHERE invoice_no = $1 AND (kind = 'credit_note' OR was_held)"
             " ORDER BY document_no", 1, q, &res, err);
     if (rc != AC_OK)
         return rc;
@@ -200,7 +204,12 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
             continue;
         snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", p->out_dir, file,
                  (long)getpid());
-        rc = report_credit_note_workbook(conn, no, tmp, err);
+        if (strcmp(PQgetvalue(res, i, 2), "invoice") == 0) {
+            report_invoice_options o = { .document_no = no };
+            rc = report_invoice_workbook_opt(conn, invoice_no, tmp, &o, err);
+        } else {
+            rc = report_credit_note_workbook(conn, no, tmp, err);
+        }
         if (rc == AC_OK)
             rc = sha256_file(tmp, hex, err);
         if (rc == AC_OK && want == NULL) {
@@ -446,4 +455,118 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
         return ac_fail(err, worst != AC_OK ? worst : AC_ECANTCREAT,
                        "%d workbook(s) could not be written", *failed);
     return AC_OK;
+}
+
+/* ------------------------------------------------------------ journals */
+
+/* Put a file written under the temporary name tmp in place at path: the
+ * one way the journals are created (written to a temporary name in the
+ * same directory, then renamed, so readers see the old file or the new
+ * one, never a part); on failure tmp is removed. */
+static ac_status put_file(const char *tmp, const char *path, char *err)
+{
+    if (rename(tmp, path) == 0)
+        return AC_OK;
+    ac_status rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                           strerror(errno));
+    unlink(tmp);
+    return rc;
+}
+
+/* One month's journal, in the caller's open transaction holding the
+ * month's directory lock: lines for its new documents, both files, the
+ * directory's SHA256SUMS, the uploads.  *added: how many documents were
+ * new (0: nothing was written). */
+static ac_status journal_month(PGconn *conn, const char *out_root,
+                               const char *month, const upload_options *uopt,
+                               long long run_id, int *added, char *err)
+{
+    char dir[PATH_MAX], xlsx[PATH_MAX], csv[PATH_MAX], tx[PATH_MAX],
+         tc[PATH_MAX], name_x[32], name_c[32], sums[PATH_MAX], date[16];
+    PGresult *res;
+    const char *p[] = { month };
+    ac_status rc = db_query(conn, "SELECT pg_advisory_xact_lock("
+                            "hashtextextended('acbill-dir ' || $1, 0))", 1,
+                            p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    PQclear(res);
+    snprintf(date, sizeof date, "%s-01", month);
+    const char *dp[] = { date };
+    rc = db_query(conn, "SELECT billing.journal_append($1::date)", 1, dp,
+                  &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *added = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (*added == 0)
+        return AC_OK;           /* another run wrote it meanwhile */
+
+    snprintf(dir, sizeof dir, "%s/%s", out_root, month);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", dir,
+                       strerror(errno));
+    snprintf(name_x, sizeof name_x, "journal-%s.xlsx", month);
+    snprintf(name_c, sizeof name_c, "journal-%s.csv", month);
+    snprintf(xlsx, sizeof xlsx, "%s/%s", dir, name_x);
+    snprintf(csv, sizeof csv, "%s/%s", dir, name_c);
+    snprintf(tx, sizeof tx, "%s/.%s.tmp-%ld", dir, name_x, (long)getpid());
+    snprintf(tc, sizeof tc, "%s/.%s.tmp-%ld", dir, name_c, (long)getpid());
+    rc = report_journal(conn, month, tx, tc, err);
+    if (rc == AC_EIO)
+        rc = AC_ECANTCREAT;     /* our own output */
+    if (rc == AC_OK)
+        rc = put_file(tx, xlsx, err);
+    if (rc == AC_OK)
+        rc = put_file(tc, csv, err);
+    unlink(tx);
+    unlink(tc);
+    if (rc == AC_OK)
+        rc = report_write_sha256sums(dir, err);
+    if (rc == AC_EIO)
+        rc = AC_ECANTCREAT;
+    if (rc != AC_OK || uopt == NULL || uopt->base_url == NULL)
+        return rc;
+    snprintf(sums, sizeof sums, "%s/%s", dir, UPLOAD_MANIFEST_NAME);
+    rc = upload_enqueue(conn, uopt, month, name_x, xlsx, NULL, run_id, err);
+    if (rc == AC_OK)
+        rc = upload_enqueue(conn, uopt, month, name_c, csv, NULL, run_id,
+                            err);
+    if (rc == AC_OK)
+        rc = upload_enqueue(conn, uopt, month, UPLOAD_MANIFEST_NAME, sums,
+                            NULL, run_id, err);
+    return rc;
+}
+
+ac_status publish_journals(PGconn *conn, const char *out_root,
+                           const upload_options *uopt, long long run_id,
+                           int *written, char *err)
+{
+    PGresult *months;
+    ac_status rc = db_query(conn, "SELECT to_char(m, 'YYYY-MM') FROM"
+                            " billing.journal_pending_months() m", 0, NULL,
+                            &months, err);
+    *written = 0;
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(months); i++) {
+        const char *month = PQgetvalue(months, i, 0);
+        int added = 0;
+        rc = db_exec(conn, "BEGIN", err);
+        if (rc == AC_OK)
+            rc = journal_month(conn, out_root, month, uopt, run_id, &added,
+                               err);
+        if (rc == AC_OK)
+            rc = db_exec(conn, "COMMIT", err);
+        else
+            db_exec(conn, "ROLLBACK", NULL);
+        if (rc == AC_OK && added > 0) {
+            (*written)++;
+            ac_info("sales journal %s: %d document(s) added, written to "
+                    "%s/%s/journal-%s.xlsx and .csv", month, added, out_root,
+                    month, month);
+        }
+    }
+    PQclear(months);
+    return rc;
 }

@@ -68,4 +68,21 @@ void publisher_spool_release(publisher *p, const char *path);
  * be written (disk full included). */
 ac_status publisher_finish(publisher *p, int *failed, char *err);
 
+/* SPEC 4.5: write the sales journal of every month of issue that has
+ * documents no journal lists yet: out_root/<YYYY-MM>/journal-<YYYY-MM>.xlsx
+ * and .csv (report_journal()), rewritten whole with the new documents
+ * added after the rows already published (billing.journal_lines, which
+ * never change), then that directory's SHA256SUMS; with uopt->base_url
+ * set, the three are queued for upload to <base>/<YYYY-MM>/ (once per
+ * content, upload_enqueue()).  Each month is one transaction on conn
+ * (idle on entry) holding the advisory lock 'acbill-dir <YYYY-MM>'
+ * (hashtextextended), also taken by whoever writes that directory's
+ * SHA256SUMS: the journal's lines are committed only once its files are
+ * in place and queued, so a failure or a kill leaves the month pending
+ * for the next run.  *written: the months written.  AC_ECANTCREAT when
+ * a file cannot be written, the database's status otherwise. */
+ac_status publish_journals(PGconn *conn, const char *out_root,
+                           const upload_options *uopt, long long run_id,
+                           int *written, char *err);
+
 #endif

@@ -1047,13 +1047,28 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
     (*count)++;
 }
 
+/* A buyer without tax has the reason in its tax_note (SPEC 2: category
+ * O needs one). */
+#define US_NOTE "'Outside the scope of VAT: services to a business" \
+    " established outside the EU and the UK.'"
+
 /* Billing profiles (ref.customers, SPEC 2) for the sample tenants, with
  * the tax of their country; tenants whose id ends in 7 have none (they
- * get BILLING_PROFILE_MISSING).  Ids ending in 4 are on plan `partner` at
- * +15 %, in 6 at -10 % (make_plan() rates their charges so).  A profile
- * already there is kept: it is the operator's. */
+ * get BILLING_PROFILE_MISSING, and their documents are held, SPEC 4.2).
+ * Ids ending in 4 are on plan `partner` at +15 %, in 6 at -10 %
+ * (make_plan() rates their charges so).  A profile already there is
+ * kept: it is the operator's.  So is the seller (ref.operator): a demo
+ * seller only where there is none. */
 static ac_status insert_customers(load_ctx *c, PGconn *conn)
 {
+    ac_status rc = db_exec(conn,
+        "INSERT INTO ref.operator (legal_name, address, country, tax_id,"
+        " payment_details) VALUES ('Sample Telecom Resale Ltd',"
+        " E'1 Sample Square\\nLondon EC2A 2BQ', 'GB', 'GB000000000',"
+        " 'IBAN GB00 SAMP 0000 0000 00') ON CONFLICT (one) DO NOTHING",
+        c->err);
+    if (rc != AC_OK)
+        return rc;
     return db_exec(conn,
         "INSERT INTO ref.customers (tenant_id, legal_name, address, country,"
         " tax_id, tax_rate, tax_note, payment_terms_days, purchase_order,"
@@ -1066,9 +1081,10 @@ static ac_status insert_customers(load_ctx *c, PGconn *conn)
         "   END, CASE right(tenant_id, 1) WHEN '4' THEN 0.1500"
         "   WHEN '6' THEN -0.1000 ELSE 0 END"
         " FROM usage.tenants t JOIN (VALUES"
-        "   ('UTC', 'US', 0, NULL), ('America/New_York', 'US', 0, NULL),"
-        "   ('America/Los_Angeles', 'US', 0, NULL),"
-        "   ('America/Chicago', 'US', 0, NULL),"
+        "   ('UTC', 'US', 0, " US_NOTE "),"
+        "   ('America/New_York', 'US', 0, " US_NOTE "),"
+        "   ('America/Los_Angeles', 'US', 0, " US_NOTE "),"
+        "   ('America/Chicago', 'US', 0, " US_NOTE "),"
         "   ('Europe/Berlin', 'DE', 0.19, NULL),"
         "   ('Europe/Paris', 'FR', 0.20, NULL),"
         "   ('Europe/London', 'GB', 0.20, NULL),"
