@@ -155,10 +155,11 @@ time_t report_time_of(const char *ts);
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err);
 
-/* Write dir/SHA256SUMS listing the regular files named *.xlsx in dir
+/* Write dir/SHA256SUMS listing the regular files named *.xlsx, *.pdf
+ * and *.xml in dir
  * (names starting with '.' are skipped, as temporary files), sorted by
  * name in byte order, one "<64 hex digits>  <name>\n" line each: the
- * format `sha256sum -c` reads.  No *.xlsx gives an empty file.  The file
+ * format `sha256sum -c` reads.  No such file gives an empty file.  The file
  * is written to a temporary name in dir, synced and renamed, so readers
  * see the old or the new list, never a partial one.  Returns AC_OK,
  * AC_ENOINPUT when dir cannot be read, AC_EDATA for a name sha256sum
