@@ -27,7 +27,9 @@ enum {
 
 /* reason and replaced_by are read through to_jsonb() so that the query
  * works whether or not the ledger has those columns yet (SPEC 4.2,
- * version 3).  A credit note's tax category is the voided invoice's. */
+ * version 3); without replaced_by, a credit note's replacing invoice is
+ * the invoice of the same revision (void and replace), if any.  A credit
+ * note's tax category is the voided invoice's. */
 static const char head_sql[] =
     "SELECT d.document_no, d.kind, to_char(d.issue_date, 'YYYY-MM-DD'),"
     " CASE WHEN d.kind = 'invoice'"
@@ -46,7 +48,11 @@ static const char head_sql[] =
     " coalesce(v.invoice_no, d.invoice_no), d.voids,"
     " to_char(v.issue_date, 'YYYY-MM-DD'),"
     " nullif(to_jsonb(d) ->> 'reason', ''),"
-    " nullif(to_jsonb(d) ->> 'replaced_by', ''),"
+    " CASE WHEN d.kind = 'credit_note' THEN coalesce("
+    "  nullif(to_jsonb(d) ->> 'replaced_by', ''),"
+    "  (SELECT r.document_no FROM billing.documents r"
+    "    WHERE r.invoice_no = d.invoice_no AND r.kind = 'invoice'"
+    "    ORDER BY r.document_no LIMIT 1)) END,"
     " nullif(d.purchase_order, ''), d.buyer IS NOT NULL,"
     " coalesce((d.buyer ->> 'call_detail')::boolean, true),"
     PARTY_COLS("d.seller")

@@ -214,10 +214,13 @@ static ac_status write_document_file(PGconn *conn, const char *out_dir,
  * always, <document_no>.xml when the document gets an e-invoice (else
  * the reason is logged and recorded once in xml_skipped), each written
  * by write_document_file(), recorded with its SHA-256 and queued for
- * upload (upload_enqueue() queues a file once). */
+ * upload (upload_enqueue() queues a file once).  quick: a document of
+ * an earlier revision, whose recorded files are left alone when they
+ * exist (not read again). */
 static ac_status publish_customer_files(publisher *p, PGconn *conn,
                                         const char *document_no,
-                                        const char *invoice_no, char *err)
+                                        const char *invoice_no, int quick,
+                                        char *err)
 {
     const char *q[] = { document_no };
     char pdf[160], xml[160], path[PATH_MAX], why[256];
@@ -240,8 +243,16 @@ static ac_status publish_customer_files(publisher *p, PGconn *conn,
         snprintf(want_xml, sizeof want_xml, "%s", PQgetvalue(res, 0, 1));
     skipped = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
     PQclear(res);
-
     snprintf(pdf, sizeof pdf, "%s.pdf", document_no);
+    snprintf(xml, sizeof xml, "%s.xml", document_no);
+    if (quick && want_pdf[0] != '\0' && (skipped || want_xml[0] != '\0')) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, pdf);
+        int have = access(path, F_OK) == 0;
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, xml);
+        if (have && (skipped || access(path, F_OK) == 0))
+            return AC_OK;
+    }
+
     rc = write_document_file(conn, p->out_dir, document_no, pdf,
         want_pdf[0] ? want_pdf : NULL, report_document_pdf,
         "UPDATE billing.documents SET pdf_file = $2, pdf_sha256 = $3"
@@ -264,7 +275,6 @@ static ac_status publish_customer_files(publisher *p, PGconn *conn,
             " WHERE document_no = $1 AND xml_skipped IS NULL"
             " AND xml_sha256 IS NULL", 2, u, err);
     }
-    snprintf(xml, sizeof xml, "%s.xml", document_no);
     if (rc == AC_OK)
         rc = write_document_file(conn, p->out_dir, document_no, xml,
             want_xml[0] ? want_xml : NULL, report_document_ubl,
@@ -341,14 +351,24 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
         return rc;
     /* The customer's PDF and e-invoice of each of the revision's
      * documents (SPEC 4.4). */
-    rc = db_query(conn, "SELECT document_no FROM billing.documents"
-                  " WHERE invoice_no = $1 ORDER BY document_no", 1, q, &res,
-                  err);
+    /* Those of the revision's documents, and of the period's earlier
+     * revisions (a run killed before it wrote them: only a missing file
+     * is written there, without reading the others again). */
+    rc = db_query(conn, "SELECT d.document_no, d.invoice_no = $1"
+                  " FROM billing.documents d"
+                  " JOIN billing.invoices s ON s.invoice_no = $1"
+                  " WHERE d.tenant_id = s.tenant_id AND d.period = s.period"
+                  " AND d.invoice_no IN (SELECT e.invoice_no"
+                  "   FROM billing.invoices e WHERE e.tenant_id = s.tenant_id"
+                  "   AND e.period = s.period AND e.revision <= s.revision)"
+                  " ORDER BY d.document_no", 1, q, &res, err);
     if (rc != AC_OK)
         return rc;
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
         rc = publish_customer_files(p, conn, PQgetvalue(res, i, 0),
-                                    invoice_no, err);
+                                    invoice_no,
+                                    strcmp(PQgetvalue(res, i, 1), "t") != 0,
+                                    err);
     PQclear(res);
     return rc;
 }
