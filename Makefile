@@ -8,6 +8,8 @@
 #   make asan       build and run the tests under Address/UB sanitizers
 #   make valgrind   run the unit and database suites under valgrind
 #   make bench      benchmark (see docs/performance.md)
+#   make conformance  e-invoices of every kind against the EN 16931 and
+#                   Peppol BIS 3 rules (needs the validator, EINVOICE_VALIDATE)
 #   make install    install binary, man page, SQL, cron wrapper (PREFIX,
 #                   DESTDIR)
 #   make V=1        show the commands
@@ -55,7 +57,8 @@ TEST_SRC := $(filter-out tests/testmain.c tests/testdb.c,$(wildcard tests/*_test
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all deps test asan valgrind demo bench install clean seed san-unit
+.PHONY: all deps test asan valgrind demo bench install clean seed san-unit \
+        conformance
 # Keep the test objects: no "rm" after the test summary.
 .SECONDARY:
 
@@ -136,6 +139,13 @@ valgrind: $(BIN)/acbill $(TESTS)
 
 demo: $(BIN)/acbill
 	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill cron/demo.sh
+
+# The e-invoices of every kind (written from the tests' fixtures by
+# tests/conformance.sh) against the EN 16931 and Peppol BIS Billing 3.0
+# rules.  The validator is not part of acbill; CI has it beside the checkout.
+EINVOICE_VALIDATE ?= ../shared/tools/einvoice-validate
+conformance: $(BIN)/acbill
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/conformance.sh $(EINVOICE_VALIDATE)
 
 bench:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-bench BIN=build-bench/bin \

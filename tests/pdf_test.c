@@ -144,15 +144,15 @@ static int pdf_init(void)
 static void test_files_recorded(void)
 {
     EXPECT("SELECT count(*) FILTER (WHERE pdf_file = document_no || '.pdf'"
-           " AND pdf_sha256 ~ '^[0-9a-f]{64}$') = count(*) AND count(*) = 9"
+           " AND pdf_sha256 ~ '^[0-9a-f]{64}$') = count(*) AND count(*) = 11"
            " FROM billing.documents", "t");
-    EXPECT("SELECT string_agg(tenant_id || ':' || coalesce(xml_file, '-'),"
-           " ' ' ORDER BY seq) FROM billing.documents",
-           "T1:INV-2026-000001.xml T10:- T2:- T3:INV-2026-000004.xml "
-           "T5:INV-2026-000005.xml T6:INV-2026-000006.xml "
-           "T7:INV-2026-000007.xml T8:INV-2026-000008.xml T9:-");
+    EXPECT("SELECT string_agg(tenant_id || ':' || coalesce((xml_file ="
+           " document_no || '.xml' AND xml_sha256 ~ '^[0-9a-f]{64}$')::text,"
+           " '-'), ' ' ORDER BY tenant_id) FROM billing.documents",
+           "T1:true T10:- T11:true T12:true T2:- T3:true T5:true T6:true "
+           "T7:true T8:true T9:-");
     EXPECT("SELECT string_agg(tenant_id || ': ' || xml_skipped, '; '"
-           " ORDER BY seq) FROM billing.documents"
+           " ORDER BY tenant_id) FROM billing.documents"
            " WHERE xml_skipped IS NOT NULL",
            "T10: no e-invoice: the buyer has no Peppol address "
            "(ref.customers.peppol_endpoint); "
@@ -165,7 +165,7 @@ static void test_files_recorded(void)
                          " xml_sha256 FROM billing.documents"
                          " WHERE xml_file IS NOT NULL");
     CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    CU_ASSERT_EQUAL(PQntuples(r), 15);
+    CU_ASSERT_EQUAL(PQntuples(r), 11 + 8);
     char path[512], hex[65], err[AC_ERR_MAX];
     char *sums;
     snprintf(path, sizeof path, "%s/SHA256SUMS", out_dir);
@@ -480,6 +480,25 @@ static void test_ubl_categories(void)
     XP("//cac:AccountingCustomerParty//cac:PartyName/cbc:Name",
        "شركة الاتصالات المتقدمة للخدمات السحابية");
     ubl_close();
+    /* O: no Percent, no VAT ids: the seller's and buyer's tax ids are
+     * their legal registrations (BT-30, BT-47) */
+    CU_ASSERT_FATAL(ubl_open(doc_of("T11", "invoice")));
+    XP("//cac:TaxSubtotal/cac:TaxCategory/cbc:ID", "O");
+    XP("count(//cbc:Percent)", "0");
+    XP("count(//cac:PartyTaxScheme)", "0");
+    XP("//cac:AccountingSupplierParty//cac:PartyLegalEntity/cbc:CompanyID",
+       "GB123456789");
+    XP("//cac:AccountingCustomerParty//cac:PartyLegalEntity/cbc:CompanyID",
+       "12-3456789");
+    XP("//cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason",
+       "Not subject to EU VAT: customer established outside the EU");
+    ubl_close();
+    /* Z: Percent 0 and no exemption reason */
+    CU_ASSERT_FATAL(ubl_open(doc_of("T12", "invoice")));
+    XP("//cac:TaxSubtotal/cac:TaxCategory/cbc:ID", "Z");
+    XP("//cac:TaxSubtotal/cac:TaxCategory/cbc:Percent", "0");
+    XP("count(//cbc:TaxExemptionReason)", "0");
+    ubl_close();
 }
 
 /* A late call: void and replace.  The credit notes' e-invoices are
@@ -552,7 +571,7 @@ static void test_rewrite_identical(void)
                          " xml_sha256 FROM billing.documents"
                          " WHERE xml_file IS NOT NULL");
     CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    CU_ASSERT_EQUAL(PQntuples(r), 11 + 8);
+    CU_ASSERT_EQUAL(PQntuples(r), 13 + 10);
     for (int i = 0; i < PQntuples(r); i++) {
         char path[512], hex[65], err[AC_ERR_MAX];
         snprintf(path, sizeof path, "%s/%s", out_dir, PQgetvalue(r, i, 0));
