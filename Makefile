@@ -35,7 +35,7 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             fonts-noto-cjk fonts-dejavu-core poppler-utils
 
 PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson cairo \
-            pangocairo libxml-2.0
+            pangocairo fontconfig libxml-2.0
 # libcsv (RFC 4180 CSV, the PSTN export) ships no pkg-config file.
 LIBS_EXTRA := -lcsv
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \

@@ -2,6 +2,8 @@
  * customer_doc.h). */
 #include "customer_doc.h"
 
+#include <fontconfig/fontconfig.h>
+#include <libxml/parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,12 @@ static void party(const PGresult *r, int col, cd_party *p)
     p->phone = hv(r, col + 5);
     p->payment_details = hv(r, col + 6);
     p->peppol_endpoint = hv(r, col + 7);
+}
+
+void report_documents_init(void)
+{
+    xmlInitParser();
+    FcInit();
 }
 
 ac_status cd_load(PGconn *conn, const char *document_no, cd_doc *doc,

@@ -76,6 +76,12 @@ typedef struct {
     PGresult *head_res, *lines_res;
 } cd_doc;
 
+/* Initialise the libraries the writers use (libxml2's parser state,
+ * fontconfig) once, from the main thread, before threads call the
+ * writers: libxml2 asks for it, and the first use from several threads
+ * at once would race.  Idempotent. */
+void report_documents_init(void);
+
 /* Read document_no (billing.documents) and its lines into *doc.  AC_EDATA
  * when there is no such document or a figure cannot be read exactly (a
  * line amount with more than 4 decimals), the database's status when a

@@ -417,9 +417,10 @@ static void first_part(pdf *p)
     }
 
     if (d->call_detail && d->annex_calls > 0) {
-        snprintf(t, sizeof t, "The %lld call%s charged %s listed in the "
+        snprintf(t, sizeof t, "The %lld call%s %s %s listed in the "
                  "annex.", (long long)d->annex_calls,
                  d->annex_calls == 1 ? "" : "s",
+                 d->credit_note ? "credited" : "charged",
                  d->annex_calls == 1 ? "is" : "are");
         need(p, 14);
         p->y += text(p, MARGIN_X, p->y, CONTENT_W, t, F_SMALL, A_LEFT);
@@ -469,10 +470,15 @@ static void annex_page_start(pdf *p)
 
     new_page(p);
     pango_layout_set_tabs(p->layout, NULL);
-    snprintf(t, sizeof t, "Annex: calls charged on %s %s, %s - %s "
-             "(times are local, %s)", d->credit_note ? "credit note"
-                                                     : "invoice",
-             d->document_no, d->period_start, d->period_end, d->time_zone);
+    if (d->credit_note)
+        snprintf(t, sizeof t, "Annex: the calls of invoice %s, credited by "
+                 "%s, %s - %s (times are local, %s)", d->voids,
+                 d->document_no, d->period_start, d->period_end,
+                 d->time_zone);
+    else
+        snprintf(t, sizeof t, "Annex: the calls charged on invoice %s, "
+                 "%s - %s (times are local, %s)", d->document_no,
+                 d->period_start, d->period_end, d->time_zone);
     text(p, ANNEX_X, p->y, ANNEX_W, t, F_BOLD, A_LEFT);
     PangoTabArray *tabs = annex_tabs();
     pango_layout_set_tabs(p->layout, tabs);

@@ -169,7 +169,7 @@ typedef ac_status (*document_writer)(PGconn *conn, const char *document_no,
 
 /* The one place a customer document's file is created (SPEC 4.4): unless
  * out_dir/file is there with the SHA-256 want (recorded earlier), write
- * it with write() to a temporary name in out_dir, record its name and
+ * it with write_file() to a temporary name in out_dir, record its name and
  * SHA-256 with record_sql ($1 document_no, $2 file name, $3 SHA-256; it
  * must change nothing when they are recorded already) and rename it into
  * place.  A failure leaves no partial file; a run killed before the
@@ -178,7 +178,7 @@ typedef ac_status (*document_writer)(PGconn *conn, const char *document_no,
 static ac_status write_document_file(PGconn *conn, const char *out_dir,
                                      const char *document_no,
                                      const char *file, const char *want,
-                                     document_writer write,
+                                     document_writer write_file,
                                      const char *record_sql, char *err)
 {
     char path[PATH_MAX], tmp[PATH_MAX], hex[65];
@@ -190,7 +190,7 @@ static ac_status write_document_file(PGconn *conn, const char *out_dir,
         return AC_OK;
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
              (long)getpid());
-    rc = write(conn, document_no, tmp, err);
+    rc = write_file(conn, document_no, tmp, err);
     if (rc == AC_OK)
         rc = sha256_file(tmp, hex, err);
     if (rc == AC_OK && want == NULL) {
@@ -474,6 +474,7 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
     pthread_cond_init(&p->changed, NULL);
     p->nthreads = threads < 1 ? 1 : threads > THREADS_MAX ? THREADS_MAX
                                                           : threads;
+    report_documents_init();    /* before the writer threads start */
     for (int i = 0; i < p->nthreads; i++) {
         p->w[i].p = p;
         rc = writer_connect(conninfo, &p->w[i].conn, err);
