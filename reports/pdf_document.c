@@ -72,6 +72,19 @@ typedef struct {
     int page, pages;
     double y;
     int in_lines;               /* a page break repeats the lines' header */
+    /* The annex's rows of printable ASCII are drawn from glyphs looked
+     * up once (a page at a time, with their text for extraction), not
+     * laid out by pango row by row: a million rows must stay cheap. */
+    PangoFont *annex_font;
+    cairo_scaled_font_t *annex_sf;
+    unsigned long glyph_index[95];
+    double glyph_advance[95];
+    double annex_ascent;
+    int fast;                   /* glyphs of every printable ASCII found */
+    cairo_glyph_t *glyphs;      /* the page's glyphs so far */
+    char *chars;                /* their text, one byte each */
+    cairo_text_cluster_t *clusters;
+    int nglyphs;
 } pdf;
 
 static PangoFontDescription *font(double pt, int bold)
@@ -461,6 +474,133 @@ static void annex_row(pdf *p, const char *s, int f)
     p->y += ANNEX_ROW_H;
 }
 
+/* The annex's columns: left edges, or right edges (right 1), from
+ * ANNEX_X; the same stops as annex_tabs(). */
+#define ANNEX_COLS 9
+static const struct { double x; int right; } annex_col[ANNEX_COLS] = {
+    { 0, 0 }, { 68, 0 }, { 140, 0 }, { 178, 0 }, { 242, 0 },
+    { 400, 1 }, { 438, 1 }, { 485, 1 }, { ANNEX_W, 1 }
+};
+#define ANNEX_ROW_GLYPHS 160    /* a row's fields are cut to fit */
+
+/* Look the annex font's glyphs of printable ASCII up once. */
+static void annex_fast_init(pdf *p)
+{
+    PangoContext *ctx = pango_layout_get_context(p->layout);
+    PangoFontMap *fm = pango_context_get_font_map(ctx);
+    cairo_font_extents_t fe;
+
+    p->fast = 0;
+    p->annex_font = pango_font_map_load_font(fm, ctx, p->font[F_ANNEX]);
+    if (p->annex_font == NULL)
+        return;
+    p->annex_sf = pango_cairo_font_get_scaled_font(
+        PANGO_CAIRO_FONT(p->annex_font));
+    if (p->annex_sf == NULL ||
+        cairo_scaled_font_status(p->annex_sf) != CAIRO_STATUS_SUCCESS)
+        return;
+    for (int c = 32; c < 127; c++) {
+        char ch = (char)c;
+        cairo_glyph_t *g = NULL;
+        int n = 0;
+        cairo_text_extents_t te;
+        if (cairo_scaled_font_text_to_glyphs(p->annex_sf, 0, 0, &ch, 1, &g,
+                &n, NULL, NULL, NULL) != CAIRO_STATUS_SUCCESS || n != 1 ||
+            (c != ' ' && g[0].index == 0)) {
+            cairo_glyph_free(g);
+            return;
+        }
+        p->glyph_index[c - 32] = g[0].index;
+        cairo_scaled_font_glyph_extents(p->annex_sf, g, 1, &te);
+        p->glyph_advance[c - 32] = te.x_advance;
+        cairo_glyph_free(g);
+    }
+    cairo_scaled_font_extents(p->annex_sf, &fe);
+    p->annex_ascent = fe.ascent;
+    size_t max = (size_t)ANNEX_ROWS_PER_PAGE * ANNEX_ROW_GLYPHS;
+    p->glyphs = malloc(max * sizeof *p->glyphs);
+    p->chars = malloc(max + 1);
+    p->clusters = malloc(max * sizeof *p->clusters);
+    p->fast = p->glyphs != NULL && p->chars != NULL && p->clusters != NULL;
+    for (size_t i = 0; p->fast && i < max; i++) {
+        p->clusters[i].num_bytes = 1;
+        p->clusters[i].num_glyphs = 1;
+    }
+}
+
+static void annex_fast_free(pdf *p)
+{
+    free(p->glyphs);
+    free(p->chars);
+    free(p->clusters);
+    p->glyphs = NULL;
+    p->chars = NULL;
+    p->clusters = NULL;
+    if (p->annex_font != NULL)
+        g_object_unref(p->annex_font);
+    p->annex_font = NULL;
+    p->annex_sf = NULL;
+}
+
+/* Draw the glyphs gathered for this page. */
+static void annex_flush(pdf *p)
+{
+    if (p->nglyphs == 0 || p->measure)
+        return;
+    cairo_set_scaled_font(p->cr, p->annex_sf);
+    cairo_show_text_glyphs(p->cr, p->chars, p->nglyphs, p->glyphs,
+                           p->nglyphs, p->clusters, p->nglyphs, 0);
+    p->nglyphs = 0;
+}
+
+/* 1 when every field is printable ASCII (the fast path can draw it). */
+static int fields_ascii(const char *const f[ANNEX_COLS])
+{
+    for (int i = 0; i < ANNEX_COLS; i++)
+        for (const char *c = f[i]; *c; c++)
+            if ((unsigned char)*c < 32 || (unsigned char)*c > 126)
+                return 0;
+    return 1;
+}
+
+/* One annex row of fields: gathered as glyphs when they are printable
+ * ASCII, else laid out by pango with tab stops (names in other scripts,
+ * which pango shapes and falls back for). */
+static void annex_fields(pdf *p, const char *const f[ANNEX_COLS])
+{
+    if (!p->fast || !fields_ascii(f)) {
+        char row[1024];
+        size_t o = 0;
+        for (int i = 0; i < ANNEX_COLS && o < sizeof row; i++)
+            o += (size_t)snprintf(row + o, sizeof row - o, "%s%s",
+                                  i ? "\t" : "", f[i]);
+        annex_row(p, row, F_ANNEX);
+        return;
+    }
+    double baseline = p->y + p->annex_ascent;
+    int room = ANNEX_ROW_GLYPHS;
+    for (int i = 0; i < ANNEX_COLS; i++) {
+        size_t n = strlen(f[i]);
+        double w = 0;
+        if ((int)n > room)
+            n = (size_t)room;
+        room -= (int)n;
+        for (size_t k = 0; k < n; k++)
+            w += p->glyph_advance[(unsigned char)f[i][k] - 32];
+        double x = ANNEX_X + annex_col[i].x - (annex_col[i].right ? w : 0);
+        for (size_t k = 0; k < n; k++) {
+            int c = (unsigned char)f[i][k] - 32;
+            p->glyphs[p->nglyphs].index = p->glyph_index[c];
+            p->glyphs[p->nglyphs].x = x;
+            p->glyphs[p->nglyphs].y = baseline;
+            p->chars[p->nglyphs] = f[i][k];
+            p->nglyphs++;
+            x += p->glyph_advance[c];
+        }
+    }
+    p->y += ANNEX_ROW_H;
+}
+
 /* A new annex page: the previous page's footer, the title and the
  * columns' header. */
 static void annex_page_start(pdf *p)
@@ -468,6 +608,7 @@ static void annex_page_start(pdf *p)
     char t[256];
     const cd_doc *d = p->d;
 
+    annex_flush(p);
     new_page(p);
     pango_layout_set_tabs(p->layout, NULL);
     if (d->credit_note)
@@ -545,7 +686,7 @@ static ac_status annex(pdf *p, PGconn *conn, char *err)
     ac_status rc = AC_OK;
     PGresult *res;
     int64_t rows = 0;
-    char row[1024], org[160], num[64], rate[48], fee[48];
+    char org[160], num[64], rate[48], fee[48];
 
     if (db_send_query(conn, annex_sql, 1, params) != 1 ||
         !PQsetSingleRowMode(conn))
@@ -566,13 +707,14 @@ static ac_status annex(pdf *p, PGconn *conn, char *err)
                 rate_text(p, db_value(res, 0, 9), fee, sizeof fee);
             else
                 snprintf(fee, sizeof fee, "-");
-            snprintf(row, sizeof row, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
-                     db_value(res, 0, 0), num,
-                     db_value(res, 0, 2) ? db_value(res, 0, 2) : "",
-                     db_value(res, 0, 3) ? db_value(res, 0, 3) : "", org,
-                     db_value(res, 0, 5) ? db_value(res, 0, 5) : "",
-                     db_value(res, 0, 6), rate, fee);
-            annex_row(p, row, F_ANNEX);
+            const char *f[ANNEX_COLS] = {
+                db_value(res, 0, 0), num,
+                db_value(res, 0, 2) ? db_value(res, 0, 2) : "",
+                db_value(res, 0, 3) ? db_value(res, 0, 3) : "", org,
+                db_value(res, 0, 5) ? db_value(res, 0, 5) : "",
+                db_value(res, 0, 6), rate, fee
+            };
+            annex_fields(p, f);
             rows++;
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
                    rc == AC_OK) {
@@ -581,6 +723,7 @@ static ac_status annex(pdf *p, PGconn *conn, char *err)
         }
         PQclear(res);
     }
+    annex_flush(p);
     pango_layout_set_tabs(p->layout, NULL);
     if (rc == AC_OK && rows != p->d->annex_calls)
         rc = ac_fail(err, AC_EINTERNAL, "annex of %s: %lld calls, %lld "
@@ -668,7 +811,9 @@ ac_status report_document_pdf(PGconn *conn, const char *document_no,
         if (pass == 0) {
             p.pages = p.page + annex_pages;
         } else if (annex_pages > 0) {
+            annex_fast_init(&p);
             rc = annex(&p, conn, err);
+            annex_fast_free(&p);
         }
         if (rc == AC_OK)
             new_page(&p);       /* the footer of the last page */
