@@ -7,9 +7,10 @@
  * pango shapes Arabic and lays right-to-left runs out).  Sizes are in
  * points; no text is smaller than PDF_PT_MIN.
  *
- * The first part (header, parties, lines, tax, totals, payment) is laid
- * out twice: once to count its pages, once to draw them, so that every
- * footer can say "Page n of m".  The annex has rows of one fixed height,
+ * The first part (header, parties, lines, tax, totals, payment) is drawn
+ * as if it fitted on page 1; only when it does not is it laid out once
+ * more to count its pages and drawn again, so that every footer can say
+ * "Page n of m".  The annex has rows of one fixed height,
  * so its page count follows from the number of calls; its rows are read
  * in libpq single-row mode and each page is handed to cairo as soon as
  * it is full, so memory does not depend on the number of calls. */
@@ -69,6 +70,9 @@ typedef struct {
     PangoLayout *layout;
     PangoFontDescription *font[F_COUNT];
     int measure;                /* 1: lay out only, count pages */
+    int optimistic;             /* drawing as if the first part took one
+                                 * page; overflow: it did not */
+    int overflow;
     int page, pages;
     double y;
     int in_lines;               /* a page break repeats the lines' header */
@@ -194,6 +198,8 @@ static void need(pdf *p, double h)
 {
     if (p->y + h <= BODY_BOTTOM)
         return;
+    if (p->optimistic)
+        p->overflow = 1;
     new_page(p);
     if (p->in_lines)
         lines_header(p);
@@ -768,18 +774,30 @@ ac_status report_document_pdf(PGconn *conn, const char *document_no,
         p.font[i] = font(f[i].pt, f[i].bold);
     }
 
-    /* Pass 1: the first part's pages, on a surface that writes nothing. */
+    /* Step 0 draws as if the first part took one page (it nearly always
+     * does).  When it took more, step 1 lays it out on a surface that
+     * writes nothing, to count its pages, and step 2 draws it again with
+     * the right "Page n of m".  Either way the same ledger gives the same
+     * file. */
     int annex_pages = 0;
     if (d.call_detail && d.annex_calls > 0)
         annex_pages = (int)((d.annex_calls + ANNEX_ROWS_PER_PAGE - 1) /
                             ANNEX_ROWS_PER_PAGE);
-    for (int pass = 0; pass < 2 && rc == AC_OK; pass++) {
-        p.measure = pass == 0;
-        p.surface = pass == 0
+    int overflowed = 0;
+    for (int step = 0; step < 3 && rc == AC_OK; step++) {
+        if (step == 1 && !overflowed)
+            break;
+        int measure = step == 1;
+        p.measure = measure;
+        p.optimistic = step == 0;
+        p.overflow = 0;
+        if (step == 0)
+            p.pages = 1 + annex_pages;
+        p.surface = measure
             ? cairo_pdf_surface_create_for_stream(no_write, NULL, PAGE_W,
                                                   PAGE_H)
             : cairo_pdf_surface_create(path, PAGE_W, PAGE_H);
-        if (pass == 1) {
+        if (!measure) {
             cairo_pdf_surface_set_metadata(p.surface,
                 CAIRO_PDF_METADATA_CREATE_DATE, d.issued_at);
             cairo_pdf_surface_set_metadata(p.surface,
@@ -804,13 +822,12 @@ ac_status report_document_pdf(PGconn *conn, const char *document_no,
         pango_layout_set_wrap(p.layout, PANGO_WRAP_WORD_CHAR);
         pango_layout_set_auto_dir(p.layout, FALSE);
         cairo_set_source_rgb(p.cr, 0, 0, 0);
-        if (pass == 0)
-            p.pages = 1;
 
         first_part(&p);
-        if (pass == 0) {
+        overflowed = step == 0 && p.overflow;
+        if (measure) {
             p.pages = p.page + annex_pages;
-        } else if (annex_pages > 0) {
+        } else if (!overflowed && annex_pages > 0) {
             annex_fast_init(&p);
             rc = annex(&p, conn, err);
             annex_fast_free(&p);
@@ -825,7 +842,8 @@ ac_status report_document_pdf(PGconn *conn, const char *document_no,
         if (rc == AC_OK && cs != CAIRO_STATUS_SUCCESS)
             rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
                          cairo_status_to_string(cs));
-        if (rc == AC_OK && pass == 1 && p.page - 1 != p.pages)
+        if (rc == AC_OK && !measure && !overflowed &&
+            p.page - 1 != p.pages)
             rc = ac_fail(err, AC_EINTERNAL, "%s: %d pages drawn, %d "
                          "counted", path, p.page - 1, p.pages);
     }

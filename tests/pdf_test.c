@@ -144,12 +144,13 @@ static int pdf_init(void)
 static void test_files_recorded(void)
 {
     EXPECT("SELECT count(*) FILTER (WHERE pdf_file = document_no || '.pdf'"
-           " AND pdf_sha256 ~ '^[0-9a-f]{64}$') = count(*) AND count(*) = 11"
+           " AND pdf_sha256 ~ '^[0-9a-f]{64}$') = count(*) AND count(*) = 12"
            " FROM billing.documents", "t");
     EXPECT("SELECT string_agg(tenant_id || ':' || coalesce((xml_file ="
            " document_no || '.xml' AND xml_sha256 ~ '^[0-9a-f]{64}$')::text,"
            " '-'), ' ' ORDER BY tenant_id) FROM billing.documents",
-           "T1:true T10:- T11:true T12:true T2:- T3:true T5:true T6:true "
+           "T1:true T10:- T11:true T12:true T13:true T2:- T3:true T5:true "
+           "T6:true "
            "T7:true T8:true T9:-");
     EXPECT("SELECT string_agg(tenant_id || ': ' || xml_skipped, '; '"
            " ORDER BY tenant_id) FROM billing.documents"
@@ -165,7 +166,7 @@ static void test_files_recorded(void)
                          " xml_sha256 FROM billing.documents"
                          " WHERE xml_file IS NOT NULL");
     CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    CU_ASSERT_EQUAL(PQntuples(r), 11 + 8);
+    CU_ASSERT_EQUAL(PQntuples(r), 12 + 9);
     char path[512], hex[65], err[AC_ERR_MAX];
     char *sums;
     snprintf(path, sizeof path, "%s/SHA256SUMS", out_dir);
@@ -335,6 +336,29 @@ static void test_pdf_annex_paginates(void)
     for (const char *s = t; (s = strstr(s, "+1212555")) != NULL; s++)
         calls++;
     CU_ASSERT_EQUAL(calls, 1000);
+    free(t);
+}
+
+/* 60 lines: the first part runs over two pages (the lines' header
+ * repeated), the annex follows, and every footer counts them all. */
+static void test_pdf_long_first_part(void)
+{
+    char path[512];
+    const char *no = doc_of("T13", "invoice");
+    snprintf(path, sizeof path, "%s/%s.pdf", out_dir, no);
+    char *pages = output_of("pdfinfo '%s' | awk '/^Pages:/ {print $2}'",
+                            path);
+    CU_ASSERT_EQUAL(atoi(pages), 3);
+    free(pages);
+    char *t = pdf_text(no);
+    HAS(t, "Page 1 of 3");
+    HAS(t, "Page 2 of 3");
+    HAS(t, "Page 3 of 3");
+    HAS(t, "Total due");
+    int headers = 0;
+    for (const char *s = t; (s = strstr(s, "Kind of number")) != NULL; s++)
+        headers++;
+    CU_ASSERT_EQUAL(headers, 2);
     free(t);
 }
 
@@ -571,7 +595,7 @@ static void test_rewrite_identical(void)
                          " xml_sha256 FROM billing.documents"
                          " WHERE xml_file IS NOT NULL");
     CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    CU_ASSERT_EQUAL(PQntuples(r), 13 + 10);
+    CU_ASSERT_EQUAL(PQntuples(r), 14 + 11);
     for (int i = 0; i < PQntuples(r); i++) {
         char path[512], hex[65], err[AC_ERR_MAX];
         snprintf(path, sizeof path, "%s/%s", out_dir, PQgetvalue(r, i, 0));
@@ -624,6 +648,7 @@ CU_ErrorCode tests_register(void)
           test_pdf_fonts_and_sizes },
         { "PDF Arabic, CJK and accented names", test_pdf_scripts },
         { "PDF annex of 1,000 calls paginates", test_pdf_annex_paginates },
+        { "PDF first part over two pages", test_pdf_long_first_part },
         { "UBL USD totals and lines", test_ubl_usd },
         { "UBL JPY Rounding charge", test_ubl_jpy_rounding },
         { "UBL tax categories", test_ubl_categories },
