@@ -8,6 +8,8 @@
 #   make asan       build and run the tests under Address/UB sanitizers
 #   make valgrind   run the unit and database suites under valgrind
 #   make bench      benchmark (see docs/performance.md)
+#   make conformance  e-invoices of every kind against the EN 16931 and
+#                   Peppol BIS 3 rules (needs the validator, EINVOICE_VALIDATE)
 #   make install    install binary, man page, SQL, cron wrapper (PREFIX,
 #                   DESTDIR)
 #   make V=1        show the commands
@@ -28,9 +30,12 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
             python3-phonenumbers python3-rstr util-linux bsdutils procps \
-            time man-db groff-base libzip-dev libcsv-dev libjansson-dev
+            time man-db groff-base libzip-dev libcsv-dev libjansson-dev \
+            libcairo2-dev libpango1.0-dev libxml2-dev fonts-noto-core \
+            fonts-noto-cjk fonts-dejavu-core poppler-utils
 
-PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson
+PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson cairo \
+            pangocairo fontconfig libxml-2.0
 # libcsv (RFC 4180 CSV, the PSTN export) ships no pkg-config file.
 LIBS_EXTRA := -lcsv
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
@@ -52,7 +57,8 @@ TEST_SRC := $(filter-out tests/testmain.c tests/testdb.c,$(wildcard tests/*_test
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all deps test asan valgrind demo bench install clean seed san-unit
+.PHONY: all deps test asan valgrind demo bench install clean seed san-unit \
+        conformance
 # Keep the test objects: no "rm" after the test summary.
 .SECONDARY:
 
@@ -133,6 +139,13 @@ valgrind: $(BIN)/acbill $(TESTS)
 
 demo: $(BIN)/acbill
 	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill cron/demo.sh
+
+# The e-invoices of every kind (written from the tests' fixtures by
+# tests/conformance.sh) against the EN 16931 and Peppol BIS Billing 3.0
+# rules.  The validator is not part of acbill; CI has it beside the checkout.
+EINVOICE_VALIDATE ?= ../shared/tools/einvoice-validate
+conformance: $(BIN)/acbill
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/conformance.sh $(EINVOICE_VALIDATE)
 
 bench:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-bench BIN=build-bench/bin \

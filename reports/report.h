@@ -188,11 +188,11 @@ ac_status report_journal(PGconn *conn, const char *month,
                          const char *xlsx_path, const char *csv_path,
                          char *err);
 
-/* Write dir/SHA256SUMS listing the regular files named *.xlsx or *.csv
- * in dir
+/* Write dir/SHA256SUMS listing the regular files named *.xlsx, *.csv,
+ * *.pdf and *.xml in dir
  * (names starting with '.' are skipped, as temporary files), sorted by
  * name in byte order, one "<64 hex digits>  <name>\n" line each: the
- * format `sha256sum -c` reads.  No *.xlsx gives an empty file.  The file
+ * format `sha256sum -c` reads.  No such file gives an empty file.  The file
  * is written to a temporary name in dir, synced and renamed, so readers
  * see the old or the new list, never a partial one.  Returns AC_OK,
  * AC_ENOINPUT when dir cannot be read, AC_EDATA for a name sha256sum

@@ -25,8 +25,22 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* The regular files *.xlsx and *.csv of dir not starting with '.',
- * sorted. */
+/* 1 when name ends in one of the delivered extensions: workbooks, the
+ * journals' CSV twins (SPEC 4.5) and the customer documents' PDF and
+ * e-invoice XML (SPEC 4.4). */
+static int delivered_name(const char *name, size_t len)
+{
+    static const char *const ext[] = { ".xlsx", ".csv", ".pdf", ".xml" };
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t n = strlen(ext[i]);
+        if (len > n && strcmp(name + len - n, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The regular files of dir that delivered_name() names, not starting
+ * with '.', sorted. */
 static ac_status list_xlsx(const char *dir, char ***out, size_t *count,
                            char *err)
 {
@@ -43,10 +57,7 @@ static ac_status list_xlsx(const char *dir, char ***out, size_t *count,
                        dir, strerror(errno));
     while (rc == AC_OK && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        /* The workbooks and the journals' CSV twins (SPEC 4.5). */
-        if (e->d_name[0] == '.' ||
-            !((len > 5 && strcmp(e->d_name + len - 5, ".xlsx") == 0) ||
-              (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0)))
+        if (e->d_name[0] == '.' || !delivered_name(e->d_name, len))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
             sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))

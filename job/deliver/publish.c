@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "customer_doc.h"
 #include "report.h"
 #include "sha256.h"
 
@@ -161,6 +162,132 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
     return rc;
 }
 
+/* Writes one file of a document to path (report_document_pdf() and the
+ * like). */
+typedef ac_status (*document_writer)(PGconn *conn, const char *document_no,
+                                     const char *path, char *err);
+
+/* The one place a customer document's file is created (SPEC 4.4): unless
+ * out_dir/file is there with the SHA-256 want (recorded earlier), write
+ * it with write_file() to a temporary name in out_dir, record its name and
+ * SHA-256 with record_sql ($1 document_no, $2 file name, $3 SHA-256; it
+ * must change nothing when they are recorded already) and rename it into
+ * place.  A failure leaves no partial file; a run killed before the
+ * rename leaves the record, and the next run writes the file again, byte
+ * for byte the same (a different result is logged, not recorded). */
+static ac_status write_document_file(PGconn *conn, const char *out_dir,
+                                     const char *document_no,
+                                     const char *file, const char *want,
+                                     document_writer write_file,
+                                     const char *record_sql, char *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX], hex[65];
+    ac_status rc;
+
+    snprintf(path, sizeof path, "%s/%s", out_dir, file);
+    if (want != NULL && sha256_file(path, hex, NULL) == AC_OK &&
+        strcmp(hex, want) == 0)
+        return AC_OK;
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
+             (long)getpid());
+    rc = write_file(conn, document_no, tmp, err);
+    if (rc == AC_OK)
+        rc = sha256_file(tmp, hex, err);
+    if (rc == AC_OK && want == NULL) {
+        const char *u[] = { document_no, file, hex };
+        rc = db_exec_params(conn, record_sql, 3, u, err);
+    } else if (rc == AC_OK && strcmp(hex, want) != 0) {
+        ac_warn("document %s: %s written again differs from the SHA-256 "
+                "recorded when it was first written (%.12s..., now "
+                "%.12s...); a different acbill version or fonts?",
+                document_no, file, want, hex);
+    }
+    if (rc == AC_OK && rename(tmp, path) != 0)
+        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                     strerror(errno));
+    if (rc != AC_OK)
+        unlink(tmp);
+    return rc;
+}
+
+/* The customer's files of document_no (SPEC 4.4): <document_no>.pdf
+ * always, <document_no>.xml when the document gets an e-invoice (else
+ * the reason is logged and recorded once in xml_skipped), each written
+ * by write_document_file(), recorded with its SHA-256 and queued for
+ * upload (upload_enqueue() queues a file once).  quick: a document of
+ * an earlier revision, whose recorded files are left alone when they
+ * exist (not read again). */
+static ac_status publish_customer_files(publisher *p, PGconn *conn,
+                                        const char *document_no,
+                                        const char *invoice_no, int quick,
+                                        char *err)
+{
+    const char *q[] = { document_no };
+    char pdf[160], xml[160], path[PATH_MAX], why[256];
+    char want_pdf[65] = "", want_xml[65] = "";
+    int skipped, skip = 0;
+    PGresult *res;
+    ac_status rc = db_query(conn,
+        "SELECT pdf_sha256, xml_sha256, xml_skipped IS NOT NULL"
+        " FROM billing.documents WHERE document_no = $1", 1, q, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return ac_fail(err, AC_EINTERNAL, "document %s not found",
+                       document_no);
+    }
+    if (!PQgetisnull(res, 0, 0))
+        snprintf(want_pdf, sizeof want_pdf, "%s", PQgetvalue(res, 0, 0));
+    if (!PQgetisnull(res, 0, 1))
+        snprintf(want_xml, sizeof want_xml, "%s", PQgetvalue(res, 0, 1));
+    skipped = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    PQclear(res);
+    snprintf(pdf, sizeof pdf, "%s.pdf", document_no);
+    snprintf(xml, sizeof xml, "%s.xml", document_no);
+    if (quick && want_pdf[0] != '\0' && (skipped || want_xml[0] != '\0')) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, pdf);
+        int have = access(path, F_OK) == 0;
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, xml);
+        if (have && (skipped || access(path, F_OK) == 0))
+            return AC_OK;
+    }
+
+    rc = write_document_file(conn, p->out_dir, document_no, pdf,
+        want_pdf[0] ? want_pdf : NULL, report_document_pdf,
+        "UPDATE billing.documents SET pdf_file = $2, pdf_sha256 = $3"
+        " WHERE document_no = $1 AND pdf_sha256 IS NULL", err);
+    if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, pdf);
+        rc = upload_enqueue(conn, p->uopt, p->period, pdf, path, invoice_no,
+                            p->run_id, err);
+    }
+    if (rc != AC_OK || skipped)
+        return rc;
+    if (want_xml[0] == '\0')
+        rc = report_document_ubl_skip(conn, document_no, &skip, why,
+                                      sizeof why, err);
+    if (rc == AC_OK && skip) {
+        const char *u[] = { document_no, why };
+        ac_info("document %s: %s", document_no, why);
+        return db_exec_params(conn,
+            "UPDATE billing.documents SET xml_skipped = $2"
+            " WHERE document_no = $1 AND xml_skipped IS NULL"
+            " AND xml_sha256 IS NULL", 2, u, err);
+    }
+    if (rc == AC_OK)
+        rc = write_document_file(conn, p->out_dir, document_no, xml,
+            want_xml[0] ? want_xml : NULL, report_document_ubl,
+            "UPDATE billing.documents SET xml_file = $2, xml_sha256 = $3"
+            " WHERE document_no = $1 AND xml_sha256 IS NULL", err);
+    if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, xml);
+        rc = upload_enqueue(conn, p->uopt, p->period, xml, path, invoice_no,
+                            p->run_id, err);
+    }
+    return rc;
+}
+
 /* The financial documents of revision invoice_no (SPEC 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
  * written), whose file name and SHA-256 it records too, unless it was
@@ -228,6 +355,29 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
             rc = upload_enqueue(conn, p->uopt, p->period, file, path,
                                 invoice_no, p->run_id, err);
     }
+    PQclear(res);
+    if (rc != AC_OK)
+        return rc;
+    /* The customer's PDF and e-invoice of each of the revision's
+     * documents (SPEC 4.4). */
+    /* Those of the revision's documents, and of the period's earlier
+     * revisions (a run killed before it wrote them: only a missing file
+     * is written there, without reading the others again). */
+    rc = db_query(conn, "SELECT d.document_no, d.invoice_no = $1"
+                  " FROM billing.documents d"
+                  " JOIN billing.invoices s ON s.invoice_no = $1"
+                  " WHERE d.tenant_id = s.tenant_id AND d.period = s.period"
+                  " AND d.invoice_no IN (SELECT e.invoice_no"
+                  "   FROM billing.invoices e WHERE e.tenant_id = s.tenant_id"
+                  "   AND e.period = s.period AND e.revision <= s.revision)"
+                  " ORDER BY d.document_no", 1, q, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++)
+        rc = publish_customer_files(p, conn, PQgetvalue(res, i, 0),
+                                    invoice_no,
+                                    strcmp(PQgetvalue(res, i, 1), "t") != 0,
+                                    err);
     PQclear(res);
     return rc;
 }
@@ -333,6 +483,7 @@ ac_status publisher_start(const char *conninfo, const char *out_dir,
     pthread_cond_init(&p->changed, NULL);
     p->nthreads = threads < 1 ? 1 : threads > THREADS_MAX ? THREADS_MAX
                                                           : threads;
+    report_documents_init();    /* before the writer threads start */
     for (int i = 0; i < p->nthreads; i++) {
         p->w[i].p = p;
         rc = writer_connect(conninfo, &p->w[i].conn, err);
