@@ -28,9 +28,9 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-common \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
             python3-phonenumbers python3-rstr util-linux bsdutils procps \
-            time man-db groff-base libzip-dev libcsv-dev libjansson-dev
+            time man-db groff-base libzip-dev libcsv-dev libjansson-dev zlib1g-dev
 
-PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson
+PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson zlib
 # libcsv (RFC 4180 CSV, the PSTN export) ships no pkg-config file.
 LIBS_EXTRA := -lcsv
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
