@@ -69,6 +69,12 @@ ac_status partner_import_file(PGconn *conn, partner_kind kind,
                               const char *member, partner_counts *c,
                               char *err);
 
+/* acbill pull partner --invoice ID | --unbilled current|last --currency C
+ * [--entra-tenant ID] [--db CONNINFO]: the Graph partner billing export
+ * (partner_pull.c), loaded with partner_import_file().  Exit status as
+ * status.h. */
+int cmd_pull_partner(int argc, char **argv);
+
 /* The normalisers, exposed for the unit tests.  Each writes the
  * normalised text into out (cap bytes) and returns 0, or returns -1 with
  * a short reason in why (128 bytes).
