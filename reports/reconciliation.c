@@ -86,7 +86,8 @@ static const char ROWS_SQL[] = RECON_CTE
     " " FMT("f.lic") ", " FMT("f.ovr") ", " FMT("f.cost") ", "
     FMT("f.rev") ", " FMT("f.margin") ","
     " CASE WHEN f.rev <> 0 THEN round(100 * f.margin / f.rev, 2)::text END,"
-    " f.cid IN (SELECT customer_id FROM ch UNION SELECT customer_id FROM us),"
+    " coalesce(f.cid IN (SELECT customer_id FROM ch UNION"
+    "   SELECT customer_id FROM us), false),"
     " coalesce(f.tenant_rev, 0) <> 0,"
     " row_number() OVER (PARTITION BY coalesce(f.tenant_id, f.cid::text)"
     "   ORDER BY f.currency = f.tenant_cur DESC, f.currency),"
@@ -178,21 +179,27 @@ static void finding(rctx *c, const PGresult *row, const char *code,
     c->n.findings++;
 }
 
+/* A value as text, "" for NULL (for comparisons). */
+static const char *txt(const PGresult *row, int col)
+{
+    const char *v = db_value(row, 0, col);
+    return v ? v : "";
+}
+
 static ac_status on_row(void *ctx, const PGresult *row, char *err)
 {
     rctx *c = ctx;
     xb_sheet *s = &c->main;
     (void)err;
     const char *cur = db_value(row, 0, R_CUR);
-    const xb_money *m = xb_money_of(&c->book, cur, atoi(db_value(row, 0,
-                                                                  R_MU)));
+    const xb_money *m = xb_money_of(&c->book, cur, atoi(txt(row, R_MU)));
     lxw_format *mf = m ? m->m4 : c->book.decimal4;
     const char *tenant = db_value(row, 0, R_TENANT);
     const char *cname = db_value(row, 0, R_CNAME);
     const char *tname = db_value(row, 0, R_NAME);
-    int first = strcmp(db_value(row, 0, R_RN), "1") == 0;
-    int has_pc = strcmp(db_value(row, 0, R_HAS_PC), "t") == 0;
-    int any_rev = strcmp(db_value(row, 0, R_ANY_REV), "t") == 0;
+    int first = strcmp(txt(row, R_RN), "1") == 0;
+    int has_pc = strcmp(txt(row, R_HAS_PC), "t") == 0;
+    int any_rev = strcmp(txt(row, R_ANY_REV), "t") == 0;
     const char *tcur = db_value(row, 0, R_TCUR);
     char d[1024], a[64], b[64];
 
@@ -218,7 +225,11 @@ static ac_status on_row(void *ctx, const PGresult *row, char *err)
                 if (seats_equal(pools[i][1], pools[i][2]))
                     continue;
                 seats_text(pools[i][1], a, sizeof a);
-                seats_text(pools[i][2], b, sizeof b);
+                if (pools[i][2] != NULL)
+                    seats_text(pools[i][2], b, sizeof b);
+                else
+                    snprintf(b, sizeof b, "none (acbill has no statement "
+                             "for the period)");
                 snprintf(d, sizeof d, "Microsoft charged %s %s seat(s) "
                          "(%s) in %s, acbill's %s pool counted %s: acbill "
                          "may be giving away minutes nobody pays for, or "
@@ -236,7 +247,7 @@ static ac_status on_row(void *ctx, const PGresult *row, char *err)
             finding(c, row, "COST_WITHOUT_REVENUE", d);
         }
         if (xb_number(db_value(row, 0, R_REV)) > 0 &&
-            db_value(row, 0, R_MARGIN)[0] == '-') {
+            txt(row, R_MARGIN)[0] == '-') {
             snprintf(d, sizeof d, "Revenue %s %s is below Microsoft's cost "
                      "%s %s (licences %s, overage %s): margin %s %s "
                      "(%s %%).", db_value(row, 0, R_REV_T), cur,
