@@ -283,6 +283,30 @@ static void test_refused_files(void)
                                 " 2>/dev/null", test_acbill_path()), 64);
 }
 
+/* A new file with a line twice: the straight COPY meets the key twice,
+ * the file is staged instead, the second copy counts as unchanged. */
+static void test_line_twice(void)
+{
+    char args[512];
+    CU_ASSERT_EQUAL(test_system("python3 -c \"import csv;"
+        " r=list(csv.reader(open('%s/invoice-pascal.csv')));"
+        " i=r[0].index('AlternateId'); r[1][i]='twice';"
+        " w=csv.writer(open('%s/twice.csv','w'));"
+        " w.writerow(r[0]); w.writerow(r[1]); w.writerow(r[1])\"", dir, dir),
+        0);
+    snprintf(args, sizeof args, "import partner-invoice %s/twice.csv", dir);
+    CU_ASSERT_EQUAL(acbill(args), 0);
+    EXPECT("SELECT rows_read || '/' || inserted || '/' || unchanged || '/'"
+           " || rejected FROM usage.imports WHERE file_name = 'twice.csv'",
+           "2/1/1/0");
+    EXPECT("SELECT count(*) FROM usage.partner_charges WHERE fields ->>"
+           " 'alternateId' = 'twice'", "1");
+    /* keep the reconciliation's figures: drop the extra line again */
+    CU_ASSERT_EQUAL(testdb_exec(db, "DELETE FROM usage.partner_charges"
+                                " WHERE fields ->> 'alternateId' = 'twice'"),
+                    0);
+}
+
 /* A hostile file: 10,000 rejects are kept, the rest counted by reason. */
 static void test_reject_cap(void)
 {
@@ -458,6 +482,7 @@ CU_ErrorCode tests_register(void)
         { "bad lines: rejected with their reasons", test_bad_lines },
         { "refused files: wrong kind, layout, truncated gzip",
           test_refused_files },
+        { "a line twice in a new file", test_line_twice },
         { "10,000 rejects kept, the rest counted", test_reject_cap },
         { "reconciliation: every figure and finding", test_reconcile },
         { "reconciliation: credit notes deducted",

@@ -545,6 +545,10 @@ typedef struct {
     size_t norm_cap;
     int norm_at[MAX_FIELDS];
     int oom;
+    /* direct: valid lines go straight into the table (a new file), the
+     * rejected ones into rejf, loaded into the stage afterwards */
+    int direct;
+    FILE *rejf;
 } imp;
 
 static int grow(char **buf, size_t *cap, size_t need)
@@ -627,6 +631,13 @@ static void reject(imp *m, long long line_no, const char *raw,
         cl_null(&m->line);
     }
     free(text);
+    if (m->direct) {
+        if (m->line.failed ||
+            fwrite(m->line.b, 1, m->line.n, m->rejf) != m->line.n ||
+            fputc('\n', m->rejf) == EOF)
+            m->oom = 1;
+        return;
+    }
     put_line(m);
 }
 
@@ -775,9 +786,16 @@ static void process_row(imp *m, long long line_no, const char *const *vals,
 
     m->c.read++;
     cl_reset(&m->line);
-    cl_i64(&m->line, line_no);
-    cl_str(&m->line, "\t\\N\t\\N\t");
-    cl_str(&m->line, hex);
+    if (m->direct) {
+        /* the table's columns: line_key, import_id, fields, typed... */
+        cl_str(&m->line, hex);
+        cl_char(&m->line, '\t');
+        cl_str(&m->line, m->import_id);
+    } else {
+        cl_i64(&m->line, line_no);
+        cl_str(&m->line, "\t\\N\t\\N\t");
+        cl_str(&m->line, hex);
+    }
     cl_char(&m->line, '\t');
     cl_field(&m->line, m->json);
     for (int c = 0; c < k->ncols; c++) {
@@ -1310,6 +1328,27 @@ static ac_status finish(imp *m, const char *sha, char *err)
 {
     const kind_def *k = m->k;
     char sql[4096];
+    ac_status rc;
+    PGresult *res;
+    if (m->direct) {
+        /* the lines are in the table already: the rejects into the stage */
+        rc = db_copy_begin(m->conn, "COPY pc_stage FROM STDIN", err);
+        char buf[65536];
+        size_t n;
+        rewind(m->rejf);
+        while (rc == AC_OK && (n = fread(buf, 1, sizeof buf, m->rejf)) > 0)
+            rc = db_copy_put(m->conn, buf, n, err);
+        if (rc == AC_OK && ferror(m->rejf))
+            rc = ac_fail(err, AC_EIO, "cannot read back the rejected lines");
+        ac_status e = db_copy_end(m->conn, rc == AC_OK ? NULL : "failed",
+                                  rc == AC_OK ? err : m->err);
+        if (rc == AC_OK)
+            rc = e;
+        if (rc != AC_OK)
+            return rc;
+        m->c.inserted = m->c.read - m->c.rejected;
+        goto counted;
+    }
     int o = snprintf(sql, sizeof sql, "INSERT INTO %s (line_key, import_id,"
                      " fields", k->table);
     for (int c = 0; c < k->ncols; c++)
@@ -1323,12 +1362,12 @@ static ac_status finish(imp *m, const char *sha, char *err)
     snprintf(sql + o, sizeof sql - (size_t)o, " FROM pc_stage WHERE reason"
              " IS NULL ON CONFLICT (line_key) DO NOTHING");
     const char *p[] = { m->import_id };
-    PGresult *res;
-    ac_status rc = db_query(m->conn, sql, 1, p, &res, err);
+    rc = db_query(m->conn, sql, 1, p, &res, err);
     if (rc != AC_OK)
         return rc;
     m->c.inserted = atoll(PQcmdTuples(res));
     PQclear(res);
+counted:
     m->c.unchanged = m->c.read - m->c.rejected - m->c.inserted;
     char kept[16];
     snprintf(kept, sizeof kept, "%d", REJECTS_KEPT);
@@ -1358,6 +1397,68 @@ static ac_status finish(imp *m, const char *sha, char *err)
     if (rc == AC_OK)
         rc = db_exec(m->conn, "COMMIT", err);
     return rc;
+}
+
+/* A CSV file not imported before (no import of this source with its
+ * SHA-256): COPY its lines straight into the table, in a savepoint, so
+ * that they are written once (SPEC 7 keys make a line that is there
+ * already, or twice in the file, fail the COPY).  Returns 1 when the
+ * lines are in (the rejects wait in m->rejf for finish()); 0 when the
+ * caller must take the staged way: not tried (l untouched), or the COPY
+ * failed (rolled back to the savepoint, counts reset, l->gz closed and
+ * NULL: read the file again), or the layout was refused (refuse set). */
+static int try_direct(imp *m, const char *sha, lines *l, const char *first,
+                      size_t len, char *refuse, char *err)
+{
+    const char *p[] = { m->k->source, sha };
+    PGresult *res;
+    if (db_query(m->conn, "SELECT EXISTS (SELECT 1 FROM usage.imports"
+                 " WHERE source = $1 AND sha256 = $2 AND status = 'ok')", 2,
+                 p, &res, err) != AC_OK)
+        return 0;
+    int seen = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (seen)
+        return 0;
+    m->rejf = tmpfile();
+    if (m->rejf == NULL || db_exec(m->conn, "SAVEPOINT pc_direct", err) !=
+        AC_OK)
+        return 0;
+    char sql[1024];
+    int o = snprintf(sql, sizeof sql, "COPY %s (line_key, import_id, fields",
+                     m->k->table);
+    for (int c = 0; c < m->k->ncols; c++)
+        o += snprintf(sql + o, sizeof sql - (size_t)o, ", %s",
+                      m->k->cols[c].column);
+    snprintf(sql + o, sizeof sql - (size_t)o, ") FROM STDIN");
+    m->direct = 1;
+    ac_status rc = db_copy_begin(m->conn, sql, err);
+    if (rc == AC_OK) {
+        rc = read_csv(m, l, first, len, refuse);
+        flush_copy(m);
+        if (rc == AC_OK && (m->rc != AC_OK || m->oom))
+            rc = AC_EINTERNAL;
+        ac_status e = db_copy_end(m->conn, rc == AC_OK ? NULL : "stopped",
+                                  m->err);
+        if (rc == AC_OK)
+            rc = e;
+    }
+    if (rc == AC_OK)
+        return 1;
+    m->direct = 0;
+    if (refuse[0] != '\0')
+        return 0;               /* refused: the caller rolls back */
+    ac_debug("import %s: straight COPY failed (%s): staging instead",
+             m->k->source, m->err);
+    if (db_exec(m->conn, "ROLLBACK TO SAVEPOINT pc_direct", err) != AC_OK)
+        return 0;
+    m->rc = AC_OK;
+    m->oom = 0;
+    m->clen = 0;
+    memset(&m->c, 0, sizeof m->c);
+    gzclose(l->gz);
+    l->gz = NULL;
+    return 0;
 }
 
 ac_status partner_import_file(PGconn *conn, partner_kind kind,
@@ -1441,7 +1542,35 @@ ac_status partner_import_file(PGconn *conn, partner_kind kind,
         rc = read_json(&m, &l, first, len, refuse);
         if (rc != AC_OK && refuse[0] == '\0')
             snprintf(err, AC_ERR_MAX, "%s", m.err);
-    } else if (rc == AC_OK) {
+    } else if (rc == AC_OK && try_direct(&m, sha, &l, first, len, refuse,
+                                         err) == 1) {
+        /* loaded straight into the table */
+    } else if (rc == AC_OK && refuse[0] == '\0') {
+        if (l.gz == NULL) {
+            /* the direct attempt failed: read the file again */
+            l.gz = gzopen(path, "rb");
+            if (l.gz == NULL) {
+                rc = ac_fail(err, AC_EIO, "cannot open %s: %s", path,
+                             strerror(errno));
+                goto done;
+            }
+            gzbuffer(l.gz, 256 * 1024);
+            l.eof = 0;
+            l.line_no = 0;
+            do {
+                got = next_line(&l, &len, &cut, refuse);
+            } while (got == 1 && blank(l.buf, len));
+            first = l.buf;
+            if (got == 1 && len >= 3 &&
+                memcmp(first, "\xEF\xBB\xBF", 3) == 0) {
+                first += 3;
+                len -= 3;
+            }
+            if (got != 1) {
+                rc = ac_fail(err, AC_EIO, "%s: cannot read it again", path);
+                goto done;
+            }
+        }
         rc = db_copy_begin(conn, "COPY pc_stage FROM STDIN", err);
         if (rc == AC_OK) {
             rc = read_csv(&m, &l, first, len, refuse);
@@ -1459,7 +1588,11 @@ ac_status partner_import_file(PGconn *conn, partner_kind kind,
             }
         }
     }
-    gzclose(l.gz);
+done:
+    if (l.gz != NULL)
+        gzclose(l.gz);
+    if (rc == AC_OK && refuse[0] != '\0')
+        rc = AC_EDATA;
     if (rc == AC_OK)
         rc = finish(&m, sha, err);
     if (rc == AC_OK) {
@@ -1478,6 +1611,8 @@ ac_status partner_import_file(PGconn *conn, partner_kind kind,
             rc = AC_EDATA;
         }
     }
+    if (m.rejf != NULL)
+        fclose(m.rejf);
     free(m.cbuf);
     free(m.json);
     free(m.norm);
