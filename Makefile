@@ -31,10 +31,10 @@ DEB_PKGS := gcc make pkg-config libpq-dev libxlsxwriter-dev \
             nginx-light openssl ca-certificates python3 python3-openpyxl \
             python3-phonenumbers python3-rstr util-linux bsdutils procps \
             time man-db groff-base libzip-dev libcsv-dev libjansson-dev \
-            libcairo2-dev libpango1.0-dev libxml2-dev fonts-noto-core \
-            fonts-noto-cjk fonts-dejavu-core poppler-utils
+            zlib1g-dev libcairo2-dev libpango1.0-dev libxml2-dev \
+            fonts-noto-core fonts-noto-cjk fonts-dejavu-core poppler-utils
 
-PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson cairo \
+PKGS     := libpq xlsxwriter libcurl libcrypto libzip jansson zlib cairo \
             pangocairo fontconfig libxml-2.0
 # libcsv (RFC 4180 CSV, the PSTN export) ships no pkg-config file.
 LIBS_EXTRA := -lcsv

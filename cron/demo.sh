@@ -11,6 +11,7 @@
 # for one tenant as an operator would (acbill import), rates it all, writes the workbooks to ./demo/out and delivers them with
 # file:// to ./demo/delivered/<YYYY-MM>/, then prints where they are.  The
 # database is thrown away at the end; ./demo stays for you to look at.
+# It ends by reconciling Partner Center files made for the month.
 #   DEMO_PERIOD=YYYY-MM  another period than last month
 set -eu
 
@@ -120,6 +121,36 @@ inside() {
     "$ACBILL" run --period "$next" --tenant S00001 --out "$out" \
         --as-of "$(date -u -d "$next-01 +12 days" +%Y-%m-%dT00:00:00Z)" \
         || status=$?
+
+    echo "demo: Microsoft's Partner Center files for $period (made-up"
+    echo "      customers, tests/fixtures/partner_files.py), imported, then"
+    echo "      acbill reconcile (docs/reconciliation.md)"
+    loss=$(psql -X -At -c "SELECT tenant_id FROM billing.documents
+        WHERE period = '$period-01' AND currency = 'USD' GROUP BY tenant_id
+        HAVING sum(subtotal) > 0 ORDER BY sum(subtotal), tenant_id LIMIT 1")
+    loss=${loss:-S00001}
+    extra=$(psql -X -At -c "SELECT coalesce(sum(subtotal), 0) + 10
+        FROM billing.documents WHERE period = '$period-01'
+        AND tenant_id = '$loss'")
+    psql -X -q -c "
+        INSERT INTO usage.tenants (tenant_id, name, currency)
+        VALUES ('DEMO-FAB', 'Fabrikam GmbH', 'EUR');
+        INSERT INTO ref.customers (tenant_id, entra_tenant_id) VALUES
+            ('$loss', 'c0e1a5e0-0000-4000-8000-000000000001'),
+            ('DEMO-FAB', 'c0e1a5e0-0000-4000-8000-000000000002')
+        ON CONFLICT (tenant_id) DO UPDATE
+            SET entra_tenant_id = EXCLUDED.entra_tenant_id"
+    python3 "$top/tests/fixtures/partner_files.py" ./demo "$period" \
+        "Contoso ($loss)=C0E1A5E0-0000-4000-8000-000000000001,Fabrikam GmbH=C0E1A5E0-0000-4000-8000-000000000002,Tailspin Toys=C0E1A5E0-0000-4000-8000-0000000000ff" \
+        "$extra"
+    "$ACBILL" import partner-invoice ./demo/invoice-pascal.csv \
+        ./demo/invoice.json.gz
+    "$ACBILL" import partner-usage ./demo/usage-camel.csv
+    "$ACBILL" reconcile --period "$period" --out "$out" || status=$?
+    echo "demo: the reconciliation's findings"
+    /usr/bin/python3 "$top/tests/xlsx_read.py" rows \
+        "$out/$period/reconciliation-$period.xlsx" Findings |
+        cut -f 1,2,4 | sed 's/\t/  /g; s/^/    /' || true
 
     echo
     echo "demo: statements issued for $period"

@@ -31,4 +31,8 @@ int cmd_import(int argc, char **argv);
  * live from Microsoft Graph (see graph.h). */
 int cmd_pull(int argc, char **argv);
 
+/* acbill reconcile --period YYYY-MM [--out DIR]: acbill's billing against
+ * Microsoft's Partner Center charges (see reconcile/reconcile.h). */
+int cmd_reconcile(int argc, char **argv);
+
 #endif

@@ -27,6 +27,7 @@ static void usage(FILE *out)
         "  upload    deliver, list, retarget or cancel pending uploads\n"
         "  import    load Microsoft's exports and snapshots\n"
         "  pull      load call logs and licences from Microsoft Graph\n"
+        "  reconcile compare the billing with Microsoft's Partner Center charges\n"
         "\n"
         "The database comes from --db CONNINFO or the libpq environment\n"
         "(PGHOST, PGDATABASE, PGSERVICE, ...); passwords from ~/.pgpass.\n"
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
         fn = cmd_import;
     else if (strcmp(cmd, "pull") == 0)
         fn = cmd_pull;
+    else if (strcmp(cmd, "reconcile") == 0)
+        fn = cmd_reconcile;
     if (fn == NULL) {
         fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
                 cmd);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "reconciliation.h"
 #include "xlsx_book.h"
 
 /* The latest revision of every tenant for period $1 (a date). */
@@ -394,6 +395,33 @@ static int valid_period(const char *p, int *year, int *month)
     return *year >= 1900 && *month >= 1 && *month <= 12;
 }
 
+/* SPEC 7: a sheet linking the period's reconciliation with Microsoft
+ * (reconciliation-<YYYY-MM>.xlsx, beside this file), when the period has
+ * Partner Center data. */
+static ac_status write_partner_link(fin_ctx *c, PGconn *conn,
+                                    const char *period, char *err)
+{
+    int has = report_reconciliation_has_data(conn, period, err);
+    if (has <= 0)
+        return has < 0 ? AC_EUNAVAIL : AC_OK;
+    ac_status rc = xb_sheet_add(&c->book, &c->s, "Microsoft", err);
+    if (rc != AC_OK)
+        return rc;
+    char name[64], url[80];
+    snprintf(name, sizeof name, "reconciliation-%s.xlsx", period);
+    snprintf(url, sizeof url, "external:%s", name);
+    xb_title(&c->s, 0, "Reconciliation with Microsoft's Partner Center "
+             "charges (seats, cost, revenue, margin per tenant)",
+             c->book.section);
+    xb_next(&c->s);
+    worksheet_write_url(c->s.ws, c->s.row, 0, url, NULL);
+    xb_width(&c->s, 0, (unsigned)strlen(name));
+    xb_next(&c->s);
+    xb_fit_columns(&c->s, 1, 10);
+    fin_print(c);
+    return AC_OK;
+}
+
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err)
 {
@@ -442,6 +470,8 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
         rc = write_findings(&c, conn, date, err);
     if (rc == AC_OK)
         rc = write_reconciliation(&c, conn, date, err);
+    if (rc == AC_OK)
+        rc = write_partner_link(&c, conn, period, err);
     ac_status crc = xb_close(&c.book, rc != AC_OK, rc == AC_OK ? err : NULL);
     return rc == AC_OK ? crc : rc;
 }

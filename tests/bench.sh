@@ -35,6 +35,19 @@
 # usage.dialout_calls with its primary key, index and foreign key
 # (floor_copy_calls: what storing the calls costs by itself).  Peak RSS
 # is the client's, at both sizes, to show it stays flat.
+#
+# The reconciliation part (SPEC 7, docs/reconciliation.md): for each size
+# of BENCH_RECON_ROWS (default "100000 1000000"), a Partner Center daily
+# rated usage CSV (55 PascalCase columns, 1,000 customers) written by
+# tests/fixtures/partner_files.py, imported by `acbill import
+# partner-usage` into an empty usage.partner_usage (recon_import_first)
+# and again (recon_import_again: every line unchanged), against a COPY of
+# the same rows, typed, into a table shaped like usage.partner_usage with
+# its primary key and index (recon_floor_copy; the issue's yardstick is
+# recon_import_first <= 1.5 x it); client peak RSS at both sizes.  Then
+# `acbill reconcile` over 1,000 tenants (sample data billed by acbill run,
+# their Entra tenant ids set, the largest usage file and two seat lines a
+# tenant imported): recon_workbook.
 #   ACBILL        the acbill binary (an optimised build)
 #   BENCH_BASE    optional: another acbill binary (say, main's, built in
 #                 another directory) measured side by side on the same
@@ -43,17 +56,19 @@
 #                 with 1 worker and no --out (rating and ledger, no
 #                 workbooks), and a line gives ACBILL's change against it
 #   BENCH_REPEAT  measurements of each part (default 3)
-#   BENCH_PARTS   "job import" (default), "job" or "import"
+#   BENCH_PARTS   "job import reconcile" (default), or any of them
 #   BENCH_IMPORT_ROWS  export sizes for the import part
+#   BENCH_RECON_ROWS   usage file sizes for the reconciliation part
 set -eu
 : "${ACBILL:?set ACBILL to the acbill binary}"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export ACBILL SRC LC_ALL=C
 SIZES=${BENCH_SIZES:-"100000:100 1000000:1000"}
 REPEAT=${BENCH_REPEAT:-3}
-PARTS=${BENCH_PARTS:-"job import"}
+PARTS=${BENCH_PARTS:-"job import reconcile"}
 IMPORT_ROWS=${BENCH_IMPORT_ROWS:-"100000 1000000"}
-export SIZES REPEAT PARTS IMPORT_ROWS
+RECON_ROWS=${BENCH_RECON_ROWS:-"100000 1000000"}
+export SIZES REPEAT PARTS IMPORT_ROWS RECON_ROWS
 
 if [ "${ACBILL_IN_PGENV:-}" != 1 ]; then
     export ACBILL_IN_PGENV=1
@@ -253,6 +268,109 @@ for size in $SIZES; do
     unset PGDATABASE
     psql -Xqc "DROP DATABASE $db" >/dev/null
 done
+
+# --------------------------------------------------------------- reconcile
+# Medians of the parts in $work/results: "part wall cpu rss" lines.
+recon_table() {
+    sort -k1,1 -k2,2n "$work/results" | awk -v n="$1" '
+        function median(a, k) {
+            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        {
+            k = ++cnt[$1]; w[$1, k] = $2; c[$1, k] = $3
+            if ($4 > rss[$1]) rss[$1] = $4
+            if (!($1 in seen)) { seen[$1] = 1; order[++parts] = $1 }
+        }
+        END {
+            printf "%-20s %8s %8s %9s %8s %8s   %s\n", "part", "wall_s",
+                   "cpu_s", "rows/s", "rss_MiB", "x_copy", "wall_range"
+            for (i = 1; i <= parts; i++) {
+                p = order[i]; k = cnt[p]; t = 0
+                for (j = 1; j <= k; j++) { ws[j] = w[p, j]; cs[j] = c[p, j] }
+                for (j = 2; j <= k; j++)
+                    for (m = j; m > 1 && cs[m - 1] > cs[m]; m--) {
+                        t = cs[m]; cs[m] = cs[m - 1]; cs[m - 1] = t
+                    }
+                mw[p] = median(ws, k); mc[p] = median(cs, k)
+                lo[p] = ws[1]; hi[p] = ws[k]
+            }
+            for (i = 1; i <= parts; i++) {
+                p = order[i]
+                x = ""
+                if (("recon_floor_copy" in mw) && p != "recon_workbook")
+                    x = sprintf("%.2f", mw[p] / mw["recon_floor_copy"])
+                printf "%-20s %8.2f %8.2f %9.0f %8.1f %8s   %.2f-%.2f\n",
+                       p, mw[p], mc[p], n / (mw[p] > 0 ? mw[p] : 1),
+                       rss[p] / 1024, x, lo[p], hi[p]
+            }
+        }'
+}
+
+case " $PARTS " in *" reconcile "*) ;; *) RECON_ROWS="" ;; esac
+export PGOPTIONS="-c client_min_messages=warning"
+last_db=""
+for rows in $RECON_ROWS; do
+    db="bench_recon_${rows}"
+    psql -Xqc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    export PGDATABASE=$db
+    "$ACBILL" migrate >/dev/null 2>&1
+    python3 "$SRC/tests/fixtures/partner_files.py" bench "$work" "$rows" 1000
+    bytes=$(stat -c %s "$work/usage-bench.csv")
+    : >"$work/results"
+    r=0
+    while [ "$r" -lt "$REPEAT" ]; do
+        r=$((r + 1))
+        psql -Xqc "TRUNCATE usage.partner_usage, usage.imports CASCADE" \
+            -c "CHECKPOINT" >/dev/null
+        measure recon_import_first "$ACBILL" import partner-usage --quiet \
+            "$work/usage-bench.csv"
+        psql -Xqc "CHECKPOINT" >/dev/null
+        measure recon_import_again "$ACBILL" import partner-usage --quiet \
+            "$work/usage-bench.csv"
+        psql -Xqc "\\copy usage.partner_usage TO '$work/usage.copy'" >/dev/null
+        psql -Xqc "DROP TABLE IF EXISTS floor_usage" \
+            -c "CREATE TABLE floor_usage (LIKE usage.partner_usage
+                INCLUDING ALL)" -c "CHECKPOINT" >/dev/null
+        measure recon_floor_copy psql -Xqc \
+            "\\copy floor_usage FROM '$work/usage.copy'"
+        psql -Xqc "DROP TABLE floor_usage" -c "CHECKPOINT" >/dev/null
+        rm -f "$work/usage.copy"
+    done
+    echo "--- reconcile: import of $rows daily rated usage rows, $((bytes / 1048576)) MiB CSV (55 columns)"
+    recon_table "$rows"
+    [ -n "$last_db" ] && psql -Xqc "DROP DATABASE $last_db" >/dev/null
+    last_db=$db
+    unset PGDATABASE
+done
+if [ -n "$last_db" ]; then
+    export PGDATABASE=$last_db
+    # 1,000 tenants billed by acbill, matched to the usage file's customers
+    psql -Xqc "INSERT INTO ref.operator (legal_name, address, country,
+        tax_id, payment_details) SELECT 'Bench Ltd', 'Street 1', 'GB',
+        'GB1', 'IBAN' WHERE NOT EXISTS (SELECT 1 FROM ref.operator)" >/dev/null
+    "$ACBILL" sample --period 2026-10 --tenants 1000 --calls 100000 \
+        --seed 42 >/dev/null 2>&1
+    "$ACBILL" run --period 2026-10 --quiet >/dev/null 2>&1 || true
+    psql -Xqc "INSERT INTO ref.customers (tenant_id, entra_tenant_id)
+        SELECT tenant_id, md5(tenant_id)::uuid FROM usage.tenants
+        ON CONFLICT (tenant_id) DO UPDATE
+        SET entra_tenant_id = EXCLUDED.entra_tenant_id" >/dev/null
+    "$ACBILL" import partner-invoice --quiet "$work/invoice-bench.csv"
+    : >"$work/results"
+    r=0
+    while [ "$r" -lt "$REPEAT" ]; do
+        r=$((r + 1))
+        measure recon_workbook "$ACBILL" reconcile --period 2026-10 \
+            --quiet --out "$work/recon"
+    done
+    tenants=$(psql -XAtqc "SELECT count(DISTINCT tenant_id) FROM
+        billing.documents WHERE period = '2026-10-01'")
+    echo "--- reconcile: acbill reconcile, 1000 tenants ($tenants with invoices), $(psql -XAtqc 'SELECT count(*) FROM usage.partner_usage') usage rows"
+    recon_table 1000
+    unset PGDATABASE
+    psql -Xqc "DROP DATABASE $last_db" >/dev/null
+fi
+rm -f "$work/usage-bench.csv" "$work/invoice-bench.csv"
 
 # ------------------------------------------------------------------ import
 case " $PARTS " in *" import "*) ;; *) exit 0 ;; esac

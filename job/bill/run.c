@@ -27,6 +27,8 @@
 #include "deliver/publish.h"
 #include "rate/rating.h"
 #include "report.h"
+#include "reconciliation.h"
+#include "reconcile/reconcile.h"
 
 /* The run lock of a period is pg_advisory_lock(UPLOAD_RUN_LOCK_CLASS,
  * YYYYMM) (upload.h): runs of different periods go on side by side. */
@@ -181,7 +183,18 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
                                     const char *dir, long long run_id,
                                     char *err)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
+    char path[PATH_MAX], tmp[PATH_MAX], recon[64] = "";
+    /* SPEC 7: the reconciliation with Microsoft, for a period with
+     * Partner Center data (written before the summary that links it). */
+    int partner = report_reconciliation_has_data(conn, opt->period, err);
+    if (partner < 0)
+        return AC_EUNAVAIL;
+    if (partner > 0) {
+        ac_status r = reconcile_write(conn, opt->period, dir, recon, NULL,
+                                      err);
+        if (r != AC_OK)
+            return r;
+    }
     snprintf(path, sizeof path, "%s/finance-summary-%s.xlsx", dir,
              opt->period);
     snprintf(tmp, sizeof tmp, "%s/.finance-summary-%s.xlsx.tmp-%ld", dir,
@@ -215,6 +228,12 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     snprintf(sums, sizeof sums, "%s/%s", dir, UPLOAD_MANIFEST_NAME);
     rc = upload_enqueue(conn, &opt->upload, opt->period, name, path, NULL,
                         run_id, err);
+    if (rc == AC_OK && recon[0] != '\0') {
+        char rpath[PATH_MAX];
+        snprintf(rpath, sizeof rpath, "%s/%s", dir, recon);
+        rc = upload_enqueue(conn, &opt->upload, opt->period, recon, rpath,
+                            NULL, run_id, err);
+    }
     if (rc == AC_OK)
         rc = upload_enqueue(conn, &opt->upload, opt->period,
                             UPLOAD_MANIFEST_NAME, sums, NULL, run_id, err);

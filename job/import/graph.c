@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -213,7 +214,28 @@ typedef struct {
     curl_off_t retry_after;
     buffer body;
     char detail[CURL_ERROR_SIZE + SNIPPET_MAX];
+    char location[URL_MAX];     /* the Location header, "" when none */
 } response;
+
+/* Keeps the Location header (an export's operation to poll). */
+static size_t on_header(char *data, size_t size, size_t count, void *arg)
+{
+    response *r = arg;
+    size_t len = size * count;
+    if (len > 9 && strncasecmp(data, "location:", 9) == 0) {
+        size_t i = 9, e = len;
+        while (i < e && (data[i] == ' ' || data[i] == '\t'))
+            i++;
+        while (e > i && (data[e - 1] == '\r' || data[e - 1] == '\n' ||
+                         data[e - 1] == ' '))
+            e--;
+        if (e - i < sizeof r->location) {
+            memcpy(r->location, data + i, e - i);
+            r->location[e - i] = '\0';
+        }
+    }
+    return len;
+}
 
 static void response_free(response *r)
 {
@@ -223,9 +245,10 @@ static void response_free(response *r)
     memset(r, 0, sizeof *r);
 }
 
-/* One request: GET (post NULL) or POST of a form body. */
+/* One request: GET (post NULL) or POST of a body of type ctype (NULL: a
+ * form). */
 static void perform(graph_client *g, const char *url, const char *post,
-                    int with_token, response *r)
+                    const char *ctype, int with_token, response *r)
 {
     const graph_options *opt = g->opt;
     struct curl_slist *headers = NULL;
@@ -249,6 +272,8 @@ static void perform(graph_client *g, const char *url, const char *post,
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     headers = curl_slist_append(headers, "Accept: application/json");
     if (with_token && g->token != NULL) {
         size_t n = strlen(g->token) + 32;
@@ -262,7 +287,8 @@ static void perform(graph_client *g, const char *url, const char *post,
     }
     if (post != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
-        headers = curl_slist_append(headers, "Content-Type: "
+        headers = curl_slist_append(headers, ctype != NULL ? ctype :
+                                    "Content-Type: "
                                     "application/x-www-form-urlencoded");
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -545,7 +571,7 @@ static ac_status fetch_token(graph_client *g, char *err)
     }
 
     for (int attempt = 1;; attempt++) {
-        perform(g, g->token_url, form, 0, &r);
+        perform(g, g->token_url, form, NULL, 0, &r);
         if (r.cc == CURLE_OK && r.http == 200)
             break;
         if (!transient(&r) || attempt >= opt->max_attempts) {
@@ -684,16 +710,19 @@ long graph_requests(const graph_client *g)
     return g->requests;
 }
 
-ac_status graph_get(graph_client *g, const char *url, char **body,
-                    size_t *len, char *err)
+/* GET (post NULL) or POST of JSON post to url on the Graph origin, with
+ * the token and the retries of graph.h.  Success: HTTP 200, or 201/202
+ * for a POST. */
+static ac_status call(graph_client *g, const char *url, const char *post,
+                      const char *perms, graph_reply *out, char *err)
 {
     const graph_options *opt = g->opt;
+    const char *method = post ? "POST" : "GET";
     char origin[URL_MAX], msg[AC_ERR_MAX];
     response r;
     int refreshed = 0;
 
-    *body = NULL;
-    *len = 0;
+    memset(out, 0, sizeof *out);
     if (https_origin("a Graph link", url, origin, msg) != AC_OK ||
         strcmp(origin, g->origin) != 0)
         return ac_fail(err, AC_EDATA, "refused to follow %.300s: not on the "
@@ -704,11 +733,17 @@ ac_status graph_get(graph_client *g, const char *url, char **body,
             if (rc != AC_OK)
                 return rc;
         }
-        perform(g, url, NULL, 1, &r);
-        if (r.cc == CURLE_OK && r.http == 200) {
-            *body = r.body.b ? r.body.b : strdup("");
-            *len = r.body.n;
-            return *body ? AC_OK : ac_fail(err, AC_EOSERR, "out of memory");
+        perform(g, url, post, post ? "Content-Type: application/json" : NULL,
+                1, &r);
+        if (r.cc == CURLE_OK && (r.http == 200 ||
+                                 (post && (r.http == 201 || r.http == 202)))) {
+            out->body = r.body.b ? r.body.b : strdup("");
+            out->len = r.body.n;
+            out->http = r.http;
+            out->retry_after_s = (long)r.retry_after;
+            snprintf(out->location, sizeof out->location, "%s", r.location);
+            return out->body ? AC_OK : ac_fail(err, AC_EOSERR,
+                                               "out of memory");
         }
         if (r.cc == CURLE_OK && r.http == 401 && !refreshed) {
             refreshed = 1;
@@ -721,31 +756,128 @@ ac_status graph_get(graph_client *g, const char *url, char **body,
         if (!transient(&r) || attempt >= opt->max_attempts) {
             ac_status rc;
             if (tls_failure(r.cc))
-                rc = ac_fail(err, AC_EUNAVAIL, "GET %.300s: TLS verification"
-                             " failed: %s (trusting %s)", url, r.detail,
-                             opt->ca_file ? opt->ca_file
-                                          : "the system CA store");
+                rc = ac_fail(err, AC_EUNAVAIL, "%s %.300s: TLS verification"
+                             " failed: %s (trusting %s)", method, url,
+                             r.detail, opt->ca_file ? opt->ca_file
+                                                    : "the system CA store");
             else if (r.cc == CURLE_OK && (r.http == 401 || r.http == 403))
-                rc = ac_fail(err, AC_ECONFIG, "GET %.300s: %s (does the "
-                             "application have CallRecords.Read.All and "
-                             "Directory.Read.All?)", url, r.detail);
+                rc = ac_fail(err, AC_ECONFIG, "%s %.300s: %s (does the "
+                             "application have %s?)", method, url, r.detail,
+                             perms);
             else if (r.cc == CURLE_OK && r.http >= 400 && r.http < 500 &&
                      r.http != 429)
-                rc = ac_fail(err, AC_EDATA, "GET %.300s: %s", url, r.detail);
+                rc = ac_fail(err, AC_EDATA, "%s %.300s: %s", method, url,
+                             r.detail);
             else
-                rc = ac_fail(err, AC_EUNAVAIL, "GET %.300s: %s%s", url,
-                             r.detail, transient(&r) ? " (retries used up)"
-                                                     : "");
+                rc = ac_fail(err, AC_EUNAVAIL, "%s %.300s: %s%s", method,
+                             url, r.detail, transient(&r)
+                                 ? " (retries used up)" : "");
             response_free(&r);
             return rc;
         }
         long delay = retry_delay(opt, &r, attempt);
-        ac_warn("pull: GET %.200s: %s; retry %d of %d in %.1f s", url,
+        ac_warn("pull: %s %.200s: %s; retry %d of %d in %.1f s", method, url,
                 r.detail, attempt, opt->max_attempts - 1,
                 (double)delay / 1000.0);
         response_free(&r);
         sleep_ms(delay);
     }
+}
+
+ac_status graph_get(graph_client *g, const char *url, char **body,
+                    size_t *len, char *err)
+{
+    graph_reply r;
+    ac_status rc = call(g, url, NULL, "CallRecords.Read.All and "
+                        "Directory.Read.All", &r, err);
+    *body = r.body;
+    *len = r.len;
+    return rc;
+}
+
+ac_status graph_request(graph_client *g, const char *url,
+                        const char *json_body, const char *perms,
+                        graph_reply *out, char *err)
+{
+    return call(g, url, json_body, perms, out, err);
+}
+
+static size_t to_file(char *data, size_t size, size_t count, void *arg)
+{
+    return fwrite(data, size, count, (FILE *)arg) * size;
+}
+
+ac_status graph_download(graph_client *g, const char *url, FILE *out,
+                         char *err)
+{
+    const graph_options *opt = g->opt;
+    char origin[URL_MAX], msg[AC_ERR_MAX], shown[128];
+    /* the URL carries a SAS token: log the part before '?' only */
+    snprintf(shown, sizeof shown, "%.*s", (int)strcspn(url, "?"), url);
+    if (https_origin("a blob link", url, origin, msg) != AC_OK)
+        return ac_fail(err, AC_EDATA, "refused to download %s: not an "
+                       "https:// URL", shown);
+    for (int attempt = 1;; attempt++) {
+        CURL *h = g->h;
+        response r;
+        memset(&r, 0, sizeof r);
+        g->errbuf[0] = '\0';
+        g->requests++;
+        if (fflush(out) != 0 || ftruncate(fileno(out), 0) != 0 ||
+            fseek(out, 0, SEEK_SET) != 0)
+            return ac_fail(err, AC_ECANTCREAT, "cannot write the download "
+                           "of %s: %s", shown, strerror(errno));
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, g->errbuf);
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "acbill/" ACBILL_VERSION);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (opt->ca_file != NULL)
+            curl_easy_setopt(h, CURLOPT_CAINFO, opt->ca_file);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, opt->connect_timeout_s);
+        curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_file);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+        /* no Authorization header: the blob host is not Graph, the SAS
+         * token in the URL is the credential */
+        r.cc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.http);
+        curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &r.retry_after);
+        if (r.cc == CURLE_OK && r.http == 200) {
+            if (fflush(out) != 0)
+                return ac_fail(err, AC_ECANTCREAT, "cannot write the "
+                               "download of %s: %s", shown, strerror(errno));
+            return AC_OK;
+        }
+        if (r.cc == CURLE_HTTP_RETURNED_ERROR)
+            r.cc = CURLE_OK;            /* judged by the status below */
+        snprintf(r.detail, sizeof r.detail, "%s", r.cc != CURLE_OK
+                 ? (g->errbuf[0] ? g->errbuf : curl_easy_strerror(r.cc))
+                 : "");
+        if (r.cc == CURLE_OK)
+            snprintf(r.detail, sizeof r.detail, "HTTP %ld", r.http);
+        if (r.cc == CURLE_OK && (r.http == 403 || r.http == 401))
+            return ac_fail(err, AC_ENOINPUT, "GET %s: %s: the blob's SAS "
+                           "link was refused (expired?)", shown, r.detail);
+        if (!transient(&r) || attempt >= opt->max_attempts)
+            return ac_fail(err, tls_failure(r.cc) || transient(&r) ||
+                           r.cc != CURLE_OK ? AC_EUNAVAIL : AC_EDATA,
+                           "GET %s: %s%s", shown, r.detail,
+                           transient(&r) ? " (retries used up)" : "");
+        long delay = retry_delay(opt, &r, attempt);
+        ac_warn("pull: GET %s: %s; retry %d of %d in %.1f s", shown,
+                r.detail, attempt, opt->max_attempts - 1,
+                (double)delay / 1000.0);
+        sleep_ms(delay);
+    }
+}
+
+void graph_sleep_ms(long ms)
+{
+    sleep_ms(ms);
 }
 
 void graph_close(graph_client *g)

@@ -36,6 +36,7 @@
 #define AC_GRAPH_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -76,6 +77,41 @@ const char *graph_base(const graph_client *g);
  * AC_ECONFIG for 401/403 (permissions), AC_EDATA for other 4xx. */
 ac_status graph_get(graph_client *g, const char *url, char **body,
                     size_t *len, char *err);
+
+/* A reply of graph_request(): the body (malloc'd, NUL-terminated), its
+ * status (200, 201 or 202), its Retry-After in seconds (0: none) and its
+ * Location header ("" when none). */
+typedef struct {
+    char *body;
+    size_t len;
+    long http;
+    long retry_after_s;
+    char location[4096];
+} graph_reply;
+
+/* GET (json_body NULL) or POST json_body (Content-Type application/json)
+ * to url, on the Graph origin only, with the token and the retries of
+ * graph_get().  Success: 200, or for a POST 201 or 202 (an export's
+ * "Accepted", with its Location to poll).  perms names the permissions
+ * to suggest on 401/403 (e.g. "PartnerBilling.Read.All").  Errors as
+ * graph_get(); out->body is NULL on failure. */
+ac_status graph_request(graph_client *g, const char *url,
+                        const char *json_body, const char *perms,
+                        graph_reply *out, char *err);
+
+/* GET url (any https:// host: a storage blob's link carrying its own SAS
+ * token) into out, from its start (out is truncated first), WITHOUT the
+ * bearer token or any Authorization header, TLS verified as for Graph,
+ * retried on 429/503 and the like as graph_get().  The URL's query (the
+ * SAS token) is never logged or put in err.  AC_ENOINPUT when the link is
+ * refused (401/403: an expired SAS token), AC_EUNAVAIL when the retries
+ * are used up, AC_EDATA for other 4xx, AC_ECANTCREAT when out cannot be
+ * written. */
+ac_status graph_download(graph_client *g, const char *url, FILE *out,
+                         char *err);
+
+/* Sleep ms milliseconds (through signals), for polling. */
+void graph_sleep_ms(long ms);
 
 /* Requests made so far (token requests included), for the log. */
 long graph_requests(const graph_client *g);

@@ -11,6 +11,7 @@
 #include "graphcalls.h"
 #include "licences.h"
 #include "log.h"
+#include "partner.h"
 #include "pstn.h"
 #include "sha256.h"
 
@@ -24,6 +25,8 @@ static void import_usage(FILE *out)
         "       acbill import graph-calls --tenant ID [--db CONNINFO] FILE...\n"
         "       acbill import licences --tenant ID --at TIMESTAMP\n"
         "                              --skus FILE --users FILE [--db CONNINFO]\n"
+        "       acbill import partner-invoice [--db CONNINFO] FILE...\n"
+        "       acbill import partner-usage [--db CONNINFO] FILE...\n"
         "\n"
         "Loads Microsoft's data for one tenant into usage.*:\n"
         "  pstn         the Teams admin center PSTN usage export (.csv or\n"
@@ -31,6 +34,11 @@ static void import_usage(FILE *out)
         "  graph-calls  pages saved from Graph getPstnCalls (JSON)\n"
         "  licences     a snapshot of Graph subscribedSkus and users with\n"
         "               assignedLicenses, taken at TIMESTAMP (ISO 8601)\n"
+        "  partner-invoice  Partner Center's invoice reconciliation file\n"
+        "  partner-usage    Partner Center's daily rated usage file\n"
+        "               (the CSV download in either header spelling, or the\n"
+        "               export's .json.gz blobs; all customers at once, no\n"
+        "               --tenant; docs/reconciliation.md)\n"
         "Every file is recorded in usage.imports; rows that cannot be\n"
         "loaded are kept in usage.import_rejects with the reason.\n"
         "Importing the same file again changes nothing.\n"
@@ -154,10 +162,13 @@ int cmd_import(int argc, char **argv)
     const char *what = argv[1];
     int kind = strcmp(what, "pstn") == 0 ? 1
              : strcmp(what, "graph-calls") == 0 ? 2
-             : strcmp(what, "licences") == 0 ? 3 : 0;
+             : strcmp(what, "licences") == 0 ? 3
+             : strcmp(what, "partner-invoice") == 0 ? 4
+             : strcmp(what, "partner-usage") == 0 ? 5 : 0;
     if (kind == 0) {
         fprintf(stderr, "acbill import: unknown source '%s' (pstn, "
-                "graph-calls or licences)\n", what);
+                "graph-calls, licences, partner-invoice or partner-usage)\n",
+                what);
         return AC_EUSAGE;
     }
     optind = 1;
@@ -180,7 +191,13 @@ int cmd_import(int argc, char **argv)
     }
     int nfiles = argc - 1 - optind;
     char **files = argv + 1 + optind;
-    if (tenant == NULL || *tenant == '\0') {
+    if (kind >= 4 && (tenant || at || skus || users || nfiles == 0)) {
+        fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
+                "--tenant, --at, --skus or --users: the file covers every "
+                "customer)\n", what);
+        return AC_EUSAGE;
+    }
+    if (kind < 4 && (tenant == NULL || *tenant == '\0')) {
         fprintf(stderr, "acbill import %s: --tenant ID is required\n", what);
         return AC_EUSAGE;
     }
@@ -190,7 +207,7 @@ int cmd_import(int argc, char **argv)
                 "and --users FILE are required, and nothing else\n");
         return AC_EUSAGE;
     }
-    if (kind != 3 && (nfiles == 0 || at || skus || users)) {
+    if (kind < 3 && (nfiles == 0 || at || skus || users)) {
         fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
                 "--at, --skus or --users)\n", what);
         return AC_EUSAGE;
@@ -212,6 +229,29 @@ int cmd_import(int argc, char **argv)
     int progress = isatty(STDERR_FILENO);
     for (int i = 0; kind != 3 && i < nfiles; i++) {
         ac_status data = AC_OK;
+        if (kind >= 4) {
+            partner_counts pc;
+            rc = partner_import_file(conn, kind == 4 ? PARTNER_INVOICE
+                                                     : PARTNER_USAGE,
+                                     files[i], NULL, NULL, &pc, err);
+            if (rc == AC_OK) {
+                ac_info("import %s %s: %lld lines read, %lld new, %lld "
+                        "unchanged, %lld rejected (import %lld)", what,
+                        files[i], pc.read, pc.inserted, pc.unchanged,
+                        pc.rejected, pc.import_id);
+                if (pc.rejected > 0)
+                    ac_warn("import %s %s: %lld line(s) rejected: see "
+                            "usage.import_rejects (import %lld)", what,
+                            files[i], pc.rejected, pc.import_id);
+                data = pc.rejected > 0 ? AC_EDATA : AC_OK;
+            } else {
+                ac_error("import %s: %s", what, err);
+            }
+            worst = worse(worse(worst, rc), data);
+            if (rc == AC_EUNAVAIL || PQstatus(conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
         rc = kind == 1
            ? pstn_import(conn, tenant, files[i], progress, &data, err)
            : graphcalls_import_file(conn, tenant, files[i], &data, err);

@@ -25,6 +25,7 @@
 #include "graphcalls.h"
 #include "licences.h"
 #include "log.h"
+#include "partner.h"
 #include "sha256.h"
 
 #define WINDOW_DAYS 90
@@ -37,6 +38,8 @@ static void pull_usage(FILE *out)
         "usage: acbill pull --tenant ID --from YYYY-MM-DD --to YYYY-MM-DD\n"
         "                   [--licences] [--entra-tenant ID] [--db CONNINFO]\n"
         "                   [--quiet|--verbose]\n"
+        "       acbill pull partner --invoice ID | --unbilled current|last\n"
+        "                   --currency C   (Partner Center; see its --help)\n"
         "\n"
         "Loads the tenant's PSTN call logs (Graph getPstnCalls) of the\n"
         "dates from..to (inclusive) into usage.dialout_calls, in windows of\n"
@@ -246,6 +249,8 @@ int cmd_pull(int argc, char **argv)
     int licences = 0, c;
     char err[AC_ERR_MAX] = "";
 
+    if (argc > 1 && strcmp(argv[1], "partner") == 0)
+        return cmd_pull_partner(argc - 1, argv + 1);   /* SPEC 7 */
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

@@ -1,0 +1,133 @@
+/* reconcile.c: `acbill reconcile` (see reconcile.h). */
+#include "reconcile.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "report.h"
+#include "reconciliation.h"
+
+ac_status reconcile_write(PGconn *conn, const char *period, const char *dir,
+                          char name[64], long long *findings, char *err)
+{
+    char fname[64], path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(fname, sizeof fname, RECONCILE_NAME_FMT, period);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, fname) >=
+            sizeof path ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", dir, fname,
+                         (long)getpid()) >= sizeof tmp)
+        return ac_fail(err, AC_ECANTCREAT, "output path too long: %s", dir);
+    recon_counts n = { 0, 0 };
+    ac_status rc = report_reconciliation(conn, period, tmp, &n, err);
+    if (rc == AC_OK && rename(tmp, path) != 0)
+        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
+                     strerror(errno));
+    if (rc != AC_OK) {
+        unlink(tmp);
+        return rc == AC_EIO ? AC_ECANTCREAT : rc;
+    }
+    if (name != NULL)
+        snprintf(name, 64, "%s", fname);
+    if (findings != NULL)
+        *findings = n.findings;
+    ac_info("reconcile %s: %s, %lld row(s), %lld finding(s)", period, path,
+            n.rows, n.findings);
+    return AC_OK;
+}
+
+static void reconcile_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: acbill reconcile --period YYYY-MM [--out DIR] [--db CONNINFO]\n"
+        "\n"
+        "Compares what acbill billed for the period with what Microsoft\n"
+        "charged the operator (the Partner Center files loaded by acbill\n"
+        "import partner-invoice / partner-usage, or acbill pull partner), per\n"
+        "tenant and currency: seats charged against seats counted, licence\n"
+        "and overage cost, revenue, margin, and the findings\n"
+        "PARTNER_CUSTOMER_UNKNOWN, SEATS_DIFFER, COST_WITHOUT_REVENUE,\n"
+        "NEGATIVE_MARGIN and CURRENCY_DIFFERS (docs/reconciliation.md).\n"
+        "Writes DIR/YYYY-MM/reconciliation-YYYY-MM.xlsx (DIR: . by default)\n"
+        "and updates DIR/YYYY-MM/SHA256SUMS.  acbill run writes it too for\n"
+        "periods with Partner Center data.\n"
+        "\n"
+        "exit status: 0 written (findings included); 64 usage; 69 database\n"
+        "unavailable; 73 the output cannot be written; 78 configuration.\n");
+}
+
+int cmd_reconcile(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' },
+        { "out", required_argument, NULL, 'o' },
+        { "db", required_argument, NULL, 'd' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *period = NULL, *out = ".", *conninfo = NULL;
+    char err[AC_ERR_MAX] = "";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': period = optarg; break;
+        case 'o': out = optarg; break;
+        case 'd': conninfo = optarg; break;
+        case 'q': ac_log_set_level(AC_LOG_WARN); break;
+        case 'h':
+            reconcile_usage(stdout);
+            return AC_OK;
+        default:
+            reconcile_usage(stderr);
+            return AC_EUSAGE;
+        }
+    }
+    if (period == NULL || optind != argc) {
+        reconcile_usage(stderr);
+        return AC_EUSAGE;
+    }
+    int ok = strlen(period) == 7 && period[4] == '-';
+    for (int i = 0; ok && i < 7; i++)
+        ok = i == 4 || (period[i] >= '0' && period[i] <= '9');
+    if (!ok || period[5] > '1' || (period[5] == '1' && period[6] > '2') ||
+        (period[5] == '0' && period[6] == '0')) {
+        fprintf(stderr, "acbill reconcile: bad period '%s' (want YYYY-MM)\n",
+                period);
+        return AC_EUSAGE;
+    }
+    char dir[PATH_MAX];
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%s", out, period) >=
+        sizeof dir) {
+        fprintf(stderr, "acbill reconcile: --out too long\n");
+        return AC_EUSAGE;
+    }
+    if ((mkdir(out, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(dir, 0755) != 0 && errno != EEXIST)) {
+        ac_error("reconcile: cannot create %s: %s", dir, strerror(errno));
+        return AC_ECANTCREAT;
+    }
+    PGconn *conn;
+    ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc != AC_OK) {
+        ac_error("reconcile: %s", err);
+        return rc;
+    }
+    rc = reconcile_write(conn, period, dir, NULL, NULL, err);
+    if (rc == AC_OK) {
+        rc = report_write_sha256sums(dir, err);
+        if (rc == AC_EIO)
+            rc = AC_ECANTCREAT;
+    }
+    if (rc != AC_OK)
+        ac_error("reconcile %s: %s", period, err);
+    PQfinish(conn);
+    return rc;
+}
