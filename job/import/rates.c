@@ -71,7 +71,7 @@ const char *rates_prefix_problem(const char *t)
         t++;
     size_t n = strlen(t);
     if (n == 0)
-        return "no prefix";
+        return "is empty";
     for (size_t i = 0; i < n; i++)
         if (t[i] < '0' || t[i] > '9')
             return "is not a prefix: digits only (E.164 without '+')";
