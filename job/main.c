@@ -25,7 +25,7 @@ static void usage(FILE *out)
         "  run       rate a period and issue invoices\n"
         "  sample    load reproducible sample data\n"
         "  upload    deliver, list, retarget or cancel pending uploads\n"
-        "  import    load Microsoft's exports and snapshots\n"
+        "  import    load Microsoft's exports and snapshots, and rate cards\n"
         "  pull      load call logs and licences from Microsoft Graph\n"
         "  reconcile compare the billing with Microsoft's Partner Center charges\n"
         "\n"

@@ -192,7 +192,8 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
     const char *p[] = { document_no };
     PGresult *r;
     xb_book book;
-    char title[512], subject[512], keywords[256], comments[256];
+    char *title = NULL, *subject = NULL, *keywords = NULL,
+         *comments = NULL;    /* whole: xb_open() cuts them */
 
     ac_status rc = db_query(conn, cn_sql, 1, p, &r, err);
     if (rc != AC_OK)
@@ -214,15 +215,16 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
         PQclear(r);
         return rc;
     }
-    snprintf(title, sizeof title, "Credit note %s, %s", document_no,
-             kv(r, K_TENANT_NAME));
-    snprintf(subject, sizeof subject, "Credit note voiding invoice %s of "
-             "%s (%s), period %s", kv(r, K_VOIDS), kv(r, K_TENANT_NAME),
-             kv(r, K_TENANT), kv(r, K_PERIOD));
-    snprintf(keywords, sizeof keywords, "acbill, credit note, %s, %s, %s",
-             document_no, kv(r, K_TENANT), kv(r, K_PERIOD));
-    snprintf(comments, sizeof comments, "Voids invoice %s (statement %s).",
-             kv(r, K_VOIDS), kv(r, K_VOIDS_STATEMENT));
+    title = xb_printf("Credit note %s, %s", document_no,
+                      kv(r, K_TENANT_NAME));
+    subject = xb_printf("Credit note voiding invoice %s of "
+                        "%s (%s), period %s", kv(r, K_VOIDS),
+                        kv(r, K_TENANT_NAME), kv(r, K_TENANT),
+                        kv(r, K_PERIOD));
+    keywords = xb_printf("acbill, credit note, %s, %s, %s",
+                         document_no, kv(r, K_TENANT), kv(r, K_PERIOD));
+    comments = xb_printf("Voids invoice %s (statement %s).",
+                         kv(r, K_VOIDS), kv(r, K_VOIDS_STATEMENT));
     xb_props props = {
         .title = title, .subject = subject, .category = "Credit note",
         .keywords = keywords, .comments = comments,
@@ -230,7 +232,13 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
          * written again. */
         .created = report_time_of(kv(r, K_ISSUED_AT)),
     };
-    rc = xb_open(&book, path, &props, err);
+    rc = title && subject && keywords && comments
+       ? xb_open(&book, path, &props, err)
+       : ac_fail(err, AC_EOSERR, "out of memory");
+    free(title);
+    free(subject);
+    free(keywords);
+    free(comments);
     if (rc == AC_OK) {
         rc = write_credit_note(&book, conn, r, err);
         ac_status crc = xb_close(&book, rc != AC_OK,

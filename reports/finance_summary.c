@@ -3,15 +3,18 @@
  * Sheets, in this order: Tenants (one row per tenant: its latest
  * revision and documents, or why it has no statement), Documents (every
  * invoice and credit note of the period), Totals, Findings,
- * Reconciliation.  "Latest revision" is the highest revision of each
+ * Reconciliation, Unbilled old usage (calls of periods older than the
+ * look-back window of a run in this period, without a statement).  "Latest revision" is the highest revision of each
  * tenant's period; every list is ordered by tenant id in byte order, so
  * the output depends only on the ledger (and, for the tenants without a
  * statement, on the usage and the runs). */
 #include "report.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bill/lookback.h"
 #include "db.h"
 #include "reconciliation.h"
 #include "xlsx_book.h"
@@ -381,6 +384,66 @@ static ac_status write_reconciliation(fin_ctx *c, PGconn *conn,
     return xb_check(&c->book, err);
 }
 
+/* ------------------------------------------------ Unbilled old usage */
+
+static ac_status old_usage_row(void *ctx, const PGresult *r, char *err)
+{
+    fin_ctx *c = ctx;
+    xb_sheet *s = &c->s;
+
+    for (int col = LB_TENANT; col <= LB_PERIOD; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+    xb_dec(s, LB_CALLS, db_value(r, 0, LB_CALLS), c->book.integer);
+    xb_ts(s, LB_FIRST, db_value(r, 0, LB_FIRST), c->book.datetime);
+    xb_ts(s, LB_LAST, db_value(r, 0, LB_LAST), c->book.datetime);
+    char *cmd = xb_printf("acbill run --period %s --tenant %s",
+                          db_value(r, 0, LB_PERIOD),
+                          db_value(r, 0, LB_TENANT));
+    if (cmd == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    xb_str(s, LB_COLS, cmd, NULL);
+    free(cmd);
+    xb_next(s);
+    return xb_check(&c->book, err);
+}
+
+/* Calls of periods before the look-back window of a run in period $1
+ * (lookback_months of ref.operator, 3 without a row, at most 24, before
+ * it) that no statement covers: a run without --period never bills them
+ * (lookback.h), so finance decides whether to bill them by hand. */
+static ac_status write_old_usage(fin_ctx *c, PGconn *conn, const char *date,
+                                 char *err)
+{
+    static const char *const head[] = {
+        "Tenant", "Name", "Period", "Calls", "First call (UTC)",
+        "Last call (UTC)", "To bill the period"
+    };
+    const char *p[] = { date };
+    PGresult *res;
+
+    ac_status rc = db_query(conn, "SELECT to_char($1::date - make_interval("
+                            "months => least(coalesce((SELECT lookback_months"
+                            " FROM ref.operator), 3), 24)), 'YYYY-MM-DD')",
+                            1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    char window[16];
+    snprintf(window, sizeof window, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    rc = xb_sheet_add(&c->book, &c->s, "Unbilled old usage", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->s, head, 7);
+    const char *w[] = { window };
+    rc = xb_stream(conn, lookback_unbilled_sql, 1, w, old_usage_row, c,
+                   err);
+    if (rc != AC_OK)
+        return rc;
+    xb_list_finish(&c->s, 0, 7);
+    fin_print(c);
+    return xb_check(&c->book, err);
+}
+
 static int valid_period(const char *p, int *year, int *month)
 {
     for (int i = 0; i < 7; i++) {
@@ -472,6 +535,8 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
         rc = write_reconciliation(&c, conn, date, err);
     if (rc == AC_OK)
         rc = write_partner_link(&c, conn, period, err);
+    if (rc == AC_OK)
+        rc = write_old_usage(&c, conn, date, err);
     ac_status crc = xb_close(&c.book, rc != AC_OK, rc == AC_OK ? err : NULL);
     return rc == AC_OK ? crc : rc;
 }

@@ -1855,7 +1855,8 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
 {
     static const report_invoice_options none;
     inv_ctx *c = calloc(1, sizeof *c);
-    char title[512], subject[512], keywords[256], comments[256];
+    char *title = NULL, *subject = NULL, *keywords = NULL,
+         *comments = NULL;    /* whole: xb_open() cuts them */
     int year, month;
     ac_status rc;
 
@@ -1897,40 +1898,41 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
     if (c->draft) {
         snprintf(c->label, sizeof c->label, "DRAFT %s %s", iv(c, I_TENANT),
                  iv(c, I_PERIOD));
-        snprintf(title, sizeof title, "DRAFT usage statement, %s, %s",
-                 iv(c, I_NAME), iv(c, I_PERIOD));
-        snprintf(comments, sizeof comments, "Draft of revision %s; not an "
-                 "invoice: numbers are given when it is issued.",
-                 iv(c, I_REVISION));
-        snprintf(keywords, sizeof keywords, "acbill, draft, %s, %s",
-                 iv(c, I_TENANT), iv(c, I_PERIOD));
+        title = xb_printf("DRAFT usage statement, %s, %s",
+                          iv(c, I_NAME), iv(c, I_PERIOD));
+        comments = xb_printf("Draft of revision %s; not an "
+                             "invoice: numbers are given when it is issued.",
+                             iv(c, I_REVISION));
+        keywords = xb_printf("acbill, draft, %s, %s",
+                             iv(c, I_TENANT), iv(c, I_PERIOD));
     } else {
         if (c->own_doc) {
             snprintf(c->label, sizeof c->label, "Invoice %s (statement %s)",
                      dv(c, D_NO), invoice_no);
-            snprintf(title, sizeof title, "Invoice %s, %s", dv(c, D_NO),
-                     iv(c, I_NAME));
+            title = xb_printf("Invoice %s, %s", dv(c, D_NO),
+                              iv(c, I_NAME));
         } else {
             snprintf(c->label, sizeof c->label, "Usage statement %s",
                      invoice_no);
-            snprintf(title, sizeof title, "Usage statement %s, %s",
-                     invoice_no, iv(c, I_NAME));
+            title = xb_printf("Usage statement %s, %s",
+                              invoice_no, iv(c, I_NAME));
         }
         if (iv(c, I_SUPERSEDES) != NULL)
-            snprintf(comments, sizeof comments, "Statement %s, revision %s; "
-                     "supersedes %s.", invoice_no, iv(c, I_REVISION),
-                     iv(c, I_SUPERSEDES));
+            comments = xb_printf("Statement %s, revision %s; "
+                                 "supersedes %s.", invoice_no,
+                                 iv(c, I_REVISION), iv(c, I_SUPERSEDES));
         else
-            snprintf(comments, sizeof comments, "Statement %s, revision %s.",
-                     invoice_no, iv(c, I_REVISION));
-        snprintf(keywords, sizeof keywords, "acbill, %s, %s, %s, %s",
-                 c->own_doc ? "invoice" : "usage statement",
-                 c->own_doc ? dv(c, D_NO) : invoice_no, iv(c, I_TENANT),
-                 iv(c, I_PERIOD));
+            comments = xb_printf("Statement %s, revision %s.",
+                                 invoice_no, iv(c, I_REVISION));
+        keywords = xb_printf("acbill, %s, %s, %s, %s",
+                             c->own_doc ? "invoice" : "usage statement",
+                             c->own_doc ? dv(c, D_NO) : invoice_no,
+                             iv(c, I_TENANT), iv(c, I_PERIOD));
     }
-    snprintf(subject, sizeof subject, "Teams Audio Conferencing dial-out "
-             "usage of %s (%s), period %s, revision %s", iv(c, I_NAME),
-             iv(c, I_TENANT), iv(c, I_PERIOD), iv(c, I_REVISION));
+    subject = xb_printf("Teams Audio Conferencing dial-out "
+                        "usage of %s (%s), period %s, revision %s",
+                        iv(c, I_NAME), iv(c, I_TENANT), iv(c, I_PERIOD),
+                        iv(c, I_REVISION));
     /* Created: the recorded issue time (SPEC 4.3), the invoice
      * document's, else the statement's: written again, the same bytes. */
     time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUED_AT)
@@ -1943,7 +1945,13 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
         .created = created ? created : xb_month_start(year, month),
         .tmpdir = opt->tmpdir,
     };
-    rc = xb_open(&c->book, path, &props, err);
+    rc = title && subject && keywords && comments
+       ? xb_open(&c->book, path, &props, err)
+       : ac_fail(err, AC_EOSERR, "out of memory");
+    free(title);
+    free(subject);
+    free(keywords);
+    free(comments);
     if (rc != AC_OK) {
         free_ctx(c);
         return rc;

@@ -157,8 +157,11 @@ time_t report_time_of(const char *ts);
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the
  * change against the revision it supersedes), Totals (per currency),
- * Findings (every finding of those revisions) and Reconciliation (per
- * tenant: provider total, acbill total, difference).  A period without
+ * Findings (every finding of those revisions), Reconciliation (per
+ * tenant: provider total, acbill total, difference) and Unbilled old
+ * usage (per tenant and period older than the look-back window of a run
+ * in this period, lookback_months of ref.operator: the calls that no
+ * statement covers; job/bill/lookback.h).  A period without
  * invoices gives a workbook with the headers only.  Same contract as
  * report_invoice_workbook(); AC_EUSAGE when period is not 'YYYY-MM'. */
 ac_status report_finance_summary(PGconn *conn, const char *period,

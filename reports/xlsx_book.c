@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,6 +134,23 @@ char *xb_clean_dup(const char *text, size_t max_units)
     return out;
 }
 
+char *xb_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *out = malloc((size_t)n + 1);
+    if (out == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
 /* Return text cleaned (xb_clean, Excel's XB_STR_MAX): text itself when it
  * needs nothing, else a copy in b->buf.  *chars receives its length in
  * UTF-16 units.  NULL when memory runs out. */
@@ -237,7 +255,7 @@ ac_status xb_open(xb_book *b, const char *path, const xb_props *p,
         p->title, p->subject, p->category, p->keywords, p->comments
     };
     for (int i = 0; i < XB_PROPS; i++) {
-        b->prop[i] = xb_clean_dup(src[i] ? src[i] : "", XB_STR_MAX);
+        b->prop[i] = xb_clean_dup(src[i] ? src[i] : "", XB_PROP_MAX);
         if (b->prop[i] == NULL) {
             xb_free_props(b);
             return ac_fail(err, AC_EOSERR, "out of memory");

@@ -10,7 +10,7 @@
  * text always goes through xb_str(), which writes a string cell (never a
  * formula) cleaned by xb_clean(): valid XML, at most Excel's 32,767
  * characters, a cut marked.  Document properties go through the same
- * cleaner. */
+ * cleaner, cut at XB_PROP_MAX. */
 #ifndef AC_XLSX_BOOK_H
 #define AC_XLSX_BOOK_H
 
@@ -33,6 +33,13 @@
 /* What ends a text that xb_clean() cut. */
 #define XB_CUT_MARK " [...]"
 
+/* The longest document property (title, subject, ...), in UTF-16 units as
+ * xb_clean() counts them: longer ones are cut on a character boundary and
+ * end in XB_CUT_MARK.  The Open XML standard sets no limit; 255 keeps a
+ * title readable where Office and file managers show it, as long as
+ * Excel's longest names (defined names, comments) are. */
+#define XB_PROP_MAX 255
+
 /* Paper sizes of xb_print_setup() (Excel's codes). */
 #define XB_PAPER_LETTER 1
 #define XB_PAPER_A4 9
@@ -46,7 +53,9 @@ typedef struct {
 } xb_money;
 
 /* Document properties; every string must stay valid until xb_open()
- * returns (they are copied). */
+ * returns (they are copied, cleaned by xb_clean() and cut to XB_PROP_MAX
+ * with XB_CUT_MARK).  Build them whole (xb_printf()): a fixed buffer
+ * would cut them without a mark, perhaps inside a character. */
 typedef struct {
     const char *title, *subject, *category, *keywords, *comments;
     time_t created;         /* fixed, for byte-identical output */
@@ -97,6 +106,10 @@ size_t xb_clean(const char *text, size_t max_units, char *out,
 
 /* xb_clean() into a new malloc'd string; NULL when out of memory. */
 char *xb_clean_dup(const char *text, size_t max_units);
+
+/* printf() into a new malloc'd string of whatever length it needs (for
+ * document properties, which xb_open() cuts); NULL when out of memory. */
+char *xb_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Page set-up of sheet s (SPEC 4.3, "set up for printing").  list: a
  * list sheet (landscape, the row header_row repeated on every page; one

@@ -56,16 +56,22 @@
 #                 with 1 worker and no --out (rating and ledger, no
 #                 workbooks), and a line gives ACBILL's change against it
 #   BENCH_REPEAT  measurements of each part (default 3)
-#   BENCH_PARTS   "job import reconcile" (default), or any of them
+#   BENCH_PARTS   "job rates import reconcile" (default), or any of them
 #   BENCH_IMPORT_ROWS  export sizes for the import part
 #   BENCH_RECON_ROWS   usage file sizes for the reconciliation part
+#
+# The rates part (`acbill import rates`, docs/rate-cards.md): a card of
+# 10,000 prefixes (7 digits, prices with 4 decimals and a fee) loaded into
+# an empty ref.rates (rates_first), a second card of the same prefixes
+# from a later instant that closes the first (rates_next), and the second
+# again (rates_again: unchanged).
 set -eu
 : "${ACBILL:?set ACBILL to the acbill binary}"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export ACBILL SRC LC_ALL=C
 SIZES=${BENCH_SIZES:-"100000:100 1000000:1000"}
 REPEAT=${BENCH_REPEAT:-3}
-PARTS=${BENCH_PARTS:-"job import reconcile"}
+PARTS=${BENCH_PARTS:-"job rates import reconcile"}
 IMPORT_ROWS=${BENCH_IMPORT_ROWS:-"100000 1000000"}
 RECON_ROWS=${BENCH_RECON_ROWS:-"100000 1000000"}
 export SIZES REPEAT PARTS IMPORT_ROWS RECON_ROWS
@@ -371,6 +377,54 @@ if [ -n "$last_db" ]; then
     psql -Xqc "DROP DATABASE $last_db" >/dev/null
 fi
 rm -f "$work/usage-bench.csv" "$work/invoice-bench.csv"
+
+# ------------------------------------------------------------------ rates
+case " $PARTS " in *" rates "*)
+    export PGOPTIONS="-c client_min_messages=warning"
+    db=bench_rates
+    psql -Xqc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    export PGDATABASE=$db
+    "$ACBILL" migrate >/dev/null 2>&1
+    for k in 1 2; do
+        awk -v base="$((k - 1))" 'BEGIN {
+            print "prefix,per_minute,connection_fee"
+            for (i = 0; i < 10000; i++)
+                printf "%d,%d.%04d,0.%02d\n", 2000000 + i, base, i % 9973, i % 3
+        }' >"$work/card$k.csv"
+    done
+    : >"$work/results"
+    r=0
+    while [ "$r" -lt "$REPEAT" ]; do
+        r=$((r + 1))
+        psql -Xqc "TRUNCATE ref.rates, usage.imports CASCADE" \
+            -c "CHECKPOINT" >/dev/null
+        measure rates_first "$ACBILL" import rates --plan bench \
+            --currency USD --valid-from 2026-01-01 "$work/card1.csv"
+        measure rates_next "$ACBILL" import rates --plan bench \
+            --currency USD --valid-from 2026-07-01 "$work/card2.csv"
+        measure rates_again "$ACBILL" import rates --plan bench \
+            --currency USD --valid-from 2026-07-01 "$work/card2.csv"
+    done
+    echo "--- rates: a card of 10,000 prefixes"
+    sort -k1,1 -k2,2n "$work/results" | awk '
+        { k = ++cnt[$1]; w[$1, k] = $2; c[$1, k] = $3
+          if ($4 > rss[$1]) rss[$1] = $4 }
+        END {
+            printf "%-18s %8s %8s %9s %8s   %s\n", "part", "wall_s", "cpu_s",
+                   "rows/s", "rss_MiB", "wall_range"
+            split("rates_first rates_next rates_again", show)
+            for (i = 1; i <= 3; i++) {
+                p = show[i]; k = cnt[p]
+                m = k % 2 ? w[p, (k + 1) / 2] : (w[p, k / 2] + w[p, k / 2 + 1]) / 2
+                printf "%-18s %8.2f %8.2f %9.0f %8.1f   %.2f-%.2f\n", p, m,
+                       c[p, (k + 1) / 2], 10000 / (m > 0 ? m : 1),
+                       rss[p] / 1024, w[p, 1], w[p, k]
+            }
+        }'
+    unset PGDATABASE
+    psql -Xqc "DROP DATABASE $db" >/dev/null
+    ;;
+esac
 
 # ------------------------------------------------------------------ import
 case " $PARTS " in *" import "*) ;; *) exit 0 ;; esac

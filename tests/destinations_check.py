@@ -9,7 +9,8 @@ the real `acbill migrate` ($ACBILL), not the CSV:
 - migration: a fresh database gets exactly sql/seed/destinations.csv and
   sql/seed/destination_lengths.csv (the files the unit tests load); a
   database at version 6 (seeded by 002) whose operator added and changed
-  rows gets the generated rows by 007 and 013 and keeps the operator's;
+  rows gets the generated rows by 007, 013 and 018 and keeps the
+  operator's;
   sql/seed/gen-seed.sh still reproduces 002 byte for byte from
   sql/seed/destinations_v1.csv, the rows 007 deletes.
 - sampling: for every region libphonenumber knows, random numbers are drawn
@@ -25,15 +26,23 @@ the real `acbill migrate` ($ACBILL), not the CSV:
     * every valid number has a destination;
     * in each Zone A country, under 1 % of the mobile and fixed-line
       numbers get a kind that cannot draw on the pool (the length rows;
-      the few left are listed with their prefix).
+      the few left are listed with their prefix);
+    * in every region, no fixed-line or mobile number gets a kind that
+      cannot draw on the pool (China's 10 10XXX and 754 96XXXXX
+      fixed lines, whose prefixes are shared cost, are told apart by
+      their length rows);
+    * in the NANP, every number gets its own country: Canada's 7-digit
+      UAN 310-XXXX, valid as +1 310 XXXX (8 digits), is CA, not the US
+      area code 310's (migration 018).
 
 The generator reads a newer libphonenumber (the npm package named in
 migration 007) than the Debian package sampled here; where the two
 disagree, tests/fixtures/destinations_known_differences.csv lists the
 ranges and why.  A listed difference excuses the numbers of its prefix with
 exactly its two labels, and is itself checked against the table, so the
-list cannot go stale silently.  NANP numbers are 10 digits after +1:
-libphonenumber's 7-digit local forms (Canada's 310-XXXX) are not sampled.
+list cannot go stale silently.  NANP numbers of every length
+libphonenumber calls valid are sampled (10 digits after +1, and Canada's
+7-digit UAN).
 
 Prints a CUnit-like line per check and closes with
 `destinations_check: N passed, M failed`.  ACBILL_DEST_SAMPLES scales the
@@ -166,7 +175,7 @@ def diff(a, b, limit=10):
 
 
 def migration_checks():
-    print("\nSuite: migrations 007 and 013")
+    print("\nSuite: migrations 007, 013 and 018")
     generated = read_csv(os.path.join(SRC, "sql/seed/destinations.csv"))
     gen_lengths = read_lengths_csv(
         os.path.join(SRC, "sql/seed/destination_lengths.csv"))
@@ -222,7 +231,7 @@ def migration_checks():
     want["1876"] = ("JM", "premium")           # changed by the operator
     check("007 replaces the seed and keeps the operator's rows",
           after == want, diff(after, want))
-    check("013 adds the length rows on an upgraded database",
+    check("013 and 018 add the length rows on an upgraded database",
           after_lengths == gen_lengths, diff(after_lengths, gen_lengths))
     check("a version 1 row relabelled by libphonenumber is replaced",
           v1.get("447509") == ("JE", "geographic") and
@@ -276,8 +285,7 @@ def sample_region(args):
             else:
                 nsn = gen.xeger(desc.national_number_pattern)
             digits = f"{cc}{nsn}"
-            if nsn in seen or len(digits) > 15 or \
-                    (cc == 1 and len(nsn) != 10):
+            if nsn in seen or len(digits) > 15:
                 continue
             seen.add(nsn)
             num = phonenumbers.parse("+" + digits)
@@ -324,7 +332,8 @@ def sampling_checks(dest, lengths):
     took = time.monotonic() - start
 
     total = exact = excused_n = 0
-    bad = {"eligible": {}, "usca": {}, "nodest": {}}
+    bad = {"eligible": {}, "usca": {}, "nodest": {}, "closed": {},
+           "nanp": {}}
     # Zone A mobile and fixed-line numbers: region -> [count, closed],
     # closed those whose kind cannot draw on the pool (a length the
     # length rows could not single out); and the closed ones.
@@ -358,6 +367,11 @@ def sampling_checks(dest, lengths):
                 problems.append("eligible")
             if reg not in ("US", "CA") and got[0] in ("US", "CA"):
                 problems.append("usca")
+            if typ in (T.MOBILE, T.FIXED_LINE, T.FIXED_LINE_OR_MOBILE) and \
+                    got[1] not in ELIGIBLE:
+                problems.append("closed")
+            if reg in nanp and got[0] != reg:
+                problems.append("nanp")
             for p in problems:
                 if excused(digits, expect, got):
                     excused_n += 1
@@ -384,6 +398,10 @@ def sampling_checks(dest, lengths):
     per_region("no number is classified US or CA", "usca",
                [r for r in regions if r not in ("US", "CA")])
     per_region("every valid number has a destination", "nodest", regions)
+    per_region("no fixed-line or mobile number gets a kind that cannot "
+               "draw on the pool", "closed", regions)
+    per_region("every NANP number gets its own country", "nanp",
+               sorted(nanp & set(regions)))
     # The length rows: a Zone A mobile or fixed-line number draws on the
     # pool.  Before them, 71 % of Italian mobiles were voicemail-typed.
     n_all = sum(v[0] for v in plain.values())

@@ -1045,7 +1045,7 @@ static void test_finance_summary(void)
                           AC_OK);
     char *sheets = reader("sheets '%s'", path);
     CHECK_TEXT(sheets, "Tenants\nDocuments\nTotals\nFindings\n"
-               "Reconciliation\n");
+               "Reconciliation\nUnbilled old usage\n");
     free(sheets);
 
     /* Every tenant: the latest revision and its documents, and those
@@ -1741,6 +1741,62 @@ static void test_text_cleaner(void)
     free(cell);
 }
 
+/* Document properties: a 300-emoji tenant name (1,200 bytes) is cut by
+ * the cleaner on a character boundary, with the mark, to XB_PROP_MAX
+ * UTF-16 units; before, a 512-byte buffer cut the title and subject
+ * inside the 128th emoji, without a mark. */
+static void test_long_properties(void)
+{
+    static const char emoji[] = "\xF0\x9F\x98\x80";   /* U+1F600 */
+    char path[512], want[2048];
+
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(conn,
+        "INSERT INTO billing.invoices (invoice_no, tenant_id, tenant_name,"
+        " period, revision, currency, time_zone, period_start, period_end,"
+        " seats, seats_basis, pool_minutes, pool_used_minutes,"
+        " exempt_minutes, billed_minutes, calls, rejected_calls,"
+        " zero_calls, exempt_calls, pool_calls, split_calls, billed_calls,"
+        " total, fingerprint, issued_at, subtotal, tax, tax_rate,"
+        " minor_unit) VALUES ('TE-2026-10-R1', 'TE',"
+        " repeat(E'\\U0001F600', 300), '2026-10-01', 1, 'USD', 'UTC',"
+        " '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', 0, 'purchased',"
+        " 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'te',"
+        " '2026-11-01T02:00:00Z', 0, 0, 0, 2);"
+        "INSERT INTO billing.invoice_reconciliation VALUES"
+        " ('TE-2026-10-R1', 0, 0, 0, 0, 0)"), 0);
+    CU_ASSERT_EQUAL_FATAL(write_invoice("TE-2026-10-R1", "props", path,
+                                        sizeof path), AC_OK);
+    char *parts = reader("parts '%s'", path);
+    CHECK_HAS(parts, "ok docProps/core.xml\n");
+    free(parts);
+    char *props = reader("props '%s'", path);
+    /* "Usage statement TE-2026-10-R1, " is 31 units: 109 emoji (218)
+     * fill the 249 before the 6 of the mark. */
+    strcpy(want, "title\tUsage statement TE-2026-10-R1, ");
+    for (int i = 0; i < 109; i++)
+        strcat(want, emoji);
+    strcat(want, XB_CUT_MARK "\n");
+    CHECK_HAS(props, want);
+    /* "Teams Audio Conferencing dial-out usage of " is 43: 103 emoji. */
+    strcpy(want, "subject\tTeams Audio Conferencing dial-out usage of ");
+    for (int i = 0; i < 103; i++)
+        strcat(want, emoji);
+    strcat(want, XB_CUT_MARK "\n");
+    CHECK_HAS(props, want);
+    free(props);
+    /* The cleaner's own count: at most XB_PROP_MAX units, odd or even. */
+    char in[1300] = "xx", out[1300];
+    size_t units;
+    for (int i = 0; i < 300; i++)
+        strcat(in, emoji);
+    xb_clean(in, XB_PROP_MAX, out, &units);
+    CU_ASSERT_TRUE(units <= XB_PROP_MAX);
+    CU_ASSERT_EQUAL(units, XB_PROP_MAX - 1);    /* 2 + 123 x 2 + 6 */
+    size_t n = strlen(out);
+    CU_ASSERT_TRUE(n > 10 && strcmp(out + n - 10, "\xF0\x9F\x98\x80"
+                                    XB_CUT_MARK) == 0);
+}
+
 static CU_TestInfo tests[] = {
     { "fixture holds the SPEC example", test_fixture_is_the_spec_example },
     { "invoice: sheets, Calls rows, types", test_invoice_sheets_and_calls },
@@ -1774,6 +1830,8 @@ static CU_TestInfo tests[] = {
     { "print set-up on every sheet", test_print_setup },
     { "text cleaner: controls, cut mark, properties",
       test_text_cleaner },
+    { "properties cut on a character, with the mark",
+      test_long_properties },
     CU_TEST_INFO_NULL
 };
 

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "db.h"
 #include "log.h"
+#include "lookback.h"
 #include "setup/migrate.h"
 #include "money.h"
 #include "deliver/publish.h"
@@ -1009,7 +1010,9 @@ ac_status run_period(const run_options *opt, run_summary *summary,
 }
 
 /* The periods of a run without --period: lookback_months from
- * ref.operator (3 without a row) before the month of --as-of (or now). */
+ * ref.operator (3 without a row) before the month of --as-of (or now).
+ * Calls of older periods without a statement are not billed by such a
+ * run: each tenant-period of them is a warning (lookback.h). */
 static ac_status open_periods(const run_options *opt,
                               char (*periods)[8], int *n, char *err)
 {
@@ -1029,6 +1032,14 @@ static ac_status open_periods(const run_options *opt,
         if (lookback > RUN_MAX_PERIODS - 1)
             lookback = RUN_MAX_PERIODS - 1;
         *n = run_open_periods(now_s, lookback, periods, RUN_MAX_PERIODS);
+        long found;
+        char why[AC_ERR_MAX];
+        if (*n > 0 &&
+            lookback_warn(conn, periods[0], lookback,
+                          opt->ntenants ? opt->tenants : NULL,
+                          opt->ntenants, &found, why) != AC_OK)
+            ac_warn("run: cannot look for usage older than the look-back "
+                    "window: %s", why);
     }
     PQfinish(conn);
     return rc;

@@ -1,5 +1,5 @@
 /* import.c: `acbill import` (SPEC section 6), the command line over
- * pstn.h, graphcalls.h and licences.h. */
+ * pstn.h, graphcalls.h, licences.h and rates.h. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "log.h"
 #include "partner.h"
 #include "pstn.h"
+#include "rates.h"
 #include "sha256.h"
 
 /* A licence snapshot file (subscribedSkus, users) is at most this big. */
@@ -27,8 +28,11 @@ static void import_usage(FILE *out)
         "                              --skus FILE --users FILE [--db CONNINFO]\n"
         "       acbill import partner-invoice [--db CONNINFO] FILE...\n"
         "       acbill import partner-usage [--db CONNINFO] FILE...\n"
+        "       acbill import rates --plan PLAN --currency CUR --valid-from T\n"
+        "                           [--db CONNINFO] FILE.csv\n"
         "\n"
-        "Loads Microsoft's data for one tenant into usage.*:\n"
+        "Loads Microsoft's data for one tenant into usage.*, and the\n"
+        "operator's rate cards into ref.rates:\n"
         "  pstn         the Teams admin center PSTN usage export (.csv or\n"
         "               the exported .zip); conf_out rows become calls\n"
         "  graph-calls  pages saved from Graph getPstnCalls (JSON)\n"
@@ -39,14 +43,25 @@ static void import_usage(FILE *out)
         "               (the CSV download in either header spelling, or the\n"
         "               export's .json.gz blobs; all customers at once, no\n"
         "               --tenant; docs/reconciliation.md)\n"
+        "  rates        a rate card into ref.rates: a CSV with the header\n"
+        "               prefix,per_minute,connection_fee (exact decimals,\n"
+        "               at most 4 places) for price plan PLAN ('standard'\n"
+        "               unless customers have their own) in currency CUR,\n"
+        "               in force from T (YYYY-MM-DD = 00:00 UTC, or a time\n"
+        "               with its offset, e.g. 2026-11-01T00:00:00Z). The\n"
+        "               previous card of PLAN and CUR is closed at T. A card\n"
+        "               with any bad row is refused whole (nothing loaded);\n"
+        "               so is one starting before a card already loaded.\n"
+        "               See docs/rate-cards.md.\n"
         "Every file is recorded in usage.imports; rows that cannot be\n"
         "loaded are kept in usage.import_rejects with the reason.\n"
         "Importing the same file again changes nothing.\n"
         "\n"
-        "exit status: 0 all loaded; 65 a row was rejected or a file refused\n"
-        "(the rest is loaded); 66 a file is missing; 69 database\n"
-        "unavailable; 78 configuration (authentication, unknown database);\n"
-        "64 usage.\n");
+        "exit status: 0 all loaded (or already loaded); 65 a row was\n"
+        "rejected or a file refused (for pstn, graph-calls and licences\n"
+        "the rest is loaded; a rate card is refused whole); 66 a file is\n"
+        "missing; 69 database unavailable; 78 configuration\n"
+        "(authentication, unknown database); 64 usage.\n");
 }
 
 /* The more serious of two outcomes (files go on after data problems). */
@@ -136,6 +151,55 @@ out:
     return rc;
 }
 
+/* acbill import rates: the checks of the command line, then rates.h. */
+static int import_rates(const char *conninfo, const char *plan,
+                        const char *currency, const char *valid_from,
+                        const char *tenant, const char *at, const char *skus,
+                        const char *users, int nfiles, char **files)
+{
+    char err[AC_ERR_MAX] = "";
+
+    if (tenant || at || skus || users || nfiles != 1 || plan == NULL ||
+        currency == NULL || valid_from == NULL) {
+        fprintf(stderr, "acbill import rates: --plan PLAN, --currency CUR, "
+                "--valid-from T and one FILE are required (and no --tenant, "
+                "--at, --skus or --users)\n");
+        return AC_EUSAGE;
+    }
+    if (!rates_check_plan(plan)) {
+        fprintf(stderr, "acbill import rates: --plan '%s' is not a plan "
+                "name (a letter or digit, then up to 63 letters, digits, "
+                "'_', '.' or '-')\n", plan);
+        return AC_EUSAGE;
+    }
+    if (strlen(currency) != 3 || strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "abcdefghijklmnopqrstuvwxyz") != 3) {
+        fprintf(stderr, "acbill import rates: --currency '%s' is not a "
+                "3-letter ISO 4217 code\n", currency);
+        return AC_EUSAGE;
+    }
+    if (!rates_check_valid_from(valid_from)) {
+        fprintf(stderr, "acbill import rates: --valid-from '%s' is not a "
+                "date (YYYY-MM-DD, 00:00 UTC), a date and time with its "
+                "offset (2026-11-01T00:00:00Z, 2026-11-01T00:00+01:00) or "
+                "-infinity\n", valid_from);
+        return AC_EUSAGE;
+    }
+    PGconn *conn;
+    ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc != AC_OK) {
+        ac_error("import: %s", err);
+        return rc;
+    }
+    rates_card card = { plan, currency, valid_from };
+    rates_counts counts;
+    rc = rates_import(conn, &card, files[0], &counts, err);
+    if (rc != AC_OK && !(counts.refused && counts.import_id != 0))
+        ac_error("import rates: %s", err);      /* not logged yet */
+    PQfinish(conn);
+    return rc;
+}
+
 int cmd_import(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -144,13 +208,17 @@ int cmd_import(int argc, char **argv)
         { "at", required_argument, NULL, 'a' },
         { "skus", required_argument, NULL, 's' },
         { "users", required_argument, NULL, 'u' },
+        { "plan", required_argument, NULL, 'P' },
+        { "currency", required_argument, NULL, 'C' },
+        { "valid-from", required_argument, NULL, 'F' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *tenant = NULL, *conninfo = NULL, *at = NULL, *skus = NULL,
-               *users = NULL;
+               *users = NULL, *plan = NULL, *currency = NULL,
+               *valid_from = NULL;
     char err[AC_ERR_MAX] = "";
     int c;
 
@@ -164,11 +232,12 @@ int cmd_import(int argc, char **argv)
              : strcmp(what, "graph-calls") == 0 ? 2
              : strcmp(what, "licences") == 0 ? 3
              : strcmp(what, "partner-invoice") == 0 ? 4
-             : strcmp(what, "partner-usage") == 0 ? 5 : 0;
+             : strcmp(what, "partner-usage") == 0 ? 5
+             : strcmp(what, "rates") == 0 ? 6 : 0;
     if (kind == 0) {
         fprintf(stderr, "acbill import: unknown source '%s' (pstn, "
-                "graph-calls, licences, partner-invoice or partner-usage)\n",
-                what);
+                "graph-calls, licences, partner-invoice, partner-usage or "
+                "rates)\n", what);
         return AC_EUSAGE;
     }
     optind = 1;
@@ -179,6 +248,9 @@ int cmd_import(int argc, char **argv)
         case 'a': at = optarg; break;
         case 's': skus = optarg; break;
         case 'u': users = optarg; break;
+        case 'P': plan = optarg; break;
+        case 'C': currency = optarg; break;
+        case 'F': valid_from = optarg; break;
         case 'q': ac_log_set_level(AC_LOG_WARN); break;
         case 'v': ac_log_set_level(AC_LOG_DEBUG); break;
         case 'h':
@@ -191,6 +263,14 @@ int cmd_import(int argc, char **argv)
     }
     int nfiles = argc - 1 - optind;
     char **files = argv + 1 + optind;
+    if (kind == 6)
+        return import_rates(conninfo, plan, currency, valid_from, tenant, at,
+                            skus, users, nfiles, files);
+    if (plan || currency || valid_from) {
+        fprintf(stderr, "acbill import %s: --plan, --currency and "
+                "--valid-from are for rates\n", what);
+        return AC_EUSAGE;
+    }
     if (kind >= 4 && (tenant || at || skus || users || nfiles == 0)) {
         fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
                 "--tenant, --at, --skus or --users: the file covers every "

@@ -25,7 +25,12 @@ ALTER TABLE usage.imports ALTER COLUMN tenant_id DROP NOT NULL;
 ALTER TABLE usage.imports DROP CONSTRAINT IF EXISTS imports_source_check;
 ALTER TABLE usage.imports ADD CONSTRAINT imports_source_check
     CHECK (source IN ('pstn', 'graph-calls', 'graph-pull', 'licences-skus',
-                      'licences-users', 'partner-invoice', 'partner-usage'));
+                      'licences-users', 'rates', 'partner-invoice',
+                      'partner-usage'));
+ALTER TABLE usage.imports DROP CONSTRAINT IF EXISTS imports_tenant_check;
+ALTER TABLE usage.imports ADD CONSTRAINT imports_tenant_check
+    CHECK (tenant_id IS NOT NULL
+           OR source IN ('rates', 'partner-invoice', 'partner-usage'));
 ALTER TABLE usage.imports ADD COLUMN IF NOT EXISTS rejects_not_kept jsonb;
 
 CREATE TABLE usage.partner_charges (

@@ -8,9 +8,10 @@ METADATA.json is what sql/seed/libphonenumber-metadata.js prints (the
 metadata of the npm package google-libphonenumber).  Writes
 sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
 sql/migrations/007_destinations_libphonenumber.sql, and the length rows
-sql/seed/destination_lengths.csv (`prefix,digits,country,kind`) and
+sql/seed/destination_lengths.csv (`prefix,digits,country,kind`),
 sql/migrations/013_destination_lengths.sql (ref.destination_lengths, the
-job's addition to SPEC section 2's reference data); prints a summary on
+job's addition to SPEC section 2's reference data) and
+sql/migrations/018_destination_lengths_nanp_short.sql; prints a summary on
 stderr (with GEN_DEBUG=1 also each calling code's row count and each
 prefix resolved as below).  Run by `make seed`.  The same input gives the
 same bytes.
@@ -55,6 +56,14 @@ How:
   voicemail of 13-14 digits) gets 11 and 12 digits mobile.  A length
   whose numbers keep several labels gets no row (the summary counts
   them; GEN_DEBUG=1 lists them).
+- NANP lengths other than 10 (short_rows()): the rows above are built
+  for +1 numbers of 10 digits; the other lengths libphonenumber calls
+  valid (Canada's 7-digit UAN 310-XXXX, valid as +1 310 XXXX) get length
+  rows the same way, written to their own migration
+  sql/migrations/018_destination_lengths_nanp_short.sql (applied
+  migrations never change) and added to destination_lengths.csv:
+  1310 with 8 digits is CA non_geographic, not the area code's US
+  geographic.
 
 SPEC mapping of libphonenumber's types: fixed line and fixed line or
 mobile -> geographic, mobile -> mobile, toll free -> toll_free, premium
@@ -83,6 +92,8 @@ BASE_CSV = os.path.join(HERE, "destinations_v1.csv")
 LEN_CSV_OUT = os.path.join(HERE, "destination_lengths.csv")
 LEN_SQL_OUT = os.path.join(ROOT, "sql", "migrations",
                            "013_destination_lengths.sql")
+SHORT_SQL_OUT = os.path.join(ROOT, "sql", "migrations",
+                             "018_destination_lengths_nanp_short.sql")
 E164_MAX = 15
 
 # libphonenumber's order of tests (getNumberTypeHelper), and the SPEC kind.
@@ -97,8 +108,11 @@ TYPE_ORDER = [
     ("voicemail", "non_geographic"),
 ]
 DIGITS = "0123456789"
-# E.164 numbers of the NANP have 10 digits after the +1: libphonenumber's
-# 7-digit local forms (Canada's 310-XXXX) are not diallable as +1 310 XXXX.
+# E.164 numbers of the NANP have 10 digits after the +1.  The prefix rows
+# (and migration 013's length rows) are built for those alone; the other
+# lengths libphonenumber calls valid there (Canada's 7-digit UAN 310-XXXX,
+# valid as +1 310 XXXX, 8 digits) get length rows of their own
+# (short_rows(), migration 018), so that they are not US geographic.
 NANP_LENGTH = 10
 # Kinds that may draw on the pool (SPEC section 3, rule 10).
 ELIGIBLE = ("geographic", "mobile", "toll_free")
@@ -249,8 +263,9 @@ class CallingCode:
     """The regions of one country calling code and their automata.  A
     state is a tuple: one automaton state per (region, test)."""
 
-    def __init__(self, cc, regions, meta, cache):
+    def __init__(self, cc, regions, meta, cache, nanp_length=NANP_LENGTH):
         self.cc = cc
+        self.nanp_length = nanp_length    # None: every length is valid
         self.max_len = E164_MAX - len(cc)
         self.autos = []       # (Dfa)
         self.regions = []     # (region, ld index or None, [tests])
@@ -311,7 +326,8 @@ class CallingCode:
 
     def label(self, state, length):
         """(region, kind) of a complete national number, None if invalid."""
-        if length == 0 or (self.cc == "1" and length != NANP_LENGTH):
+        if length == 0 or (self.cc == "1" and self.nanp_length and
+                           length != self.nanp_length):
             return None
         for region, ld, tests, same in self.regions:
             if ld is not None:
@@ -583,6 +599,18 @@ def length_rows(code, tree, rows):
     return out, mixed
 
 
+def short_rows(cc, regions, meta, cache, tree, rows, strict):
+    """The length rows of the NANP numbers whose length is not 10 after
+    the +1 (migration 018): length_rows() again with every length
+    libphonenumber calls valid, keeping the other lengths.  The tree and
+    rows are those built for 10 digits; strict: their length rows, which
+    the 10-digit rows of this pass must equal."""
+    code = CallingCode(cc, regions, meta, cache, nanp_length=None)
+    out, _ = length_rows(code, tree, rows)
+    assert sorted(r for r in out if r[1] == NANP_LENGTH) == sorted(strict)
+    return [r for r in out if r[1] != NANP_LENGTH]
+
+
 # ------------------------------------------------------------- output
 
 def read_base():
@@ -611,6 +639,7 @@ def main():
     cache = {}
     rows = []
     lengths = []                # (prefix, E.164 digits, country, kind)
+    shorts = []                 # the same, NANP lengths other than 10
     mixed = []
     for cc in sorted(meta["codes"], key=lambda c: (len(c), c)):
         regions = meta["codes"][cc]
@@ -629,6 +658,10 @@ def main():
         lens, mix = length_rows(code, tree, got)
         lengths.extend((p, len(cc) + n, lab[0], lab[1])
                        for p, n, lab in lens)
+        if cc == "1":
+            shorts.extend((p, len(cc) + n, lab[0], lab[1]) for p, n, lab in
+                          short_rows(cc, regions, meta["regions"], cache,
+                                     tree, got, lens))
         mixed.extend((p, len(cc) + n, labs) for p, n, labs in mix)
         code.memo.clear()
         if os.environ.get("GEN_DEBUG"):
@@ -674,12 +707,14 @@ def main():
             + values(rows) + "\nON CONFLICT (prefix) DO NOTHING;\n")
 
     lengths.sort()
-    assert len({(p, n) for p, n, _, _ in lengths}) == len(lengths)
-    assert {p for p, _, _, _ in lengths} <= set(prefixes)
+    shorts.sort()
+    assert len({(p, n) for p, n, _, _ in lengths + shorts}) == \
+        len(lengths) + len(shorts)
+    assert {p for p, _, _, _ in lengths + shorts} <= set(prefixes)
     out = io.StringIO(newline="")
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["prefix", "digits", "country", "kind"])
-    w.writerows(lengths)
+    w.writerows(sorted(lengths + shorts))
     with open(LEN_CSV_OUT, "w", encoding="utf-8", newline="") as f:
         f.write(out.getvalue())
     with open(LEN_SQL_OUT, "w", encoding="utf-8") as f:
@@ -727,6 +762,31 @@ def main():
             "\n) AS v (prefix, digits, country, kind)\n"
             "JOIN ref.destinations d ON d.prefix = v.prefix\n"
             "ON CONFLICT (prefix, digits) DO NOTHING;\n")
+    with open(SHORT_SQL_OUT, "w", encoding="utf-8") as f:
+        f.write(
+            "-- Length rows for the NANP numbers that are not 10 digits after "
+            "the +1\n"
+            "-- (ref.destination_lengths, as migration 013): libphonenumber "
+            "calls Canada's\n"
+            "-- 7-digit UAN 310-XXXX valid as +1 310 XXXX (8 E.164 digits), "
+            "which the\n"
+            "-- area code row 1310 (US, Los Angeles) classed US geographic.\n"
+            "--\n"
+            f"-- {len(shorts)} row{'' if len(shorts) == 1 else 's'} "
+            "generated by sql/seed/gen-destinations.py from the npm package\n"
+            f"-- {source} (as migrations 007 and 013).\n"
+            "-- Do not edit by hand: run `make seed`.\n"
+            "-- Rows the operator added are kept; a row whose prefix is no "
+            "longer a\n"
+            "-- destination is not inserted.\n\n"
+            "INSERT INTO ref.destination_lengths (prefix, digits, country, "
+            "kind)\n"
+            "SELECT v.prefix, v.digits, v.country, v.kind FROM (VALUES\n" +
+            ",\n".join(f"    ({lit(p)}, {n}, {lit(c)}, {lit(k)})"
+                        for p, n, c, k in shorts) +
+            "\n) AS v (prefix, digits, country, kind)\n"
+            "JOIN ref.destinations d ON d.prefix = v.prefix\n"
+            "ON CONFLICT (prefix, digits) DO NOTHING;\n")
 
     kinds = {}
     for _, _, k in rows:
@@ -740,7 +800,8 @@ def main():
     print(f"gen-destinations: {len(lengths)} length rows at "
           f"{len({p for p, _, _, _ in lengths})} prefixes: " +
           ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) +
-          f"; {len(mixed)} (prefix, length) pairs keep several labels",
+          f"; {len(mixed)} (prefix, length) pairs keep several labels; "
+          f"{len(shorts)} NANP rows for other lengths than 10 after +1",
           file=sys.stderr)
     if os.environ.get("GEN_DEBUG"):
         for p, n, labs in mixed:
