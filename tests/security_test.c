@@ -26,6 +26,8 @@
 #include "testdb.h"
 #include "testmain.h"
 #include "deliver/upload.h"
+#include "import/graph.h"
+#include "log.h"
 
 #define TOKEN "s3cret-upload-token"
 #define assert_value(db, sql, want) \
@@ -138,10 +140,27 @@ static void kill_servers(void)
 
 /* ------------------------------------------------------------ suite */
 
-static int origin_init(void)
+static void remove_dir(void)
 {
+    if (dir[0] != '\0' && getenv("ACBILL_KEEP_TEST_DIR") == NULL)
+        test_system("rm -rf '%s'", dir);
+}
+
+/* The program's directory, made once, removed at exit. */
+static int common_dir(void)
+{
+    if (dir[0] != '\0')
+        return 0;
     snprintf(dir, sizeof dir, "/tmp/acbill-security-XXXXXX");
     if (mkdtemp(dir) == NULL)
+        return -1;
+    atexit(remove_dir);
+    return 0;
+}
+
+static int origin_init(void)
+{
+    if (common_dir() != 0)
         return -1;
     snprintf(token_file, sizeof token_file, "%s/token", dir);
     snprintf(ca_file, sizeof ca_file, "%s/ca.pem", dir);
@@ -163,8 +182,6 @@ static int origin_clean(void)
     server_stop(&srv_b);
     PQfinish(db);
     db = NULL;
-    if (dir[0] != '\0' && getenv("ACBILL_KEEP_TEST_DIR") == NULL)
-        test_system("rm -rf '%s'", dir);
     return 0;
 }
 
@@ -399,16 +416,592 @@ static void test_file_cleanup_stays_inside(void)
                  " 'pending' AND last_error LIKE 'refused:%'", "2");
 }
 
+
+/* ------------------------------------------------------------ files
+ *
+ * Suite "files": a local user who can write the output folder plants
+ * symlinks at every name the job writes, temporary or final, pointing at
+ * a file of the job's account (the victim).  The victim must stay as it
+ * was, every output must be a regular file of mode 0640 whatever the
+ * umask, and the temporaries of killed runs must go. */
+
+static char fdb_conninfo[128];
+static PGconn *fdb;
+static char victim[PATH_MAX];
+
+static int files_init(void)
+{
+    if (common_dir() != 0)
+        return -1;
+    snprintf(victim, sizeof victim, "%s/victim.conf", dir);
+    fdb = testdb_fresh("acbill_security_files", fdb_conninfo,
+                       sizeof fdb_conninfo);
+    if (fdb == NULL || testdb_load(fdb_conninfo, "spec_example.sql") != 0)
+        return -1;
+    return testdb_exec(fdb, "INSERT INTO ref.operator (legal_name, address,"
+                       " country, tax_id, payment_details) VALUES"
+                       " ('Resale Telecom Ltd', E'1 Exchange Square\\nLondon',"
+                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')");
+}
+
+static int files_clean(void)
+{
+    PQfinish(fdb);
+    fdb = NULL;
+    return 0;
+}
+
+static void files_setup(void)
+{
+    write_file(victim, "keep me\n");
+}
+
+static int victim_intact(void)
+{
+    char buf[64] = "";
+    FILE *f = fopen(victim, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, "keep me\n") == 0;
+}
+
+static void plant(const char *folder, const char *name)
+{
+    char path[PATH_MAX + 256];
+    snprintf(path, sizeof path, "%s/%s", folder, name);
+    unlink(path);
+    CU_ASSERT(symlink(victim, path) == 0);
+}
+
+/* A regular file (not a link) with exactly this mode. */
+static int regular_with_mode(const char *folder, const char *name,
+                             mode_t mode)
+{
+    char path[PATH_MAX + 256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", folder, name);
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: not a regular file\n", path);
+        return 0;
+    }
+    if ((st.st_mode & 07777) != mode) {
+        fprintf(stderr, "%s: mode %04o\n", path,
+                (unsigned)(st.st_mode & 07777));
+        return 0;
+    }
+    return 1;
+}
+
+/* `acbill run ARGS` with umask 0, started so that the test knows its
+ * process id before it runs: the earlier temporary names were
+ * ".<file>.tmp-<pid>", which the attacker can plant for a guessed pid.
+ * plant_pid(pid), when not NULL, is called again and again while it
+ * runs.  Returns the exit status. */
+static int run_planted(const char *args, void (*plant_pid)(long))
+{
+    int pfd[2];
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd, "exec %s run --db '%s' --quiet %s "
+             "2>>'%s/run.log'", test_acbill_path(), fdb_conninfo, args, dir);
+    if (pipe(pfd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(pfd[1]);
+        if (read(pfd[0], &c, 1) != 1)
+            _exit(126);
+        umask(0);
+        /* sh execs acbill in place: the same pid. */
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[0]);
+    CU_ASSERT(write(pfd[1], "x", 1) == 1);
+    close(pfd[1]);
+    /* The attacker keeps planting while the job runs (a run removes old
+     * temporaries when it starts). */
+    int st = 0;
+    while (waitpid(pid, &st, plant_pid != NULL ? WNOHANG : 0) == 0) {
+        plant_pid((long)pid);
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char period_dir[PATH_MAX];
+
+static void plant_issue_temporaries(long pid)
+{
+    static const char *const files[] = { "finance-summary-2026-10.xlsx",
+        "T1-2026-10-R1.xlsx", "T2-2026-10-R1.xlsx" };
+    char path[PATH_MAX + 256];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/.%s.tmp-%ld", period_dir, files[i],
+                 pid);
+        if (symlink(victim, path) != 0 && errno != EEXIST &&
+            errno != ENOENT)
+            perror(path);
+    }
+}
+
+/* A draft (2026-10 in its grace period): the draft's old fixed temporary
+ * ".T1-2026-10-DRAFT.xlsx.tmp" and its final name planted. */
+static void test_draft_planted(void)
+{
+    char out[PATH_MAX], drafts[PATH_MAX + 16], args[PATH_MAX + 128];
+
+    snprintf(out, sizeof out, "%s/out-draft", dir);
+    snprintf(drafts, sizeof drafts, "%s/2026-10/drafts", out);
+    CU_ASSERT_FATAL(test_system("mkdir -p '%s'", drafts) == 0);
+    plant(drafts, ".T1-2026-10-DRAFT.xlsx.tmp");
+    plant(drafts, "T1-2026-10-DRAFT.xlsx");
+    snprintf(args, sizeof args, "--period 2026-10 --tenant T1 --out '%s'"
+             " --as-of 2026-11-02T00:00Z", out);
+    CU_ASSERT_EQUAL(run_planted(args, NULL), 0);
+    CU_ASSERT(victim_intact());
+    CU_ASSERT(regular_with_mode(drafts, "T1-2026-10-DRAFT.xlsx", 0640));
+    /* The stale temporary is gone; no other temporary is left. */
+    CU_ASSERT_EQUAL(test_system("exit $(ls -A '%s' | grep -c '^\\.')",
+                                drafts), 0);
+}
+
+/* drafts/ itself a symlink to another folder: refused, nothing written
+ * there. */
+static void test_drafts_folder_link(void)
+{
+    char out[PATH_MAX], elsewhere[PATH_MAX + 16], link[PATH_MAX + 32];
+    char args[PATH_MAX + 128];
+
+    snprintf(out, sizeof out, "%s/out-draftlink", dir);
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", dir);
+    snprintf(link, sizeof link, "%s/2026-10/drafts", out);
+    CU_ASSERT_FATAL(test_system("mkdir -p '%s/2026-10' '%s'", out,
+                                elsewhere) == 0);
+    CU_ASSERT_FATAL(symlink(elsewhere, link) == 0);
+    snprintf(args, sizeof args, "--period 2026-10 --tenant T1 --out '%s'"
+             " --as-of 2026-11-02T00:00Z", out);
+    CU_ASSERT_NOT_EQUAL(run_planted(args, NULL), 0);
+    CU_ASSERT_EQUAL(test_system("exit $(ls -A '%s' | wc -l)", elsewhere),
+                    0);
+}
+
+/* Issued documents, the finance summary and SHA256SUMS: symlinks at the
+ * final names and at the temporaries the process id predicts. */
+static void test_issue_planted(void)
+{
+    char out[PATH_MAX], args[PATH_MAX + 128];
+
+    snprintf(out, sizeof out, "%s/out-issue", dir);
+    snprintf(period_dir, sizeof period_dir, "%s/2026-10", out);
+    CU_ASSERT_FATAL(test_system("mkdir -p '%s'", period_dir) == 0);
+    plant(period_dir, "T1-2026-10-R1.xlsx");
+    plant(period_dir, "finance-summary-2026-10.xlsx");
+    plant(period_dir, "SHA256SUMS");
+    plant(period_dir, ".SHA256SUMS.tmp");
+    snprintf(args, sizeof args, "--period 2026-10 --out '%s'", out);
+    CU_ASSERT_EQUAL(run_planted(args, plant_issue_temporaries), 0);
+    CU_ASSERT(victim_intact());
+    CU_ASSERT(regular_with_mode(period_dir, "T1-2026-10-R1.xlsx", 0640));
+    CU_ASSERT(regular_with_mode(period_dir, "T2-2026-10-R1.xlsx", 0640));
+    CU_ASSERT(regular_with_mode(period_dir, "finance-summary-2026-10.xlsx",
+                                0640));
+    CU_ASSERT(regular_with_mode(period_dir, "SHA256SUMS", 0640));
+    CU_ASSERT_EQUAL(test_system("cd '%s' && sha256sum -c --quiet"
+                                " SHA256SUMS", period_dir), 0);
+    /* A killed run's temporaries (and the planted ones) are removed by
+     * the next run of the period. */
+    CU_ASSERT_EQUAL(test_system("mkdir '%s/.acbill-xlsx-KILLED' && touch"
+                                " '%s/.acbill-xlsx-KILLED/x.xlsx'"
+                                " '%s/.T1-2026-10-R1.xlsx.tmp-AbC123'",
+                                period_dir, period_dir, period_dir), 0);
+    CU_ASSERT_EQUAL(run_planted(args, NULL), 0);
+    CU_ASSERT_EQUAL(test_system("exit $(ls -A '%s' | grep -c '^\\.')",
+                                period_dir), 0);
+    CU_ASSERT(victim_intact());
+
+    /* ACBILL_FILE_MODE chooses another mode; a bad one is refused (78). */
+    snprintf(args, sizeof args, "--period 2026-10 --out '%s'", out);
+    CU_ASSERT_EQUAL(test_system("rm -f '%s/SHA256SUMS' &&"
+                                " ACBILL_FILE_MODE=0644 %s run --db '%s'"
+                                " --quiet %s 2>/dev/null", period_dir,
+                                test_acbill_path(), fdb_conninfo, args), 0);
+    CU_ASSERT(regular_with_mode(period_dir, "SHA256SUMS", 0644));
+    CU_ASSERT_EQUAL(test_system("ACBILL_FILE_MODE=0666x %s run --db '%s'"
+                                " --quiet %s 2>/dev/null",
+                                test_acbill_path(), fdb_conninfo, args), 78);
+}
+
+static CU_TestInfo files_tests[] = {
+    { "a draft's planted temporaries", test_draft_planted },
+    { "a drafts/ folder that is a symlink", test_drafts_folder_link },
+    { "issued files' planted names", test_issue_planted },
+    CU_TEST_INFO_NULL,
+};
+
+/* ------------------------------------------------------------ prefixes
+ *
+ * Suite "prefixes": ref.operator's document-number prefixes become file
+ * names.  The database refuses an unsafe one (migration 021); a row that
+ * was there before the constraint makes `acbill run` exit 78 naming the
+ * column, before anything is issued. */
+
+static char pdb_conninfo[128];
+static PGconn *pdb;
+
+static int prefixes_init(void)
+{
+    if (common_dir() != 0)
+        return -1;
+    pdb = testdb_fresh("acbill_security_prefix", pdb_conninfo,
+                       sizeof pdb_conninfo);
+    if (pdb == NULL || testdb_load(pdb_conninfo, "spec_example.sql") != 0)
+        return -1;
+    return testdb_exec(pdb, "INSERT INTO ref.operator (legal_name, address,"
+                       " country, tax_id, payment_details) VALUES"
+                       " ('Resale Telecom Ltd', E'1 Exchange Square\\nLondon',"
+                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')");
+}
+
+static int prefixes_clean(void)
+{
+    PQfinish(pdb);
+    pdb = NULL;
+    return 0;
+}
+
+static const char *const hostile[] = { "/../../x-", "../../", "CN/", ".x-",
+                                       "INV\n-", "ABCDEFGHIJKLMNOPQ" };
+
+static void test_database_refuses_prefixes(void)
+{
+    char sql[256];
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        for (int col = 0; col < 2; col++) {
+            const char *p[] = { hostile[i] };
+            snprintf(sql, sizeof sql, "UPDATE ref.operator SET %s = $1",
+                     col ? "credit_note_prefix" : "invoice_prefix");
+            PGresult *r = PQexecParams(pdb, sql, 1, NULL, p, NULL, NULL, 0);
+            CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_FATAL_ERROR);
+            CU_ASSERT_PTR_NOT_NULL(strstr(PQerrorMessage(pdb),
+                                          "prefix_safe"));
+            PQclear(r);
+        }
+    }
+    CU_ASSERT_EQUAL(testdb_exec(pdb, "UPDATE ref.operator SET"
+                                " invoice_prefix = 'RT_INV.2-',"
+                                " credit_note_prefix = 'CN-'"), 0);
+    CU_ASSERT_EQUAL(testdb_exec(pdb, "UPDATE ref.operator SET"
+                                " invoice_prefix = 'INV-'"), 0);
+}
+
+/* A hostile prefix already in the row (the constraint is dropped, as in a
+ * database that held it before migration 021): exit 78 naming the column,
+ * nothing issued, nothing written above --out. */
+static void test_run_refuses_prefixes(void)
+{
+    char out[PATH_MAX], log[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/pfx/a/out", dir);
+    snprintf(log, sizeof log, "%s/prefix.log", dir);
+    CU_ASSERT_FATAL(test_system("mkdir -p '%s'", out) == 0);
+    CU_ASSERT_EQUAL(testdb_exec(pdb, "ALTER TABLE ref.operator DROP"
+                                " CONSTRAINT operator_invoice_prefix_safe,"
+                                " DROP CONSTRAINT"
+                                " operator_credit_note_prefix_safe"), 0);
+    for (size_t i = 0; i < 3; i++) {
+        for (int col = 0; col < 2; col++) {
+            char sql[256];
+            const char *name = col ? "credit_note_prefix" : "invoice_prefix";
+            const char *p[] = { hostile[i] };
+            testdb_exec(pdb, "UPDATE ref.operator SET invoice_prefix ="
+                        " 'INV-', credit_note_prefix = 'CN-'");
+            snprintf(sql, sizeof sql, "UPDATE ref.operator SET %s = $1",
+                     name);
+            PGresult *r = PQexecParams(pdb, sql, 1, NULL, p, NULL, NULL, 0);
+            CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+            PQclear(r);
+            CU_ASSERT_EQUAL(test_system("%s run --db '%s' --quiet --period"
+                                        " 2026-10 --out '%s' 2>'%s'",
+                                        test_acbill_path(), pdb_conninfo,
+                                        out, log), 78);
+            CU_ASSERT_EQUAL(count_matching(log, name), 1);
+            assert_value(pdb, "SELECT count(*) FROM billing.documents",
+                         "0");
+            assert_value(pdb, "SELECT count(*) FROM billing.invoices", "0");
+        }
+    }
+    /* Nothing outside out/. */
+    CU_ASSERT_EQUAL(test_system("exit $(find '%s/pfx' -type f | wc -l)",
+                                dir), 0);
+    /* Equal prefixes would collide. */
+    testdb_exec(pdb, "UPDATE ref.operator SET invoice_prefix = 'X-',"
+                " credit_note_prefix = 'X-'");
+    CU_ASSERT_EQUAL(test_system("%s run --db '%s' --quiet --period 2026-10"
+                                " 2>/dev/null", test_acbill_path(),
+                                pdb_conninfo), 78);
+    testdb_exec(pdb, "UPDATE ref.operator SET invoice_prefix = 'INV-',"
+                " credit_note_prefix = 'CN-'");
+    CU_ASSERT_EQUAL(test_system("%s run --db '%s' --quiet --period 2026-10"
+                                " --out '%s' 2>/dev/null",
+                                test_acbill_path(), pdb_conninfo, out), 0);
+    assert_value(pdb, "SELECT count(*) > 0 FROM billing.documents", "t");
+}
+
+static CU_TestInfo prefixes_tests[] = {
+    { "the database refuses unsafe prefixes", test_database_refuses_prefixes },
+    { "a run refuses unsafe prefixes (78)", test_run_refuses_prefixes },
+    CU_TEST_INFO_NULL,
+};
+
+/* Graph: a token endpoint's error shows its OAuth `error` code only,
+ * never the body (which quotes the secret here) nor its description; the
+ * secret is scrubbed from every message. */
+static void test_token_error_is_clean(void)
+{
+    char secret_file[PATH_MAX + 16], url[128], auth[128];
+    char err[AC_ERR_MAX] = "";
+    graph_options go;
+    graph_client *g = NULL;
+
+    snprintf(secret_file, sizeof secret_file, "%s/graph-secret", dir);
+    CU_ASSERT_FATAL(write_file(secret_file, "S3cr3t/with@chars\n") == 0);
+    chmod(secret_file, 0600);
+    snprintf(auth, sizeof auth, "https://127.0.0.1:%d", srv_a.port);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/v1.0", srv_a.port);
+    setenv("ACBILL_GRAPH_CLIENT_ID", "app-1", 1);
+    setenv("ACBILL_GRAPH_SECRET_FILE", secret_file, 1);
+    setenv("ACBILL_GRAPH_AUTHORITY", auth, 1);
+    setenv("ACBILL_GRAPH_URL", url, 1);
+    setenv("ACBILL_CA_FILE", ca_file, 1);
+    setenv("ACBILL_GRAPH_ATTEMPTS", "1", 1);
+    CU_ASSERT_EQUAL_FATAL(graph_options_from_env(&go, err), AC_OK);
+    CU_ASSERT_EQUAL(graph_open(&go, "contoso.example", &g, err),
+                    AC_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "OAuth error invalid_client"));
+    CU_ASSERT_PTR_NULL(strstr(err, "S3cr3t"));
+    CU_ASSERT_PTR_NULL(strstr(err, "AADSTS"));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    /* The server got the secret (so it could echo it). */
+    CU_ASSERT(count_matching(srv_a.log, "^POST /contoso.example/oauth2") ==
+              1);
+    /* Whatever else quotes it, the secret is scrubbed. */
+    char msg[AC_ERR_MAX];
+    ac_fail(msg, AC_EDATA, "server said: 'S3cr3t/with@chars'");
+    CU_ASSERT_STRING_EQUAL(msg, "server said: '***'");
+    graph_close(g);
+    unsetenv("ACBILL_GRAPH_ATTEMPTS");
+}
+
+/* Graph paging links: followed only on the configured Graph origin, so
+ * the token goes nowhere else. */
+static void test_graph_links_stay_on_origin(void)
+{
+    char secret_file[PATH_MAX + 16], link[256], err[AC_ERR_MAX] = "";
+    graph_options go;
+    graph_client *g = NULL;
+    char *body = NULL;
+    size_t len = 0;
+
+    snprintf(secret_file, sizeof secret_file, "%s/graph-good", dir);
+    CU_ASSERT_FATAL(write_file(secret_file, "good-secret\n") == 0);
+    chmod(secret_file, 0600);
+    setenv("ACBILL_GRAPH_SECRET_FILE", secret_file, 1);
+    setenv("ACBILL_GRAPH_ATTEMPTS", "1", 1);
+    CU_ASSERT_EQUAL_FATAL(graph_options_from_env(&go, err), AC_OK);
+    CU_ASSERT_EQUAL_FATAL(graph_open(&go, "contoso.example", &g, err),
+                          AC_OK);
+    const char *elsewhere[] = {
+        "https://127.0.0.1:%d/v1.0/users?$skip=2",
+        "https://127.0.0.1:%d@127.0.0.1:%d/v1.0/users",
+        "http://127.0.0.1:%d/v1.0/users",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        if (i == 1)
+            snprintf(link, sizeof link, elsewhere[i], srv_a.port,
+                     srv_b.port);
+        else
+            snprintf(link, sizeof link, elsewhere[i],
+                     i == 0 ? srv_b.port : srv_a.port);
+        CU_ASSERT_NOT_EQUAL(graph_get(g, link, &body, &len, err), AC_OK);
+        free(body);
+        body = NULL;
+    }
+    CU_ASSERT_EQUAL(count_matching(srv_b.log, "."), 0);
+    CU_ASSERT_EQUAL(count_matching(srv_a.log, "^GET "), 0);
+    /* On the configured origin the token is sent. */
+    snprintf(link, sizeof link, "https://127.0.0.1:%d/v1.0/users",
+             srv_a.port);
+    graph_get(g, link, &body, &len, err);
+    free(body);
+    CU_ASSERT_EQUAL(count_matching(srv_a.log, "^GET /v1.0/users Bearer"
+                                   " graph-token-0123456789$"), 1);
+    graph_close(g);
+    unsetenv("ACBILL_GRAPH_ATTEMPTS");
+}
+
+/* ------------------------------------------------------------ messages
+ *
+ * Suite "messages": no secret in any message, whatever its characters;
+ * one event is one line whatever the data says. */
+
+/* ac_log's output for one call, captured from stderr into buf. */
+static void capture_log(char *buf, size_t len, const char *fmt,
+                        const char *arg)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/log.capture", dir);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+    ac_log(AC_LOG_ERROR, fmt, arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+static int count_char(const char *s, char c)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+static void test_log_lines_escaped(void)
+{
+    char got[4096];
+    capture_log(got, sizeof got, "tenant %s, period 2026-10: failed",
+                "T9\n2026-12-07T03:17:00Z acbill[1] ERROR tenant S00001,"
+                " period 2026-10: forged\r\x1b[2J\tx\x7f");
+    CU_ASSERT_EQUAL(count_char(got, '\n'), 1);
+    CU_ASSERT_PTR_NULL(strchr(got, '\r'));
+    CU_ASSERT_PTR_NULL(strchr(got, '\x1b'));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "T9\\n2026-12-07T03:17:00Z"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "forged\\r\\x1b[2J\\tx\\x7f, period"));
+    /* UTF-8 text is kept as it is. */
+    capture_log(got, sizeof got, "tenant %s", "Zürich 東京");
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "tenant Zürich 東京\n"));
+}
+
+/* Upload URLs with credentials are refused without showing the
+ * password, whatever characters it holds. */
+static void test_url_passwords_never_shown(void)
+{
+    static const char *const urls[] = {
+        "https://finance:pa/ss@files.example/dav",
+        "https://finance:p@ss@files.example/dav",
+        "https://finance:p%40s%2Fs@files.example/dav",
+        "https://finance:p:ss@files.example:8443/dav",
+        "https://fi@nance:s3cr@files.example/",
+    };
+    static const char *const secrets_shown[] = { "pa/ss", "p@ss",
+        "p%40s", "p:ss", "s3cr" };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        upload_options o;
+        char err[AC_ERR_MAX] = "";
+        upload_options_defaults(&o);
+        o.base_url = urls[i];
+        CU_ASSERT_EQUAL(upload_options_check(&o, err), AC_ECONFIG);
+        if (strstr(err, secrets_shown[i]) != NULL)
+            fprintf(stderr, "shown: %s\n", err);
+        CU_ASSERT_PTR_NULL(strstr(err, secrets_shown[i]));
+    }
+}
+
+/* A malformed --db string exits 78 (configuration), not 69, and is never
+ * shown. */
+static void test_malformed_conninfo(void)
+{
+    static const char *const bad[] = {
+        "postgresql://acbill:se/cr@t@[::1/billing",
+        "postgresql://acbill:secr@t/x@localhost/billing",
+        "postgresql://acbill:secr%zzet@localhost/billing",
+        "host=localhost password='secret-unterminated",
+        "host=localhost secret-no-equals",
+    };
+    char log[PATH_MAX + 16];
+    snprintf(log, sizeof log, "%s/conninfo.log", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(test_system("%s upload --list --db \"%s\" 2>'%s'"
+                                    " >&2", test_acbill_path(), bad[i],
+                                    log), 78);
+        CU_ASSERT_EQUAL(count_matching(log, "secr|se/cr"), 0);
+        CU_ASSERT_EQUAL(count_matching(log, "malformed"), 1);
+    }
+}
+
+/* ~/.netrc holds passwords: used only when it is the user's own and
+ * 0600. */
+static void test_netrc_permissions(void)
+{
+    char home[PATH_MAX + 16], netrc[PATH_MAX + 32], err[AC_ERR_MAX] = "";
+    const char *old = getenv("HOME");
+    char *saved = old ? strdup(old) : NULL;
+    upload_options o;
+
+    snprintf(home, sizeof home, "%s/home", dir);
+    snprintf(netrc, sizeof netrc, "%s/.netrc", home);
+    mkdir(home, 0700);
+    CU_ASSERT_FATAL(write_file(netrc, "machine files.example login f "
+                               "password p\n") == 0);
+    setenv("HOME", home, 1);
+    upload_options_defaults(&o);
+    o.base_url = "https://files.example/dav";
+    chmod(netrc, 0644);
+    CU_ASSERT_EQUAL(upload_options_check(&o, err), AC_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ".netrc is accessible by group"));
+    chmod(netrc, 0600);
+    CU_ASSERT_EQUAL(upload_options_check(&o, err), AC_OK);
+    unlink(netrc);
+    CU_ASSERT_EQUAL(symlink("/etc/hostname", netrc), 0);
+    CU_ASSERT_EQUAL(upload_options_check(&o, err), AC_ECONFIG);
+    unlink(netrc);
+    if (saved != NULL)
+        setenv("HOME", saved, 1);
+    free(saved);
+}
+
+static int messages_init(void)
+{
+    return common_dir();
+}
+
+static CU_TestInfo messages_tests[] = {
+    { "log lines escape control characters", test_log_lines_escaped },
+    { "URL passwords are never shown", test_url_passwords_never_shown },
+    { "a malformed --db is 78 and not shown", test_malformed_conninfo },
+    { "~/.netrc must be the user's own, 0600", test_netrc_permissions },
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo origin_tests[] = {
     { "a target on another origin is refused", test_target_on_another_origin },
     { "a temporary elsewhere is refused", test_part_url_elsewhere },
     { "a final row's temporary is fixed", test_final_part_url },
     { "file:// clean-up stays in the folder", test_file_cleanup_stays_inside },
+    { "a token error shows the OAuth code only", test_token_error_is_clean },
+    { "Graph links stay on the Graph origin", test_graph_links_stay_on_origin },
     CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
+    { "messages", messages_init, NULL, NULL, NULL, messages_tests },
     { "origin", origin_init, origin_clean, origin_setup, NULL, origin_tests },
+    { "files", files_init, files_clean, files_setup, NULL, files_tests },
+    { "prefixes", prefixes_init, prefixes_clean, NULL, NULL, prefixes_tests },
     CU_SUITE_INFO_NULL,
 };
 

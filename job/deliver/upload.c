@@ -21,6 +21,7 @@
 #include "db.h"
 #include "env.h"
 #include "log.h"
+#include "outfile.h"
 #include "sha256.h"
 
 /* Advisory lock keys (two-int form, apart from migrate's bigint key):
@@ -121,21 +122,43 @@ ac_status upload_options_from_env(upload_options *opt, char *err)
 
 typedef enum { SCHEME_HTTPS, SCHEME_HTTP, SCHEME_FILE } url_scheme;
 
-/* Write url into out (len bytes) with any "user:password@" replaced by
- * "***@", for messages about URLs that may not have been checked yet. */
+/* Write url into out (len bytes) as it may be shown in a message about a
+ * URL that may not have been checked yet: parsed with libcurl's URL API
+ * and rebuilt from its scheme, host, port and path only, so a
+ * "user:password@" never shows, whatever characters the password holds
+ * ('/', '@', ':' or '%'-escapes).  A string libcurl cannot parse is not
+ * shown at all (a password with '/' makes an unparsable URL). */
 static void redact_url(const char *url, char *out, size_t len)
 {
-    const char *rest = strstr(url, "://");
-    const char *at, *slash;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    char *user = NULL, *pass = NULL;
 
-    snprintf(out, len, "%s", url);
-    if (rest == NULL)
-        return;
-    rest += 3;
-    at = strchr(rest, '@');
-    slash = strchr(rest, '/');
-    if (at != NULL && (slash == NULL || at < slash))
-        snprintf(out, len, "%.*s***%s", (int)(rest - url), url, at);
+    if (u != NULL &&
+        curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ==
+            CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+        int creds = curl_url_get(u, CURLUPART_USER, &user, 0) ==
+                        CURLUE_OK ||
+                    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) ==
+                        CURLUE_OK;
+        if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+            host = NULL;
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        snprintf(out, len, "%s://%s%s%s%s%s", scheme, creds ? "***@" : "",
+                 host ? host : "", port ? ":" : "", port ? port : "", path);
+    } else {
+        snprintf(out, len, "(a URL that cannot be parsed; not shown, as it "
+                 "may hold a password)");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
 }
 
 /* Copy base into out without trailing slashes. */
@@ -1180,7 +1203,8 @@ static void sweep_parts(const char *pdir)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.' || strstr(e->d_name, ".part-") == NULL)
+        if (e->d_name[0] != '.' || (strstr(e->d_name, ".part-") == NULL &&
+                                    strstr(e->d_name, ".tmp-") == NULL))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", pdir, e->d_name) <
                 sizeof path && unlink(path) == 0)
@@ -1194,13 +1218,13 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
                         outcome *out)
 {
     const char *dir = ps->dir, *period = row->period, *name = row->name;
-    char pdir[PATH_MAX], temp[PATH_MAX], final[PATH_MAX], hex[65];
+    char pdir[PATH_MAX], final[PATH_MAX], hex[65];
     char buf[65536], err[AC_ERR_MAX];
     const char *why = NULL;
     struct stat st;
     long long copied = 0, bytes = row->bytes;
+    outfile o;
     size_t n;
-    int fd;
 
     out->attempts = 1;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -1212,9 +1236,7 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
     if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", dir, period) >=
             sizeof pdir ||
         (size_t)snprintf(final, sizeof final, "%s/%s", pdir, name) >=
-            sizeof final ||
-        (size_t)snprintf(temp, sizeof temp, "%s/.%s.part-%.16s", pdir, name,
-                         row->sha256) >= sizeof temp) {
+            sizeof final) {
         snprintf(out->msg, sizeof out->msg, "delivery path too long for %s",
                  name);
         return 0;
@@ -1223,8 +1245,10 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
         sweep_parts(pdir);
         snprintf(ps->swept, sizeof ps->swept, "%s", period);
     }
-    /* Already there (a run killed after the rename)? */
-    if (stat(final, &st) == 0 && (long long)st.st_size == bytes &&
+    /* Already there (a run killed after the rename)?  Only a regular
+     * file counts: a symlink planted at the name is replaced. */
+    if (lstat(final, &st) == 0 && S_ISREG(st.st_mode) &&
+        (long long)st.st_size == bytes &&
         sha256_file(final, hex, err) == AC_OK &&
         strcmp(hex, row->sha256) == 0) {
         out->attempts = 0;
@@ -1233,50 +1257,36 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
                  "recorded SHA-256", final);
         return 1;
     }
-    if (mkdir(pdir, 0755) != 0 && errno != EEXIST) {
-        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", pdir,
-                 strerror(errno));
+    if (outfile_mkdir(dir, period, pdir, err) != AC_OK ||
+        outfile_open(&o, pdir, name, err) != AC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", err);
         return 0;
     }
-    fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-              0644);
-    if (fd < 0) {
-        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", temp,
-                 strerror(errno));
-        return 0;
-    }
-    /* Copy to the temporary name, flush it to disk, then rename it over
-     * the final name: a reader sees the old file or the whole new one. */
+    /* Copy to a fresh temporary (outfile.h), flush it to disk, then rename
+     * it over the final name: a reader sees the old file or the whole new
+     * one, and nothing planted in the folder is followed. */
     if (fseeko(f, 0, SEEK_SET) != 0)
         why = strerror(errno);
     while (why == NULL && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (write_all(fd, buf, n) != 0)
+        if (write_all(o.fd, buf, n) != 0)
             why = strerror(errno);
         copied += (long long)n;
     }
     if (why == NULL && (ferror(f) || copied != bytes))
         why = "the stored file could not be read completely";
-    if (why == NULL && fsync(fd) != 0)
-        why = strerror(errno);
-    if (close(fd) != 0 && why == NULL)
-        why = strerror(errno);
-    if (why == NULL)
-        kill_point("after writing the temporary");
-    if (why == NULL && rename(temp, final) != 0)
-        why = strerror(errno);
     if (why != NULL) {
         snprintf(out->msg, sizeof out->msg, "cannot write %s: %s", final,
                  why);
-        unlink(temp);
+        outfile_discard(&o);
         return 0;
     }
-    int dfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    kill_point("after writing the temporary");
+    if (outfile_commit(&o, err) != AC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", err);
+        return 0;
     }
     kill_point("after the rename");
-    if (stat(final, &st) != 0 || (long long)st.st_size != bytes) {
+    if (lstat(final, &st) != 0 || (long long)st.st_size != bytes) {
         snprintf(out->msg, sizeof out->msg, "after delivery %s does not "
                  "have %lld bytes", final, bytes);
         return 0;
@@ -1563,6 +1573,8 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
 
     if (opt->token_file != NULL)
         rc = read_token(opt->token_file, token, err);
+    if (rc == AC_OK && token[0] != '\0')
+        ac_log_secret(token);           /* never in a message (log.h) */
     if (rc == AC_OK && ps.scheme != SCHEME_FILE) {
         rc = upload_global_init(err);
         if (rc == AC_OK) {
