@@ -987,6 +987,133 @@ static CU_TestInfo messages_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* ------------------------------------------------------------ imports
+ *
+ * Suite "imports": files made to exhaust the database or the host.  A
+ * zip bomb (2,000,000 identical bad rows, 386 MB deflated to 1.5 MB) is
+ * refused whole by the compression-ratio limit; with the limits off, the
+ * 2,000,000 rejects cost at most 10,000 stored rows, the others counted
+ * by reason, and the database grows by less than 64 MB. */
+
+static char idb_conninfo[128];
+static PGconn *idb;
+
+static int imports_init(void)
+{
+    if (common_dir() != 0)
+        return -1;
+    idb = testdb_fresh("acbill_security_imports", idb_conninfo,
+                       sizeof idb_conninfo);
+    if (idb == NULL || testdb_exec(idb, "INSERT INTO usage.tenants"
+                                   " (tenant_id, name, currency) VALUES"
+                                   " ('T1', 'Contoso', 'USD')") != 0)
+        return -1;
+    return test_system("cd '%s' && python3 '%s/tests/fixtures/zip_bomb.py'"
+                       " bomb bomb.zip 2000000 && python3"
+                       " '%s/tests/fixtures/zip_bomb.py' lying lying.zip"
+                       " 20000 && python3 '%s/tests/fixtures/zip_bomb.py'"
+                       " mixed mixed.csv", dir, test_src_dir(),
+                       test_src_dir(), test_src_dir()) == 0 ? 0 : -1;
+}
+
+static int imports_clean(void)
+{
+    PQfinish(idb);
+    idb = NULL;
+    return 0;
+}
+
+static void imports_setup(void)
+{
+    testdb_exec(idb, "TRUNCATE usage.imports, usage.import_rejects,"
+                " usage.dialout_calls, usage.users");
+}
+
+static int import_file(const char *env, const char *file)
+{
+    return test_system("cd '%s' && %s %s import pstn --tenant T1 --db '%s'"
+                       " %s 2>>'%s/import.log'", dir, env,
+                       test_acbill_path(), idb_conninfo, file, dir);
+}
+
+static void test_zip_bomb_refused(void)
+{
+    CU_ASSERT_EQUAL(import_file("", "bomb.zip"), 65);
+    assert_value(idb, "SELECT status || ' ' || (message LIKE '%more than"
+                 " % bytes (ACBILL_IMPORT_MAX_RATIO=100 times its compressed"
+                 " size)%') FROM usage.imports", "refused true");
+    assert_value(idb, "SELECT count(*) FROM usage.import_rejects", "0");
+    assert_value(idb, "SELECT count(*) FROM usage.dialout_calls", "0");
+    /* A size limit refuses it too. */
+    CU_ASSERT_EQUAL(import_file("ACBILL_IMPORT_MAX_RATIO=0"
+                                " ACBILL_IMPORT_MAX_UNZIPPED_MB=100",
+                                "bomb.zip"), 65);
+    assert_value(idb, "SELECT count(*) FROM usage.imports WHERE message LIKE"
+                 " '%ACBILL_IMPORT_MAX_UNZIPPED_MB=100 MiB%'", "1");
+    /* A bad setting is a configuration error. */
+    CU_ASSERT_EQUAL(import_file("ACBILL_IMPORT_MAX_RATIO=lots", "bomb.zip"),
+                    78);
+}
+
+/* A zip whose headers claim 1000 bytes: caught while it unzips. */
+static void test_lying_zip_refused(void)
+{
+    CU_ASSERT_EQUAL(import_file("", "lying.zip"), 65);
+    assert_value(idb, "SELECT status || ' ' || (message LIKE '%unzips to more"
+                 " than%') FROM usage.imports", "refused true");
+    assert_value(idb, "SELECT count(*) FROM usage.import_rejects", "0");
+}
+
+static void test_rejects_bounded(void)
+{
+    long long before = testdb_long(idb, "SELECT pg_database_size("
+                                   "current_database())");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(import_file("ACBILL_IMPORT_MAX_RATIO=0", "bomb.zip"),
+                    65);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    testdb_exec(idb, "CHECKPOINT");
+    long long after = testdb_long(idb, "SELECT pg_database_size("
+                                  "current_database())");
+    fprintf(stderr, "\n    bomb (2,000,000 rejected rows, 1.5 MB zip, 386 MB"
+            " CSV): %.1f s, database grew by %.1f MB\n",
+            (double)(t1.tv_sec - t0.tv_sec) +
+                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+            (double)(after - before) / 1048576.0);
+    CU_ASSERT(after - before < 64LL * 1048576);
+    assert_value(idb, "SELECT concat_ws(' ', status, rows_read, rejected,"
+                 " rejects_by_reason) FROM usage.imports",
+                 "ok 2000000 2000000 {\"UsageId '...' is not a GUID\":"
+                 " 1990000}");
+    assert_value(idb, "SELECT count(*) || ' ' || min(line_no) || ' ' ||"
+                 " max(line_no) FROM usage.import_rejects", "10000 2 10001");
+}
+
+/* Two kinds of rejects past the first 10,000: the kept ones are the
+ * first by line; the rest are counted by reason; the good row loads. */
+static void test_rejects_counted_by_reason(void)
+{
+    CU_ASSERT_EQUAL(import_file("", "mixed.csv"), 65);
+    assert_value(idb, "SELECT concat_ws(' ', rows_read, inserted, rejected)"
+                 " FROM usage.imports", "12001 1 12000");
+    assert_value(idb, "SELECT count(*) FROM usage.import_rejects", "10000");
+    assert_value(idb, "SELECT (SELECT sum(value::bigint) FROM"
+                 " jsonb_each_text(rejects_by_reason)) || ' ' ||"
+                 " (SELECT count(*) FROM jsonb_object_keys(rejects_by_reason))"
+                 " FROM usage.imports", "2000 1");
+    assert_value(idb, "SELECT count(*) FROM usage.import_rejects WHERE"
+                 " reason LIKE 'UsageId%'", "6000");
+}
+
+static CU_TestInfo imports_tests[] = {
+    { "a zip bomb is refused whole", test_zip_bomb_refused },
+    { "a zip that lies about its size", test_lying_zip_refused },
+    { "2,000,000 rejects: 10,000 kept, < 64 MB", test_rejects_bounded },
+    { "rejects past 10,000 counted by reason", test_rejects_counted_by_reason },
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo origin_tests[] = {
     { "a target on another origin is refused", test_target_on_another_origin },
     { "a temporary elsewhere is refused", test_part_url_elsewhere },
@@ -1002,6 +1129,8 @@ static CU_SuiteInfo suites[] = {
     { "origin", origin_init, origin_clean, origin_setup, NULL, origin_tests },
     { "files", files_init, files_clean, files_setup, NULL, files_tests },
     { "prefixes", prefixes_init, prefixes_clean, NULL, NULL, prefixes_tests },
+    { "imports", imports_init, imports_clean, imports_setup, NULL,
+      imports_tests },
     CU_SUITE_INFO_NULL,
 };
 
