@@ -1114,6 +1114,108 @@ static CU_TestInfo imports_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* ------------------------------------------------------------ wrapper
+ *
+ * Suite "wrapper": the cron wrapper (cron/acbill-cron.sh) and the process.
+ * acbill itself is a stub here (ACBILL=a script that exits 0). */
+
+static char wdir[PATH_MAX + 16];
+
+static int wrapper_init(void)
+{
+    if (common_dir() != 0)
+        return -1;
+    snprintf(wdir, sizeof wdir, "%s/wrapper", dir);
+    return test_system("mkdir -m 0700 '%s' && printf '#!/bin/sh\\nexit 0\\n'"
+                       " > '%s/stub' && chmod 755 '%s/stub'", wdir, wdir,
+                       wdir) == 0 ? 0 : -1;
+}
+
+/* Run the wrapper with a settings file holding text; its exit status,
+ * stderr in wdir/err. */
+static int wrapper(const char *settings_mode, const char *text)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/settings", wdir);
+    unlink(path);
+    if (write_file(path, text) != 0)
+        return -1;
+    test_system("chmod %s '%s'", settings_mode, path);
+    return test_system("ACBILL='%s/stub' ACBILL_SYSLOG=0 bash"
+                       " '%s/cron/acbill-cron.sh' -e '%s' 2>'%s/err'", wdir,
+                       test_src_dir(), path, wdir);
+}
+
+static void test_wrapper_settings_file(void)
+{
+    char text[PATH_MAX * 2], err[PATH_MAX + 16];
+    snprintf(err, sizeof err, "%s/err", wdir);
+    snprintf(text, sizeof text, "ACBILL_LOCK_FILE=%s/acbill.lock\n", wdir);
+    CU_ASSERT_EQUAL(wrapper("0600", text), 0);
+    CU_ASSERT_EQUAL(wrapper("0640", text), 0);
+    CU_ASSERT_EQUAL(wrapper("0602", text), 78);
+    CU_ASSERT_EQUAL(wrapper("0620", text), 78);
+    CU_ASSERT_EQUAL(count_matching(err, "writable by group or others"), 1);
+    if (geteuid() == 0) {
+        /* Owned by another account: refused even when not writable. */
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/settings", wdir);
+        CU_ASSERT_EQUAL(wrapper("0644", text), 0);
+        CU_ASSERT_EQUAL(test_system("chown nobody '%s' && ACBILL='%s/stub'"
+                                    " ACBILL_SYSLOG=0 bash"
+                                    " '%s/cron/acbill-cron.sh' -e '%s'"
+                                    " 2>'%s'", path, wdir, test_src_dir(),
+                                    path, err), 78);
+        CU_ASSERT_EQUAL(count_matching(err, "is owned by uid"), 1);
+    }
+}
+
+static void test_wrapper_lock(void)
+{
+    char text[PATH_MAX * 2], err[PATH_MAX + 16], open_dir[PATH_MAX + 32];
+    snprintf(err, sizeof err, "%s/err", wdir);
+    snprintf(open_dir, sizeof open_dir, "%s/open", wdir);
+    /* A world-writable folder such as /run/lock: refused. */
+    CU_ASSERT_FATAL(test_system("mkdir -p -m 1777 '%s' && chmod 1777 '%s'",
+                                open_dir, open_dir) == 0);
+    snprintf(text, sizeof text, "ACBILL_LOCK_FILE=%s/acbill.lock\n",
+             open_dir);
+    CU_ASSERT_EQUAL(wrapper("0600", text), 78);
+    CU_ASSERT_EQUAL(count_matching(err, "anyone could hold the lock"), 1);
+    /* The default is no longer /run/lock. */
+    CU_ASSERT_EQUAL(test_system("grep -q 'ACBILL_LOCK_FILE:-/var/lib/acbill/"
+                                "acbill.lock' '%s/cron/acbill-cron.sh'",
+                                test_src_dir()), 0);
+    /* A symlink (or another user's file) at the lock's name: refused. */
+    snprintf(text, sizeof text, "ACBILL_LOCK_FILE=%s/link.lock\n", wdir);
+    char link[PATH_MAX + 32];
+    snprintf(link, sizeof link, "%s/link.lock", wdir);
+    CU_ASSERT(symlink(victim[0] ? victim : "/etc/hostname", link) == 0);
+    CU_ASSERT_EQUAL(wrapper("0600", text), 78);
+    CU_ASSERT_EQUAL(count_matching(err, "not a regular file of this user"),
+                    1);
+}
+
+/* No core dumps while secrets are held: a running acbill has a core
+ * limit of 0 (and is not dumpable, so not ptrace-able either). */
+static void test_no_core_dumps(void)
+{
+    CU_ASSERT_EQUAL(test_system("(sleep 3 | %s import pstn --tenant T1 --db"
+                                " '%s' /dev/stdin >/dev/null 2>&1) &"
+                                " sleep 1; p=$(pgrep -P $! -f 'import pstn"
+                                " --tenant T1' | head -n 1); grep -Eq"
+                                " '^Max core file size +0 +0 ' /proc/$p/limits;"
+                                " rc=$?; wait; exit $rc", test_acbill_path(),
+                                idb_conninfo), 0);
+}
+
+static CU_TestInfo wrapper_tests[] = {
+    { "the settings file: owner and mode", test_wrapper_settings_file },
+    { "the lock: only this user can create it", test_wrapper_lock },
+    { "no core dumps while secrets are held", test_no_core_dumps },
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo origin_tests[] = {
     { "a target on another origin is refused", test_target_on_another_origin },
     { "a temporary elsewhere is refused", test_part_url_elsewhere },
@@ -1131,6 +1233,7 @@ static CU_SuiteInfo suites[] = {
     { "prefixes", prefixes_init, prefixes_clean, NULL, NULL, prefixes_tests },
     { "imports", imports_init, imports_clean, imports_setup, NULL,
       imports_tests },
+    { "wrapper", wrapper_init, NULL, NULL, NULL, wrapper_tests },
     CU_SUITE_INFO_NULL,
 };
 
