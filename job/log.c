@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,23 @@ static void status_lock(void)
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *secrets[SECRETS_MAX];
+static atomic_int secrets_n;            /* registered so far */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A process forked while another thread scrubs must not inherit the lock
+ * held (its next log line would wait for ever). */
+static void secrets_prepare(void) { pthread_mutex_lock(&secrets_lock); }
+static void secrets_release(void) { pthread_mutex_unlock(&secrets_lock); }
+static void secrets_atfork(void)
+{
+    pthread_atfork(secrets_prepare, secrets_release, secrets_release);
+}
 
 void ac_log_secret(const char *value)
 {
     if (value == NULL || strlen(value) < 4)
         return;
+    pthread_once(&atfork_once, secrets_atfork);
     pthread_mutex_lock(&secrets_lock);
     int i, free_slot = -1;
     for (i = 0; i < SECRETS_MAX; i++) {
@@ -75,8 +88,10 @@ void ac_log_secret(const char *value)
         if (secrets[i] == NULL && free_slot < 0)
             free_slot = i;
     }
-    if (i == SECRETS_MAX && free_slot >= 0)
+    if (i == SECRETS_MAX && free_slot >= 0) {
         secrets[free_slot] = strdup(value);
+        atomic_fetch_add(&secrets_n, 1);
+    }
     pthread_mutex_unlock(&secrets_lock);
 }
 
@@ -95,7 +110,7 @@ void ac_log_secrets_forget(void)
 
 void ac_log_scrub(char *buf, size_t size)
 {
-    if (buf == NULL || size == 0)
+    if (buf == NULL || size == 0 || atomic_load(&secrets_n) == 0)
         return;
     pthread_mutex_lock(&secrets_lock);
     for (int i = 0; i < SECRETS_MAX; i++) {
