@@ -19,6 +19,9 @@
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
+# The job's user and its state folder (the cron wrapper's lock).
+ACBILL_USER ?= acbill
+STATE_DIR   ?= /var/lib/acbill
 DESTDIR  ?=
 BUILD    ?= build
 BIN      ?= bin
@@ -182,6 +185,13 @@ install: $(BIN)/acbill
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(PREFIX)/share/acbill/sql/migrations/
 	install -m 0755 cron/acbill-cron.sh $(DESTDIR)$(PREFIX)/lib/acbill/acbill-cron.sh
 	install -m 0644 cron/acbill.cron cron/acbill.default $(DESTDIR)$(PREFIX)/share/acbill/examples/
+	@# The wrapper's lock lives where only the job's user can create it.
+	install -d -m 0750 $(DESTDIR)$(STATE_DIR)
+	@if id $(ACBILL_USER) >/dev/null 2>&1; then \
+	    chown $(ACBILL_USER): $(DESTDIR)$(STATE_DIR); \
+	else \
+	    echo "install: no user $(ACBILL_USER) yet: chown it $(STATE_DIR) once it exists"; \
+	fi
 
 clean:
 	rm -rf build build-asan build-bench build-san bin

@@ -5,9 +5,15 @@
 #
 # 1. Loads the environment file given by -e, else $ACBILL_ENV_FILE, else
 #    /etc/default/acbill (that default may be missing; a named file may not).
-#    It is sourced as shell, so it must not be writable by group or others.
+#    It is sourced as shell, so it must be owned by root or by the user
+#    the wrapper runs as, and not writable by group or others.
 # 2. Takes an exclusive lock, `flock -n` on $ACBILL_LOCK_FILE (default
-#    /run/lock/acbill.lock), so runs never overlap.  A start that finds the
+#    /var/lib/acbill/acbill.lock), so runs never overlap.  The lock's
+#    directory must be owned by root or this user and not writable by
+#    group or others (`make install` creates /var/lib/acbill so), and the
+#    lock file, when it exists, a regular file of this user: in a folder
+#    anyone can write (/run/lock) any local user could take the lock
+#    first and stop every nightly run.  A start that finds the
 #    lock held logs "already running" and exits 75 (EX_TEMPFAIL) without
 #    doing anything: cron mails that line, because a run still going when
 #    the next one is due needs a person to look at it.
@@ -131,6 +137,9 @@ if [ -n "$env_file" ]; then
     if [ ! -f "$env_file" ] || [ ! -r "$env_file" ]; then
         fail 78 "cannot read the environment file $env_file"
     fi
+    owner=$(stat -L -c %u "$env_file")
+    [ "$owner" = 0 ] || [ "$owner" = "$(id -u)" ] ||
+        fail 78 "environment file $env_file is owned by uid $owner, not by root or this user (uid $(id -u)): refused"
     mode=$(stat -L -c %a "$env_file")
     (( (8#$mode & 8#022) == 0 )) ||
         fail 78 "environment file $env_file is writable by group or others (mode $mode): refused"
@@ -141,7 +150,7 @@ if [ -n "$env_file" ]; then
 fi
 
 ACBILL=${ACBILL:-/usr/local/bin/acbill}
-lock=${ACBILL_LOCK_FILE:-/run/lock/acbill.lock}
+lock=${ACBILL_LOCK_FILE:-/var/lib/acbill/acbill.lock}
 
 if [ -n "${ACBILL_LOG_FILE:-}" ]; then
     : >> "$ACBILL_LOG_FILE" 2>/dev/null || {
@@ -152,6 +161,23 @@ if [ -n "${ACBILL_LOG_FILE:-}" ]; then
 fi
 [ -x "$ACBILL" ] || fail 78 "acbill binary $ACBILL is missing or not executable (set ACBILL)"
 
+# The lock must be where only this user (or root) can create it.
+lock_dir=$(dirname -- "$lock")
+if [ ! -d "$lock_dir" ] || [ -L "$lock_dir" ]; then
+    fail 78 "lock directory $lock_dir is missing or a symlink: create it owned by this user, mode 0750 (make install does), or set ACBILL_LOCK_FILE"
+fi
+owner=$(stat -c %u "$lock_dir")
+mode=$(stat -c %a "$lock_dir")
+if { [ "$owner" != 0 ] && [ "$owner" != "$(id -u)" ]; } ||
+   (( (8#$mode & 8#022) != 0 )); then
+    fail 78 "lock directory $lock_dir (uid $owner, mode $mode) must be owned by root or this user and not writable by group or others: anyone could hold the lock there"
+fi
+if [ -e "$lock" ] || [ -L "$lock" ]; then
+    if [ -L "$lock" ] || [ ! -f "$lock" ] ||
+       [ "$(stat -c %u "$lock")" != "$(id -u)" ]; then
+        fail 78 "lock file $lock is not a regular file of this user: refused (remove it)"
+    fi
+fi
 exec 9>>"$lock" || fail 71 "cannot open the lock file $lock"
 if ! flock -n 9; then
     fail 75 "already running (lock $lock is held by another run); this start is skipped"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "log.h"
 #include "money.h"
 
 /* ------------------------------------------------------ prepared statements
@@ -323,6 +324,25 @@ static ac_status set_timeouts(PGconn *conn, char *err)
     return rc;
 }
 
+/* Does a postgres:// or postgresql:// URI have an '@' after the end of
+ * its authority (in the path, before any '?')?  Then a password held a
+ * '/' (or an '@') that was not %-encoded. */
+static int uri_misplaced_at(const char *s)
+{
+    const char *p;
+    if (strncmp(s, "postgresql://", 13) == 0)
+        p = s + 13;
+    else if (strncmp(s, "postgres://", 11) == 0)
+        p = s + 11;
+    else
+        return 0;
+    p += strcspn(p, "/?");
+    if (*p != '/')
+        return 0;
+    size_t n = strcspn(p, "?");
+    return memchr(p, '@', n) != NULL;
+}
+
 ac_status db_connect(const char *conninfo, PGconn **out, char *err)
 {
     const char *keys[] = { "dbname", "application_name",
@@ -333,6 +353,38 @@ ac_status db_connect(const char *conninfo, PGconn **out, char *err)
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
     *out = NULL;
+    /* A malformed string is a configuration error (78), told without the
+     * string or libpq's parse message, which quotes pieces of it (a
+     * password among them).  A password it holds is never shown. */
+    if (conninfo != NULL && *conninfo != '\0') {
+        char *perr = NULL;
+        PQconninfoOption *o = PQconninfoParse(conninfo, &perr);
+        /* libpq's URI parser ends the user:password@host part at the
+         * first '/': a password holding '/' or '@' that is not
+         * %-encoded becomes a host, port or database name, which later
+         * messages would quote.  Such a URI, and any port that is not a
+         * number, is malformed here. */
+        int bad = o == NULL || uri_misplaced_at(conninfo);
+        for (PQconninfoOption *p = o; !bad && p->keyword != NULL; p++)
+            if (strcmp(p->keyword, "port") == 0 && p->val != NULL)
+                bad = p->val[strspn(p->val, "0123456789,")] != '\0';
+        if (bad && o != NULL) {
+            PQconninfoFree(o);
+            o = NULL;
+        }
+        if (o == NULL) {
+            if (perr != NULL)
+                PQfreemem(perr);
+            return ac_fail(err, AC_ECONFIG, "database: the connection "
+                           "string (--db) is malformed: libpq cannot parse "
+                           "it (not shown, as it may hold a password); "
+                           "check its quoting, or %%-encoding in a URI");
+        }
+        for (PQconninfoOption *p = o; p->keyword != NULL; p++)
+            if (strcmp(p->keyword, "password") == 0 && p->val != NULL)
+                ac_log_secret(p->val);
+        PQconninfoFree(o);
+    }
     /* expand_dbname lets conninfo be a keyword string or a URI.  Started
      * by hand rather than with PQconnectdbParams() so that the messages
      * are verbose from the start: a server's refusal then carries its

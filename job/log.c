@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -55,6 +57,95 @@ static void status_lock(void)
         pthread_mutex_consistent(&sl->lock);
 }
 
+/* ------------------------------------------------------------ secrets */
+
+#define SECRETS_MAX 16
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *secrets[SECRETS_MAX];
+static atomic_int secrets_n;            /* registered so far */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A process forked while another thread scrubs must not inherit the lock
+ * held (its next log line would wait for ever). */
+static void secrets_prepare(void) { pthread_mutex_lock(&secrets_lock); }
+static void secrets_release(void) { pthread_mutex_unlock(&secrets_lock); }
+static void secrets_atfork(void)
+{
+    pthread_atfork(secrets_prepare, secrets_release, secrets_release);
+}
+
+void ac_log_secret(const char *value)
+{
+    if (value == NULL || strlen(value) < 4)
+        return;
+    pthread_once(&atfork_once, secrets_atfork);
+    pthread_mutex_lock(&secrets_lock);
+    int i, free_slot = -1;
+    for (i = 0; i < SECRETS_MAX; i++) {
+        if (secrets[i] != NULL && strcmp(secrets[i], value) == 0)
+            break;
+        if (secrets[i] == NULL && free_slot < 0)
+            free_slot = i;
+    }
+    if (i == SECRETS_MAX && free_slot >= 0) {
+        secrets[free_slot] = strdup(value);
+        atomic_fetch_add(&secrets_n, 1);
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+void ac_log_secrets_forget(void)
+{
+    pthread_mutex_lock(&secrets_lock);
+    for (int i = 0; i < SECRETS_MAX; i++) {
+        if (secrets[i] != NULL) {
+            explicit_bzero(secrets[i], strlen(secrets[i]));
+            free(secrets[i]);
+            secrets[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+void ac_log_scrub(char *buf, size_t size)
+{
+    if (buf == NULL || size == 0 || atomic_load(&secrets_n) == 0)
+        return;
+    pthread_mutex_lock(&secrets_lock);
+    for (int i = 0; i < SECRETS_MAX; i++) {
+        const char *s = secrets[i];
+        if (s == NULL)
+            continue;
+        size_t n = strlen(s);
+        char *hit;
+        while ((hit = strstr(buf, s)) != NULL) {
+            /* "***" is never longer than a secret (>= 4 characters). */
+            memcpy(hit, "***", 3);
+            memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+        }
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+/* Copy in to out (len bytes) with control characters escaped. */
+static void escape(const char *in, char *out, size_t len)
+{
+    size_t j = 0;
+    for (const unsigned char *p = (const unsigned char *)in;
+         *p && j + 5 < len; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            out[j++] = (char)*p;
+        } else if (*p == '\n' || *p == '\r' || *p == '\t') {
+            out[j++] = '\\';
+            out[j++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        } else {
+            j += (size_t)snprintf(out + j, len - j, "\\x%02x", *p);
+        }
+    }
+    out[j] = '\0';
+}
+
 void ac_log(ac_log_level level, const char *fmt, ...)
 {
     static const char *names[] = { "debug", "info", "WARN", "ERROR" };
@@ -77,9 +168,12 @@ void ac_log(ac_log_level level, const char *fmt, ...)
     if (n < 0)
         return;
     if (n < 2048) {
+        char msg[2048];
         va_start(ap, fmt);
-        vsnprintf(line + n, 2048 - (size_t)n, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        ac_log_scrub(msg, sizeof msg);
+        escape(msg, line + n, 2048 - (size_t)n);
     }
     size_t len = strlen(line);
     line[len++] = '\n';

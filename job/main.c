@@ -3,8 +3,11 @@
  * Dispatches to a subcommand (commands.h).  The numeric locale stays "C"
  * (never setlocale(LC_ALL, "")): numbers in SQL text and in workbooks must
  * use '.' as the decimal point. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "status.h"
@@ -90,6 +93,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
                 cmd);
         return AC_EUSAGE;
+    }
+    /* Tokens, client secrets and database passwords will be in memory:
+     * no core dump may write them to disk, and no other process of this
+     * user may read them with ptrace or /proc/PID/mem (issue 20). */
+    struct rlimit no_core = { 0, 0 };
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+        setrlimit(RLIMIT_CORE, &no_core) != 0) {
+        fprintf(stderr, "acbill: cannot disable core dumps: %s\n",
+                strerror(errno));
+        return AC_EOSERR;
     }
     /* curl's global state, once, before any thread starts. */
     char err[AC_ERR_MAX];

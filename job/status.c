@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "log.h"
+
 ac_status ac_fail(char *err, ac_status code, const char *fmt, ...)
 {
     if (err != NULL) {
@@ -11,6 +13,7 @@ ac_status ac_fail(char *err, ac_status code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, AC_ERR_MAX, fmt, ap);
         va_end(ap);
+        ac_log_scrub(err, AC_ERR_MAX);
     }
     return code;
 }

@@ -196,8 +196,10 @@ ac_status report_journal(PGconn *conn, const char *month,
  * (names starting with '.' are skipped, as temporary files), sorted by
  * name in byte order, one "<64 hex digits>  <name>\n" line each: the
  * format `sha256sum -c` reads.  No such file gives an empty file.  The file
- * is written to a temporary name in dir, synced and renamed, so readers
- * see the old or the new list, never a partial one.  Returns AC_OK,
+ * is written to a fresh temporary name in dir (outfile.h: never a
+ * planted symlink), given the documents' mode (ACBILL_FILE_MODE, default
+ * 0640), synced and renamed, so readers see the old or the new list,
+ * never a partial one.  Returns AC_OK,
  * AC_ENOINPUT when dir cannot be read, AC_EDATA for a name sha256sum
  * cannot represent (containing a newline or backslash), AC_EIO or
  * AC_ECANTCREAT when a file cannot be read or written, with a message

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deliver/outfile.h"
 #include "sha256.h"
 
 static int by_name(const void *a, const void *b)
@@ -100,61 +101,35 @@ ac_status report_write_sha256sums(const char *dir, char *err)
 {
     char **names = NULL;
     size_t n = 0;
-    char tmp[PATH_MAX], final[PATH_MAX], path[PATH_MAX], hex[65];
+    char path[PATH_MAX], hex[65];
+    outfile o;
+    FILE *f;
     ac_status rc;
 
     rc = list_xlsx(dir, &names, &n, err);
     if (rc != AC_OK)
         return rc;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.SHA256SUMS.XXXXXX", dir) >=
-        sizeof tmp ||
-        (size_t)snprintf(final, sizeof final, "%s/SHA256SUMS", dir) >=
-        sizeof final) {
+    /* A fresh unpredictable temporary, given the documents' mode and
+     * renamed over SHA256SUMS (outfile.h). */
+    rc = outfile_open(&o, dir, "SHA256SUMS", err);
+    if (rc != AC_OK) {
         free_names(names, n);
-        return ac_fail(err, AC_ECANTCREAT, "directory name too long: %.100s",
-                       dir);
+        return rc;
     }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        free_names(names, n);
-        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", tmp,
-                       strerror(errno));
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        unlink(tmp);
-        free_names(names, n);
-        return ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
-    }
+    f = outfile_stream(&o);
+    if (f == NULL)
+        rc = ac_fail(err, AC_EOSERR, "fdopen: %s", strerror(errno));
     for (size_t i = 0; rc == AC_OK && i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         rc = sha256_file(path, hex, err);
         if (rc == AC_OK && fprintf(f, "%s  %s\n", hex, names[i]) < 0)
-            rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
+            rc = ac_fail(err, AC_EIO, "cannot write %s: %s", o.temp,
                          strerror(errno));
     }
     free_names(names, n);
-    /* Readable like the workbooks beside it (mkstemp makes it 0600). */
-    if (rc == AC_OK && (fchmod(fd, 0644) != 0 || fflush(f) != 0 ||
-                        fsync(fd) != 0))
-        rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
-                     strerror(errno));
-    if (fclose(f) != 0 && rc == AC_OK)
-        rc = ac_fail(err, AC_EIO, "cannot write %s: %s", tmp,
-                     strerror(errno));
-    if (rc == AC_OK && rename(tmp, final) != 0)
-        rc = ac_fail(err, AC_EIO, "cannot rename %s to %s: %s", tmp, final,
-                     strerror(errno));
-    if (rc != AC_OK) {
-        unlink(tmp);
-        return rc;
-    }
-    /* Make the rename itself durable. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return AC_OK;
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
+    return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "civil.h"
 #include "db.h"
+#include "deliver/outfile.h"
 #include "log.h"
 #include "money.h"
 #include "report.h"
@@ -1566,33 +1567,36 @@ static FILE *open_spool(job *j)
 static ac_status write_draft(PGconn *conn, job *j, bill_result *result,
                              char *err)
 {
-    char dir[PATH_MAX], name[160], tmp[PATH_MAX + 200];
+    char dir[PATH_MAX], name[160], file[200];
+    outfile o;
     size_t n;
 
-    snprintf(dir, sizeof dir, "%s/drafts", j->ctx->spool_dir);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", dir,
-                       strerror(errno));
+    ac_status rc = outfile_mkdir(j->ctx->spool_dir, "drafts", dir, err);
+    if (rc != AC_OK)
+        return rc;
     bill_invoice_no(j->tenant->tenant_id, j->ctx->period, 1, name,
                     sizeof name);
     n = strlen(name);
     if (n > 3 && strcmp(name + n - 3, "-R1") == 0)
         name[n - 3] = '\0';
-    snprintf(result->draft_path, sizeof result->draft_path,
-             "%s/%s-DRAFT.xlsx", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s-DRAFT.xlsx.tmp", dir, name);
+    snprintf(file, sizeof file, "%s-DRAFT.xlsx", name);
+    snprintf(result->draft_path, sizeof result->draft_path, "%s/%s", dir,
+             file);
     fflush(j->spool);
+    /* A fresh private directory for libxlsxwriter (it opens a path with
+     * fopen), then a rename: nothing planted in drafts/ is followed. */
+    rc = outfile_open_path(&o, dir, file, err);
     report_invoice_options opt = {
         .spool_path = j->spool_path[0] ? j->spool_path : NULL,
-        .tmpdir = dir, .draft = 1
+        .tmpdir = o.privdir, .draft = 1
     };
-    ac_status rc = report_invoice_workbook_opt(conn, j->invoice_no, tmp,
-                                               &opt, err);
-    if (rc == AC_OK && rename(tmp, result->draft_path) != 0) {
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot rename %s: %s", tmp,
-                     strerror(errno));
-        unlink(tmp);
-    }
+    if (rc == AC_OK)
+        rc = report_invoice_workbook_opt(conn, j->invoice_no, o.temp, &opt,
+                                         err);
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
     if (rc != AC_OK)
         result->draft_path[0] = '\0';
     return rc;

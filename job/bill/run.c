@@ -21,6 +21,7 @@
 #include "bill.h"
 #include "commands.h"
 #include "db.h"
+#include "deliver/outfile.h"
 #include "log.h"
 #include "lookback.h"
 #include "setup/migrate.h"
@@ -184,7 +185,7 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
                                     const char *dir, long long run_id,
                                     char *err)
 {
-    char path[PATH_MAX], tmp[PATH_MAX], recon[64] = "";
+    char file[64], recon[64] = "";
     /* SPEC 7: the reconciliation with Microsoft, for a period with
      * Partner Center data (written before the summary that links it). */
     int partner = report_reconciliation_has_data(conn, opt->period, err);
@@ -196,16 +197,16 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
         if (r != AC_OK)
             return r;
     }
-    snprintf(path, sizeof path, "%s/finance-summary-%s.xlsx", dir,
-             opt->period);
-    snprintf(tmp, sizeof tmp, "%s/.finance-summary-%s.xlsx.tmp-%ld", dir,
-             opt->period, (long)getpid());
-    ac_status rc = report_finance_summary(conn, opt->period, tmp, err);
-    if (rc == AC_OK && rename(tmp, path) != 0)
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                     strerror(errno));
+    outfile o;
+    snprintf(file, sizeof file, "finance-summary-%s.xlsx", opt->period);
+    ac_status rc = outfile_open_path(&o, dir, file, err);
+    if (rc == AC_OK)
+        rc = report_finance_summary(conn, opt->period, o.temp, err);
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
     if (rc != AC_OK) {
-        unlink(tmp);
         /* Writing our own output failed (disk full included): 73. */
         return rc == AC_EIO ? AC_ECANTCREAT : rc;
     }
@@ -227,7 +228,7 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     char name[64], sums[PATH_MAX];
     snprintf(name, sizeof name, "finance-summary-%s.xlsx", opt->period);
     snprintf(sums, sizeof sums, "%s/%s", dir, UPLOAD_MANIFEST_NAME);
-    rc = upload_enqueue(conn, &opt->upload, opt->period, name, path, NULL,
+    rc = upload_enqueue(conn, &opt->upload, opt->period, name, o.final, NULL,
                         run_id, err);
     if (rc == AC_OK && recon[0] != '\0') {
         char rpath[PATH_MAX];
@@ -257,6 +258,61 @@ static ac_status check_seller(PGconn *conn, char *err)
                      "ref.operator, is incomplete: %s missing or not "
                      "valid; nothing was billed (set them, then run "
                      "again)", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+/* A document-number prefix SPEC 2 allows: at most 16 characters of
+ * ASCII letters, digits, '-', '_' and '.', not starting with '.'.  The
+ * prefix becomes part of file names (<document_no>.xlsx), so anything
+ * else could name a path outside the output folder. */
+static int safe_prefix(const char *p)
+{
+    size_t n = strlen(p);
+    if (n > 16 || p[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The document-number prefixes of ref.operator (SPEC 2), checked before
+ * anything is issued: AC_ECONFIG naming the column when one is not safe
+ * (migration 021 checks them in the database too, but a row older than
+ * the constraint, or a database without it, must not reach a file
+ * name), or when both are the same (the two series would take the same
+ * numbers). */
+static ac_status check_prefixes(PGconn *conn, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn, "SELECT invoice_prefix, credit_note_prefix"
+                            " FROM ref.operator", 0, NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
+        static const char *const cols[] = { "invoice_prefix",
+                                            "credit_note_prefix" };
+        for (int c = 0; rc == AC_OK && c < 2; c++) {
+            const char *v = PQgetisnull(res, i, c) ? "" :
+                            PQgetvalue(res, i, c);
+            if (!safe_prefix(v))
+                rc = ac_fail(err, AC_ECONFIG, "ref.operator.%s '%s' is not "
+                             "a safe document-number prefix: at most 16 "
+                             "letters, digits, '-', '_' and '.', not "
+                             "starting with '.' (SPEC 2); nothing issued",
+                             cols[c], v);
+        }
+        if (rc == AC_OK && strcmp(PQgetvalue(res, i, 0),
+                                  PQgetvalue(res, i, 1)) == 0)
+            rc = ac_fail(err, AC_ECONFIG, "ref.operator.invoice_prefix and "
+                         "ref.operator.credit_note_prefix are both '%s': "
+                         "invoices and credit notes would take the same "
+                         "numbers; nothing issued", PQgetvalue(res, i, 0));
+    }
     PQclear(res);
     return rc;
 }
@@ -546,21 +602,23 @@ static ac_status find_live_run(PGconn *conn, const char *period,
     return AC_OK;
 }
 
-/* Remove what a killed run left in dir: temporary workbooks, finance
- * summaries and SHA256SUMS, spools, libxlsxwriter's temporaries.  Only
- * called under the period's run lock. */
+/* Remove what a killed run left in dir and its drafts/: temporary
+ * workbooks, finance summaries and SHA256SUMS, spools, libxlsxwriter's
+ * private directories (outfile.h).  Only called under the period's run
+ * lock. */
 static void remove_stale(const char *dir)
 {
     static const char *const prefixes[] = { ".acbill-spool-",
-        ".acbill-xlsx-", "." UPLOAD_MANIFEST_NAME "." };
+        "." UPLOAD_MANIFEST_NAME "." };
     DIR *d = opendir(dir);
     struct dirent *e;
     char path[PATH_MAX];
+    struct stat st;
 
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        int stale = e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL;
+        int stale = 0;
         for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
             if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) == 0)
                 stale = 1;
@@ -571,6 +629,10 @@ static void remove_stale(const char *dir)
             ac_info("removed %s, left by an earlier run", path);
     }
     closedir(d);
+    outfile_sweep(dir);
+    snprintf(path, sizeof path, "%s/drafts", dir);
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        outfile_sweep(path);
 }
 
 /* ------------------------------------------------------------- workers */
@@ -862,11 +924,15 @@ ac_status run_period(const run_options *opt, run_summary *summary,
     memset(&pv, 0, sizeof pv);
     period_key(opt->period, key);
     if (opt->out_dir != NULL) {
-        snprintf(out_dir, sizeof out_dir, "%s/%s", opt->out_dir,
-                 opt->period);
-        if (make_dirs(out_dir) != 0)
+        mode_t mode;
+        if (make_dirs(opt->out_dir) != 0)
             return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s",
-                           out_dir, strerror(errno));
+                           opt->out_dir, strerror(errno));
+        rc = outfile_mkdir(opt->out_dir, opt->period, out_dir, err);
+        if (rc == AC_OK)
+            rc = outfile_mode(&mode, err);
+        if (rc != AC_OK)
+            return rc;
         if (realpath(opt->out_dir, real_out) == NULL)
             return ac_fail(err, AC_ECANTCREAT, "cannot resolve %s: %s",
                            opt->out_dir, strerror(errno));
@@ -878,6 +944,8 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         rc = migrate_check(conn, sql_dir, err);
     if (rc == AC_OK)
         rc = check_seller(conn, err);
+    if (rc == AC_OK)
+        rc = check_prefixes(conn, err);
     const char *kp[] = { key };
     if (rc == AC_OK)
         rc = db_query(conn, RUN_LOCK_SQL("pg_try_advisory_lock"), 1, kp,

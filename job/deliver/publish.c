@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "outfile.h"
 #include "log.h"
 #include "customer_doc.h"
 #include "report.h"
@@ -98,7 +99,8 @@ static ac_status publish_workbook(PGconn *conn, const char *out_dir,
                                   const char *spool_path, char *err)
 {
     const char *p[] = { invoice_no };
-    char path[PATH_MAX], tmp[PATH_MAX], hex[65], file[160], want[65] = "";
+    char path[PATH_MAX], hex[65], file[160], want[65] = "";
+    outfile o;
     PGresult *res;
     ac_status rc = db_query(conn,
         "SELECT content_sha256 FROM billing.invoices WHERE invoice_no = $1",
@@ -120,13 +122,14 @@ static ac_status publish_workbook(PGconn *conn, const char *out_dir,
         sha256_file(path, hex, NULL) == AC_OK && strcmp(hex, want) == 0)
         return AC_OK;
 
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
-             (long)getpid());
-    rc = report_invoice_workbook_spool(conn, invoice_no, spool_path, tmp,
+    rc = outfile_open_path(&o, out_dir, file, err);
+    if (rc != AC_OK)
+        return rc;
+    rc = report_invoice_workbook_spool(conn, invoice_no, spool_path, o.temp,
                                        spool_path ? fast_tmpdir(spool_path)
                                                   : NULL, err);
     if (rc == AC_OK)
-        rc = sha256_file(tmp, hex, err);
+        rc = sha256_file(o.temp, hex, err);
     if (rc == AC_OK && want[0] == '\0') {
         const char *u[] = { invoice_no, file, hex };
         rc = db_exec_params(conn,
@@ -138,12 +141,11 @@ static ac_status publish_workbook(PGconn *conn, const char *out_dir,
                 "%.12s...); a different acbill version?", invoice_no, want,
                 hex);
     }
-    if (rc == AC_OK && rename(tmp, path) != 0)
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                     strerror(errno));
-    if (rc != AC_OK)
-        unlink(tmp);
-    else if (spool_path == NULL)
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
+    if (rc == AC_OK && spool_path == NULL)
         ac_info("invoice %s: workbook %s written again", invoice_no, path);
     return rc;
 }
@@ -299,7 +301,8 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
                                    const char *invoice_no, char *err)
 {
     const char *q[] = { invoice_no };
-    char path[PATH_MAX], tmp[PATH_MAX], file[160], hex[65];
+    char path[PATH_MAX], file[160], hex[65];
+    outfile o;
     PGresult *res;
     ac_status rc;
 
@@ -329,16 +332,18 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
         if (want != NULL && sha256_file(path, hex, NULL) == AC_OK &&
             strcmp(hex, want) == 0)
             continue;
-        snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", p->out_dir, file,
-                 (long)getpid());
+        rc = outfile_open_path(&o, p->out_dir, file, err);
+        if (rc != AC_OK)
+            break;
         if (strcmp(PQgetvalue(res, i, 2), "invoice") == 0) {
-            report_invoice_options o = { .document_no = no };
-            rc = report_invoice_workbook_opt(conn, invoice_no, tmp, &o, err);
+            report_invoice_options io = { .document_no = no };
+            rc = report_invoice_workbook_opt(conn, invoice_no, o.temp, &io,
+                                             err);
         } else {
-            rc = report_credit_note_workbook(conn, no, tmp, err);
+            rc = report_credit_note_workbook(conn, no, o.temp, err);
         }
         if (rc == AC_OK)
-            rc = sha256_file(tmp, hex, err);
+            rc = sha256_file(o.temp, hex, err);
         if (rc == AC_OK && want == NULL) {
             const char *u[] = { no, file, hex };
             rc = db_exec_params(conn,
@@ -346,11 +351,10 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
                 " content_sha256 = $3 WHERE document_no = $1"
                 " AND content_sha256 IS NULL", 3, u, err);
         }
-        if (rc == AC_OK && rename(tmp, path) != 0)
-            rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                         strerror(errno));
-        if (rc != AC_OK)
-            unlink(tmp);
+        if (rc == AC_OK)
+            rc = outfile_commit(&o, err);
+        else
+            outfile_discard(&o);
         if (rc == AC_OK && p->uopt != NULL && p->uopt->base_url != NULL)
             rc = upload_enqueue(conn, p->uopt, p->period, file, path,
                                 invoice_no, p->run_id, err);

@@ -21,6 +21,7 @@
 #include "db.h"
 #include "env.h"
 #include "log.h"
+#include "outfile.h"
 #include "sha256.h"
 
 /* Advisory lock keys (two-int form, apart from migrate's bigint key):
@@ -121,21 +122,43 @@ ac_status upload_options_from_env(upload_options *opt, char *err)
 
 typedef enum { SCHEME_HTTPS, SCHEME_HTTP, SCHEME_FILE } url_scheme;
 
-/* Write url into out (len bytes) with any "user:password@" replaced by
- * "***@", for messages about URLs that may not have been checked yet. */
+/* Write url into out (len bytes) as it may be shown in a message about a
+ * URL that may not have been checked yet: parsed with libcurl's URL API
+ * and rebuilt from its scheme, host, port and path only, so a
+ * "user:password@" never shows, whatever characters the password holds
+ * ('/', '@', ':' or '%'-escapes).  A string libcurl cannot parse is not
+ * shown at all (a password with '/' makes an unparsable URL). */
 static void redact_url(const char *url, char *out, size_t len)
 {
-    const char *rest = strstr(url, "://");
-    const char *at, *slash;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    char *user = NULL, *pass = NULL;
 
-    snprintf(out, len, "%s", url);
-    if (rest == NULL)
-        return;
-    rest += 3;
-    at = strchr(rest, '@');
-    slash = strchr(rest, '/');
-    if (at != NULL && (slash == NULL || at < slash))
-        snprintf(out, len, "%.*s***%s", (int)(rest - url), url, at);
+    if (u != NULL &&
+        curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ==
+            CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+        int creds = curl_url_get(u, CURLUPART_USER, &user, 0) ==
+                        CURLUE_OK ||
+                    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) ==
+                        CURLUE_OK;
+        if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+            host = NULL;
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        snprintf(out, len, "%s://%s%s%s%s%s", scheme, creds ? "***@" : "",
+                 host ? host : "", port ? ":" : "", port ? port : "", path);
+    } else {
+        snprintf(out, len, "(a URL that cannot be parsed; not shown, as it "
+                 "may hold a password)");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
 }
 
 /* Copy base into out without trailing slashes. */
@@ -289,9 +312,49 @@ static ac_status read_token(const char *path, char *token, char *err)
     return rc;
 }
 
+/* The ~/.netrc libcurl would read ($HOME/.netrc, else the password
+ * database's home) into out (PATH_MAX bytes); -1 when there is no home. */
+static int netrc_path(char *out)
+{
+    const char *home = getenv("HOME");
+    struct passwd *pw;
+
+    if (home == NULL || *home == '\0') {
+        pw = getpwuid(geteuid());
+        home = pw != NULL ? pw->pw_dir : NULL;
+    }
+    if (home == NULL || *home == '\0')
+        return -1;
+    return (size_t)snprintf(out, PATH_MAX, "%s/.netrc", home) < PATH_MAX
+               ? 0 : -1;
+}
+
+/* ~/.netrc holds passwords: it is used only when it is a regular file (not
+ * a symlink) owned by this user and not accessible by group or others.
+ * AC_OK when it is so, or when there is none. */
+static ac_status check_netrc(char *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (netrc_path(path) != 0 || lstat(path, &st) != 0)
+        return AC_OK;
+    if (!S_ISREG(st.st_mode))
+        return ac_fail(err, AC_ECONFIG, "%s is not a regular file: refused",
+                       path);
+    if (st.st_uid != geteuid())
+        return ac_fail(err, AC_ECONFIG, "%s is not owned by this user (uid "
+                       "%ld): refused", path, (long)geteuid());
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return ac_fail(err, AC_ECONFIG, "%s is accessible by group or "
+                       "others (mode %04o): refused, chmod 600 it", path,
+                       (unsigned)(st.st_mode & 07777));
+    return AC_OK;
+}
+
 ac_status upload_options_check(const upload_options *opt, char *err)
 {
-    url_scheme scheme;
+    url_scheme scheme = SCHEME_HTTPS;
     ac_status rc;
 
     if (opt->max_attempts < 1 || opt->timeout_s < 1 ||
@@ -308,6 +371,8 @@ ac_status upload_options_check(const upload_options *opt, char *err)
                        opt->ca_file, strerror(errno));
     if (opt->token_file != NULL)
         return read_token(opt->token_file, NULL, err);
+    if (opt->base_url != NULL && scheme != SCHEME_FILE)
+        return check_netrc(err);
     return AC_OK;
 }
 
@@ -684,7 +749,13 @@ static void perform(transfer *x, const char *method, const char *url,
         headers = curl_slist_append(headers, line);
         explicit_bzero(line, sizeof line);
     } else {
-        curl_easy_setopt(h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+        char netrc[PATH_MAX];
+        char ignored[AC_ERR_MAX];
+        /* Only the file check_netrc() vetted, checked again now. */
+        if (netrc_path(netrc) == 0 && check_netrc(ignored) == AC_OK) {
+            curl_easy_setopt(h, CURLOPT_NETRC_FILE, netrc);
+            curl_easy_setopt(h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+        }
     }
     if (dest != NULL) {
         snprintf(line, sizeof line, "Destination: %s", dest);
@@ -1132,7 +1203,8 @@ static void sweep_parts(const char *pdir)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.' || strstr(e->d_name, ".part-") == NULL)
+        if (e->d_name[0] != '.' || (strstr(e->d_name, ".part-") == NULL &&
+                                    strstr(e->d_name, ".tmp-") == NULL))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", pdir, e->d_name) <
                 sizeof path && unlink(path) == 0)
@@ -1146,13 +1218,13 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
                         outcome *out)
 {
     const char *dir = ps->dir, *period = row->period, *name = row->name;
-    char pdir[PATH_MAX], temp[PATH_MAX], final[PATH_MAX], hex[65];
+    char pdir[PATH_MAX], final[PATH_MAX], hex[65];
     char buf[65536], err[AC_ERR_MAX];
     const char *why = NULL;
     struct stat st;
     long long copied = 0, bytes = row->bytes;
+    outfile o;
     size_t n;
-    int fd;
 
     out->attempts = 1;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -1164,9 +1236,7 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
     if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", dir, period) >=
             sizeof pdir ||
         (size_t)snprintf(final, sizeof final, "%s/%s", pdir, name) >=
-            sizeof final ||
-        (size_t)snprintf(temp, sizeof temp, "%s/.%s.part-%.16s", pdir, name,
-                         row->sha256) >= sizeof temp) {
+            sizeof final) {
         snprintf(out->msg, sizeof out->msg, "delivery path too long for %s",
                  name);
         return 0;
@@ -1175,8 +1245,10 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
         sweep_parts(pdir);
         snprintf(ps->swept, sizeof ps->swept, "%s", period);
     }
-    /* Already there (a run killed after the rename)? */
-    if (stat(final, &st) == 0 && (long long)st.st_size == bytes &&
+    /* Already there (a run killed after the rename)?  Only a regular
+     * file counts: a symlink planted at the name is replaced. */
+    if (lstat(final, &st) == 0 && S_ISREG(st.st_mode) &&
+        (long long)st.st_size == bytes &&
         sha256_file(final, hex, err) == AC_OK &&
         strcmp(hex, row->sha256) == 0) {
         out->attempts = 0;
@@ -1185,50 +1257,36 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
                  "recorded SHA-256", final);
         return 1;
     }
-    if (mkdir(pdir, 0755) != 0 && errno != EEXIST) {
-        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", pdir,
-                 strerror(errno));
+    if (outfile_mkdir(dir, period, pdir, err) != AC_OK ||
+        outfile_open(&o, pdir, name, err) != AC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", err);
         return 0;
     }
-    fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-              0644);
-    if (fd < 0) {
-        snprintf(out->msg, sizeof out->msg, "cannot create %s: %s", temp,
-                 strerror(errno));
-        return 0;
-    }
-    /* Copy to the temporary name, flush it to disk, then rename it over
-     * the final name: a reader sees the old file or the whole new one. */
+    /* Copy to a fresh temporary (outfile.h), flush it to disk, then rename
+     * it over the final name: a reader sees the old file or the whole new
+     * one, and nothing planted in the folder is followed. */
     if (fseeko(f, 0, SEEK_SET) != 0)
         why = strerror(errno);
     while (why == NULL && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (write_all(fd, buf, n) != 0)
+        if (write_all(o.fd, buf, n) != 0)
             why = strerror(errno);
         copied += (long long)n;
     }
     if (why == NULL && (ferror(f) || copied != bytes))
         why = "the stored file could not be read completely";
-    if (why == NULL && fsync(fd) != 0)
-        why = strerror(errno);
-    if (close(fd) != 0 && why == NULL)
-        why = strerror(errno);
-    if (why == NULL)
-        kill_point("after writing the temporary");
-    if (why == NULL && rename(temp, final) != 0)
-        why = strerror(errno);
     if (why != NULL) {
         snprintf(out->msg, sizeof out->msg, "cannot write %s: %s", final,
                  why);
-        unlink(temp);
+        outfile_discard(&o);
         return 0;
     }
-    int dfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    kill_point("after writing the temporary");
+    if (outfile_commit(&o, err) != AC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", err);
+        return 0;
     }
     kill_point("after the rename");
-    if (stat(final, &st) != 0 || (long long)st.st_size != bytes) {
+    if (lstat(final, &st) != 0 || (long long)st.st_size != bytes) {
         snprintf(out->msg, sizeof out->msg, "after delivery %s does not "
                  "have %lld bytes", final, bytes);
         return 0;
@@ -1237,6 +1295,102 @@ static int deliver_file(pass *ps, const pending_row *row, FILE *f,
 }
 
 /* ------------------------------------------------------------ deliver */
+
+/* The origin (scheme://host:port, lower case, the default port made
+ * explicit) of url into out (URL_MAX bytes), parsed with libcurl's URL
+ * API; -1 when url is not a URL with a host. */
+static int url_origin(const char *url, char *out)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+
+    if (u != NULL &&
+        curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ==
+            CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+        snprintf(out, URL_MAX, "%s://%s:%s", scheme, host,
+                 port != NULL ? port : "");
+        for (char *p = out; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        rc = 0;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* The temporary a row is sent to before its MOVE (dav mode), as a URL
+ * (http) or a local path (file://), into out (len bytes). */
+static ac_status part_location(const pass *ps, const char *period,
+                               const char *name, const char *sha256,
+                               char *out, size_t len, char *err)
+{
+    char part_name[NAME_MAX + 1];
+
+    snprintf(part_name, sizeof part_name, ".%.200s.part-%.16s", name,
+             sha256);
+    if (ps->scheme != SCHEME_FILE)
+        return join_url(ps->base, period, part_name, out, len, err);
+    if ((size_t)snprintf(out, len, "%s/%s/%s", ps->dir, period, part_name) >=
+        len)
+        return ac_fail(err, AC_ECONFIG, "delivery path too long for %s",
+                       name);
+    return AC_OK;
+}
+
+/* Is the row one this process may deliver with its credentials?  Its
+ * target must be exactly <configured base>/<period>/<file name> and its
+ * temporary (when recorded) exactly the one delivery itself would use:
+ * a row anyone else wrote into billing.uploads pointing elsewhere (another
+ * host, port or scheme, or another path) is refused, so the token, the
+ * file and a file:// clean-up never go anywhere but the configured
+ * upload URL, whatever the database says.  0 when it may; 1 with the
+ * reason in why (AC_ERR_MAX bytes) when it is refused. */
+static int row_refused(const pass *ps, const pending_row *row, char *why)
+{
+    char want[URL_MAX], got_origin[URL_MAX], base_origin[URL_MAX];
+    char err[AC_ERR_MAX];
+
+    if (!valid_period(row->period) || !valid_file_name(row->name)) {
+        snprintf(why, AC_ERR_MAX, "refused: upload %s has an unsafe file "
+                 "name; not sent (an operator must cancel it: acbill "
+                 "upload --cancel)", row->id);
+        return 1;
+    }
+    if (join_url(ps->base, row->period, row->name, want, sizeof want,
+                 err) != AC_OK || strcmp(row->target, want) != 0) {
+        const char *where = "another path";
+        if (ps->scheme != SCHEME_FILE &&
+            (url_origin(row->target, got_origin) != 0 ||
+             url_origin(ps->base, base_origin) != 0 ||
+             strcmp(got_origin, base_origin) != 0))
+            where = "another origin";
+        snprintf(why, AC_ERR_MAX, "refused: target_url is on %s than the "
+                 "configured upload URL (expected %s): not sent, no "
+                 "credential used; an operator must check the row and "
+                 "cancel it (acbill upload --cancel)", where, want);
+        return 1;
+    }
+    if (row->part_url != NULL) {
+        if (part_location(ps, row->period, row->name, row->sha256, want,
+                          sizeof want, err) != AC_OK ||
+            ps->scheme == SCHEME_FILE || strcmp(row->part_url, want) != 0) {
+            snprintf(why, AC_ERR_MAX, "refused: part_url is not this "
+                     "file's temporary on the configured upload URL "
+                     "(expected %s): not sent, no credential used; an "
+                     "operator must check the row and cancel it (acbill "
+                     "upload --cancel)", want);
+            return 1;
+        }
+    }
+    return 0;
+}
 
 /* Deliver one row; 1 on success.  out says why not. */
 static int deliver_row(pass *ps, const pending_row *row, outcome *out)
@@ -1279,19 +1433,44 @@ static ac_status sweep_final_parts(pass *ps, char *err)
 {
     PGresult *res;
     const char *p[] = { ps->base };
-    ac_status rc = db_query(ps->conn, "SELECT upload_id, part_url FROM "
-                            "billing.uploads WHERE base_url = $1 AND "
+    char want[URL_MAX], why[AC_ERR_MAX];
+    ac_status rc = db_query(ps->conn, "SELECT upload_id, part_url, "
+                            "to_char(period, 'YYYY-MM'), file_name, sha256 "
+                            "FROM billing.uploads WHERE base_url = $1 AND "
                             "part_url IS NOT NULL AND status <> 'pending' "
                             "ORDER BY upload_id", 1, p, &res, err);
     for (int i = 0; rc == AC_OK && i < PQntuples(res); i++) {
         const char *url = PQgetvalue(res, i, 1);
-        int gone = 0;
-        if (ps->scheme != SCHEME_FILE) {
+        const char *period = PQgetvalue(res, i, 2);
+        const char *name = PQgetvalue(res, i, 3);
+        int gone = 0, ours;
+
+        /* Only the temporary delivery itself would have made, on the
+         * configured upload URL: never a URL or path the database names
+         * otherwise (no credential sent, nothing outside the folder
+         * deleted); such a record is forgotten with a warning. */
+        ours = valid_period(period) && valid_file_name(name) &&
+               part_location(ps, period, name, PQgetvalue(res, i, 4), want,
+                             sizeof want, why) == AC_OK;
+        if (ours && ps->scheme != SCHEME_FILE) {
+            ours = strcmp(url, want) == 0;
+        } else if (ours) {
+            char *path = strncmp(url, "file://", 7) == 0
+                             ? curl_unescape(url + 7, 0) : NULL;
+            ours = path != NULL && strcmp(path, want) == 0;
+            curl_free(path);
+        }
+        if (!ours) {
+            ac_warn("upload: refused to remove the temporary recorded on "
+                    "upload %s: it is not that file's temporary on the "
+                    "configured upload URL (expected %s); the record is "
+                    "dropped, nothing was sent or deleted",
+                    PQgetvalue(res, i, 0), want);
+            gone = 1;
+        } else if (ps->scheme != SCHEME_FILE) {
             gone = delete_part(&ps->x, url);
         } else {
-            char *path = curl_unescape(url + 7, 0);   /* "file://" */
-            gone = path != NULL && (unlink(path) == 0 || errno == ENOENT);
-            curl_free(path);
+            gone = unlink(want) == 0 || errno == ENOENT;
         }
         if (!gone)
             continue;
@@ -1299,7 +1478,7 @@ static ac_status sweep_final_parts(pass *ps, char *err)
         const char *q[] = { PQgetvalue(res, i, 0) };
         rc = db_exec_params(ps->conn, "UPDATE billing.uploads SET part_url ="
                             " NULL WHERE upload_id = $1", 1, q, err);
-        if (rc == AC_OK)
+        if (rc == AC_OK && ours)
             ac_info("upload: removed the temporary %s of upload %s", url,
                     q[0]);
     }
@@ -1394,6 +1573,8 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
 
     if (opt->token_file != NULL)
         rc = read_token(opt->token_file, token, err);
+    if (rc == AC_OK && token[0] != '\0')
+        ac_log_secret(token);           /* never in a message (log.h) */
     if (rc == AC_OK && ps.scheme != SCHEME_FILE) {
         rc = upload_global_init(err);
         if (rc == AC_OK) {
@@ -1453,6 +1634,16 @@ ac_status upload_deliver_pending(PGconn *conn, const upload_options *opt,
                                     "AND status = 'pending'", 2, held, err);
                 continue;
             }
+        }
+        if (row_refused(&ps, &row, out.msg)) {
+            ac_error("upload: %s/%s (upload %s, target %s) %s", row.period,
+                     row.name, row.id, row.target, out.msg);
+            const char *held[] = { row.id, out.msg };
+            rc = db_exec_params(conn, "UPDATE billing.uploads SET "
+                                "last_error = $2, last_attempt_at = now() "
+                                "WHERE upload_id = $1 AND status = "
+                                "'pending'", 2, held, err);
+            continue;
         }
         int ok = deliver_row(&ps, &row, &out);
         rc = record(conn, &row, ok, &out, err);

@@ -13,13 +13,25 @@
  *             fails.  In "put" mode (S3-style targets whose PUT is
  *             all-or-nothing) it is one PUT to the final name.
  *   http://   the same, refused unless ACBILL_ALLOW_HTTP=1.
- *   file://   local delivery: copied to a temporary name in
- *             <dir>/<YYYY-MM>/ (created when missing; <dir> itself must
- *             exist), flushed to disk, then renamed over the final name.
+ *   file://   local delivery: copied to a fresh unpredictable temporary
+ *             in <dir>/<YYYY-MM>/ (outfile.h; the period folder is created
+ *             when missing and refused when it is a symlink; <dir> itself
+ *             must exist), given the documents' mode, flushed to disk,
+ *             then renamed over the final name.
+ *
+ * Credentials go only to the configured base URL: a pending row whose
+ * target_url is not exactly <base URL>/<YYYY-MM>/<file name>, or whose
+ * recorded temporary (part_url) is not the one delivery itself would use
+ * there, is refused before any request (it stays pending, last_error says
+ * why, `acbill upload --list` shows it): someone who can write
+ * billing.uploads cannot send the token, or a file, elsewhere.  The same
+ * holds for the temporaries of final rows that delivery removes, and a
+ * file:// clean-up removes nothing outside the configured folder.
  *
  * Credentials: a bearer token read from ACBILL_UPLOAD_TOKEN_FILE (which must
  * not be accessible by group or others), otherwise the login for the host in
- * ~/.netrc, if any.  URLs with user:password@ are refused, so no secret is
+ * ~/.netrc, if any (used only when it is a regular file owned by this user
+ * and not accessible by group or others: AC_ECONFIG otherwise).  URLs with user:password@ are refused, so no secret is
  * ever in argv, the database or a log line.
  *
  * Exactly once, even when the job is killed at any instant (SIGKILL, power

@@ -16,6 +16,9 @@
 #define FLUSH_BYTES (256 * 1024)
 /* Raw text kept for a rejected row, at most. */
 #define RAW_MAX (64 * 1024)
+/* Distinct reasons counted past the kept rejects; more go to "other". */
+#define OVER_KEYS 64
+#define REASON_KEY_MAX 200
 /* Users whose UPN and name were staged recently (a direct-mapped cache, so
  * that a million rows of the same few organizers stage each one once). */
 #define USER_CACHE 16384
@@ -39,6 +42,12 @@ struct callstage {
     ac_status rc;               /* the first failure */
     char err[AC_ERR_MAX];
     user_slot *users;           /* USER_CACHE slots, or NULL */
+    long long staged_rejects;   /* rows rejected here and staged */
+    /* Rows rejected here past CALLSTAGE_REJECTS_KEPT: counted by reason
+     * (reason_key()), not staged, so a hostile file costs no storage. */
+    char *over_key[OVER_KEYS];
+    long long over_count[OVER_KEYS];
+    long long over_total;
 };
 
 /* ------------------------------------------------------------ checks */
@@ -313,11 +322,66 @@ static void field_clean(callstage *s, const char *text, size_t len)
     cl_field(&s->line, t->b);
 }
 
-/* A rejected row into the stage: line, offsets, reason and raw text. */
+/* A reason without the values it quotes ('...'), so that rejects can be
+ * counted by kind: "UsageId 'x' is not a GUID" -> "UsageId '...' is not
+ * a GUID".  The same as REASON_KEY_SQL below. */
+static void reason_key(const char *reason, char *out, size_t len)
+{
+    size_t j = 0;
+    for (const char *p = reason; *p && j + 6 < len; p++) {
+        const char *close = *p == '\'' ? strchr(p + 1, '\'') : NULL;
+        if (close != NULL) {
+            memcpy(out + j, "'...'", 5);
+            j += 5;
+            p = close;
+        } else {
+            out[j++] = *p;
+        }
+    }
+    out[j] = '\0';
+}
+
+/* The same key in SQL, for rows the merge rejected. */
+#define REASON_KEY_SQL(col) \
+    "left(regexp_replace(" col ", '''[^'']*''', '''...''', 'g'), 193)"
+
+/* Count a reject not kept, by its reason's key. */
+static void count_over(callstage *s, const char *reason, long long n)
+{
+    char key[REASON_KEY_MAX];
+    int i;
+
+    reason_key(reason, key, sizeof key);
+    s->over_total += n;
+    for (i = 0; i < OVER_KEYS && s->over_key[i] != NULL; i++)
+        if (strcmp(s->over_key[i], key) == 0)
+            break;
+    if (i == OVER_KEYS) {
+        i = OVER_KEYS - 1;              /* the last slot takes the rest */
+        if (strcmp(s->over_key[i], "other reasons") != 0) {
+            free(s->over_key[i]);
+            s->over_key[i] = strdup("other reasons");
+        }
+    } else if (s->over_key[i] == NULL) {
+        s->over_key[i] = strdup(key);
+    }
+    if (s->over_key[i] == NULL)
+        fail(s, AC_EOSERR, "out of memory");
+    else
+        s->over_count[i] += n;
+}
+
+/* A rejected row into the stage: line, offsets, reason and raw text;
+ * past CALLSTAGE_REJECTS_KEPT rows only counted (count_over). */
 static void stage_reject(callstage *s, long long line_no, const char *raw,
                          size_t raw_len, long long off, size_t len,
                          const char *reason)
 {
+    if (s->staged_rejects >= CALLSTAGE_REJECTS_KEPT) {
+        count_over(s, reason, 1);
+        return;
+    }
+    s->staged_rejects++;
     cl_i64(&s->line, line_no);
     cl_char(&s->line, '\t');
     if (off >= 0) {
@@ -835,6 +899,8 @@ static ac_status fill_raw(callstage *s, callstage_raw_fn fn, void *ctx,
 
 static void free_stage(callstage *s)
 {
+    for (int i = 0; i < OVER_KEYS; i++)
+        free(s->over_key[i]);
     cl_free(&s->line);
     cl_free(&s->tmp);
     free(s->users);
@@ -889,21 +955,80 @@ ac_status callstage_finish(callstage *s, const char *sha256,
             1, tp, err);
     if (rc == AC_OK && raw_fn != NULL)
         rc = fill_raw(s, raw_fn, raw_ctx, err);
-    const char *ip[] = { s->import_id };
+    /* The first CALLSTAGE_REJECTS_KEPT rejected rows (by line) are kept
+     * with their text; the others (the merge's beyond them, and those
+     * counted while reading) are counted by reason (SPEC 6). */
+    char kept_s[32];
+    snprintf(kept_s, sizeof kept_s, "%d", CALLSTAGE_REJECTS_KEPT);
+    const char *ip[] = { s->import_id, kept_s };
     if (rc == AC_OK)
         rc = db_query(conn, "WITH r AS (INSERT INTO usage.import_rejects"
                       " (import_id, line_no, raw, reason) SELECT $1, line_no,"
                       " raw, reason FROM import_stage WHERE reason IS NOT NULL"
-                      " RETURNING 1) SELECT count(*) FROM r", 1, ip, &res,
-                      err);
+                      " ORDER BY line_no LIMIT $2 RETURNING 1)"
+                      " SELECT count(*) FROM r", 2, ip, &res, err);
     if (rc != AC_OK)
         goto fail;
+    long long kept = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = NULL;
+    rc = db_query(conn, "SELECT " REASON_KEY_SQL("reason") ", count(*)"
+                  " FROM (SELECT reason FROM import_stage WHERE reason IS"
+                  " NOT NULL ORDER BY line_no OFFSET $1) o GROUP BY 1",
+                  1, ip + 1, &res, err);
+    if (rc != AC_OK)
+        goto fail;
+    for (int i = 0; i < PQntuples(res); i++)
+        count_over(s, PQgetvalue(res, i, 0), atoll(PQgetvalue(res, i, 1)));
+    PQclear(res);
+    res = NULL;
+    if (s->rc != AC_OK) {
+        rc = ac_fail(err, s->rc, "%s", s->err);
+        goto fail;
+    }
     counts->import_id = atoll(s->import_id);
     counts->read = s->read;
     counts->skipped = s->skipped;
-    counts->rejected = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    res = NULL;
+    counts->rejected = kept + s->over_total;
+    counts->rejects_not_kept = s->over_total;
+    if (s->over_total > 0) {
+        /* {"reason": count, ...} built by PostgreSQL from two arrays. */
+        copy_line k = { 0 }, v = { 0 };
+        cl_str(&k, "{");
+        cl_str(&v, "{");
+        for (int i = 0; i < OVER_KEYS && s->over_key[i] != NULL; i++) {
+            char num[32];
+            if (i > 0) {
+                cl_char(&k, ',');
+                cl_char(&v, ',');
+            }
+            cl_char(&k, '"');
+            for (const char *p = s->over_key[i]; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                    cl_char(&k, '\\');
+                cl_char(&k, *p);
+            }
+            cl_char(&k, '"');
+            snprintf(num, sizeof num, "%lld", s->over_count[i]);
+            cl_str(&v, num);
+        }
+        cl_str(&k, "}");
+        cl_str(&v, "}");
+        cl_char(&k, '\0');
+        cl_char(&v, '\0');
+        const char *jp[] = { s->import_id, k.b, v.b };
+        rc = k.failed || v.failed
+                 ? ac_fail(err, AC_EOSERR, "out of memory")
+                 : db_exec_params(conn, "UPDATE usage.imports SET"
+                                  " rejects_not_kept = (SELECT"
+                                  " jsonb_object_agg(r, n) FROM unnest("
+                                  "$2::text[], $3::bigint[]) AS u(r, n))"
+                                  " WHERE import_id = $1", 3, jp, err);
+        cl_free(&k);
+        cl_free(&v);
+        if (rc != AC_OK)
+            goto fail;
+    }
     counts->inserted = mc.inserted;
     counts->updated = mc.updated;
     counts->unchanged = counts->read - counts->skipped - counts->rejected -

@@ -63,7 +63,15 @@ typedef enum {
 typedef struct {
     long long import_id;
     long long read, inserted, updated, unchanged, skipped, rejected;
+    long long rejects_not_kept;  /* of rejected: past the kept ones */
 } import_counts;
+
+/* At most this many rejected rows of a file are kept in
+ * usage.import_rejects with their text (SPEC 6), the first ones met; the
+ * others are counted by reason (the reason with its quoted values
+ * replaced by '...') in usage.imports.rejects_not_kept (migrations 019 and 022),
+ * so a hostile file cannot fill the database. */
+#define CALLSTAGE_REJECTS_KEPT 10000
 
 typedef struct callstage callstage;
 

@@ -529,6 +529,30 @@ static int form_add(char **form, size_t *len, const char *name,
     return 0;
 }
 
+/* What a failed token request says, for messages (AC_ERR_MAX bytes):
+ * the transport error or HTTP status and only the OAuth `error` code of
+ * the answer (RFC 6749 5.2: a short ASCII code), never the body or its
+ * error_description: a server that quotes the request would put the
+ * client secret in the log. */
+static void token_failure(const response *r, char *out)
+{
+    if (r->cc != CURLE_OK || r->body.too_big) {
+        snprintf(out, AC_ERR_MAX, "%s", r->detail);
+        return;
+    }
+    json_error_t je;
+    json_t *doc = r->body.b != NULL ? json_loadb(r->body.b, r->body.n, 0,
+                                                 &je) : NULL;
+    const char *code = json_string_value(json_object_get(doc, "error"));
+    int ok = code != NULL && *code != '\0' && strlen(code) <= 64;
+    for (const char *p = code; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+    snprintf(out, AC_ERR_MAX, "HTTP %ld%s%s", r->http,
+             ok ? ", OAuth error " : "", ok ? code : "");
+    json_decref(doc);
+}
+
 /* Get a new access token. */
 static ac_status fetch_token(graph_client *g, char *err)
 {
@@ -571,9 +595,11 @@ static ac_status fetch_token(graph_client *g, char *err)
     }
 
     for (int attempt = 1;; attempt++) {
+        char why[AC_ERR_MAX];
         perform(g, g->token_url, form, NULL, 0, &r);
         if (r.cc == CURLE_OK && r.http == 200)
             break;
+        token_failure(&r, why);
         if (!transient(&r) || attempt >= opt->max_attempts) {
             if (tls_failure(r.cc))
                 rc = ac_fail(err, AC_EUNAVAIL, "token request to %s: TLS "
@@ -584,12 +610,12 @@ static ac_status fetch_token(graph_client *g, char *err)
                 rc = ac_fail(err, r.cc == CURLE_OK && r.http >= 400 &&
                              r.http < 500 ? AC_ECONFIG : AC_EUNAVAIL,
                              "token request to %s: %s", g->token_url,
-                             r.detail);
+                             why);
             break;
         }
         long delay = retry_delay(opt, &r, attempt);
         ac_warn("pull: token request: %s; retry %d of %d in %.1f s",
-                r.detail, attempt, opt->max_attempts - 1,
+                why, attempt, opt->max_attempts - 1,
                 (double)delay / 1000.0);
         response_free(&r);
         sleep_ms(delay);
@@ -629,6 +655,7 @@ static ac_status fetch_token(graph_client *g, char *err)
         free(g->token);
     }
     g->token = strdup(t);
+    ac_log_secret(t);
     /* json_decref frees the text; wipe it first. */
     explicit_bzero((char *)t, strlen(t));
     json_decref(doc);
@@ -684,6 +711,8 @@ ac_status graph_open(const graph_options *opt, const char *entra_tenant,
         if (g->secret[0] == '\0')
             rc = ac_fail(err, AC_ECONFIG, "ACBILL_GRAPH_SECRET_FILE %s is "
                          "empty", opt->secret_file);
+        else
+            ac_log_secret(g->secret);   /* never in a message (log.h) */
     }
     if (rc == AC_OK) {
         g->h = curl_easy_init();

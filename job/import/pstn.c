@@ -3,6 +3,7 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <zip.h>
 
 #include "db.h"
+#include "env.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -26,6 +28,11 @@
 
 /* ------------------------------------------------------------ sources */
 
+/* Limits on a zip member (issue 20: a zip bomb is refused whole), from
+ * ACBILL_IMPORT_MAX_UNZIPPED_MB and ACBILL_IMPORT_MAX_RATIO (pstn.h). */
+static long long max_unzipped = (long long)PSTN_MAX_UNZIPPED_MB << 20;
+static long long max_ratio = PSTN_MAX_RATIO;
+
 /* A plain file or one member of a zip, read from the start. */
 typedef struct {
     FILE *f;
@@ -34,6 +41,8 @@ typedef struct {
     zip_uint64_t index;
     long long size;             /* -1 when unknown */
     long long pos;
+    long long limit;            /* a zip member: bytes it may unzip to */
+    int over;                   /* the member went past limit */
 } source;
 
 static void src_close(source *s)
@@ -45,6 +54,19 @@ static void src_close(source *s)
     s->zf = NULL;
     s->f = NULL;
     s->pos = 0;
+}
+
+/* The limit of s in words, for messages (a static buffer). */
+static const char *limit_text(const source *s)
+{
+    static _Thread_local char text[160];
+    if (s->limit == max_unzipped)
+        snprintf(text, sizeof text, "ACBILL_IMPORT_MAX_UNZIPPED_MB=%lld MiB",
+                 max_unzipped >> 20);
+    else
+        snprintf(text, sizeof text, "%lld bytes (ACBILL_IMPORT_MAX_RATIO=%lld "
+                 "times its compressed size)", s->limit, max_ratio);
+    return text;
 }
 
 /* Open path (za NULL) or member index of za, from its start. */
@@ -69,6 +91,24 @@ static ac_status src_open(source *s, const char *path, zip_t *za,
     zip_stat_t st;
     if (zip_stat_index(za, index, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE))
         s->size = (long long)st.size;
+    /* The member may unzip to at most max_unzipped bytes and max_ratio
+     * times its compressed size: what its directory entry declares is
+     * checked first, and what it really unzips to as it is read (a
+     * directory may lie). */
+    s->limit = max_unzipped;
+    if (max_ratio > 0 && (st.valid & ZIP_STAT_COMP_SIZE)) {
+        long long by_ratio = (long long)st.comp_size > LLONG_MAX / max_ratio
+                                 ? LLONG_MAX
+                                 : (long long)st.comp_size * max_ratio;
+        if (by_ratio < 4096)
+            by_ratio = 4096;            /* a tiny member may be all header */
+        if (s->limit == 0 || by_ratio < s->limit)
+            s->limit = by_ratio;
+    }
+    if (s->limit > 0 && s->size > s->limit)
+        return ac_fail(err, AC_EDATA, "refused: the member unzips to %lld "
+                       "bytes, more than %s (a zip bomb?); nothing of it "
+                       "was loaded", s->size, limit_text(s));
     s->zf = zip_fopen_index(za, index, 0);
     if (s->zf == NULL)
         return ac_fail(err, AC_EIO, "%s: cannot open member %llu: %s", path,
@@ -95,6 +135,12 @@ static long src_read(source *s, char *buf, size_t n, char *err)
         return -1;
     }
     s->pos += got;
+    if (s->limit > 0 && s->pos > s->limit) {
+        s->over = 1;
+        ac_fail(err, AC_EDATA, "refused: the member unzips to more than %s "
+                "(a zip bomb?); nothing of it was loaded", limit_text(s));
+        return -1;
+    }
     return (long)got;
 }
 
@@ -461,6 +507,12 @@ static void log_summary(const char *file, const char *member,
             "(import %lld)", file, member ? ":" : "", member ? member : "",
             c->read, c->inserted, c->updated, c->unchanged, c->skipped,
             c->rejected, c->import_id);
+    if (c->rejects_not_kept > 0)
+        ac_warn("import pstn %s%s%s: only the first %d rejected rows are "
+                "kept in usage.import_rejects; the other %lld are counted by "
+                "reason in usage.imports.rejects_not_kept (import %lld)",
+                file, member ? ":" : "", member ? member : "",
+                CALLSTAGE_REJECTS_KEPT, c->rejects_not_kept, c->import_id);
 }
 
 /* Import one CSV (a file, or member index of za). */
@@ -491,6 +543,11 @@ static ac_status import_csv(PGconn *conn, const char *tenant,
                                   err, rerr) != AC_OK)
             ac_error("import: cannot record the refusal: %s", rerr);
         *worst = AC_EDATA;
+        if (rc == AC_EDATA) {       /* refused and recorded; go on */
+            ac_warn("import pstn %s:%s: %s", file, member ? member : "",
+                    err);
+            return AC_OK;
+        }
         return rc;
     }
     rc = callstage_begin(conn, tenant, "pstn", file, member, &stage, err);
@@ -511,7 +568,7 @@ static ac_status import_csv(PGconn *conn, const char *tenant,
     for (;;) {
         long n = src_read(&src, buf, CHUNK, why);
         if (n < 0) {
-            rc = AC_EIO;
+            rc = src.over ? AC_EDATA : AC_EIO;
             goto abandon;
         }
         if (n > 0)
@@ -683,6 +740,15 @@ static int ends_with_ci(const char *s, const char *suffix)
 ac_status pstn_import(PGconn *conn, const char *tenant, const char *path,
                       int progress, ac_status *worst, char *err)
 {
+    long mb = PSTN_MAX_UNZIPPED_MB, ratio = PSTN_MAX_RATIO;
+    ac_status lrc = env_long("ACBILL_IMPORT_MAX_UNZIPPED_MB", 0, 1L << 30,
+                             &mb, err);
+    if (lrc == AC_OK)
+        lrc = env_long("ACBILL_IMPORT_MAX_RATIO", 0, 1000000, &ratio, err);
+    if (lrc != AC_OK)
+        return lrc;
+    max_unzipped = (long long)mb << 20;
+    max_ratio = ratio;
     if (!is_zip(path))
         return import_csv(conn, tenant, path, NULL, 0, NULL, progress,
                           worst, err);

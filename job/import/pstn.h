@@ -24,8 +24,25 @@
  * a quote inside an unquoted field, a quoted field still open after 50
  * lines or 64 KiB, or at the end of the file) is rejected with its first
  * line number and raw text, and reading goes on with the next line. */
+/* Bounds (issue 20), so a crafted file cannot exhaust the host or the
+ * database:
+ *   - a zip member is read only while it unzips to at most
+ *     ACBILL_IMPORT_MAX_UNZIPPED_MB MiB (default 4096: about 13 million
+ *     rows of the 25-column export at ~320 bytes a row, years of calls
+ *     of a large tenant) and at most ACBILL_IMPORT_MAX_RATIO times its
+ *     compressed size (default 100: a real export, three or four random
+ *     GUIDs a row, deflates about 5:1; a zip bomb of repeated rows about
+ *     1000:1).  Past either (declared in the zip's directory, or found
+ *     while unzipping) the member is refused whole, with the limit in
+ *     usage.imports.message; nothing of it is loaded.  0 disables a limit.
+ *   - at most the first CALLSTAGE_REJECTS_KEPT (10,000) rejected rows of a
+ *     file are kept with their text; the rest are counted by reason
+ *     (callstage.h). */
 #ifndef AC_PSTN_H
 #define AC_PSTN_H
+
+#define PSTN_MAX_UNZIPPED_MB 4096
+#define PSTN_MAX_RATIO 100
 
 #include <libpq-fe.h>
 
