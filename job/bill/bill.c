@@ -50,6 +50,7 @@ typedef struct {
     rating_tenant *rt;
     FILE *spool;
     char *spool_buf;                    /* its stdio buffer */
+    int spool_errno;                    /* errno of its first failed write */
     sha256_ctx fp;
     finding *findings;                  /* grown on demand */
     int nfindings, findings_cap;
@@ -814,9 +815,11 @@ static int spool_call(job *j, int32_t seq, PGresult *row,
         return -1;
 
     sha256_update(&j->fp, l->b, l->n);
-    fputs(j->invoice_no, j->spool);
-    putc('\t', j->spool);
-    fwrite(l->b, 1, l->n, j->spool);
+    errno = 0;
+    if ((fputs(j->invoice_no, j->spool) == EOF ||
+         putc('\t', j->spool) == EOF ||
+         fwrite(l->b, 1, l->n, j->spool) != l->n) && j->spool_errno == 0)
+        j->spool_errno = errno != 0 ? errno : EIO;
     return 0;
 }
 
@@ -906,9 +909,17 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
         }
         PQclear(res);
     }
-    if (rc == AC_OK && (fflush(j->spool) != 0 || ferror(j->spool)))
-        rc = ac_fail(err, AC_EIO, "cannot write the spool file: %s",
-                     strerror(errno));
+    if (rc == AC_OK) {
+        /* The errno of the failure itself: by now errno may read 0. */
+        errno = 0;
+        if (fflush(j->spool) != 0 && j->spool_errno == 0)
+            j->spool_errno = errno != 0 ? errno : EIO;
+        if (ferror(j->spool) && j->spool_errno == 0)
+            j->spool_errno = EIO;
+        if (j->spool_errno != 0)
+            rc = ac_fail(err, AC_EIO, "cannot write the spool file: %s",
+                         strerror(j->spool_errno));
+    }
     return rc;
 }
 
@@ -1584,9 +1595,15 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
                                  err);
     }
     PQclear(res);
-    if (rc != AC_OK)
-        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
-                       "reference data: %s", err);
+    if (rc != AC_OK) {
+        /* A timeout or a server that went away passes by itself (75,
+         * 69); only the data itself is the operator's to fix (65). */
+        char why[AC_ERR_MAX];
+        snprintf(why, sizeof why, "%s", err);
+        return ac_fail(err, rc == AC_EUNAVAIL || rc == AC_ETEMPFAIL ||
+                            rc == AC_EOSERR ? rc : AC_EDATA,
+                       "reference data: %s", why);
+    }
     return AC_OK;
 }
 

@@ -103,6 +103,15 @@ ac_status upload_options_from_env(upload_options *opt, char *err);
  * others, and holds a token of printable characters.  AC_ECONFIG otherwise. */
 ac_status upload_options_check(const upload_options *opt, char *err);
 
+/* For a command about to deliver (run, upload --pending): AC_ECONFIG,
+ * naming the folder, when opt->base_url is a file:// URL whose folder does
+ * not exist or is not a directory (it will not appear by itself: unlike a
+ * server that is down, 69, this is the operator's to fix); AC_OK otherwise
+ * (no URL, another scheme).  A folder that goes away later leaves the files
+ * pending, as a server that is down does. */
+ac_status upload_options_check_folder(const upload_options *opt,
+                                      char *err);
+
 /* Record that local_path is to be delivered as
  * <base_url>/<period>/<file_name>: computes the file's SHA-256 and size and
  * inserts a `pending` row.  period is "YYYY-MM"; file_name a plain name

@@ -1948,18 +1948,17 @@ int cmd_sample(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': period = optarg; break;
         case 't': tenants = optarg; break;
         case 'c': calls = optarg; break;
         case 's':
-            if (parse_seed(optarg, &opt.seed) != 0) {
-                fprintf(stderr, "acbill sample: --seed must be a whole "
-                        "number from 0 to %" PRIu64 " (got '%s')\n",
-                        UINT64_MAX, optarg);
-                return AC_EUSAGE;
-            }
+            if (parse_seed(optarg, &opt.seed) != 0)
+                return ac_usage_error("sample", "--seed must be a whole "
+                                      "number from 0 to %" PRIu64 " (got "
+                                      "'%s')", UINT64_MAX, optarg);
             break;
         case 'r': opt.replace = 1; break;
         case 'd': conninfo = optarg; break;
@@ -1967,35 +1966,26 @@ int cmd_sample(int argc, char **argv)
             sample_usage(stdout);
             return AC_OK;
         default:
-            fprintf(stderr, "acbill sample: try acbill sample --help\n");
-            return AC_EUSAGE;
+            return ac_usage_getopt("sample", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "acbill sample: unexpected argument '%s'\n",
-                argv[optind]);
-        return AC_EUSAGE;
-    }
-    if (period == NULL || tenants == NULL || calls == NULL) {
-        fprintf(stderr, "acbill sample: --period, --tenants and --calls are "
-                "required (try acbill sample --help)\n");
-        return AC_EUSAGE;
-    }
-    if (sample_parse_period(period, &opt.year, &opt.month, err) != AC_OK) {
-        fprintf(stderr, "acbill sample: %s\n", err);
-        return AC_EUSAGE;
-    }
-    if (parse_count(tenants, 1, SAMPLE_MAX_TENANTS, &v) != 0) {
-        fprintf(stderr, "acbill sample: --tenants must be a whole number "
-                "from 1 to %ld (got '%s')\n", SAMPLE_MAX_TENANTS, tenants);
-        return AC_EUSAGE;
-    }
+    if (optind < argc)
+        return ac_usage_error("sample", "unexpected argument '%s'",
+                              argv[optind]);
+    if (period == NULL || tenants == NULL || calls == NULL)
+        return ac_usage_error("sample", "--period, --tenants and --calls "
+                              "are required");
+    if (sample_parse_period(period, &opt.year, &opt.month, err) != AC_OK)
+        return ac_usage_error("sample", "%s", err);
+    if (parse_count(tenants, 1, SAMPLE_MAX_TENANTS, &v) != 0)
+        return ac_usage_error("sample", "--tenants must be a whole number "
+                              "from 1 to %ld (got '%s')",
+                              SAMPLE_MAX_TENANTS, tenants);
     opt.tenants = (long)v;
-    if (parse_count(calls, 0, SAMPLE_MAX_CALLS, &v) != 0) {
-        fprintf(stderr, "acbill sample: --calls must be a whole number from "
-                "0 to %lld (got '%s')\n", SAMPLE_MAX_CALLS, calls);
-        return AC_EUSAGE;
-    }
+    if (parse_count(calls, 0, SAMPLE_MAX_CALLS, &v) != 0)
+        return ac_usage_error("sample", "--calls must be a whole number "
+                              "from 0 to %lld (got '%s')",
+                              SAMPLE_MAX_CALLS, calls);
     opt.calls = v;
 
     PGconn *conn;
