@@ -148,12 +148,23 @@ time_t report_time_of(const char *ts);
 /* Write the finance summary of period ('YYYY-MM') to path: sheets
  * Invoices (one row per tenant's latest revision of the period, with the
  * change against the revision it supersedes), Totals (per currency),
- * Findings (every finding of those revisions) and Reconciliation (per
- * tenant: provider total, acbill total, difference).  A period without
+ * Findings (every finding of those revisions), Reconciliation (per
+ * tenant: provider total, acbill total, difference), Rejects by reason
+ * and Import rejects (the rows of imports that touch the period and did
+ * not load: counts by tenant, source and reason, then the first 1,000
+ * with file and line; docs/billing-rules.md 6).  A period without
  * invoices gives a workbook with the headers only.  Same contract as
  * report_invoice_workbook(); AC_EUSAGE when period is not 'YYYY-MM'. */
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err);
+
+/* *empty = 1 when period ('YYYY-MM') has nothing a finance summary would
+ * show: no statement or document of the period, no tenant with a call in
+ * its local month (within 14 hours of the UTC month where the tenant's
+ * time zone is unknown), no import reject that touches the period
+ * (usage.import_reject_periods); else 0.  Database errors as db.h. */
+ac_status report_period_is_empty(PGconn *conn, const char *period,
+                                 int *empty, char *err);
 
 /* Write dir/SHA256SUMS listing the regular files named *.xlsx in dir
  * (names starting with '.' are skipped, as temporary files), sorted by

@@ -1031,7 +1031,7 @@ static void test_finance_summary(void)
                           AC_OK);
     char *sheets = reader("sheets '%s'", path);
     CHECK_TEXT(sheets, "Tenants\nDocuments\nTotals\nFindings\n"
-               "Reconciliation\n");
+               "Reconciliation\nRejects by reason\nImport rejects\n");
     free(sheets);
 
     /* Every tenant: the latest revision and its documents, and those

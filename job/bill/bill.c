@@ -1418,6 +1418,28 @@ static ac_status write_draft(PGconn *conn, job *j, bill_result *result,
     return rc;
 }
 
+/* 1 when the tenant has a call within 14 hours of the period's UTC
+ * month, or a statement of the period (or when that cannot be told). */
+static int has_usage_near(PGconn *conn, job *j)
+{
+    PGresult *res;
+    const char *p[] = { j->tenant->tenant_id, j->ctx->period_date };
+    if (db_query(conn,
+            "SELECT EXISTS (SELECT 1 FROM usage.dialout_calls"
+            "  WHERE tenant_id = $1"
+            "    AND start_time >= ($2::date::timestamp AT TIME ZONE 'UTC')"
+            "        - interval '14 hours'"
+            "    AND start_time < (($2::date + interval '1 month')"
+            "        AT TIME ZONE 'UTC') + interval '14 hours')"
+            " OR EXISTS (SELECT 1 FROM billing.invoices"
+            "  WHERE tenant_id = $1 AND period = $2::date)", 2, p, &res,
+            NULL) != AC_OK)
+        return 1;
+    int any = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return any;
+}
+
 static ac_status bill_in_transaction(PGconn *conn, job *j,
                                      bill_result *result, char *err)
 {
@@ -1425,6 +1447,13 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     ac_status rc;
 
     rc = check_time_zone(conn, j, err);
+    if (rc == AC_EDATA && !has_usage_near(conn, j)) {
+        /* A tenant that fails its checks is reported only where it has
+         * usage: with no call within 14 hours of the UTC month (its own
+         * month cannot be known) and no statement, nothing to bill. */
+        result->outcome = BILL_NO_USAGE;
+        return AC_OK;
+    }
     if (rc == AC_OK)
         rc = read_bounds(conn, j, err);
     if (rc == AC_OK)

@@ -198,6 +198,18 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
                                     char *err)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
+    int empty = 0;
+    /* A period with nothing in it gets no finance summary, and nothing is
+     * delivered for it (a nightly look-back covers months nobody used). */
+    ac_status erc = report_period_is_empty(conn, opt->period, &empty, err);
+    if (erc != AC_OK)
+        return erc;
+    if (empty) {
+        ac_debug("period %s: no statement, usage or import reject: no "
+                 "finance summary", opt->period);
+        rmdir(dir);             /* only when nothing else is in it */
+        return AC_OK;
+    }
     snprintf(path, sizeof path, "%s/finance-summary-%s.xlsx", dir,
              opt->period);
     snprintf(tmp, sizeof tmp, "%s/.finance-summary-%s.xlsx.tmp-%ld", dir,
