@@ -31,7 +31,7 @@ typedef struct {
     char label[64];             /* the footer's */
 } fin_ctx;
 
-/* A list sheet's print set-up (SPEC 4.3). */
+/* A list sheet's print set-up (docs/billing-rules.md 4.3). */
 static void fin_print(fin_ctx *c)
 {
     xb_print_setup(&c->s, 1, 0, 0, c->label, 0, XB_PAPER_A4);

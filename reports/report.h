@@ -1,4 +1,4 @@
-/* report.h: the Excel deliverables (SPEC section 4, "Workbooks").
+/* report.h: the Excel deliverables (docs/billing-rules.md 4, "Workbooks").
  *
  * Every workbook is written from the billing ledger (billing.invoices,
  * invoice_lines, rated_calls, findings) through the caller's connection.
@@ -20,7 +20,7 @@
  *
  * Every cell and document property goes through one text cleaner (valid
  * XML, Excel's 32,767 characters, a cut marked " [...]"); every sheet is
- * set up for printing (SPEC 4.3): the Summary portrait, one page wide and
+ * set up for printing (docs/billing-rules.md 4.3): the Summary portrait, one page wide and
  * at most two tall up to about 170 rows (an invoice of 50 lines is about
  * 120), list sheets landscape, one page wide, the header row repeated, the
  * document number and "Page n of m" in the footer.
@@ -48,7 +48,7 @@
  * (continued on `Calls (2)`, ... when needed), Organizers, Findings and
  * Reconciliation.
  *
- * The Summary starts with the document header (SPEC 4.3): when the
+ * The Summary starts with the document header (docs/billing-rules.md 4.3): when the
  * revision has its own invoice document (billing.documents, kind
  * 'invoice', invoice_no = this revision) it is that invoice, with its
  * number, issue and due dates, seller and buyer as recorded at issue;
@@ -107,7 +107,7 @@ typedef struct {
     const char *spool_path;
     /* Where libxlsxwriter's temporary files go; NULL: path's directory. */
     const char *tmpdir;
-    /* Non-zero: a draft (SPEC 4.2, grace period).  Every sheet is marked
+    /* Non-zero: a draft (docs/billing-rules.md 4.2, grace period).  Every sheet is marked
      * DRAFT (a red title cell, and "DRAFT" in the printed header; list
      * sheets then have the mark in row 1 and their header in row 2), no
      * statement or document number is shown anywhere (the properties

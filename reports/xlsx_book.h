@@ -95,7 +95,7 @@ size_t xb_clean(const char *text, size_t max_units, char *out,
 /* xb_clean() into a new malloc'd string; NULL when out of memory. */
 char *xb_clean_dup(const char *text, size_t max_units);
 
-/* Page set-up of sheet s (SPEC 4.3, "set up for printing").  list: a
+/* Page set-up of sheet s (docs/billing-rules.md 4.3, "set up for printing").  list: a
  * list sheet (landscape, one page wide, the row header_row repeated on
  * every page); otherwise a summary (portrait, one page wide and at most
  * tall pages tall, 0: as many as needed).  The footer shows doc_label

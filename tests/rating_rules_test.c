@@ -1,7 +1,7 @@
-/* rating_rules_test.c: the version 2 rating rules (SPEC section 3) end to end
- * against a real PostgreSQL: the worked example of SPEC section 5.2
+/* rating_rules_test.c: the version 2 rating rules (docs/billing-rules.md 3) end to end
+ * against a real PostgreSQL: the worked example of docs/billing-rules.md 5.2
  * (Northwind, JPY) and one tenant per fault of the version 2 rules
- * (tests/fixtures/v2_faults.sql), each with the value the SPEC gives.
+ * (tests/fixtures/v2_faults.sql), each with the value docs/billing-rules.md gives.
  *
  * Each suite makes its own database, migrated by the real `acbill
  * migrate`, loads its fixture with psql, runs the real bin/acbill and
@@ -34,7 +34,7 @@ static int suite_clean(void)
     return 0;
 }
 
-/* ------------------------------------------------- SPEC 5.2 Northwind */
+/* ------------------------------------------------- docs/billing-rules.md 5.2 Northwind */
 
 static int northwind_init(void)
 {
@@ -314,10 +314,10 @@ static void test_assigned_basis(void)
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo northwind[] = {
-        { "SPEC 5.2: every call's outcome", test_northwind_calls },
-        { "SPEC 5.2: 38 + 4 = 42 JPY", test_northwind_invoice },
-        { "SPEC 5.2: findings", test_northwind_findings },
-        { "SPEC 5.2: re-run issues nothing", test_northwind_rerun },
+        { "docs/billing-rules.md 5.2: every call's outcome", test_northwind_calls },
+        { "docs/billing-rules.md 5.2: 38 + 4 = 42 JPY", test_northwind_invoice },
+        { "docs/billing-rules.md 5.2: findings", test_northwind_findings },
+        { "docs/billing-rules.md 5.2: re-run issues nothing", test_northwind_rerun },
         CU_TEST_INFO_NULL
     };
     static CU_TestInfo faults[] = {
@@ -343,7 +343,7 @@ CU_ErrorCode tests_register(void)
         CU_TEST_INFO_NULL
     };
     static CU_SuiteInfo suites[] = {
-        { "SPEC 5.2 Northwind", northwind_init, suite_clean, NULL, NULL,
+        { "docs/billing-rules.md 5.2 Northwind", northwind_init, suite_clean, NULL, NULL,
           northwind },
         { "version 2 faults", faults_init, suite_clean, NULL, NULL, faults },
         CU_SUITE_INFO_NULL

@@ -20,7 +20,7 @@
 #include "sha256.h"
 
 /* Historic rule: periods starting before this date size the pool by
- * assigned licences (SPEC section 3). */
+ * assigned licences (docs/billing-rules.md 3). */
 #define PURCHASED_BASIS_FROM "2020-10-01"
 
 typedef struct {
@@ -253,7 +253,7 @@ static ac_status read_latest(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* SPEC 4.2, grace period: the period is issued only when now (ctx->as_of,
+/* docs/billing-rules.md 4.2, grace period: the period is issued only when now (ctx->as_of,
  * or the clock) is at least its local end plus ref.operator.grace_hours
  * (48 without an operator row); before that it is drafted. */
 static ac_status read_grace(PGconn *conn, job *j, char *err)
@@ -279,7 +279,7 @@ static ac_status read_grace(PGconn *conn, job *j, char *err)
  * per process (a run reads the reference data once too). */
 static char ref_digest[33];
 
-/* SPEC 4.2: "a tenant-period whose inputs did not change since its last
+/* docs/billing-rules.md 4.2: "a tenant-period whose inputs did not change since its last
  * revision must cost no more than a cheap check".  The digest covers the
  * tenant's calls of the period (their row versions), its licences, tenant
  * row and billing profile (row hashes), the reference data and the
@@ -388,7 +388,7 @@ static ac_status record_inputs(PGconn *conn, job *j, const char *invoice_no,
         " invoice_no = $4, rated_at = now()", 4, p, err);
 }
 
-/* SPEC 4.2: the financial documents of revision invoice_no, committed
+/* docs/billing-rules.md 4.2: the financial documents of revision invoice_no, committed
  * (an invoice; a credit note and an invoice; or none), numbered in their
  * own READ COMMITTED transaction (one statement, autocommit) so that
  * workers share the gapless counters; a revision already decided gives
@@ -422,7 +422,7 @@ static int str_order(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* SPEC section 3, tenant checks: time_zone must be a name PostgreSQL
+/* docs/billing-rules.md 3, tenant checks: time_zone must be a name PostgreSQL
  * lists in pg_timezone_names (not an abbreviation such as PST nor a POSIX
  * string such as UTC+3: those are fixed offsets). */
 static ac_status check_time_zone(PGconn *conn, job *j, char *err)
@@ -459,7 +459,7 @@ static ac_status check_time_zone(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* SPEC section 3, tenant checks and "Money", "Tax": the currency's minor
+/* docs/billing-rules.md 3, tenant checks and "Money", "Tax": the currency's minor
  * unit (the currency must be in ref.currencies) and the customer's tax
  * rate (no ref.customers row: tax 0 and BILLING_PROFILE_MISSING). */
 static ac_status read_money_profile(PGconn *conn, job *j, char *err)
@@ -499,7 +499,7 @@ static ac_status read_money_profile(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* INVALID_INTERVAL (SPEC section 3): each licence row whose valid_to is
+/* INVALID_INTERVAL (docs/billing-rules.md 3): each licence row whose valid_to is
  * not after its valid_from, and whose reversed interval touches the
  * period, named in the finding. */
 static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
@@ -551,7 +551,7 @@ static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* Seats (SPEC section 3, "Seats") and the licence findings.
+/* Seats (docs/billing-rules.md 3, "Seats") and the licence findings.
  *
  * From 2020-10-01: the greatest total quantity, at any instant of the
  * period, of the purchases whose SKU grants audio_conferencing on a
@@ -685,8 +685,8 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
 }
 
 /* The assignments in force during the period of SKUs that grant
- * something (ref.sku_entitlements), as holdings of their grant (SPEC
- * section 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
+ * something (ref.sku_entitlements), as holdings of their grant (docs/billing-rules.md
+ * 3.2).  Open bounds (NULL, +-infinity) stay open;
  * inverted intervals hold nowhere and are left out. */
 static ac_status read_licences(PGconn *conn, job *j, char *err)
 {
@@ -1187,7 +1187,7 @@ static ac_status insert_findings(PGconn *conn, job *j, char *err)
     /* Every rejected call is a finding with its reason, and every call
      * whose provider names another destination country than acbill's is
      * one too: built from the rated calls just copied, so no call is held
-     * in memory.  The details are sentences for finance (SPEC 3). */
+     * in memory.  The details are sentences for finance (docs/billing-rules.md 3). */
     snprintf(seq, sizeof seq, "%d", j->nfindings);
     const char *p[] = { j->invoice_no, seq, j->tenant->currency };
     return db_exec_params(conn,
@@ -1379,7 +1379,7 @@ static FILE *open_spool(job *j)
     return f;
 }
 
-/* The draft workbook of a period in its grace period (SPEC 4.2), from
+/* The draft workbook of a period in its grace period (docs/billing-rules.md 4.2), from
  * the revision's rows in this open transaction: <out>/<YYYY-MM>/drafts/
  * <tenant>-<YYYY-MM>-DRAFT.xlsx, written under a temporary name and
  * renamed, so each run replaces it whole. */
@@ -1513,7 +1513,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     rc = stream_calls(conn, j, err);
     if (rc == AC_OK && j->no_rate > 0 &&
         !rating_ref_has_currency(ctx->ref, j->tenant->currency))
-        /* SPEC 3, tenant checks: calls need a rate, and the currency has
+        /* docs/billing-rules.md 3, tenant checks: calls need a rate, and the currency has
          * none at all: a setup error, not thousands of NO_RATE calls. */
         rc = ac_fail(err, AC_EDATA, "%" PRId32 " calls need a rate, and "
                      "ref.rates has no rate at all in %s", j->no_rate,
@@ -1593,7 +1593,7 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
     if (rc != AC_OK)
         return rc;
     rc = db_query(conn,
-        /* SPEC 2: valid_to NULL or infinity is open, valid_from
+        /* docs/billing-rules.md 2: valid_to NULL or infinity is open, valid_from
          * -infinity is always; both become the engine's open bounds. */
         "SELECT currency, prefix, per_minute::text,"
         "       coalesce(connection_fee, 0)::text,"
@@ -1692,7 +1692,7 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
         rc = record_tenant(conn, ctx, tenant->tenant_id, "no_usage", NULL, 0,
                            "no call in the period: nothing to bill", why);
     } else if (rc == AC_OK && result->outcome == BILL_DRAFT) {
-        /* SPEC 4.2: the draft workbook is written from the rows of this
+        /* docs/billing-rules.md 4.2: the draft workbook is written from the rows of this
          * transaction, which is then rolled back: no number is taken and
          * nothing stays in the ledger but the run's record. */
         if (ctx->spool_dir != NULL)

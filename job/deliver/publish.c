@@ -161,7 +161,7 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
     return rc;
 }
 
-/* The financial documents of revision invoice_no (SPEC 4.3): its invoice
+/* The financial documents of revision invoice_no (docs/billing-rules.md 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
  * written), whose file name and SHA-256 it records too; each credit note
  * gets a workbook of its own, <document_no>.xlsx, written to a temporary

@@ -1,4 +1,4 @@
-/* upload.h: delivery of issued files to finance (SPEC section 4, Upload).
+/* upload.h: delivery of issued files to finance (docs/billing-rules.md 4, Upload).
  *
  * Every file to deliver is first recorded in the ledger billing.uploads
  * (migration 003) with its SHA-256 and size, then delivered to

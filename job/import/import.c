@@ -1,4 +1,4 @@
-/* import.c: `acbill import` (SPEC section 6), the command line over
+/* import.c: `acbill import` (docs/billing-rules.md 6), the command line over
  * pstn.h, graphcalls.h and licences.h. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* pull.c: `acbill pull` (SPEC section 6): call logs and, with --licences,
+/* pull.c: `acbill pull` (docs/billing-rules.md 6): call logs and, with --licences,
  * a licence snapshot, live from Microsoft Graph into usage.*.
  *
  * The dates --from and --to (inclusive) are split into windows of at most

@@ -1,4 +1,4 @@
-/* rating.h: the rating engine (SPEC section 3), pure: no I/O.
+/* rating.h: the rating engine (docs/billing-rules.md 3), pure: no I/O.
  *
  * Three pieces, built by the caller from the database:
  *   rating_ref       reference data of the run: destinations by prefix,
@@ -20,21 +20,21 @@
 
 #define RATING_FOREVER INT64_MAX     /* an open-ended valid_to */
 
-/* Destination kinds of ref.destinations (SPEC section 2), in the SPEC's
- * order.  Geographic, mobile and toll-free numbers are "plain": they may
+/* Destination kinds of ref.destinations (docs/billing-rules.md 2), in the
+ * order of that section.  Geographic, mobile and toll-free numbers are "plain": they may
  * draw on the pool (Zone A) and be exempt under the add-on (US, CA). */
 typedef enum {
     KIND_GEOGRAPHIC, KIND_MOBILE, KIND_TOLL_FREE, KIND_PREMIUM,
     KIND_SHARED_COST, KIND_PERSONAL, KIND_NON_GEOGRAPHIC, KIND_COUNT
 } rating_kind;
 
-/* In the order of the SPEC's outcome list; also the order of counters. */
+/* In the order of the outcome list of docs/billing-rules.md 3.4; also the order of counters. */
 typedef enum {
     OUTCOME_REJECTED, OUTCOME_ZERO, OUTCOME_EXEMPT, OUTCOME_POOL,
     OUTCOME_SPLIT, OUTCOME_BILLED, OUTCOME_COUNT
 } rating_outcome;
 
-/* What a licence SKU grants (ref.sku_entitlements.grants, SPEC section 2),
+/* What a licence SKU grants (ref.sku_entitlements.grants, docs/billing-rules.md 2),
  * as bits of a holding. */
 enum {
     GRANT_AUDIO_CONFERENCING = 1,     /* subscription: pool, prerequisite */
@@ -42,7 +42,7 @@ enum {
     GRANT_DIALOUT_USCA = 4            /* unlimited dial-out to US/Canada */
 };
 
-/* Longest durations accepted (SPEC section 3, step 1: 30 hours, the
+/* Longest durations accepted (docs/billing-rules.md 3, step 1: 30 hours, the
  * longest a Teams meeting runs). */
 #define RATING_MAX_DURATION 108000
 
@@ -58,7 +58,7 @@ int rating_kind_parse(const char *text);
  * for NULL or any other text. */
 int rating_grant_parse(const char *grants);
 
-/* A destination number after normalisation (SPEC section 3, "Numbers"). */
+/* A destination number after normalisation (docs/billing-rules.md 3, "Numbers"). */
 typedef struct {
     char text[17];      /* spaces removed: '+' and 6 to 15 digits or '*' */
     char digits[16];    /* the visible digits: those before the first '*' */
@@ -76,7 +76,7 @@ int rating_number_parse(const char *number, rating_number *out);
 /* 1 when rating_number_parse() accepts number. */
 int rating_number_valid(const char *number);
 
-/* Normalise an identifier (organizer_id, user_id; SPEC section 3,
+/* Normalise an identifier (organizer_id, user_id; docs/billing-rules.md 3,
  * "Identifiers"): surrounding white space removed, ASCII letters folded
  * to lower case (Entra object ids and UPNs are case-insensitive).  Writes
  * at most cap - 1 bytes and a NUL into out (cap > 0) and returns the
@@ -84,7 +84,7 @@ int rating_number_valid(const char *number);
  * means out was too small.  id NULL gives "" and 0. */
 size_t rating_id_normalise(const char *id, char *out, size_t cap);
 
-/* 1 when id is NULL or only white space (no organizer, SPEC 3 step 3). */
+/* 1 when id is NULL or only white space (no organizer, docs/billing-rules.md 3 step 3). */
 int rating_id_blank(const char *id);
 
 /* ------------------------------------------------------ reference data */
@@ -103,8 +103,7 @@ ac_status rating_ref_add_destination(rating_ref *ref, const char *prefix,
                                      const char *country, const char *kind,
                                      char *err);
 
-/* Add a length row (ref.destination_lengths, the job's addition to SPEC
- * section 2's reference data): a number of exactly `digits` E.164 digits
+/* Add a length row (ref.destination_lengths, the job's addition to docs/billing-rules.md * section 2's reference data): a number of exactly `digits` E.164 digits
  * (country code included, masked positions counted) whose longest
  * destination prefix is `prefix` takes country and kind instead of that
  * destination's.  Where a short valid number of one type begins longer
@@ -140,7 +139,7 @@ int rating_ref_destination(const rating_ref *ref, const char *digits,
                            int number_digits, char country[3],
                            rating_kind *kind, int *prefix_len);
 
-/* 1 when a masked number is ambiguous (SPEC section 3, "Numbers"): a
+/* 1 when a masked number is ambiguous (docs/billing-rules.md 3, "Numbers"): a
  * destination prefix, or a rate prefix in currency (any validity), is
  * longer than its visible digits and begins with them, so its kind or
  * rate could depend on the hidden digits.  0 otherwise. */
@@ -275,7 +274,7 @@ rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
 
 /* Set the currency's ISO 4217 minor unit (0 to 4 decimals: JPY 0, USD 2,
  * BHD 3) that lines, tax and total are rounded to, and the tax rate in
- * 1/10000 (2000 is 20 %, from 0 to 9999), before the first call (SPEC
+ * 1/10000 (2000 is 20 %, from 0 to 9999), before the first call (docs/billing-rules.md
  * section 3, "Money" and "Tax").  AC_EDATA when either is out of range. */
 ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
                                   int64_t tax_rate, char *err);
@@ -284,7 +283,7 @@ ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
 void rating_tenant_free(rating_tenant *t);
 
 /* Rate the next call (calls must come in ascending (start_time, usage_id)
- * order) and fill *out with its one outcome (SPEC section 3, steps 1 to
+ * order) and fill *out with its one outcome (docs/billing-rules.md 3, steps 1 to
  * 12).  Fails with AC_EOSERR when out of memory, or AC_EDATA naming the
  * call when a figure would overflow or not fit the ledger's columns
  * (amount numeric(16,4), minutes int); the tenant must then be given up. */

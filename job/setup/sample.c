@@ -170,7 +170,7 @@ static const char *const currency_code[CUR_COUNT] = {
 static const int64_t currency_pct[CUR_COUNT] = { 100, 92, 79, 152, 15000 };
 
 /* Where tenants are located.  mask: how many trailing digits Microsoft
- * masks with '*' in the numbers of tenants located there (SPEC 1: 3 in
+ * masks with '*' in the numbers of tenants located there (docs/billing-rules.md 1: 3 in
  * DE, 4 in FR). */
 static const struct {
     const char *name;
@@ -983,7 +983,7 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
     (*count)++;
 }
 
-/* Billing profiles (ref.customers, SPEC 2) for the sample tenants, with
+/* Billing profiles (ref.customers, docs/billing-rules.md 2) for the sample tenants, with
  * the tax of their country; tenants whose id ends in 7 have none (they
  * get BILLING_PROFILE_MISSING).  A profile already there is kept: it is
  * the operator's. */
@@ -1238,7 +1238,7 @@ static void organizer_text(char *out, size_t len, const tenant_plan *p,
 }
 
 /* Mask the last n digits of number with '*', as Microsoft exports the
- * numbers of tenants located in DE (3) or FR (4) (SPEC 1); with spaced,
+ * numbers of tenants located in DE (3) or FR (4) (docs/billing-rules.md 1); with spaced,
  * a space after the first two digits, as its documented example has.
  * number has room for the space. */
 static void mask_number(char *number, int n, int spaced)
@@ -1695,7 +1695,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                     make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
                               &one);
                     /* About 1 call in 512 is exported twice: the same
-                     * call under a new usage id (SPEC 3, DUPLICATE). */
+                     * call under a new usage id (docs/billing-rules.md 3, DUPLICATE). */
                     int dup = have_prev && k >= (size_t)show &&
                               one.uid[0] == 0 && one.uid[1] < 0x80;
                     if (dup) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the destination table (SPEC section 2, ref.destinations) from
+"""Generates the destination table (docs/billing-rules.md 2, ref.destinations) from
 libphonenumber's number-type metadata.
 
     gen-destinations.py METADATA.json
@@ -10,7 +10,7 @@ sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
 sql/migrations/007_destinations_libphonenumber.sql, and the length rows
 sql/seed/destination_lengths.csv (`prefix,digits,country,kind`) and
 sql/migrations/013_destination_lengths.sql (ref.destination_lengths, the
-job's addition to SPEC section 2's reference data); prints a summary on
+job's addition to docs/billing-rules.md 2's reference data); prints a summary on
 stderr (with GEN_DEBUG=1 also each calling code's row count and each
 prefix resolved as below).  Run by `make seed`.  The same input gives the
 same bytes.
@@ -56,7 +56,7 @@ How:
   whose numbers keep several labels gets no row (the summary counts
   them; GEN_DEBUG=1 lists them).
 
-SPEC mapping of libphonenumber's types: fixed line and fixed line or
+The mapping of libphonenumber's types: fixed line and fixed line or
 mobile -> geographic, mobile -> mobile, toll free -> toll_free, premium
 rate -> premium, shared cost -> shared_cost, personal number and pager ->
 personal, VoIP, UAN and voicemail -> non_geographic.
@@ -85,7 +85,7 @@ LEN_SQL_OUT = os.path.join(ROOT, "sql", "migrations",
                            "013_destination_lengths.sql")
 E164_MAX = 15
 
-# libphonenumber's order of tests (getNumberTypeHelper), and the SPEC kind.
+# libphonenumber's order of tests (getNumberTypeHelper), and the kind of docs/billing-rules.md 2.
 TYPE_ORDER = [
     ("premium_rate", "premium"),
     ("toll_free", "toll_free"),
@@ -100,7 +100,7 @@ DIGITS = "0123456789"
 # E.164 numbers of the NANP have 10 digits after the +1: libphonenumber's
 # 7-digit local forms (Canada's 310-XXXX) are not diallable as +1 310 XXXX.
 NANP_LENGTH = 10
-# Kinds that may draw on the pool (SPEC section 3, rule 10).
+# Kinds that may draw on the pool (docs/billing-rules.md 3, rule 10).
 ELIGIBLE = ("geographic", "mobile", "toll_free")
 # How many digits further a prefix whose labels differ only by length is
 # expanded looking for a shorter prefix with fewer labels.
@@ -297,7 +297,7 @@ class CallingCode:
             (not lengths or length in lengths)
 
     def _type(self, state, length, tests, same):
-        """libphonenumber's getNumberTypeHelper: the SPEC kind or None."""
+        """libphonenumber's getNumberTypeHelper: the kind of docs/billing-rules.md 2 or None."""
         if not self._match(state, length, tests["general"]):
             return None
         for name, kind in TYPE_ORDER:
