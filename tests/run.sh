@@ -22,7 +22,9 @@ now() { date +%s.%N; }
 
 run_one() {
     prog=$1
-    name=$(basename "$prog")
+    # build/tests/unit_test is "unit_test", build-san/tests/unit_test
+    # keeps its folder, so the two unit runs are told apart.
+    name=$(echo "$prog" | sed -E 's|^(.*/)?build/tests/||; s|^tests/||')
     log=$(mktemp)
     start=$(now)
     echo "start  $name"
