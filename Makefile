@@ -3,7 +3,7 @@
 #   make            check dependencies (installing missing Debian packages),
 #                   then build bin/acbill
 #   make test       build and run every test suite (unit, PostgreSQL,
-#                   workbooks, upload); prints CUnit summaries and a total
+#                   workbooks, upload); one line per suite, then a total
 #   make demo       end-to-end run on a throwaway PostgreSQL with sample data
 #   make asan       build and run the tests under Address/UB sanitizers
 #   make valgrind   run the unit and database suites under valgrind
@@ -126,9 +126,11 @@ san-unit:
 
 # tests/destinations_check.py: the destination table as `acbill migrate`
 # loads it, against numbers sampled from libphonenumber (Debian's package).
+# tests/tracked_files_check.sh: no tracked file but .ci/run and this one
+# names the shared folder outside the project.
 test: $(BIN)/acbill $(TESTS) san-unit
 	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/run.sh $(TESTS) $(SAN_UNIT) \
-	    tests/destinations_check.py
+	    tests/destinations_check.py tests/tracked_files_check.sh
 
 asan:
 	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory \

@@ -24,7 +24,7 @@ int cmd_upload(int argc, char **argv);
 
 /* acbill import pstn|graph-calls|licences --tenant ID ...: load
  * Microsoft's exports, saved Graph pages and licence snapshots into
- * usage.* (SPEC section 6; see pstn.h, graphcalls.h, licences.h);
+ * usage.* (docs/billing-rules.md 6; see pstn.h, graphcalls.h, licences.h);
  * acbill import rates --plan P --currency C --valid-from T FILE: a rate
  * card into ref.rates (rates.h). */
 int cmd_import(int argc, char **argv);

@@ -38,13 +38,15 @@ static void usage(FILE *out)
         "exit status (the first that applies when several do):\n"
         "  0   ok\n"
         "  78  configuration: wrong password, unknown role, database or\n"
-        "      host, bad URL or setting, schema not migrated (fix it;\n"
-        "      it will not pass by itself)\n"
+        "      host, malformed --db or --upload-url, missing file://\n"
+        "      folder, bad setting, incomplete seller, schema not\n"
+        "      migrated (fix what it names; it will not pass by itself)\n"
         "  70  internal error (report it)\n"
         "  71  the operating system refused (memory, processes)\n"
         "  65  a tenant's data failed a check; the others are committed\n"
         "      (fix the data: billing.run_tenants says why)\n"
-        "  64  usage: bad command line\n"
+        "  64  usage: bad command line, unknown --tenant (one line says\n"
+        "      what; found before anything else is done)\n"
         "  73  output cannot be written (directory, disk full)\n"
         "  74  an input file cannot be read\n"
         "  66  an input file is missing (SQL migrations, import file)\n"
@@ -59,10 +61,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return AC_EUSAGE;
-    }
+    if (argc < 2)
+        return ac_usage_error(NULL, "name a command: migrate, run, sample, "
+                              "upload, import or pull");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {
@@ -89,11 +90,8 @@ int main(int argc, char **argv)
         fn = cmd_pull;
     else if (strcmp(cmd, "reconcile") == 0)
         fn = cmd_reconcile;
-    if (fn == NULL) {
-        fprintf(stderr, "acbill: unknown command '%s' (try acbill --help)\n",
-                cmd);
-        return AC_EUSAGE;
-    }
+    if (fn == NULL)
+        return ac_usage_error(NULL, "unknown command '%s'", cmd);
     /* Tokens, client secrets and database passwords will be in memory:
      * no core dump may write them to disk, and no other process of this
      * user may read them with ptrace or /proc/PID/mem (issue 20). */

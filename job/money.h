@@ -1,7 +1,7 @@
 /* money.h: exact money and minutes.
  *
  * Money is an int64_t count of 1/10000 of the currency unit ("units"), the
- * precision of the SPEC's numeric(12,4) rates and numeric(16,4) amounts.
+ * precision of the ledger's numeric(12,4) rates and numeric(16,4) amounts.
  * Nothing here uses floating point. */
 #ifndef AC_MONEY_H
 #define AC_MONEY_H
@@ -37,7 +37,7 @@ void money_format_minor(int64_t units, int minor_unit, char *buf,
                         size_t len);
 
 /* Tax on subtotal (units) at rate (1/10000: 1000 is 10 %), rounded
- * half-up once to minor_unit decimals (SPEC section 3, "Tax").  Returns 0
+ * half-up once to minor_unit decimals (docs/billing-rules.md 3, "Tax").  Returns 0
  * and sets *tax, or -1 when the product would overflow. */
 int money_tax(int64_t subtotal, int64_t rate, int minor_unit, int64_t *tax);
 

@@ -1,8 +1,10 @@
 /* status.c: see status.h. */
 #include "status.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -57,4 +59,33 @@ static int rank(ac_status code)
 ac_status ac_status_worst(ac_status a, ac_status b)
 {
     return rank(b) > rank(a) ? b : a;
+}
+
+ac_status ac_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char why[AC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "acbill%s%s: %s (see acbill%s%s --help)\n",
+            cmd ? " " : "", cmd ? cmd : "", why, cmd ? " " : "",
+            cmd ? cmd : "");
+    return AC_EUSAGE;
+}
+
+ac_status ac_usage_getopt(const char *cmd, int c, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':' && strncmp(arg, "--", 2) == 0)
+        return ac_usage_error(cmd, "%s needs a value", arg);
+    if (c == ':')
+        return ac_usage_error(cmd, "-%c needs a value", optopt);
+    if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL &&
+        optopt != 0)
+        return ac_usage_error(cmd, "%.*s takes no value",
+                              (int)(strchr(arg, '=') - arg), arg);
+    if (strncmp(arg, "--", 2) == 0)
+        return ac_usage_error(cmd, "unknown option %s", arg);
+    return ac_usage_error(cmd, "unknown option -%c", optopt);
 }

@@ -49,4 +49,17 @@ const char *ac_status_name(ac_status code);
  * (75), ok.  Unknown codes rank with internal. */
 ac_status ac_status_worst(ac_status a, ac_status b);
 
+/* A command-line error: print one line "acbill CMD: <reason> (see acbill
+ * CMD --help)" to stderr (cmd NULL: "acbill: ...") and return AC_EUSAGE.
+ * Never the whole help text: the reason and where to read more. */
+ac_status ac_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* For a getopt_long loop run with opterr = 0 and an optstring that starts
+ * with ':': c is what getopt_long returned ('?' or ':'), argv the vector
+ * it parsed.  Names the unknown option, the option missing its value or
+ * the one given a value it does not take, as ac_usage_error() does, and
+ * returns AC_EUSAGE. */
+ac_status ac_usage_getopt(const char *cmd, int c, char **argv);
+
 #endif

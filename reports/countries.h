@@ -1,4 +1,4 @@
-/* countries.h: country names for the workbooks (SPEC 4.3: "each [line]
+/* countries.h: country names for the workbooks (docs/billing-rules.md 4.3: "each [line]
  * with country name and code"). */
 #ifndef AC_COUNTRIES_H
 #define AC_COUNTRIES_H

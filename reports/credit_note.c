@@ -5,7 +5,7 @@
  * note, its reason and the invoice that replaces it), then the voided
  * invoice's lines negated, and the credit note's
  * own subtotal, tax and total (negative).  The lines must add up to the
- * subtotal: a credit note voids the whole invoice (SPEC 4.2). */
+ * subtotal: a credit note voids the whole invoice (docs/billing-rules.md 4.2). */
 #include "report.h"
 
 #include <stdio.h>

@@ -19,6 +19,9 @@
 #include "reconciliation.h"
 #include "xlsx_book.h"
 
+#define AC_STR_(x) #x
+#define AC_STR(x) AC_STR_(x)
+
 /* The latest revision of every tenant for period $1 (a date). */
 #define LATEST \
     "(SELECT DISTINCT ON (tenant_id) * FROM billing.invoices" \
@@ -30,7 +33,7 @@ typedef struct {
     char label[64];             /* the footer's */
 } fin_ctx;
 
-/* A list sheet's print set-up (SPEC 4.3). */
+/* A list sheet's print set-up (docs/billing-rules.md 4.3). */
 static void fin_print(fin_ctx *c)
 {
     xb_print_setup(&c->s, 1, 0, 0, c->label, 0, XB_PAPER_A4);
@@ -86,7 +89,9 @@ static const char tenants_sql[] =
     "         THEN ($1::date + interval '1 month') AT TIME ZONE t.time_zone"
     "         ELSE ($1::date + interval '1 month') AT TIME ZONE 'UTC'"
     "              + interval '14 hours' END)"
-    "  UNION SELECT tenant_id FROM lr WHERE status IN ('failed', 'draft')),"
+    /* A tenant that failed in a period where it has no call is not
+     * reported there (its failure is in that run's log). */
+    "  UNION SELECT tenant_id FROM lr WHERE status = 'draft'),"
     " rows AS ("
     "  SELECT i.tenant_id, i.tenant_name AS name,"
     /* SPEC 4.2: a held statement has no document yet; the reason names
@@ -444,6 +449,151 @@ static ac_status write_old_usage(fin_ctx *c, PGconn *conn, const char *date,
     return xb_check(&c->book, err);
 }
 
+/* ------------------------------------------------ import rejects
+ * (docs/billing-rules.md 6): the rows of Microsoft's data that did not
+ * load and touch the period (usage.import_reject_periods, migration 033):
+ * counts by tenant, source and reason, then the first REJECTS_LISTED rows
+ * with file and line, and where to find the rest. */
+
+#define REJECTS_LISTED 1000
+
+/* The rejects of period $1 (a date): the imports that ran from the month
+ * before it on, the rows the view places in the period. */
+#define PERIOD_REJECTS \
+    "(SELECT p.import_id, p.line_no, p.tenant_id, p.source" \
+    " FROM usage.import_reject_periods p" \
+    " WHERE p.started_at >= $1::date - interval '1 month'" \
+    "   AND p.period = $1::date)"
+
+static ac_status reason_row(void *ctx, const PGresult *r, char *err)
+{
+    fin_ctx *c = ctx;
+    xb_sheet *s = &c->s;
+    for (int col = 0; col <= 2; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+    xb_dec(s, 3, db_value(r, 0, 3), c->book.integer);
+    xb_str(s, 4, db_value(r, 0, 4), NULL);
+    xb_next(s);
+    return xb_check(&c->book, err);
+}
+
+static ac_status reject_row(void *ctx, const PGresult *r, char *err)
+{
+    fin_ctx *c = ctx;
+    xb_sheet *s = &c->s;
+    xb_str(s, 0, db_value(r, 0, 0), NULL);
+    xb_dec(s, 1, db_value(r, 0, 1), c->book.integer);
+    for (int col = 2; col <= 4; col++)
+        xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
+    xb_dec(s, 5, db_value(r, 0, 5), c->book.integer);
+    xb_str(s, 6, db_value(r, 0, 6), NULL);
+    xb_str(s, 7, db_value(r, 0, 7), NULL);
+    xb_next(s);
+    return xb_check(&c->book, err);
+}
+
+static ac_status write_import_rejects(fin_ctx *c, PGconn *conn,
+                                      const char *date, char *err)
+{
+    static const char *const by_reason[] = {
+        "Tenant", "Source", "Reason", "Rows", "Imports"
+    };
+    static const char *const rows[] = {
+        "Tenant", "Import", "Source", "File", "Member", "Line", "Reason",
+        "Imported at (UTC)"
+    };
+    const char *p[] = { date };
+    PGresult *res;
+
+    ac_status rc = xb_sheet_add(&c->book, &c->s, "Rejects by reason", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->s, by_reason, 5);
+    /* The reason's quoted values ('not-a-guid') are elided, so that the
+     * counts group by kind. */
+    rc = xb_stream(conn,
+        "SELECT * FROM (SELECT x.tenant_id, x.source,"
+        " regexp_replace(r.reason, '''[^'']*''', '...', 'g') AS kind,"
+        " count(*) AS n, string_agg(DISTINCT x.import_id::text, ', ')"
+        " FROM " PERIOD_REJECTS " x"
+        " JOIN usage.import_rejects r"
+        "   ON r.import_id = x.import_id AND r.line_no = x.line_no"
+        " GROUP BY 1, 2, 3) g ORDER BY tenant_id COLLATE \"C\","
+        " source COLLATE \"C\", n DESC, kind COLLATE \"C\"", 1, p,
+        reason_row, c, err);
+    if (rc != AC_OK)
+        return rc;
+    xb_list_finish(&c->s, 0, 5);
+    fin_print(c);
+    rc = xb_check(&c->book, err);
+
+    if (rc == AC_OK)
+        rc = xb_sheet_add(&c->book, &c->s, "Import rejects", err);
+    if (rc != AC_OK)
+        return rc;
+    xb_header(&c->s, rows, 8);
+    rc = xb_stream(conn,
+        "SELECT x.tenant_id, x.import_id, x.source, i.file_name, i.member,"
+        " x.line_no, r.reason,"
+        " to_char(i.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+        " FROM " PERIOD_REJECTS " x"
+        " JOIN usage.imports i ON i.import_id = x.import_id"
+        " JOIN usage.import_rejects r"
+        "   ON r.import_id = x.import_id AND r.line_no = x.line_no"
+        " ORDER BY x.tenant_id COLLATE \"C\", x.import_id, x.line_no"
+        " LIMIT " AC_STR(REJECTS_LISTED), 1, p, reject_row, c, err);
+    if (rc == AC_OK)
+        rc = db_query(conn,
+            "SELECT count(*), string_agg(DISTINCT import_id::text, ', ')"
+            " FROM " PERIOD_REJECTS " x", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    long long total = atoll(PQgetvalue(res, 0, 0));
+    if (total > REJECTS_LISTED) {
+        char note[640];
+        snprintf(note, sizeof note, "%lld more rows: SELECT * FROM "
+                 "usage.import_rejects WHERE import_id IN (%.300s); the "
+                 "periods each touches: usage.import_reject_periods",
+                 total - REJECTS_LISTED, PQgetvalue(res, 0, 1));
+        xb_str(&c->s, 0, note, c->book.bold);
+        xb_next(&c->s);
+    }
+    PQclear(res);
+    xb_list_finish(&c->s, 0, 8);
+    fin_print(c);
+    return xb_check(&c->book, err);
+}
+
+ac_status report_period_is_empty(PGconn *conn, const char *period,
+                                 int *empty, char *err)
+{
+    char date[16];
+    PGresult *res;
+    snprintf(date, sizeof date, "%.7s-01", period);
+    const char *p[] = { date };
+    ac_status rc = db_query(conn,
+        "SELECT NOT (EXISTS (SELECT 1 FROM billing.invoices"
+        "                     WHERE period = $1::date)"
+        "  OR EXISTS (SELECT 1 FROM billing.documents WHERE period = $1::date)"
+        "  OR EXISTS (SELECT 1 FROM usage.tenants t"
+        "    CROSS JOIN LATERAL (SELECT usage.zone_or_utc(t.time_zone) AS tz)"
+        "      z1"
+        "    CROSS JOIN LATERAL (SELECT z1.tz, CASE WHEN z1.tz = t.time_zone"
+        "      THEN interval '0' ELSE interval '14 hours' END AS slack) z"
+        "    WHERE EXISTS (SELECT 1 FROM usage.dialout_calls c"
+        "      WHERE c.tenant_id = t.tenant_id"
+        "        AND c.start_time >= ($1::date::timestamp AT TIME ZONE z.tz)"
+        "            - z.slack"
+        "        AND c.start_time < (($1::date + interval '1 month')"
+        "            AT TIME ZONE z.tz) + z.slack))"
+        "  OR EXISTS " PERIOD_REJECTS ")", 1, p, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    *empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return AC_OK;
+}
+
 static int valid_period(const char *p, int *year, int *month)
 {
     for (int i = 0; i < 7; i++) {
@@ -537,6 +687,8 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
         rc = write_partner_link(&c, conn, period, err);
     if (rc == AC_OK)
         rc = write_old_usage(&c, conn, date, err);
+    if (rc == AC_OK)
+        rc = write_import_rejects(&c, conn, date, err);
     ac_status crc = xb_close(&c.book, rc != AC_OK, rc == AC_OK ? err : NULL);
     return rc == AC_OK ? crc : rc;
 }

@@ -46,7 +46,7 @@ enum {
     /* billing.invoice_reconciliation, recorded when it was issued */
     I_R_CHARGED, I_R_COMPARED, I_R_OTHER, I_R_PROVIDER, I_R_ACBILL,
     I_R_DIFFERENCE, I_R_DIFFERING,
-    /* SPEC version 2: money to the minor unit, tax */
+    /* the version 2 rules: money to the minor unit, tax */
     I_SUBTOTAL, I_TAX, I_TAX_RATE, I_MINOR,
     /* the statement's issue date in the tenant's zone, the period's last
      * day */
@@ -76,12 +76,12 @@ static const char invoice_sql[] =
     " LEFT JOIN billing.invoice_reconciliation r USING (invoice_no)"
     " WHERE invoice_no = $1";
 
-/* Calls: the SPEC's columns, in the SPEC's order. */
+/* Calls: the columns of docs/billing-rules.md 4.3, in its order. */
 static const char *const calls_header[] = {
     "Usage ID", "Start (local time)", "Organizer", "Destination", "Country",
     "Kind", "Duration (s)", "Minutes", "Outcome", "Pool minutes",
     "Billed minutes", "Rate", "Connection fee", "Amount", "Reason",
-    /* then (SPEC 4.3) */
+    /* then (docs/billing-rules.md 4.3) */
     "Line", "Call ID", "Conference ID", "Organizer name", "Provider charge",
     "Provider currency", "Provider capability"
 };
@@ -357,7 +357,7 @@ static void list_end(inv_ctx *c, xb_sheet *s, int ncols)
 
 /* ------------------------------------------------------------- Summary */
 
-/* The document header (SPEC 4.3): what the document is, its number and
+/* The document header (docs/billing-rules.md 4.3): what the document is, its number and
  * dates, seller and buyer, purchase order, Entra tenant id, currency,
  * period, statement revision and what it supersedes. */
 static ac_status summary_header(inv_ctx *c, xb_sheet *s, char *err)
@@ -764,7 +764,7 @@ static ac_status summary_changed_calls(inv_ctx *c, xb_sheet *s,
 }
 
 /* Revision n+1: what changed against revision n: the figures, the lines
- * and the calls (SPEC 4.3: "only the lines and figures that changed"). */
+ * and the calls (docs/billing-rules.md 4.3: "only the lines and figures that changed"). */
 static ac_status summary_change(inv_ctx *c, xb_sheet *s, char *err)
 {
     const char *p[] = { c->invoice_no };

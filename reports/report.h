@@ -1,4 +1,4 @@
-/* report.h: the Excel deliverables (SPEC section 4, "Workbooks").
+/* report.h: the Excel deliverables (docs/billing-rules.md 4, "Workbooks").
  *
  * Every workbook is written from the billing ledger (billing.invoices,
  * invoice_lines, rated_calls, findings) through the caller's connection.
@@ -20,7 +20,7 @@
  *
  * Every cell and document property goes through one text cleaner (valid
  * XML, Excel's 32,767 characters, a cut marked " [...]"); every sheet is
- * set up for printing (SPEC 4.3): the Summary portrait, one page wide and
+ * set up for printing (docs/billing-rules.md 4.3): the Summary portrait, one page wide and
  * at most two tall up to about 170 rows (an invoice of 50 lines is about
  * 120), list sheets landscape, one page wide where that keeps the text at
  * 7 pt or more (else at 7 pt over several pages wide, the first column
@@ -50,7 +50,7 @@
  * (continued on `Calls (2)`, ... when needed), Organizers, Findings and
  * Reconciliation.
  *
- * The Summary starts with the document header (SPEC 4.3): when the
+ * The Summary starts with the document header (docs/billing-rules.md 4.3): when the
  * revision has its own invoice document (billing.documents, kind
  * 'invoice', invoice_no = this revision) it is that invoice, with its
  * number, issue and due dates, seller and buyer as recorded at issue;
@@ -109,7 +109,7 @@ typedef struct {
     const char *spool_path;
     /* Where libxlsxwriter's temporary files go; NULL: path's directory. */
     const char *tmpdir;
-    /* Non-zero: a draft (SPEC 4.2, grace period).  Every sheet is marked
+    /* Non-zero: a draft (docs/billing-rules.md 4.2, grace period).  Every sheet is marked
      * DRAFT (a red title cell, and "DRAFT" in the printed header; list
      * sheets then have the mark in row 1 and their header in row 2), no
      * statement or document number is shown anywhere (the properties
@@ -166,6 +166,14 @@ time_t report_time_of(const char *ts);
  * report_invoice_workbook(); AC_EUSAGE when period is not 'YYYY-MM'. */
 ac_status report_finance_summary(PGconn *conn, const char *period,
                                  const char *path, char *err);
+
+/* *empty = 1 when period ('YYYY-MM') has nothing a finance summary would
+ * show: no statement or document of the period, no tenant with a call in
+ * its local month (within 14 hours of the UTC month where the tenant's
+ * time zone is unknown), no import reject that touches the period
+ * (usage.import_reject_periods); else 0.  Database errors as db.h. */
+ac_status report_period_is_empty(PGconn *conn, const char *period,
+                                 int *empty, char *err);
 
 /* Write the sales journal of month ('YYYY-MM', a calendar month of
  * issue date; SPEC 4.5) to xlsx_path (journal-<YYYY-MM>.xlsx) and

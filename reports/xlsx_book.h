@@ -111,7 +111,7 @@ char *xb_clean_dup(const char *text, size_t max_units);
  * document properties, which xb_open() cuts); NULL when out of memory. */
 char *xb_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Page set-up of sheet s (SPEC 4.3, "set up for printing").  list: a
+/* Page set-up of sheet s (docs/billing-rules.md 4.3, "set up for printing").  list: a
  * list sheet (landscape, the row header_row repeated on every page; one
  * page wide when that keeps its text at 7 points or more, else printed at
  * 64 %% (7 points) on several pages wide with the first column repeated

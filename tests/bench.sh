@@ -24,7 +24,7 @@
 # left on, autovacuum woke up during some measurements and not others
 # and cost the part it met about 2 s of server CPU at 1,000,000 rows.
 #
-# The import part (`acbill import pstn`, SPEC section 6): for each size of
+# The import part (`acbill import pstn`, docs/billing-rules.md 6): for each size of
 # BENCH_IMPORT_ROWS (default "100000 1000000"), an export in the 2023
 # layout (25 columns, every row conf_out, random UsageIds, 5,000
 # organizers) written by tests/fixtures/ms_export.py, imported into an
@@ -178,7 +178,7 @@ for size in $SIZES; do
         job_run 1
         job_run 2
         # A night with nothing new over the month just billed, into the
-        # same output (SPEC 4.2: a cheap check per tenant-period, not a
+        # same output (docs/billing-rules.md 4.2: a cheap check per tenant-period, not a
         # re-rating; the workbooks are there already).
         measure job_unchanged_2 "$ACBILL" run --period 2026-10 --quiet \
             --workers 2 --out "$work/out-$runs"

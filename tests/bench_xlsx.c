@@ -1,7 +1,7 @@
 /* bench_xlsx.c: the workbook part of the benchmark's floor.
  *
  * Writes the rows of a billing.rated_calls COPY file (the job's own rated
- * calls) as the Calls sheet's 15 columns (SPEC section 4) into one
+ * calls) as the Calls sheet's 15 columns (docs/billing-rules.md 4) into one
  * workbook in libxlsxwriter's constant_memory mode: strings as strings,
  * the local start as a date-time, numbers as numbers with a money format,
  * continued on "Calls (2)" past Excel's last row.  Nothing else: no

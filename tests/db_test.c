@@ -31,7 +31,7 @@ static void assert_value(const char *sql, const char *want)
     free(got);
 }
 
-/* ------------------------------------------------ SPEC section 5 suite */
+/* ------------------------------------------------ docs/billing-rules.md 5 suite */
 
 static int suite_clean(void)
 {
@@ -64,7 +64,7 @@ static void test_spec_invoice(void)
                  " IS NULL) FROM billing.invoices WHERE tenant_id = 'T1'"
                  " AND period = '2026-10-01'",
                  "1 USD 2 120 120 61 20 17 5 5.15 t");
-    /* SPEC 5.1: no billing profile, so no tax: subtotal 5.15, total 5.15 */
+    /* docs/billing-rules.md 5.1: no billing profile, so no tax: subtotal 5.15, total 5.15 */
     assert_value("SELECT concat_ws(' ', subtotal, tax, total, tax_rate,"
                  " minor_unit) FROM billing.invoices WHERE tenant_id = 'T1'",
                  "5.15 0.00 5.15 0.0000 2");
@@ -101,7 +101,7 @@ static void test_spec_lines(void)
                  " WHERE tenant_id = 'T1' GROUP BY i.total", "t");
 }
 
-/* Every call of the SPEC table: outcome, reason, pool, billed, amount. */
+/* Every call of the worked example's table: outcome, reason, pool, billed, amount. */
 static void test_spec_calls(void)
 {
     static const char *want[] = {
@@ -668,14 +668,14 @@ static void test_join_shares_a_run(void)
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo spec[] = {
-        { "SPEC 5: T1 invoice figures", test_spec_invoice },
-        { "SPEC 5: invoice number", test_spec_invoice_number },
-        { "SPEC 5: T1 invoice lines", test_spec_lines },
-        { "SPEC 5: every call's outcome", test_spec_calls },
-        { "SPEC 5: calls outside the period", test_spec_outside_period },
-        { "SPEC 5: findings", test_spec_findings },
-        { "SPEC 5: organizers", test_spec_organizers },
-        { "SPEC 5: T2 time-zone boundaries", test_spec_t2_time_zone },
+        { "docs/billing-rules.md 5: T1 invoice figures", test_spec_invoice },
+        { "docs/billing-rules.md 5: invoice number", test_spec_invoice_number },
+        { "docs/billing-rules.md 5: T1 invoice lines", test_spec_lines },
+        { "docs/billing-rules.md 5: every call's outcome", test_spec_calls },
+        { "docs/billing-rules.md 5: calls outside the period", test_spec_outside_period },
+        { "docs/billing-rules.md 5: findings", test_spec_findings },
+        { "docs/billing-rules.md 5: organizers", test_spec_organizers },
+        { "docs/billing-rules.md 5: T2 time-zone boundaries", test_spec_t2_time_zone },
         { "re-run issues nothing", test_rerun_issues_nothing },
         { "late call issues revision 2", test_late_call_revision_2 },
         { "issued rows are immutable", test_issued_rows_are_immutable },

@@ -21,7 +21,7 @@ the real `acbill migrate` ($ACBILL), not the CSV:
   digit count, as the job does:
     * in each Zone A country, no premium-rate, shared-cost, UAN, VoIP,
       personal, pager or voicemail number is pool-eligible (country in
-      Zone A and kind geographic, mobile or toll_free: SPEC 3 rule 10);
+      Zone A and kind geographic, mobile or toll_free: docs/billing-rules.md 3 rule 10);
     * no number of a region other than US and CA is classified US or CA;
     * every valid number has a destination;
     * in each Zone A country, under 1 % of the mobile and fixed-line
@@ -74,7 +74,7 @@ SRC = os.environ.get("ACBILL_SRC") or \
 ACBILL = os.environ.get("ACBILL") or os.path.join(SRC, "bin", "acbill")
 SAMPLES = int(os.environ.get("ACBILL_DEST_SAMPLES", "400"))
 
-# SPEC section 2: libphonenumber's types -> ref.destinations.kind
+# docs/billing-rules.md 2: libphonenumber's types -> ref.destinations.kind
 KIND = {
     T.FIXED_LINE: "geographic", T.FIXED_LINE_OR_MOBILE: "geographic",
     T.MOBILE: "mobile", T.TOLL_FREE: "toll_free", T.PREMIUM_RATE: "premium",

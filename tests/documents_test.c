@@ -1,5 +1,5 @@
 /* documents_test.c: the financial documents, the grace period and the
- * nightly run's periods (SPEC section 4.2) end to end against a real
+ * nightly run's periods (docs/billing-rules.md 4.2) end to end against a real
  * PostgreSQL, with the real bin/acbill.
  *
  * Invoices and credit notes with gapless numbers per series and year,
@@ -380,7 +380,7 @@ static void test_unchanged_is_a_cheap_check(void)
            " AND period = '2026-10-01'", "2");
 }
 
-/* SPEC 4.2: before its local end + 48 h a period is drafted: no number,
+/* docs/billing-rules.md 4.2: before its local end + 48 h a period is drafted: no number,
  * nothing in the ledger but the run's record, the workbook under
  * drafts/, left out of SHA256SUMS. */
 static void test_grace_period_draft(void)

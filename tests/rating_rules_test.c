@@ -1,4 +1,4 @@
-/* rating_rules_test.c: the version 2 and 3 rating rules (SPEC section 3)
+/* rating_rules_test.c: the version 2 and 3 rating rules (docs/billing-rules.md 3)
  * end to end against a real PostgreSQL: the worked examples of SPEC
  * sections 5.2 (Northwind, JPY) and 5.3 (Litware, two pools and a price
  * plan), one tenant per fault of the version 2 rules
@@ -38,7 +38,7 @@ static int suite_clean(void)
     return 0;
 }
 
-/* ------------------------------------------------- SPEC 5.2 Northwind */
+/* ------------------------------------------------- docs/billing-rules.md 5.2 Northwind */
 
 static int northwind_init(void)
 {
@@ -650,10 +650,10 @@ static void test_v3_organizer_scopes(void)
 CU_ErrorCode tests_register(void)
 {
     static CU_TestInfo northwind[] = {
-        { "SPEC 5.2: every call's outcome", test_northwind_calls },
-        { "SPEC 5.2: 38 + 4 = 42 JPY", test_northwind_invoice },
-        { "SPEC 5.2: findings", test_northwind_findings },
-        { "SPEC 5.2: re-run issues nothing", test_northwind_rerun },
+        { "docs/billing-rules.md 5.2: every call's outcome", test_northwind_calls },
+        { "docs/billing-rules.md 5.2: 38 + 4 = 42 JPY", test_northwind_invoice },
+        { "docs/billing-rules.md 5.2: findings", test_northwind_findings },
+        { "docs/billing-rules.md 5.2: re-run issues nothing", test_northwind_rerun },
         CU_TEST_INFO_NULL
     };
     static CU_TestInfo faults[] = {
@@ -703,7 +703,7 @@ CU_ErrorCode tests_register(void)
         CU_TEST_INFO_NULL
     };
     static CU_SuiteInfo suites[] = {
-        { "SPEC 5.2 Northwind", northwind_init, suite_clean, NULL, NULL,
+        { "docs/billing-rules.md 5.2 Northwind", northwind_init, suite_clean, NULL, NULL,
           northwind },
         { "version 2 faults", faults_init, suite_clean, NULL, NULL, faults },
         { "SPEC 5.3 Litware", litware_init, suite_clean, NULL, NULL,

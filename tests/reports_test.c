@@ -1,7 +1,7 @@
 /* reports_test.c: the Excel deliverables (reports/report.h), read back
  * with a real reader (openpyxl, via tests/xlsx_read.py).
  *
- * The ledger is tests/fixtures/spec_ledger.sql (SPEC section 5 as the
+ * The ledger is tests/fixtures/spec_ledger.sql (docs/billing-rules.md 5 as the
  * core run records it) plus, below, a revision 2 of T1 with a late call
  * and provider charges, a GBP tenant whose name is a formula, and an
  * empty CHF invoice.  Expected values are built by PostgreSQL from the
@@ -267,7 +267,7 @@ static const char more_ledger[] =
     " 'purchased', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.00, 'tc',"
     " '2026-11-01T02:00:00Z', 0.00, 0, 0, 2);"
     /* The organizers of every invoice, as the rating records them: the
-     * SPEC's add-on holders are alice and dave. */
+     * the worked example's add-on holders are alice and dave. */
     "INSERT INTO billing.invoice_organizers SELECT r.invoice_no,"
     " r.organizer_id, count(*), count(*) FILTER (WHERE outcome = 'rejected'),"
     " coalesce(sum(minutes) FILTER (WHERE outcome <> 'rejected'), 0),"
@@ -324,7 +324,7 @@ static int suite_clean(void)
 
 /* ------------------------------------------------------------- fixture */
 
-/* The fixture itself holds SPEC section 5 (a wrong fixture would make
+/* The fixture itself holds docs/billing-rules.md 5 (a wrong fixture would make
  * every workbook test vacuous). */
 static void test_fixture_is_the_spec_example(void)
 {
@@ -384,7 +384,7 @@ static void test_invoice_sheets_and_calls(void)
     char want[16384];
     snprintf(want, sizeof want, "%s\n%s", calls_header, rows ? rows : "?");
     CHECK_TEXT(got, want);
-    /* Spot checks against the SPEC table itself, not only the ledger. */
+    /* Spot checks against the worked example's table itself, not only the ledger. */
     CHECK_HAS(got, "00000000-0000-0000-0000-000000000007\t"
               "2026-10-06 09:00:00\tbob\t+33142685300\tFR\tgeographic\t5400\t"
               "90\tsplit\t87\t3\t0.035\t0\t0.105\t\t1\t\t\tBob Bauer\n");
@@ -1045,7 +1045,8 @@ static void test_finance_summary(void)
                           AC_OK);
     char *sheets = reader("sheets '%s'", path);
     CHECK_TEXT(sheets, "Tenants\nDocuments\nTotals\nFindings\n"
-               "Reconciliation\nUnbilled old usage\n");
+               "Reconciliation\nUnbilled old usage\nRejects by reason\n"
+               "Import rejects\n");
     free(sheets);
 
     /* Every tenant: the latest revision and its documents, and those
@@ -1430,7 +1431,7 @@ static void test_country_names(void)
     CU_ASSERT_PTR_NULL(country_name(NULL));
 }
 
-/* The Calls sheet's columns after Reason (SPEC 4.3). */
+/* The Calls sheet's columns after Reason (docs/billing-rules.md 4.3). */
 static void test_calls_extra_columns(void)
 {
     char path[512];
@@ -1602,7 +1603,7 @@ static void test_draft(void)
     free(rows);
 }
 
-/* Print set-up (SPEC 4.3), read from the sheets' XML. */
+/* Print set-up (docs/billing-rules.md 4.3), read from the sheets' XML. */
 static void test_print_setup(void)
 {
     char path[512];
@@ -1799,7 +1800,7 @@ static void test_long_properties(void)
 }
 
 static CU_TestInfo tests[] = {
-    { "fixture holds the SPEC example", test_fixture_is_the_spec_example },
+    { "fixture holds the worked example", test_fixture_is_the_spec_example },
     { "invoice: sheets, Calls rows, types", test_invoice_sheets_and_calls },
     { "invoice: Summary lines, total, outcomes", test_invoice_summary },
     { "invoice: Findings", test_invoice_findings },

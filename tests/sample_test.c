@@ -105,7 +105,7 @@ static int suite_init(void)
      * (set-based: every leading substring joined to the prefixes). */
     if (testdb_exec(db,
         "CREATE TEMP TABLE classified AS"
-        /* SPEC 3, "Numbers": spaces removed, the last 1 to 4 digits may
+        /* docs/billing-rules.md 3, "Numbers": spaces removed, the last 1 to 4 digits may
          * be masked; prefixes match the visible digits. */
         " WITH cand AS (SELECT c.usage_id, substr(split_part(replace("
         "               c.destination_number, ' ', ''), '*', 1), 2, n)"
@@ -421,7 +421,7 @@ static void test_licences(void)
                     " 'audio_conferencing%'))", 2);
 }
 
-/* The shapes of Microsoft's real data (SPEC version 2). */
+/* The shapes of Microsoft's real data (the version 2 rules). */
 static void test_version2_shapes(void)
 {
     /* Tenants located in DE and FR: numbers masked (3 and 4 digits),
@@ -477,7 +477,7 @@ static void test_ids_and_charges(void)
                  " usage_id::text !~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
                  "[89ab][0-9a-f]{3}-[0-9a-f]{12}$'", "0");
     /* Every call has its own call id, but for the calls exported twice
-     * (SPEC 3, DUPLICATE), which repeat one another in everything but the
+     * (docs/billing-rules.md 3, DUPLICATE), which repeat one another in everything but the
      * usage id. */
     assert_value(db, "SELECT count(DISTINCT call_id) < count(*) AND"
                  " count(DISTINCT call_id) > 0.99 * count(*)"

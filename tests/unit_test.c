@@ -1,8 +1,8 @@
 /* unit_test.c: fast unit tests of the pure parts of acbill (no database):
  * money and minutes, number validation, the prefix trie, destinations
  * with the real reference data (sql/seed/ CSV files), rates, licences, the
- * outcome rules and pool of SPEC section 3, the worked example of SPEC
- * section 5 (tenant T1) call by call, and SHA-256.
+ * outcome rules and pool of docs/billing-rules.md 3, the worked example of
+ * docs/billing-rules.md 5.1 (tenant T1) call by call, and SHA-256.
  *
  * Every expected value is written out here; nothing is computed with the
  * code under test.  Failures of table-driven checks carry a message with
@@ -189,7 +189,7 @@ static int load_zone_a(rating_ref *ref)
     return first ? -1 : n;
 }
 
-/* The USD rates of SPEC section 5, in force from 2026-01-01. */
+/* The USD rates of docs/billing-rules.md 5, in force from 2026-01-01. */
 static int add_spec_rates(rating_ref *ref)
 {
     static const struct {
@@ -210,7 +210,7 @@ static int add_spec_rates(rating_ref *ref)
 }
 
 /* Reference data of the suites: the real destinations and Zone A, plus
- * the SPEC's USD rates (g_ref), and the same without any rate but USD "1"
+ * the worked example's USD rates (g_ref), and the same without any rate but USD "1"
  * (g_ref_sparse, for NO_RATE). */
 static rating_ref *g_ref, *g_ref_sparse;
 static int g_ndest, g_nlen, g_nzone;
@@ -422,7 +422,7 @@ static void test_money_round(void)
 
 static void test_number_valid(void)
 {
-    /* SPEC 3, "Numbers": spaces removed, '+' and 6 to 15 characters, the
+    /* docs/billing-rules.md 3, "Numbers": spaces removed, '+' and 6 to 15 characters, the
      * last 1 to 4 of which may be '*' (masked). */
     static const struct { const char *n; int ok; } v[] = {
         {"+999123", 1}, {"+12345", 0}, {"+123456789012345", 1},
@@ -597,7 +597,7 @@ static void expect_dest(int line, const char *number, const char *country,
 
 static void test_destinations(void)
 {
-    /* SPEC 5.1: libphonenumber types +1 876 555 as a Jamaican mobile range
+    /* docs/billing-rules.md 5.1: libphonenumber types +1 876 555 as a Jamaican mobile range
      * and +263 7 as Zimbabwe's mobile prefix. */
     EXPECT_DEST("+18765551234", "JM", KIND_MOBILE, 5);
     EXPECT_DEST("+17875550100", "PR", KIND_GEOGRAPHIC, 4);
@@ -609,7 +609,7 @@ static void test_destinations(void)
     EXPECT_DEST("+12025550100", "US", KIND_GEOGRAPHIC, 4);
     EXPECT_DEST("+441481256789", "GG", KIND_GEOGRAPHIC, 6);
     EXPECT_DEST("+442071234567", "GB", KIND_GEOGRAPHIC, 2);
-    /* SPEC 5.1 call 8: a range libphonenumber does not type falls back to
+    /* docs/billing-rules.md 5.1 call 8: a range libphonenumber does not type falls back to
      * the base row of its calling code. */
     EXPECT_DEST("+441632960000", "GB", KIND_GEOGRAPHIC, 2);
     EXPECT_DEST("+33142685300", "FR", KIND_GEOGRAPHIC, 2);
@@ -618,8 +618,8 @@ static void test_destinations(void)
     EXPECT_DEST("+999123", NULL, 0, 0);
     EXPECT_DEST("+19995550100", NULL, 0, 0);   /* +1 999: no area code */
     EXPECT_DEST("+10005550100", NULL, 0, 0);
-    /* Premium-rate and shared-cost ranges of Zone A countries (SPEC 1). */
-    EXPECT_DEST("+449091234567", "GB", KIND_PREMIUM, 3);  /* SPEC 5.2 #5 */
+    /* Premium-rate and shared-cost ranges of Zone A countries (docs/billing-rules.md 1). */
+    EXPECT_DEST("+449091234567", "GB", KIND_PREMIUM, 3);  /* docs/billing-rules.md 5.2 #5 */
     EXPECT_DEST("+448712345678", "GB", KIND_PREMIUM, 3);
     EXPECT_DEST("+33892123456", "FR", KIND_PREMIUM, 3);
     EXPECT_DEST("+499001123456", "DE", KIND_PREMIUM, 5);
@@ -951,8 +951,8 @@ static void test_licences(void)
                                         err), AC_OK);
     CU_ASSERT_EQUAL(rating_licences_add(l, "carol", GRANT_AUDIO_CONFERENCING, J, M,
                                         err), AC_OK);
-    /* out of user order, and written another way (SPEC 3, identifiers);
-     * an inverted interval holds at no instant (SPEC 3) */
+    /* out of user order, and written another way (docs/billing-rules.md 3, identifiers);
+     * an inverted interval holds at no instant (docs/billing-rules.md 3) */
     CU_ASSERT_EQUAL(rating_licences_add(l, " KENJI@Northwind.example\t",
                                         GRANT_AUDIO_CONFERENCING, J, F, err),
                     AC_OK);
@@ -1977,7 +1977,7 @@ static ac_status rate_ids(rating_tenant *t, const char *usage_id, int64_t at,
     return rating_tenant_rate(t, &call, r, err);
 }
 
-/* SPEC 3, step 4: a call repeating an earlier one of the same instant is
+/* docs/billing-rules.md 3, step 4: a call repeating an earlier one of the same instant is
  * DUPLICATE and names it; the comparison normalises the organizer and
  * the number's spaces; a NULL id turns the test off; another instant
  * forgets the earlier calls. */
@@ -2039,7 +2039,7 @@ static void test_rule_duplicate(void)
     bench_close(&b);
 }
 
-/* SPEC 3, "Numbers" and step 6: masked numbers rate on their visible
+/* docs/billing-rules.md 3, "Numbers" and step 6: masked numbers rate on their visible
  * digits unless a longer destination or rate prefix makes them
  * ambiguous. */
 static void test_rule_masked(void)
@@ -2108,7 +2108,7 @@ static void test_rule_masked(void)
     rating_ref_free(ref);
 }
 
-/* SPEC 3, "Money": no product or sum wraps; a figure the ledger cannot
+/* docs/billing-rules.md 3, "Money": no product or sum wraps; a figure the ledger cannot
  * hold fails with the call named. */
 static void test_rule_overflow(void)
 {
@@ -2172,7 +2172,7 @@ static void test_rule_overflow(void)
     rating_ref_free(ref);
 }
 
-/* SPEC 3, "Money" and "Tax": lines rounded to the minor unit, tax on the
+/* docs/billing-rules.md 3, "Money" and "Tax": lines rounded to the minor unit, tax on the
  * subtotal rounded once. */
 static void test_money_minor_units(void)
 {
@@ -2964,7 +2964,7 @@ CU_ErrorCode tests_register(void)
         {NULL, NULL},
     };
     static const test_def tenant[] = {
-        {"SPEC 5 worked example T1", test_spec_example_t1},
+        {"docs/billing-rules.md 5 worked example T1", test_spec_example_t1},
         {"rule order and rejects", test_rule_order_rejects},
         {"zero needs no rate", test_rule_zero_needs_no_rate},
         {"exempt", test_rule_exempt},

@@ -1035,20 +1035,24 @@ static void test_pending_of_a_running_period_not_counted(void)
     char a[PATH_MAX], url[PATH_MAX + 32];
     upload_options o;
 
-    snprintf(url, sizeof url, "file://%s/no-such-dir", dir);
+    /* A server that refuses connections (a file:// folder that does not
+     * exist is configuration, 78). */
+    snprintf(url, sizeof url, "https://127.0.0.1:9");
     upload_options_defaults(&o);
     o.base_url = url;
     CU_ASSERT_FATAL(make_src("INV-RR-2029-06-R1.xlsx", 10, 74, a) == 0);
     CU_ASSERT_EQUAL(enqueue(&o, "2029-06", "INV-RR-2029-06-R1.xlsx", a),
                     AC_OK);
-    CU_ASSERT_EQUAL(test_system("%s upload --pending --db '%s' "
-                                "--upload-url '%s' >/dev/null 2>&1",
-                                test_acbill_path(), conninfo, url), 69);
+    CU_ASSERT_EQUAL(test_system("ACBILL_UPLOAD_ATTEMPTS=1 %s upload --pending"
+                                " --db '%s' --upload-url '%s' >/dev/null "
+                                "2>&1", test_acbill_path(), conninfo, url),
+                    69);
     CU_ASSERT_EQUAL_FATAL(testdb_exec(conn, "SELECT pg_advisory_lock("
                                       UPLOAD_RUN_LOCK_CLASS ", 202906)"), 0);
-    CU_ASSERT_EQUAL(test_system("%s upload --pending --db '%s' "
-                                "--upload-url '%s' >/dev/null 2>&1",
-                                test_acbill_path(), conninfo, url), 0);
+    CU_ASSERT_EQUAL(test_system("ACBILL_UPLOAD_ATTEMPTS=1 %s upload --pending"
+                                " --db '%s' --upload-url '%s' >/dev/null "
+                                "2>&1", test_acbill_path(), conninfo, url),
+                    0);
     testdb_exec(conn, "SELECT pg_advisory_unlock(" UPLOAD_RUN_LOCK_CLASS
                 ", 202906)");
 }

@@ -21,7 +21,7 @@
 #include "sha256.h"
 
 /* Historic rule: periods starting before this date size the pool by
- * assigned licences (SPEC section 3). */
+ * assigned licences (docs/billing-rules.md 3). */
 #define PURCHASED_BASIS_FROM "2020-10-01"
 
 typedef struct {
@@ -60,6 +60,7 @@ typedef struct {
     rating_tenant *rt;
     FILE *spool;
     char *spool_buf;                    /* its stdio buffer */
+    int spool_errno;                    /* errno of its first failed write */
     sha256_ctx fp;
     finding *findings;                  /* grown on demand */
     int nfindings, findings_cap;
@@ -289,7 +290,7 @@ static ac_status read_latest(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* SPEC 4.2, grace period: the period is issued only when now (ctx->as_of,
+/* docs/billing-rules.md 4.2, grace period: the period is issued only when now (ctx->as_of,
  * or the clock) is at least its local end plus ref.operator.grace_hours
  * (48 without an operator row); before that it is drafted. */
 static ac_status read_grace(PGconn *conn, job *j, char *err)
@@ -315,7 +316,7 @@ static ac_status read_grace(PGconn *conn, job *j, char *err)
  * per process (a run reads the reference data once too). */
 static char ref_digest[33];
 
-/* SPEC 4.2: "a tenant-period whose inputs did not change since its last
+/* docs/billing-rules.md 4.2: "a tenant-period whose inputs did not change since its last
  * revision must cost no more than a cheap check".  The digest covers the
  * tenant's calls of the period (their row versions), its licences, tenant
  * row and billing profile (row hashes), the reference data and the
@@ -424,7 +425,7 @@ static ac_status record_inputs(PGconn *conn, job *j, const char *invoice_no,
         " invoice_no = $4, rated_at = now()", 4, p, err);
 }
 
-/* SPEC 4.2: the financial documents of revision invoice_no, committed
+/* docs/billing-rules.md 4.2: the financial documents of revision invoice_no, committed
  * (an invoice; a credit note and an invoice; a credit note alone; or
  * none), numbered in their own READ COMMITTED transaction (one statement,
  * autocommit) so that workers share the gapless counters; a revision
@@ -465,7 +466,7 @@ static int str_order(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* SPEC section 3, tenant checks: time_zone must be a name PostgreSQL
+/* docs/billing-rules.md 3, tenant checks: time_zone must be a name PostgreSQL
  * lists in pg_timezone_names (not an abbreviation such as PST nor a POSIX
  * string such as UTC+3: those are fixed offsets). */
 static ac_status check_time_zone(PGconn *conn, job *j, char *err)
@@ -502,7 +503,7 @@ static ac_status check_time_zone(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* SPEC section 3, tenant checks and "Money", "Tax", "Price plan": the
+/* docs/billing-rules.md 3, tenant checks and "Money", "Tax", "Price plan": the
  * currency's minor unit (the currency must be in ref.currencies), the
  * customer's tax rate and category as resolved (no ref.customers row: tax
  * 0, category O and BILLING_PROFILE_MISSING; a null category: S when the
@@ -564,7 +565,7 @@ static ac_status read_money_profile(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* INVALID_INTERVAL (SPEC section 3): each licence row whose valid_to is
+/* INVALID_INTERVAL (docs/billing-rules.md 3): each licence row whose valid_to is
  * not after its valid_from, and whose reversed interval touches the
  * period, named in the finding. */
 static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
@@ -616,7 +617,7 @@ static ac_status read_invalid_intervals(PGconn *conn, job *j, char *err)
     return AC_OK;
 }
 
-/* The seats of the pool of SKUs with pool_scope `scope` (SPEC 3,
+/* The seats of the pool of SKUs with pool_scope `scope` (docs/billing-rules.md 3,
  * "Seats", version 3): *bought, the greatest total quantity at any
  * instant of the period of the purchases of such SKUs on the purchased
  * basis (0 before 2020-10), and *assigned, the distinct users assigned
@@ -678,7 +679,7 @@ static ac_status count_seats(PGconn *conn, job *j, const char *scope,
     return AC_OK;
 }
 
-/* Seats (SPEC section 3, "Seats") and the licence findings.
+/* Seats (docs/billing-rules.md 3, "Seats") and the licence findings.
  *
  * From 2020-10-01: the greatest total quantity, at any instant of the
  * period, of the purchases whose SKU grants audio_conferencing on a
@@ -806,7 +807,7 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
 
 /* The assignments in force during the period of SKUs that grant
  * something (ref.sku_entitlements), as holdings of their grant and, for a
- * subscription, its pool_scope (SPEC section 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
+ * subscription, its pool_scope (docs/billing-rules.md 3, "Holdings").  Open bounds (NULL, +-infinity) stay open;
  * inverted intervals hold nowhere and are left out. */
 static ac_status read_licences(PGconn *conn, job *j, char *err)
 {
@@ -953,9 +954,11 @@ static int spool_call(job *j, int32_t seq, PGresult *row,
     sha256_update(&j->fp, l->b, v3 ? l->n : v2_len);
     if (!v3)
         sha256_update(&j->fp, "\n", 1);
-    fputs(j->invoice_no, j->spool);
-    putc('\t', j->spool);
-    fwrite(l->b, 1, l->n, j->spool);
+    errno = 0;
+    if ((fputs(j->invoice_no, j->spool) == EOF ||
+         putc('\t', j->spool) == EOF ||
+         fwrite(l->b, 1, l->n, j->spool) != l->n) && j->spool_errno == 0)
+        j->spool_errno = errno != 0 ? errno : EIO;
     return 0;
 }
 
@@ -1045,9 +1048,17 @@ static ac_status stream_calls(PGconn *conn, job *j, char *err)
         }
         PQclear(res);
     }
-    if (rc == AC_OK && (fflush(j->spool) != 0 || ferror(j->spool)))
-        rc = ac_fail(err, AC_EIO, "cannot write the spool file: %s",
-                     strerror(errno));
+    if (rc == AC_OK) {
+        /* The errno of the failure itself: by now errno may read 0. */
+        errno = 0;
+        if (fflush(j->spool) != 0 && j->spool_errno == 0)
+            j->spool_errno = errno != 0 ? errno : EIO;
+        if (ferror(j->spool) && j->spool_errno == 0)
+            j->spool_errno = EIO;
+        if (j->spool_errno != 0)
+            rc = ac_fail(err, AC_EIO, "cannot write the spool file: %s",
+                         strerror(j->spool_errno));
+    }
     return rc;
 }
 
@@ -1354,7 +1365,7 @@ static ac_status insert_findings(PGconn *conn, job *j, char *err)
     /* Every rejected call is a finding with its reason, and every call
      * whose provider names another destination country than acbill's is
      * one too: built from the rated calls just copied, so no call is held
-     * in memory.  The details are sentences for finance (SPEC 3). */
+     * in memory.  The details are sentences for finance (docs/billing-rules.md 3). */
     snprintf(seq, sizeof seq, "%d", j->nfindings);
     const char *p[] = { j->invoice_no, seq, j->tenant->currency };
     return db_exec_params(conn,
@@ -1560,7 +1571,7 @@ static FILE *open_spool(job *j)
     return f;
 }
 
-/* The draft workbook of a period in its grace period (SPEC 4.2), from
+/* The draft workbook of a period in its grace period (docs/billing-rules.md 4.2), from
  * the revision's rows in this open transaction: <out>/<YYYY-MM>/drafts/
  * <tenant>-<YYYY-MM>-DRAFT.xlsx, written under a temporary name and
  * renamed, so each run replaces it whole. */
@@ -1602,6 +1613,28 @@ static ac_status write_draft(PGconn *conn, job *j, bill_result *result,
     return rc;
 }
 
+/* 1 when the tenant has a call within 14 hours of the period's UTC
+ * month, or a statement of the period (or when that cannot be told). */
+static int has_usage_near(PGconn *conn, job *j)
+{
+    PGresult *res;
+    const char *p[] = { j->tenant->tenant_id, j->ctx->period_date };
+    if (db_query(conn,
+            "SELECT EXISTS (SELECT 1 FROM usage.dialout_calls"
+            "  WHERE tenant_id = $1"
+            "    AND start_time >= ($2::date::timestamp AT TIME ZONE 'UTC')"
+            "        - interval '14 hours'"
+            "    AND start_time < (($2::date + interval '1 month')"
+            "        AT TIME ZONE 'UTC') + interval '14 hours')"
+            " OR EXISTS (SELECT 1 FROM billing.invoices"
+            "  WHERE tenant_id = $1 AND period = $2::date)", 2, p, &res,
+            NULL) != AC_OK)
+        return 1;
+    int any = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return any;
+}
+
 static ac_status bill_in_transaction(PGconn *conn, job *j,
                                      bill_result *result, char *err)
 {
@@ -1609,6 +1642,13 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     ac_status rc;
 
     rc = check_time_zone(conn, j, err);
+    if (rc == AC_EDATA && !has_usage_near(conn, j)) {
+        /* A tenant that fails its checks is reported only where it has
+         * usage: with no call within 14 hours of the UTC month (its own
+         * month cannot be known) and no statement, nothing to bill. */
+        result->outcome = BILL_NO_USAGE;
+        return AC_OK;
+    }
     if (rc == AC_OK)
         rc = read_bounds(conn, j, err);
     if (rc == AC_OK)
@@ -1673,7 +1713,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     rc = stream_calls(conn, j, err);
     if (rc == AC_OK && j->no_rate > 0 &&
         !rating_ref_has_currency(ctx->ref, j->tenant->currency))
-        /* SPEC 3, tenant checks: calls need a rate, and the currency has
+        /* docs/billing-rules.md 3, tenant checks: calls need a rate, and the currency has
          * none at all: a setup error, not thousands of NO_RATE calls. */
         rc = ac_fail(err, AC_EDATA, "%" PRId32 " calls need a rate, and "
                      "ref.rates has no rate at all in %s", j->no_rate,
@@ -1753,11 +1793,11 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
     if (rc != AC_OK)
         return rc;
     rc = db_query(conn,
-        /* SPEC 2: valid_to NULL or infinity is open, valid_from
+        /* docs/billing-rules.md 2: valid_to NULL or infinity is open, valid_from
          * -infinity is always; both become the engine's open bounds.  A
          * row that holds at no instant (valid_from infinity, valid_to
          * -infinity) prices nothing, but counts for its plan's existence
-         * and the masked ambiguity (SPEC 3: "whatever its plan or
+         * and the masked ambiguity (docs/billing-rules.md 3: "whatever its plan or
          * validity"). */
         "SELECT currency, prefix, per_minute::text,"
         "       coalesce(connection_fee, 0)::text,"
@@ -1796,9 +1836,15 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
                                          : RATING_FOREVER, err);
     }
     PQclear(res);
-    if (rc != AC_OK)
-        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
-                       "reference data: %s", err);
+    if (rc != AC_OK) {
+        /* A timeout or a server that went away passes by itself (75,
+         * 69); only the data itself is the operator's to fix (65). */
+        char why[AC_ERR_MAX];
+        snprintf(why, sizeof why, "%s", err);
+        return ac_fail(err, rc == AC_EUNAVAIL || rc == AC_ETEMPFAIL ||
+                            rc == AC_EOSERR ? rc : AC_EDATA,
+                       "reference data: %s", why);
+    }
     return AC_OK;
 }
 
@@ -1860,7 +1906,7 @@ ac_status bill_tenant(PGconn *conn, const bill_context *ctx,
         rc = record_tenant(conn, ctx, tenant->tenant_id, "no_usage", NULL, 0,
                            "no call in the period: nothing to bill", why);
     } else if (rc == AC_OK && result->outcome == BILL_DRAFT) {
-        /* SPEC 4.2: the draft workbook is written from the rows of this
+        /* docs/billing-rules.md 4.2: the draft workbook is written from the rows of this
          * transaction, which is then rolled back: no number is taken and
          * nothing stays in the ledger but the run's record. */
         if (ctx->spool_dir != NULL)

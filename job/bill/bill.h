@@ -40,7 +40,7 @@ typedef struct {
 
 /* ISSUED: a new statement revision (and its documents) was committed;
  * UNCHANGED: the latest revision stands (its inputs, or its result, are
- * the same); DRAFT: the period is still in its grace period (SPEC 4.2):
+ * the same); DRAFT: the period is still in its grace period (docs/billing-rules.md 4.2):
  * rated and drafted, nothing kept in the ledger; NO_USAGE: the tenant has
  * no call in the period and no statement of it: nothing to bill, no
  * number taken (a nightly run looks back over months a new tenant did

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bill.h"
+#include "civil.h"
 #include "commands.h"
 #include "db.h"
 #include "deliver/outfile.h"
@@ -174,10 +175,25 @@ static ac_status list_tenants(PGconn *conn, const run_options *opt,
                             err);
     if (rc != AC_OK)
         return rc;
-    for (int i = 0; i < PQntuples(*out); i++)
-        if (PQgetisnull(*out, i, 0))
-            return ac_fail(err, AC_EUSAGE, "a tenant named with --tenant "
-                           "does not exist");
+    /* Name every unknown one: a named id no row of the join found. */
+    char unknown[AC_ERR_MAX / 2] = "";
+    size_t u = 0;
+    for (int k = 0; k < opt->ntenants; k++) {
+        int found = 0;
+        for (int i = 0; i < PQntuples(*out) && !found; i++)
+            found = !PQgetisnull(*out, i, 0) &&
+                    strcmp(PQgetvalue(*out, i, 0), opt->tenants[k]) == 0;
+        if (!found && u < sizeof unknown - 1)
+            u += (size_t)snprintf(unknown + u, sizeof unknown - u, "%s%s",
+                                  u ? ", " : "", opt->tenants[k]);
+    }
+    if (u > 0) {
+        PQclear(*out);
+        *out = NULL;
+        return ac_fail(err, AC_EUSAGE, "--tenant %s: no such tenant in "
+                       "usage.tenants (ids are case-sensitive; `SELECT "
+                       "tenant_id FROM usage.tenants` lists them)", unknown);
+    }
     return AC_OK;
 }
 
@@ -186,11 +202,23 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
                                     char *err)
 {
     char file[64], recon[64] = "";
+    int empty = 0;
     /* SPEC 7: the reconciliation with Microsoft, for a period with
      * Partner Center data (written before the summary that links it). */
     int partner = report_reconciliation_has_data(conn, opt->period, err);
     if (partner < 0)
         return AC_EUNAVAIL;
+    /* A period with nothing in it gets no finance summary, and nothing is
+     * delivered for it (a nightly look-back covers months nobody used). */
+    ac_status erc = report_period_is_empty(conn, opt->period, &empty, err);
+    if (erc != AC_OK)
+        return erc;
+    if (empty && partner == 0) {
+        ac_debug("period %s: no statement, usage, import reject or Partner "
+                 "Center charge: no finance summary", opt->period);
+        rmdir(dir);             /* only when nothing else is in it */
+        return AC_OK;
+    }
     if (partner > 0) {
         ac_status r = reconcile_write(conn, opt->period, dir, recon, NULL,
                                       err);
@@ -1132,8 +1160,8 @@ static void run_usage(FILE *out)
         "                          (default 3) before this month (UTC) up\n"
         "                          to this month, each a run of its own)\n"
         "  --as-of TIME            decide the grace period and the open\n"
-        "                          periods as if it were TIME, a PostgreSQL\n"
-        "                          timestamptz such as 2026-12-03T00:00Z\n"
+        "                          periods as if it were TIME, an ISO 8601\n"
+        "                          date and time such as 2026-12-03T00:00Z\n"
         "                          (default: now); documents are still\n"
         "                          dated when really issued\n"
         "  --tenant ID             bill only this tenant; repeat for more\n"
@@ -1204,33 +1232,35 @@ int cmd_run(int argc, char **argv)
 
     run_default_period(opt.period);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!run_period_valid(optarg)) {
-                fprintf(stderr, "acbill run: --period wants YYYY-MM, got "
-                        "'%s'\n", optarg);
-                return AC_EUSAGE;
-            }
+            if (!run_period_valid(optarg))
+                return ac_usage_error("run", "--period wants YYYY-MM, got "
+                                      "'%s'", optarg);
             snprintf(opt.period, sizeof opt.period, "%s", optarg);
             period_given = 1;
             break;
         case 'a':
+            if (!civil_timestamp_valid(optarg))
+                return ac_usage_error("run", "--as-of wants a date and "
+                                      "time such as 2026-12-03T00:00Z, got "
+                                      "'%s'", optarg);
             opt.as_of = optarg;
             break;
         case 't':
-            if (opt.ntenants == RUN_MAX_TENANT_ARGS) {
-                fprintf(stderr, "acbill run: at most %d --tenant\n",
-                        RUN_MAX_TENANT_ARGS);
-                return AC_EUSAGE;
-            }
+            if (opt.ntenants == RUN_MAX_TENANT_ARGS)
+                return ac_usage_error("run", "at most %d --tenant",
+                                      RUN_MAX_TENANT_ARGS);
+            if (*optarg == '\0')
+                return ac_usage_error("run", "--tenant wants a tenant id");
             opt.tenants[opt.ntenants++] = optarg;
             break;
         case 'o':
-            if (strlen(optarg) > PATH_MAX / 2) {
-                fprintf(stderr, "acbill run: --out path too long\n");
-                return AC_EUSAGE;
-            }
+            if (strlen(optarg) > PATH_MAX / 2 || *optarg == '\0')
+                return ac_usage_error("run", "--out wants a directory of at "
+                                      "most %d bytes", PATH_MAX / 2);
             opt.out_dir = optarg;
             break;
         case 'd':
@@ -1239,21 +1269,20 @@ int cmd_run(int argc, char **argv)
         case 'f': {
             char *end;
             long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 0 || v > INT32_MAX) {
-                fprintf(stderr, "acbill run: bad --fair-use-minutes\n");
-                return AC_EUSAGE;
-            }
+            if (*end != '\0' || end == optarg || v < 0 || v > INT32_MAX)
+                return ac_usage_error("run", "--fair-use-minutes wants a "
+                                      "whole number of minutes, got '%s'",
+                                      optarg);
             opt.fair_use_minutes = (int32_t)v;
             break;
         }
         case 'w': {
             char *end;
             long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 1 || v > RUN_MAX_WORKERS) {
-                fprintf(stderr, "acbill run: --workers wants 1 to %d\n",
-                        RUN_MAX_WORKERS);
-                return AC_EUSAGE;
-            }
+            if (*end != '\0' || end == optarg || v < 1 ||
+                v > RUN_MAX_WORKERS)
+                return ac_usage_error("run", "--workers wants 1 to %d, got "
+                                      "'%s'", RUN_MAX_WORKERS, optarg);
             opt.workers = (int)v;
             break;
         }
@@ -1273,15 +1302,16 @@ int cmd_run(int argc, char **argv)
             run_usage(stdout);
             return AC_OK;
         default:
-            run_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("run", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "acbill run: unexpected argument '%s'\n",
-                argv[optind]);
-        return AC_EUSAGE;
-    }
+    /* Every command-line error before any setting or the database. */
+    if (optind < argc)
+        return ac_usage_error("run", "unexpected argument '%s'",
+                              argv[optind]);
+    if (upload_url != NULL && opt.out_dir == NULL)
+        return ac_usage_error("run", "--upload-url needs --out DIR (the "
+                              "files to deliver are written there)");
     opt.progress = isatty(STDERR_FILENO) &&
                    ac_log_level_get() <= AC_LOG_INFO;
     ac_status urc = upload_options_from_env(&opt.upload, err);
@@ -1289,13 +1319,17 @@ int cmd_run(int argc, char **argv)
         opt.upload.base_url = upload_url;
         urc = upload_options_check(&opt.upload, err);
     }
+    if (urc == AC_OK)
+        urc = upload_options_check_folder(&opt.upload, err);
     if (urc != AC_OK) {
-        ac_error("run: %s", err);
+        ac_error("run: %s (exit %d, %s)", err, urc, ac_status_name(urc));
         return urc;
     }
     if (opt.upload.base_url != NULL && opt.out_dir == NULL) {
-        fprintf(stderr, "acbill run: uploading needs --out DIR\n");
-        return AC_EUSAGE;
+        ac_error("run: ACBILL_UPLOAD_URL is set: give --out DIR for the "
+                 "files to deliver, or unset it (exit 78, configuration "
+                 "error)");
+        return AC_ECONFIG;
     }
 
     char periods[RUN_MAX_PERIODS][8];

@@ -51,7 +51,7 @@ int run_period_valid(const char *period);
 /* The previous calendar month (UTC) as "YYYY-MM" into out (8 bytes). */
 void run_default_period(char out[8]);
 
-/* The periods a nightly run without --period covers (SPEC 4.2): from
+/* The periods a nightly run without --period covers (docs/billing-rules.md 4.2): from
  * lookback months before the month of now_s (seconds since the epoch,
  * UTC) up to that month, oldest first, as "YYYY-MM" into out (at most max
  * of them); returns how many. */

@@ -169,7 +169,7 @@ static ac_status writer_connect(const char *conninfo, PGconn **conn,
 typedef ac_status (*document_writer)(PGconn *conn, const char *document_no,
                                      const char *path, char *err);
 
-/* The one place a customer document's file is created (SPEC 4.4): unless
+/* The one place a customer document's file is created (docs/billing-rules.md 4.4): unless
  * out_dir/file is there with the SHA-256 want (recorded earlier), write
  * it with write_file() to a temporary name in out_dir, record its name and
  * SHA-256 with record_sql ($1 document_no, $2 file name, $3 SHA-256; it
@@ -212,7 +212,7 @@ static ac_status write_document_file(PGconn *conn, const char *out_dir,
     return rc;
 }
 
-/* The customer's files of document_no (SPEC 4.4): <document_no>.pdf
+/* The customer's files of document_no (docs/billing-rules.md 4.4): <document_no>.pdf
  * always, <document_no>.xml when the document gets an e-invoice (else
  * the reason is logged and recorded once in xml_skipped), each written
  * by write_document_file(), recorded with its SHA-256 and queued for
@@ -290,7 +290,7 @@ static ac_status publish_customer_files(publisher *p, PGconn *conn,
     return rc;
 }
 
-/* The financial documents of revision invoice_no (SPEC 4.3): its invoice
+/* The financial documents of revision invoice_no (docs/billing-rules.md 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
  * written), whose file name and SHA-256 it records too, unless it was
  * issued after that workbook (a held statement, SPEC 4.2); such an

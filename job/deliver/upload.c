@@ -376,6 +376,27 @@ ac_status upload_options_check(const upload_options *opt, char *err)
     return AC_OK;
 }
 
+ac_status upload_options_check_folder(const upload_options *opt,
+                                     char *err)
+{
+    char dir[PATH_MAX], shown[URL_MAX];
+    url_scheme scheme;
+    struct stat st;
+
+    if (opt->base_url == NULL)
+        return AC_OK;
+    ac_status rc = parse_base(opt, &scheme, dir, sizeof dir, err);
+    if (rc != AC_OK || scheme != SCHEME_FILE)
+        return rc;
+    redact_url(opt->base_url, shown, sizeof shown);
+    int e = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (e != 0)
+        return ac_fail(err, AC_ECONFIG, "upload URL %s: the folder %s: %s: "
+                       "create it (or mount it), or fix the URL", shown, dir,
+                       strerror(e));
+    return AC_OK;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static int valid_period(const char *p)
@@ -1912,6 +1933,8 @@ static void upload_usage(FILE *out)
         "                     'cancelled' with who did it\n"
         "  --all-for URL      with --cancel: every file pending for URL\n"
         "  --db CONNINFO      the database (default: the libpq environment)\n"
+        "  -q, --quiet        warnings and errors only\n"
+        "  -v, --verbose      debug lines too\n"
         "  -h, --help         this text\n"
         "\n"
         "Environment: ACBILL_UPLOAD_URL, ACBILL_CA_FILE,\n"
@@ -1924,8 +1947,8 @@ static void upload_usage(FILE *out)
         "\n"
         "exit status: 0 done (nothing left pending), 64 usage, 69 files\n"
         "remain pending (the server is unavailable; see --list), 75 the\n"
-        "database timed out, 78 configuration (bad URL, token file,\n"
-        "database login).  See acbill(1).\n");
+        "database timed out, 78 configuration (bad URL, missing file://\n"
+        "folder, token file, database login).  See acbill(1).\n");
 }
 
 int cmd_upload(int argc, char **argv)
@@ -1939,6 +1962,8 @@ int cmd_upload(int argc, char **argv)
         { "from", required_argument, NULL, 'f' },
         { "cancel", no_argument, NULL, 'c' },
         { "all-for", required_argument, NULL, 'a' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1952,8 +1977,11 @@ int cmd_upload(int argc, char **argv)
     ac_status rc;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
+        case 'q': ac_log_set_level(AC_LOG_WARN); break;
+        case 'v': ac_log_set_level(AC_LOG_DEBUG); break;
         case 'p': pending = 1; break;
         case 'u': url = optarg; break;
         case 'd': conninfo = optarg; break;
@@ -1966,8 +1994,7 @@ int cmd_upload(int argc, char **argv)
             upload_usage(stdout);
             return AC_OK;
         default:
-            upload_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("upload", c, argv);
         }
     }
     const char *why = NULL;
@@ -1985,11 +2012,8 @@ int cmd_upload(int argc, char **argv)
         why = "--retarget names the URL; leave out --upload-url";
     else if (from != NULL && retarget == NULL && !cancel)
         why = "--from goes with --retarget or --cancel";
-    if (why != NULL) {
-        fprintf(stderr, "acbill upload: %s (try acbill upload --help)\n",
-                why);
-        return AC_EUSAGE;
-    }
+    if (why != NULL)
+        return ac_usage_error("upload", "%s", why);
 
     rc = upload_options_from_env(&opt, err);
     if (rc == AC_OK && (url != NULL || retarget != NULL)) {
@@ -1997,6 +2021,8 @@ int cmd_upload(int argc, char **argv)
         opt.base_url = *u ? u : NULL;
         rc = upload_options_check(&opt, err);
     }
+    if (rc == AC_OK && pending)
+        rc = upload_options_check_folder(&opt, err);
     if (rc == AC_OK && pending && opt.base_url == NULL)
         rc = ac_fail(err, AC_ECONFIG, "no upload URL: give --upload-url or "
                      "set ACBILL_UPLOAD_URL");

@@ -1,4 +1,4 @@
-/* upload.h: delivery of issued files to finance (SPEC section 4, Upload).
+/* upload.h: delivery of issued files to finance (docs/billing-rules.md 4, Upload).
  *
  * Every file to deliver is first recorded in the ledger billing.uploads
  * (migration 003) with its SHA-256 and size, then delivered to
@@ -114,6 +114,15 @@ ac_status upload_options_from_env(upload_options *opt, char *err);
  * file is readable; the token file is readable, not accessible by group or
  * others, and holds a token of printable characters.  AC_ECONFIG otherwise. */
 ac_status upload_options_check(const upload_options *opt, char *err);
+
+/* For a command about to deliver (run, upload --pending): AC_ECONFIG,
+ * naming the folder, when opt->base_url is a file:// URL whose folder does
+ * not exist or is not a directory (it will not appear by itself: unlike a
+ * server that is down, 69, this is the operator's to fix); AC_OK otherwise
+ * (no URL, another scheme).  A folder that goes away later leaves the files
+ * pending, as a server that is down does. */
+ac_status upload_options_check_folder(const upload_options *opt,
+                                      char *err);
 
 /* Record that local_path is to be delivered as
  * <base_url>/<period>/<file_name>: computes the file's SHA-256 and size and

@@ -530,7 +530,7 @@ void callstage_row(callstage *s, long long line_no, const char *const *in,
     s->read++;
     for (int i = 0; i < CF_COUNT; i++)
         f[i] = in[i] != NULL && in[i][0] != '\0' ? in[i] : NULL;
-    /* Only conference dial-outs are calls (SPEC section 6). */
+    /* Only conference dial-outs are calls (docs/billing-rules.md 6). */
     if (f[CF_CALL_TYPE] == NULL) {
         stage_reject(s, line_no, raw, raw_len, off, len, "no Call Type");
         return;

@@ -1,4 +1,4 @@
-/* callstage.h: loading call rows into usage.dialout_calls (SPEC section 6).
+/* callstage.h: loading call rows into usage.dialout_calls (docs/billing-rules.md 6).
  *
  * The import stage shared by the PSTN export (CSV), saved Graph pages and
  * `acbill pull`.  A source hands over one row at a time as text fields
@@ -37,7 +37,7 @@
 
 #include "status.h"
 
-/* The fields of a call row, by their meaning (SPEC section 6 mapping). */
+/* The fields of a call row, by their meaning (docs/billing-rules.md 6 mapping). */
 typedef enum {
     CF_USAGE_ID,        /* UsageId / id */
     CF_CALL_ID,         /* Call ID / callId */

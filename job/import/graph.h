@@ -1,4 +1,4 @@
-/* graph.h: Microsoft Graph over HTTPS for `acbill pull` (SPEC section 6).
+/* graph.h: Microsoft Graph over HTTPS for `acbill pull` (docs/billing-rules.md 6).
  *
  * Authentication is the OAuth 2.0 client credentials grant of the
  * Microsoft identity platform: POST <authority>/<Entra tenant>/oauth2/

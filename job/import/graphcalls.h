@@ -1,4 +1,4 @@
-/* graphcalls.h: Graph call-log pages into usage.dialout_calls (SPEC
+/* graphcalls.h: Graph call-log pages into usage.dialout_calls (docs/billing-rules.md
  * section 6).
  *
  * A page is the JSON body of GET /communications/callRecords/

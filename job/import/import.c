@@ -1,4 +1,4 @@
-/* import.c: `acbill import` (SPEC section 6), the command line over
+/* import.c: `acbill import` (docs/billing-rules.md 6), the command line over
  * pstn.h, graphcalls.h, licences.h and rates.h. */
 #include <getopt.h>
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "commands.h"
 #include "db.h"
 #include "graphcalls.h"
@@ -54,14 +55,29 @@ static void import_usage(FILE *out)
         "               so is one starting before a card already loaded.\n"
         "               See docs/rate-cards.md.\n"
         "Every file is recorded in usage.imports; rows that cannot be\n"
-        "loaded are kept in usage.import_rejects with the reason.\n"
-        "Importing the same file again changes nothing.\n"
+        "loaded are kept in usage.import_rejects with their line number\n"
+        "and reason (the first few are printed, with the query for the\n"
+        "rest).  Importing the same file again changes nothing.\n"
         "\n"
-        "exit status: 0 all loaded (or already loaded); 65 a row was\n"
-        "rejected or a file refused (for pstn, graph-calls and licences\n"
-        "the rest is loaded; a rate card is refused whole); 66 a file is\n"
-        "missing; 69 database unavailable; 78 configuration\n"
-        "(authentication, unknown database); 64 usage.\n");
+        "  --tenant ID         the tenant (a tenant_id of usage.tenants)\n"
+        "  --at TIMESTAMP      licences: when the snapshot was taken, e.g.\n"
+        "                      2026-10-01T00:00Z\n"
+        "  --skus FILE         licences: the subscribedSkus JSON\n"
+        "  --users FILE        licences: the users JSON (assignedLicenses)\n"
+        "  --db CONNINFO       the database (default: the libpq environment)\n"
+        "  -q, --quiet         warnings and errors only\n"
+        "  -v, --verbose       debug lines too\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "  --plan P            rates: the price plan of the card\n"
+        "  --currency C        rates: the card's currency (ISO 4217)\n"
+        "  --valid-from T      rates: the card is in force from T\n"
+        "\n"
+        "exit status: 0 all loaded; 64 usage; 65 a row was rejected or a\n"
+        "file refused (the rest is loaded; a rate card is refused whole);\n"
+        "66 a file is missing; 69\n"
+        "database unavailable; 74 a file cannot be read; 75 the database\n"
+        "timed out; 78 configuration (authentication, unknown database).\n");
 }
 
 /* The more serious of two outcomes (files go on after data problems). */
@@ -78,6 +94,77 @@ static ac_status worse(ac_status a, ac_status b)
             ib = i;
     }
     return ia >= ib ? a : b;
+}
+
+/* The greatest import_id so far (0: none; -1 when it cannot be read). */
+static long long last_import_id(PGconn *conn)
+{
+    PGresult *res;
+    char err[AC_ERR_MAX];
+    if (db_query(conn, "SELECT coalesce(max(import_id), 0)::text FROM "
+                 "usage.imports", 0, NULL, &res, err) != AC_OK)
+        return -1;
+    long long id = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return id;
+}
+
+/* How many rejected rows to show on the terminal. */
+#define REJECTS_SHOWN 5
+
+/* After an import with rejects: the first REJECTS_SHOWN rows that this
+ * command's imports (import_id above since, for tenant) rejected, with
+ * file, line and reason, the files refused whole, and the query that lists
+ * the rest.  Raw row text is not printed (it is data from outside; it
+ * stays in usage.import_rejects). */
+static void show_rejects(PGconn *conn, const char *tenant, long long since)
+{
+    char s[32], err[AC_ERR_MAX];
+    PGresult *res;
+    snprintf(s, sizeof s, "%lld", since);
+    const char *p[] = { s, tenant };
+    if (db_query(conn,
+            "SELECT i.file_name || coalesce(':' || i.member, ''),"
+            "       r.line_no::text, r.reason"
+            " FROM usage.imports i"
+            " JOIN usage.import_rejects r USING (import_id)"
+            " WHERE i.import_id > $1::int8 AND i.tenant_id = $2"
+            " ORDER BY i.import_id, r.line_no LIMIT 5",
+            2, p, &res, err) == AC_OK) {
+        for (int i = 0; i < PQntuples(res); i++)
+            ac_warn("rejected: %s line %s: %s", PQgetvalue(res, i, 0),
+                    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+        PQclear(res);
+    }
+    if (db_query(conn,
+            "SELECT i.file_name || coalesce(':' || i.member, ''),"
+            "       coalesce(i.message, 'refused')"
+            " FROM usage.imports i WHERE i.import_id > $1::int8"
+            "   AND i.tenant_id = $2 AND i.status = 'refused'"
+            " ORDER BY i.import_id LIMIT 5", 2, p, &res, err) == AC_OK) {
+        for (int i = 0; i < PQntuples(res); i++)
+            ac_warn("refused: %s: %s", PQgetvalue(res, i, 0),
+                    PQgetvalue(res, i, 1));
+        PQclear(res);
+    }
+    if (db_query(conn,
+            "SELECT coalesce(sum(rejected), 0)::text,"
+            "       coalesce(string_agg(import_id::text, ', ' ORDER BY"
+            "                import_id) FILTER (WHERE rejected > 0), '')"
+            " FROM usage.imports WHERE import_id > $1::int8"
+            "   AND tenant_id = $2", 2, p, &res, err) == AC_OK) {
+        long long n = atoll(PQgetvalue(res, 0, 0));
+        if (n > REJECTS_SHOWN)
+            ac_warn("%lld row(s) rejected in all; every one, with its raw "
+                    "text: SELECT * FROM usage.import_rejects WHERE "
+                    "import_id IN (%s) ORDER BY import_id, line_no", n,
+                    PQgetvalue(res, 0, 1));
+        else if (n > 0)
+            ac_warn("the raw text of each: SELECT * FROM "
+                    "usage.import_rejects WHERE import_id IN (%s)",
+                    PQgetvalue(res, 0, 1));
+        PQclear(res);
+    }
 }
 
 static ac_status import_licences(PGconn *conn, const char *tenant,
@@ -222,10 +309,12 @@ int cmd_import(int argc, char **argv)
     char err[AC_ERR_MAX] = "";
     int c;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        import_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? AC_EUSAGE : AC_OK;
+    if (argc < 2)
+        return ac_usage_error("import", "name what to import: pstn, "
+                              "graph-calls or licences");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        import_usage(stdout);
+        return AC_OK;
     }
     const char *what = argv[1];
     int kind = strcmp(what, "pstn") == 0 ? 1
@@ -234,14 +323,13 @@ int cmd_import(int argc, char **argv)
              : strcmp(what, "partner-invoice") == 0 ? 4
              : strcmp(what, "partner-usage") == 0 ? 5
              : strcmp(what, "rates") == 0 ? 6 : 0;
-    if (kind == 0) {
-        fprintf(stderr, "acbill import: unknown source '%s' (pstn, "
-                "graph-calls, licences, partner-invoice, partner-usage or "
-                "rates)\n", what);
-        return AC_EUSAGE;
-    }
+    if (kind == 0)
+        return ac_usage_error("import", "unknown source '%s' (pstn, "
+                              "graph-calls, licences, partner-invoice, "
+                              "partner-usage or rates)", what);
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 't': tenant = optarg; break;
         case 'd': conninfo = optarg; break;
@@ -257,8 +345,7 @@ int cmd_import(int argc, char **argv)
             import_usage(stdout);
             return AC_OK;
         default:
-            import_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("import", c, argv + 1);
         }
     }
     int nfiles = argc - 1 - optind;
@@ -266,32 +353,27 @@ int cmd_import(int argc, char **argv)
     if (kind == 6)
         return import_rates(conninfo, plan, currency, valid_from, tenant, at,
                             skus, users, nfiles, files);
-    if (plan || currency || valid_from) {
-        fprintf(stderr, "acbill import %s: --plan, --currency and "
-                "--valid-from are for rates\n", what);
-        return AC_EUSAGE;
-    }
-    if (kind >= 4 && (tenant || at || skus || users || nfiles == 0)) {
-        fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
-                "--tenant, --at, --skus or --users: the file covers every "
-                "customer)\n", what);
-        return AC_EUSAGE;
-    }
-    if (kind < 4 && (tenant == NULL || *tenant == '\0')) {
-        fprintf(stderr, "acbill import %s: --tenant ID is required\n", what);
-        return AC_EUSAGE;
-    }
+    if (plan || currency || valid_from)
+        return ac_usage_error("import", "%s: --plan, --currency and "
+                              "--valid-from are for rates", what);
+    if (kind >= 4 && (tenant || at || skus || users || nfiles == 0))
+        return ac_usage_error("import", "%s: give one or more FILEs (and no "
+                              "--tenant, --at, --skus or --users: the file "
+                              "covers every customer)", what);
+    if (kind < 4 && (tenant == NULL || *tenant == '\0'))
+        return ac_usage_error("import", "%s: --tenant ID is required", what);
     if (kind == 3 && (at == NULL || skus == NULL || users == NULL ||
-                      nfiles > 0)) {
-        fprintf(stderr, "acbill import licences: --at TIMESTAMP, --skus FILE "
-                "and --users FILE are required, and nothing else\n");
-        return AC_EUSAGE;
-    }
-    if (kind < 3 && (nfiles == 0 || at || skus || users)) {
-        fprintf(stderr, "acbill import %s: give one or more FILEs (and no "
-                "--at, --skus or --users)\n", what);
-        return AC_EUSAGE;
-    }
+                      nfiles > 0))
+        return ac_usage_error("import", "licences: --at TIMESTAMP, --skus "
+                              "FILE and --users FILE are required, and "
+                              "nothing else");
+    if (kind == 3 && !civil_timestamp_valid(at))
+        return ac_usage_error("import", "licences: --at wants a date and "
+                              "time such as 2026-10-01T00:00Z, got '%s'",
+                              at);
+    if (kind < 3 && (nfiles == 0 || at || skus || users))
+        return ac_usage_error("import", "%s: give one or more FILEs (and "
+                              "no --at, --skus or --users)", what);
 
     PGconn *conn;
     ac_status rc = db_connect(conninfo, &conn, err);
@@ -300,6 +382,7 @@ int cmd_import(int argc, char **argv)
         return rc;
     }
     ac_status worst = AC_OK;
+    long long since = last_import_id(conn);
     if (kind == 3) {
         rc = import_licences(conn, tenant, at, skus, users, err);
         if (rc != AC_OK)
@@ -343,6 +426,8 @@ int cmd_import(int argc, char **argv)
         if (rc == AC_EDATA && strstr(err, "usage.tenants") != NULL)
             break;              /* unknown tenant: every file would fail */
     }
+    if (worst == AC_EDATA && since >= 0 && PQstatus(conn) == CONNECTION_OK)
+        show_rejects(conn, tenant, since);
     PQfinish(conn);
     return worst;
 }

@@ -1,4 +1,4 @@
-/* licences.h: licence snapshots into intervals (SPEC section 6).
+/* licences.h: licence snapshots into intervals (docs/billing-rules.md 6).
  *
  * Graph keeps no licence history: `subscribedSkus` and the users'
  * `assignedLicenses` say what a tenant holds now.  A snapshot taken at an

@@ -1,4 +1,4 @@
-/* pstn.h: the Teams admin center PSTN usage export (SPEC section 6).
+/* pstn.h: the Teams admin center PSTN usage export (docs/billing-rules.md 6).
  *
  * A file is a CSV (RFC 4180, UTF-8, an optional BOM, CRLF or LF) or the
  * exported .zip, recognised by its content, not its name.  In a zip, every

@@ -1,4 +1,4 @@
-/* pull.c: `acbill pull` (SPEC section 6): call logs and, with --licences,
+/* pull.c: `acbill pull` (docs/billing-rules.md 6): call logs and, with --licences,
  * a licence snapshot, live from Microsoft Graph into usage.*.
  *
  * The dates --from and --to (inclusive) are split into windows of at most
@@ -252,7 +252,8 @@ int cmd_pull(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "partner") == 0)
         return cmd_pull_partner(argc - 1, argv + 1);   /* SPEC 7 */
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 't': tenant = optarg; break;
         case 'f': from_s = optarg; break;
@@ -266,21 +267,19 @@ int cmd_pull(int argc, char **argv)
             pull_usage(stdout);
             return AC_OK;
         default:
-            pull_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("pull", c, argv);
         }
     }
-    if (optind < argc || tenant == NULL || from_s == NULL || to_s == NULL) {
-        fprintf(stderr, "acbill pull: --tenant, --from and --to are "
-                "required\n");
-        return AC_EUSAGE;
-    }
+    if (optind < argc)
+        return ac_usage_error("pull", "unexpected argument '%s'",
+                              argv[optind]);
+    if (tenant == NULL || from_s == NULL || to_s == NULL)
+        return ac_usage_error("pull", "--tenant, --from and --to are "
+                              "required");
     long long from = parse_date(from_s), to = parse_date(to_s);
-    if (from < 0 || to < 0 || to < from) {
-        fprintf(stderr, "acbill pull: --from and --to want dates "
-                "YYYY-MM-DD, from <= to\n");
-        return AC_EUSAGE;
-    }
+    if (from < 0 || to < 0 || to < from)
+        return ac_usage_error("pull", "--from and --to want dates "
+                              "YYYY-MM-DD, from <= to");
     graph_options gopt;
     ac_status rc = graph_options_from_env(&gopt, err);
     if (rc != AC_OK) {

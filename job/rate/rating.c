@@ -1,4 +1,4 @@
-/* rating.c: see rating.h.  The outcome rules follow SPEC section 3 step by
+/* rating.c: see rating.h.  The outcome rules follow docs/billing-rules.md 3 step by
  * step; the comments carry the step numbers. */
 #include "rating.h"
 
@@ -637,7 +637,7 @@ ac_status rating_licences_add(rating_licences *lic, const char *user,
                               char *err)
 {
     if (to_us <= from_us || user == NULL)
-        return AC_OK;       /* holds at no instant (SPEC section 3) */
+        return AC_OK;       /* holds at no instant (docs/billing-rules.md 3) */
     if (grow((void **)&lic->h, &lic->cap, lic->n, sizeof *lic->h) != 0)
         return ac_fail(err, AC_EOSERR, "out of memory");
     holding *h = &lic->h[lic->n];
@@ -760,7 +760,7 @@ static int map_grow(index_map *m, uint64_t (*hash_of)(const void *, int32_t),
     return 0;
 }
 
-/* The calls seen at the current start time, for the DUPLICATE rule (SPEC
+/* The calls seen at the current start time, for the DUPLICATE rule (docs/billing-rules.md
  * section 3, step 4): a duplicate has the same start_time as the call it
  * repeats, and calls come in start_time order, so only the calls of one
  * instant are kept. */
@@ -1103,7 +1103,7 @@ static size_t duplicate_key(rating_tenant *t, const rating_call *c,
     return len - 1;
 }
 
-/* SPEC section 3, step 4: the usage_id of an earlier call of this instant
+/* docs/billing-rules.md 3, step 4: the usage_id of an earlier call of this instant
  * with the same key, or NULL after recording this call as the first of
  * its key.  -1 in *oom when out of memory. */
 static const char *duplicate_of(rating_tenant *t, const rating_call *c,
@@ -1164,7 +1164,7 @@ static void reject(rating_result *out, const char *reason)
 /* The largest amount the ledger's numeric(16,4) columns hold, in units. */
 #define LEDGER_MONEY_MAX INT64_C(9999999999999999)
 
-/* Decide the outcome of one call (SPEC section 3, steps 1-12); held is
+/* Decide the outcome of one call (docs/billing-rules.md 3, steps 1-12); held is
  * what its organizer holds at the call, the organizer's normalised id is
  * in t->key.  Draws on the pool only when the outcome is final.  AC_OK,
  * AC_EOSERR when out of memory, AC_EDATA when the amount overflows. */

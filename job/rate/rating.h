@@ -1,4 +1,4 @@
-/* rating.h: the rating engine (SPEC section 3, version 3), pure: no I/O.
+/* rating.h: the rating engine (docs/billing-rules.md 3, version 3), pure: no I/O.
  *
  * Three pieces, built by the caller from the database:
  *   rating_ref       reference data of the run: destinations by prefix,
@@ -22,22 +22,22 @@
 
 #define RATING_FOREVER INT64_MAX     /* an open-ended valid_to */
 
-/* Destination kinds of ref.destinations (SPEC section 2), in the SPEC's
- * order.  Geographic, mobile and toll-free numbers are "plain": they may
+/* Destination kinds of ref.destinations (docs/billing-rules.md 2), in the
+ * order of that section.  Geographic, mobile and toll-free numbers are "plain": they may
  * draw on the pool (Zone A) and be exempt under the add-on (US, CA). */
 typedef enum {
     KIND_GEOGRAPHIC, KIND_MOBILE, KIND_TOLL_FREE, KIND_PREMIUM,
     KIND_SHARED_COST, KIND_PERSONAL, KIND_NON_GEOGRAPHIC, KIND_COUNT
 } rating_kind;
 
-/* In the order of the SPEC's outcome list; also the order of counters. */
+/* In the order of the outcome list of docs/billing-rules.md 3.4; also the order of counters. */
 typedef enum {
     OUTCOME_REJECTED, OUTCOME_ZERO, OUTCOME_EXEMPT, OUTCOME_POOL,
     OUTCOME_SPLIT, OUTCOME_BILLED, OUTCOME_COUNT
 } rating_outcome;
 
 /* What a licence SKU grants (ref.sku_entitlements.grants and pool_scope,
- * SPEC sections 2 and 3), as bits of a holding.  An audio_conferencing
+ * docs/billing-rules.md 2 and 3), as bits of a holding.  An audio_conferencing
  * SKU is a subscription of one scope: GRANT_AUDIO_CONFERENCING for the
  * Standard licence (pool_scope zone_a: the Zone A pool), or
  * GRANT_AUDIO_CONFERENCING_USCA for the USA/CAN licence (pool_scope
@@ -50,7 +50,7 @@ enum {
     GRANT_AUDIO_CONFERENCING_USCA = 8 /* US/CA subscription: pool, prereq. */
 };
 
-/* "Holds a subscription" and "holds Audio Conferencing" (SPEC 3). */
+/* "Holds a subscription" and "holds Audio Conferencing" (docs/billing-rules.md 3). */
 #define GRANT_SUBSCRIPTION \
     (GRANT_AUDIO_CONFERENCING | GRANT_AUDIO_CONFERENCING_USCA)
 #define GRANT_ANY_AUDIO_CONFERENCING \
@@ -64,7 +64,7 @@ enum {
  * 1/10000 units. */
 #define RATING_RATE_MAX INT64_C(999999999999)
 
-/* Longest durations accepted (SPEC section 3, step 1: 30 hours, the
+/* Longest durations accepted (docs/billing-rules.md 3, step 1: 30 hours, the
  * longest a Teams meeting runs). */
 #define RATING_MAX_DURATION 108000
 
@@ -81,14 +81,14 @@ int rating_kind_parse(const char *text);
  * subscription (GRANT_AUDIO_CONFERENCING), as version 2 counted it. */
 int rating_grant_parse(const char *grants);
 
-/* The grant bit of a ref.sku_entitlements row with its pool_scope (SPEC 2,
+/* The grant bit of a ref.sku_entitlements row with its pool_scope (docs/billing-rules.md 2,
  * version 3): audio_conferencing with pool_scope "us_ca" gives
  * GRANT_AUDIO_CONFERENCING_USCA, with "zone_a" or NULL
  * GRANT_AUDIO_CONFERENCING, with any other scope 0 (grants nothing);
  * other grants as rating_grant_parse() (their scope is ignored). */
 int rating_grant_parse_scope(const char *grants, const char *pool_scope);
 
-/* SPEC 3, "Price plan": *out = round4(rate * (1 + adjustment)), rounded
+/* docs/billing-rules.md 3, "Price plan": *out = round4(rate * (1 + adjustment)), rounded
  * half-up (away from zero), with rate and *out in 1/10000 units and
  * adjustment in 1/10000 (1500 is +15 %, -1000 is -10 %; numeric(7,4)).
  * Exact integer arithmetic: 0.0333 x 1.15 = 0.038295 gives 0.0383.
@@ -97,7 +97,7 @@ int rating_grant_parse_scope(const char *grants, const char *pool_scope);
  * RATING_RATE_MAX (numeric(12,4)). */
 int rating_adjust_rate(int64_t rate, int64_t adjustment, int64_t *out);
 
-/* A destination number after normalisation (SPEC section 3, "Numbers"). */
+/* A destination number after normalisation (docs/billing-rules.md 3, "Numbers"). */
 typedef struct {
     char text[17];      /* spaces removed: '+' and 6 to 15 digits or '*' */
     char digits[16];    /* the visible digits: those before the first '*' */
@@ -115,7 +115,7 @@ int rating_number_parse(const char *number, rating_number *out);
 /* 1 when rating_number_parse() accepts number. */
 int rating_number_valid(const char *number);
 
-/* Normalise an identifier (organizer_id, user_id; SPEC section 3,
+/* Normalise an identifier (organizer_id, user_id; docs/billing-rules.md 3,
  * "Identifiers"): surrounding white space removed, ASCII letters folded
  * to lower case (Entra object ids and UPNs are case-insensitive).  Writes
  * at most cap - 1 bytes and a NUL into out (cap > 0) and returns the
@@ -123,7 +123,7 @@ int rating_number_valid(const char *number);
  * means out was too small.  id NULL gives "" and 0. */
 size_t rating_id_normalise(const char *id, char *out, size_t cap);
 
-/* 1 when id is NULL or only white space (no organizer, SPEC 3 step 3). */
+/* 1 when id is NULL or only white space (no organizer, docs/billing-rules.md 3 step 3). */
 int rating_id_blank(const char *id);
 
 /* ------------------------------------------------------ reference data */
@@ -142,8 +142,7 @@ ac_status rating_ref_add_destination(rating_ref *ref, const char *prefix,
                                      const char *country, const char *kind,
                                      char *err);
 
-/* Add a length row (ref.destination_lengths, the job's addition to SPEC
- * section 2's reference data): a number of exactly `digits` E.164 digits
+/* Add a length row (ref.destination_lengths, the job's addition to docs/billing-rules.md * section 2's reference data): a number of exactly `digits` E.164 digits
  * (country code included, masked positions counted) whose longest
  * destination prefix is `prefix` takes country and kind instead of that
  * destination's.  Where a short valid number of one type begins longer
@@ -202,7 +201,7 @@ int rating_ref_destination(const rating_ref *ref, const char *digits,
                            int number_digits, char country[3],
                            rating_kind *kind, int *prefix_len);
 
-/* 1 when a masked number is ambiguous (SPEC section 3, "Numbers"): a
+/* 1 when a masked number is ambiguous (docs/billing-rules.md 3, "Numbers"): a
  * destination prefix, or a rate prefix in currency (any plan, any
  * validity), is longer than its visible digits and begins with them, so
  * its kind or rate could depend on the hidden digits.  0 otherwise. */
@@ -361,7 +360,7 @@ rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
 
 /* Set the currency's ISO 4217 minor unit (0 to 4 decimals: JPY 0, USD 2,
  * BHD 3) that lines, tax and total are rounded to, and the tax rate in
- * 1/10000 (2000 is 20 %, from 0 to 9999), before the first call (SPEC
+ * 1/10000 (2000 is 20 %, from 0 to 9999), before the first call (docs/billing-rules.md
  * section 3, "Money" and "Tax").  AC_EDATA when either is out of range. */
 ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
                                   int64_t tax_rate, char *err);
@@ -384,7 +383,7 @@ ac_status rating_tenant_set_price(rating_tenant *t, const char *plan,
 void rating_tenant_free(rating_tenant *t);
 
 /* Rate the next call (calls must come in ascending (start_time, usage_id)
- * order) and fill *out with its one outcome (SPEC section 3, steps 1 to
+ * order) and fill *out with its one outcome (docs/billing-rules.md 3, steps 1 to
  * 12; pool-eligible calls draw on the US/CA pool first, then the Zone A
  * pool; a billed call's rate is its plan's, adjusted).  Fails with AC_EOSERR when out of memory, or AC_EDATA naming the
  * call when a figure would overflow or not fit the ledger's columns

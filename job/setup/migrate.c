@@ -273,7 +273,8 @@ int cmd_migrate(int argc, char **argv)
     int c, applied;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             conninfo = optarg;
@@ -297,14 +298,12 @@ int cmd_migrate(int argc, char **argv)
                    "configuration.  See acbill(1).\n");
             return AC_OK;
         default:
-            return AC_EUSAGE;
+            return ac_usage_getopt("migrate", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "acbill migrate: unexpected argument '%s'\n",
-                argv[optind]);
-        return AC_EUSAGE;
-    }
+    if (optind < argc)
+        return ac_usage_error("migrate", "unexpected argument '%s'",
+                              argv[optind]);
     ac_status rc = migrate_find_sql_dir(sql_dir, sizeof sql_dir, err);
     if (rc == AC_OK)
         rc = db_connect(conninfo, &conn, err);

@@ -179,7 +179,7 @@ static const char *const currency_code[CUR_COUNT] = {
 static const int64_t currency_pct[CUR_COUNT] = { 100, 92, 79, 152, 15000 };
 
 /* Where tenants are located.  mask: how many trailing digits Microsoft
- * masks with '*' in the numbers of tenants located there (SPEC 1: 3 in
+ * masks with '*' in the numbers of tenants located there (docs/billing-rules.md 1: 3 in
  * DE, 4 in FR). */
 static const struct {
     const char *name;
@@ -1047,12 +1047,12 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
     (*count)++;
 }
 
-/* A buyer without tax has the reason in its tax_note (SPEC 2: category
+/* A buyer without tax has the reason in its tax_note (docs/billing-rules.md 2: category
  * O needs one). */
 #define US_NOTE "'Outside the scope of VAT: services to a business" \
     " established outside the EU and the UK.'"
 
-/* Billing profiles (ref.customers, SPEC 2) for the sample tenants, with
+/* Billing profiles (ref.customers, docs/billing-rules.md 2) for the sample tenants, with
  * the tax of their country; tenants whose id ends in 7 have none (they
  * get BILLING_PROFILE_MISSING, and their documents are held, SPEC 4.2).
  * Ids ending in 4 are on plan `partner` at +15 %, in 6 at -10 %
@@ -1322,7 +1322,7 @@ static void organizer_text(char *out, size_t len, const tenant_plan *p,
 }
 
 /* Mask the last n digits of number with '*', as Microsoft exports the
- * numbers of tenants located in DE (3) or FR (4) (SPEC 1); with spaced,
+ * numbers of tenants located in DE (3) or FR (4) (docs/billing-rules.md 1); with spaced,
  * a space after the first two digits, as its documented example has.
  * number has room for the space. */
 static void mask_number(char *number, int n, int spaced)
@@ -1790,7 +1790,7 @@ static ac_status insert_calls(load_ctx *c, PGconn *conn, copy_out *co)
                     make_call(c, p, k < (size_t)show ? (int)k : -1, &r,
                               &one);
                     /* About 1 call in 512 is exported twice: the same
-                     * call under a new usage id (SPEC 3, DUPLICATE). */
+                     * call under a new usage id (docs/billing-rules.md 3, DUPLICATE). */
                     int dup = have_prev && k >= (size_t)show &&
                               one.uid[0] == 0 && one.uid[1] < 0x80;
                     if (dup) {
@@ -2043,18 +2043,17 @@ int cmd_sample(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': period = optarg; break;
         case 't': tenants = optarg; break;
         case 'c': calls = optarg; break;
         case 's':
-            if (parse_seed(optarg, &opt.seed) != 0) {
-                fprintf(stderr, "acbill sample: --seed must be a whole "
-                        "number from 0 to %" PRIu64 " (got '%s')\n",
-                        UINT64_MAX, optarg);
-                return AC_EUSAGE;
-            }
+            if (parse_seed(optarg, &opt.seed) != 0)
+                return ac_usage_error("sample", "--seed must be a whole "
+                                      "number from 0 to %" PRIu64 " (got "
+                                      "'%s')", UINT64_MAX, optarg);
             break;
         case 'r': opt.replace = 1; break;
         case 'd': conninfo = optarg; break;
@@ -2062,35 +2061,26 @@ int cmd_sample(int argc, char **argv)
             sample_usage(stdout);
             return AC_OK;
         default:
-            fprintf(stderr, "acbill sample: try acbill sample --help\n");
-            return AC_EUSAGE;
+            return ac_usage_getopt("sample", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "acbill sample: unexpected argument '%s'\n",
-                argv[optind]);
-        return AC_EUSAGE;
-    }
-    if (period == NULL || tenants == NULL || calls == NULL) {
-        fprintf(stderr, "acbill sample: --period, --tenants and --calls are "
-                "required (try acbill sample --help)\n");
-        return AC_EUSAGE;
-    }
-    if (sample_parse_period(period, &opt.year, &opt.month, err) != AC_OK) {
-        fprintf(stderr, "acbill sample: %s\n", err);
-        return AC_EUSAGE;
-    }
-    if (parse_count(tenants, 1, SAMPLE_MAX_TENANTS, &v) != 0) {
-        fprintf(stderr, "acbill sample: --tenants must be a whole number "
-                "from 1 to %ld (got '%s')\n", SAMPLE_MAX_TENANTS, tenants);
-        return AC_EUSAGE;
-    }
+    if (optind < argc)
+        return ac_usage_error("sample", "unexpected argument '%s'",
+                              argv[optind]);
+    if (period == NULL || tenants == NULL || calls == NULL)
+        return ac_usage_error("sample", "--period, --tenants and --calls "
+                              "are required");
+    if (sample_parse_period(period, &opt.year, &opt.month, err) != AC_OK)
+        return ac_usage_error("sample", "%s", err);
+    if (parse_count(tenants, 1, SAMPLE_MAX_TENANTS, &v) != 0)
+        return ac_usage_error("sample", "--tenants must be a whole number "
+                              "from 1 to %ld (got '%s')",
+                              SAMPLE_MAX_TENANTS, tenants);
     opt.tenants = (long)v;
-    if (parse_count(calls, 0, SAMPLE_MAX_CALLS, &v) != 0) {
-        fprintf(stderr, "acbill sample: --calls must be a whole number from "
-                "0 to %lld (got '%s')\n", SAMPLE_MAX_CALLS, calls);
-        return AC_EUSAGE;
-    }
+    if (parse_count(calls, 0, SAMPLE_MAX_CALLS, &v) != 0)
+        return ac_usage_error("sample", "--calls must be a whole number "
+                              "from 0 to %lld (got '%s')",
+                              SAMPLE_MAX_CALLS, calls);
     opt.calls = v;
 
     PGconn *conn;

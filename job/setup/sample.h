@@ -80,7 +80,7 @@ typedef struct {
     long long bad_calls;     /* of which deliberately bad rows */
     long long outside_calls; /* of which start outside the local month */
     long long charged_calls; /* of which carry a provider_charge */
-    long long duplicate_calls; /* exported twice (SPEC 3, DUPLICATE) */
+    long long duplicate_calls; /* exported twice (docs/billing-rules.md 3, DUPLICATE) */
     long long compared_calls;/* of which the Reconciliation sheet
                                 compares: in the period, not rejected,
                                 charged in the invoice currency */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the destination table (SPEC section 2, ref.destinations) from
+"""Generates the destination table (docs/billing-rules.md 2, ref.destinations) from
 libphonenumber's number-type metadata.
 
     gen-destinations.py METADATA.json
@@ -10,7 +10,7 @@ sql/seed/destinations.csv (`prefix,country,kind`) and the seed migration
 sql/migrations/007_destinations_libphonenumber.sql, and the length rows
 sql/seed/destination_lengths.csv (`prefix,digits,country,kind`),
 sql/migrations/013_destination_lengths.sql (ref.destination_lengths, the
-job's addition to SPEC section 2's reference data) and
+job's addition to docs/billing-rules.md 2's reference data) and
 sql/migrations/018_destination_lengths_nanp_short.sql; prints a summary on
 stderr (with GEN_DEBUG=1 also each calling code's row count and each
 prefix resolved as below).  Run by `make seed`.  The same input gives the
@@ -65,7 +65,7 @@ How:
   1310 with 8 digits is CA non_geographic, not the area code's US
   geographic.
 
-SPEC mapping of libphonenumber's types: fixed line and fixed line or
+The mapping of libphonenumber's types: fixed line and fixed line or
 mobile -> geographic, mobile -> mobile, toll free -> toll_free, premium
 rate -> premium, shared cost -> shared_cost, personal number and pager ->
 personal, VoIP, UAN and voicemail -> non_geographic.
@@ -96,7 +96,7 @@ SHORT_SQL_OUT = os.path.join(ROOT, "sql", "migrations",
                              "018_destination_lengths_nanp_short.sql")
 E164_MAX = 15
 
-# libphonenumber's order of tests (getNumberTypeHelper), and the SPEC kind.
+# libphonenumber's order of tests (getNumberTypeHelper), and the kind of docs/billing-rules.md 2.
 TYPE_ORDER = [
     ("premium_rate", "premium"),
     ("toll_free", "toll_free"),
@@ -114,7 +114,7 @@ DIGITS = "0123456789"
 # valid as +1 310 XXXX, 8 digits) get length rows of their own
 # (short_rows(), migration 018), so that they are not US geographic.
 NANP_LENGTH = 10
-# Kinds that may draw on the pool (SPEC section 3, rule 10).
+# Kinds that may draw on the pool (docs/billing-rules.md 3, rule 10).
 ELIGIBLE = ("geographic", "mobile", "toll_free")
 # How many digits further a prefix whose labels differ only by length is
 # expanded looking for a shorter prefix with fewer labels.
@@ -312,7 +312,7 @@ class CallingCode:
             (not lengths or length in lengths)
 
     def _type(self, state, length, tests, same):
-        """libphonenumber's getNumberTypeHelper: the SPEC kind or None."""
+        """libphonenumber's getNumberTypeHelper: the kind of docs/billing-rules.md 2 or None."""
         if not self._match(state, length, tests["general"]):
             return None
         for name, kind in TYPE_ORDER:

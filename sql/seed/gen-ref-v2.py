@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns sql/seed/sku_entitlements.csv and sql/seed/currencies.csv into the
-seed migration sql/migrations/006_reference_v2_seed.sql (SPEC section 2:
+seed migration sql/migrations/006_reference_v2_seed.sql (docs/billing-rules.md 2:
 ref.sku_entitlements and ref.currencies).  Run by `make seed`; the output
 is committed, so `acbill migrate` needs nothing but the SQL files.  The
 same input gives the same bytes.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the migration sql/migrations/014_spec_v3_inputs.sql: the input
-columns and tables of SPEC version 3 (section 2) and their seed rows, from
+columns and tables of the version 3 rules (section 2) and their seed rows, from
 sql/seed/sku_entitlements_v3.csv and sql/seed/partner_products.csv.  Run
 by `make seed`; the output is committed, so `acbill migrate` needs nothing
 but the SQL files.  The same input gives the same bytes.
