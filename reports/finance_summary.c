@@ -201,6 +201,8 @@ static ac_status document_row(void *ctx, const PGresult *r, char *err)
     xb_sheet *s = &c->s;
     const char *cur = db_value(r, 0, 7), *minor = db_value(r, 0, 13);
 
+    /* A credit note's reason wraps (first: it sets the row's height). */
+    xb_str_wrapped(s, 14, db_value(r, 0, 15));
     for (int col = 0; col <= 4; col++)
         xb_str(s, (lxw_col_t)col, db_value(r, 0, col), NULL);
     xb_date(s, 5, db_value(r, 0, 5));
@@ -211,6 +213,7 @@ static ac_status document_row(void *ctx, const PGresult *r, char *err)
                money(c, cur, minor, col == 10 ? MONEY2_BOLD : MONEY2));
     xb_str(s, 11, db_value(r, 0, 11), NULL);
     xb_str(s, 12, db_value(r, 0, 12), NULL);
+    xb_str(s, 13, db_value(r, 0, 14), NULL);
     xb_next(s);
     return xb_check(&c->book, err);
 }
@@ -221,20 +224,21 @@ static ac_status write_documents(fin_ctx *c, PGconn *conn, const char *date,
     static const char *const head[] = {
         "Document", "Type", "Tenant", "Name", "Statement", "Issue date",
         "Due date", "Currency", "Subtotal", "Tax", "Total", "Voids",
-        "Voided by"
+        "Voided by", "Replaced by", "Reason"
     };
     const char *p[] = { date };
 
     ac_status rc = xb_sheet_add(&c->book, &c->s, "Documents", err);
     if (rc != AC_OK)
         return rc;
-    xb_header(&c->s, head, 13);
+    xb_header(&c->s, head, 15);
     rc = xb_stream(conn,
         "SELECT d.document_no, CASE d.kind WHEN 'invoice' THEN 'invoice'"
         " ELSE 'credit note' END, d.tenant_id, i.tenant_name, d.invoice_no,"
         " to_char(d.issue_date, 'YYYY-MM-DD'),"
         " to_char(d.due_date, 'YYYY-MM-DD'), d.currency, d.subtotal, d.tax,"
-        " d.total, d.voids, v.document_no, d.minor_unit"
+        " d.total, d.voids, v.document_no, d.minor_unit, d.replaced_by,"
+        " d.reason"
         " FROM billing.documents d"
         " JOIN billing.invoices i ON i.invoice_no = d.invoice_no"
         " LEFT JOIN billing.documents v ON v.voids = d.document_no"
@@ -246,7 +250,7 @@ static ac_status write_documents(fin_ctx *c, PGconn *conn, const char *date,
         return rc;
     xb_width(&c->s, 5, 10);
     xb_width(&c->s, 6, 10);
-    xb_list_finish(&c->s, 0, 13);
+    xb_list_finish(&c->s, 0, 15);
     fin_print(c);
     return xb_check(&c->book, err);
 }

@@ -1088,14 +1088,17 @@ static void test_finance_summary(void)
     char *docs = reader("rows '%s' Documents", path);
     CHECK_TEXT(docs,
         "Document\tType\tTenant\tName\tStatement\tIssue date\tDue date\t"
-        "Currency\tSubtotal\tTax\tTotal\tVoids\tVoided by\n"
+        "Currency\tSubtotal\tTax\tTotal\tVoids\tVoided by\t"
+        "Replaced by\tReason\n"
         "INV-2026-000001\tinvoice\tT1\tContoso\tT1-2026-10-R1\t"
         "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t5.15\t0\t5.15\t\t"
         "CN-2026-000001\n"
         /* A credit note has no due date (SPEC 4.2, version 3). */
         "CN-2026-000001\tcredit note\tT1\tContoso\tT1-2026-10-R2\t"
         "2026-11-02 00:00:00\t\tUSD\t-5.15\t0\t-5.15\t"
-        "INV-2026-000001\n"
+        "INV-2026-000001\t\tINV-2026-000003\tStatement T1-2026-10-R2 "
+        "revises T1-2026-10-R1: 1 call arrived late. Total 5.15 -> 5.21 "
+        "USD. Replaced by invoice INV-2026-000003.\n"
         "INV-2026-000003\tinvoice\tT1\tContoso\tT1-2026-10-R2\t"
         "2026-11-02 00:00:00\t2026-12-02 00:00:00\tUSD\t5.21\t0\t5.21\n"
         "INV-2026-000002\tinvoice\tT2\tFabrikam\tT2-2026-10-R1\t"
