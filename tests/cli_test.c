@@ -391,7 +391,7 @@ static void test_exit_tables_agree(void)
     CU_ASSERT(same);
     /* Each command's own list names only statuses of the table. */
     static const char *cmds[] = { "run", "upload", "import", "migrate",
-                                  "pull", "sample" };
+                                  "pull", "sample", "reconcile" };
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
         char args[64];
         snprintf(args, sizeof args, "%s --help", cmds[c]);
@@ -444,7 +444,7 @@ static void test_man_synopsis_complete(void)
             break;
     }
     static const char *cmds[] = { "run", "upload", "import", "migrate",
-                                  "pull", "sample" };
+                                  "pull", "sample", "reconcile" };
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
         char args[64], word[64];
         snprintf(word, sizeof word, "acbill %s", cmds[c]);

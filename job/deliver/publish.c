@@ -183,18 +183,20 @@ static ac_status write_document_file(PGconn *conn, const char *out_dir,
                                      document_writer write_file,
                                      const char *record_sql, char *err)
 {
-    char path[PATH_MAX], tmp[PATH_MAX], hex[65];
+    char path[PATH_MAX], hex[65];
+    outfile o;
     ac_status rc;
 
     snprintf(path, sizeof path, "%s/%s", out_dir, file);
     if (want != NULL && sha256_file(path, hex, NULL) == AC_OK &&
         strcmp(hex, want) == 0)
         return AC_OK;
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", out_dir, file,
-             (long)getpid());
-    rc = write_file(conn, document_no, tmp, err);
+    rc = outfile_open_path(&o, out_dir, file, err);
+    if (rc != AC_OK)
+        return rc;
+    rc = write_file(conn, document_no, o.temp, err);
     if (rc == AC_OK)
-        rc = sha256_file(tmp, hex, err);
+        rc = sha256_file(o.temp, hex, err);
     if (rc == AC_OK && want == NULL) {
         const char *u[] = { document_no, file, hex };
         rc = db_exec_params(conn, record_sql, 3, u, err);
@@ -204,11 +206,10 @@ static ac_status write_document_file(PGconn *conn, const char *out_dir,
                 "%.12s...); a different acbill version or fonts?",
                 document_no, file, want, hex);
     }
-    if (rc == AC_OK && rename(tmp, path) != 0)
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                     strerror(errno));
-    if (rc != AC_OK)
-        unlink(tmp);
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
     return rc;
 }
 
@@ -614,20 +615,6 @@ ac_status publisher_finish(publisher *p, int *failed, char *err)
 
 /* ------------------------------------------------------------ journals */
 
-/* Put a file written under the temporary name tmp in place at path: the
- * one way the journals are created (written to a temporary name in the
- * same directory, then renamed, so readers see the old file or the new
- * one, never a part); on failure tmp is removed. */
-static ac_status put_file(const char *tmp, const char *path, char *err)
-{
-    if (rename(tmp, path) == 0)
-        return AC_OK;
-    ac_status rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                           strerror(errno));
-    unlink(tmp);
-    return rc;
-}
-
 /* One month's journal, in the caller's open transaction holding the
  * month's directory lock: lines for its new documents, both files, the
  * directory's SHA256SUMS, the uploads.  *added: how many documents were
@@ -636,8 +623,9 @@ static ac_status journal_month(PGconn *conn, const char *out_root,
                                const char *month, const upload_options *uopt,
                                long long run_id, int *added, char *err)
 {
-    char dir[PATH_MAX], xlsx[PATH_MAX], csv[PATH_MAX], tx[PATH_MAX],
-         tc[PATH_MAX], name_x[32], name_c[32], sums[PATH_MAX], date[16];
+    char dir[PATH_MAX], xlsx[PATH_MAX], csv[PATH_MAX], name_x[32],
+         name_c[32], sums[PATH_MAX], date[16];
+    outfile ox, oc;
     PGresult *res;
     const char *p[] = { month };
     ac_status rc = db_query(conn, "SELECT pg_advisory_xact_lock("
@@ -657,25 +645,30 @@ static ac_status journal_month(PGconn *conn, const char *out_root,
     if (*added == 0)
         return AC_OK;           /* another run wrote it meanwhile */
 
-    snprintf(dir, sizeof dir, "%s/%s", out_root, month);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return ac_fail(err, AC_ECANTCREAT, "cannot create %s: %s", dir,
-                       strerror(errno));
+    rc = outfile_mkdir(out_root, month, dir, err);
+    if (rc != AC_OK)
+        return rc;
     snprintf(name_x, sizeof name_x, "journal-%s.xlsx", month);
     snprintf(name_c, sizeof name_c, "journal-%s.csv", month);
     snprintf(xlsx, sizeof xlsx, "%s/%s", dir, name_x);
     snprintf(csv, sizeof csv, "%s/%s", dir, name_c);
-    snprintf(tx, sizeof tx, "%s/.%s.tmp-%ld", dir, name_x, (long)getpid());
-    snprintf(tc, sizeof tc, "%s/.%s.tmp-%ld", dir, name_c, (long)getpid());
-    rc = report_journal(conn, month, tx, tc, err);
+    rc = outfile_open_path(&ox, dir, name_x, err);
+    if (rc != AC_OK)
+        return rc;
+    rc = outfile_open_path(&oc, dir, name_c, err);
+    if (rc != AC_OK) {
+        outfile_discard(&ox);
+        return rc;
+    }
+    rc = report_journal(conn, month, ox.temp, oc.temp, err);
     if (rc == AC_EIO)
         rc = AC_ECANTCREAT;     /* our own output */
     if (rc == AC_OK)
-        rc = put_file(tx, xlsx, err);
+        rc = outfile_commit(&ox, err);
     if (rc == AC_OK)
-        rc = put_file(tc, csv, err);
-    unlink(tx);
-    unlink(tc);
+        rc = outfile_commit(&oc, err);
+    outfile_discard(&ox);       /* after a commit: nothing left to do */
+    outfile_discard(&oc);
     if (rc == AC_OK)
         rc = report_write_sha256sums(dir, err);
     if (rc == AC_EIO)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "deliver/outfile.h"
 #include "log.h"
 #include "report.h"
 #include "reconciliation.h"
@@ -17,27 +18,25 @@
 ac_status reconcile_write(PGconn *conn, const char *period, const char *dir,
                           char name[64], long long *findings, char *err)
 {
-    char fname[64], path[PATH_MAX], tmp[PATH_MAX];
+    char fname[64];
+    outfile o;
     snprintf(fname, sizeof fname, RECONCILE_NAME_FMT, period);
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, fname) >=
-            sizeof path ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", dir, fname,
-                         (long)getpid()) >= sizeof tmp)
-        return ac_fail(err, AC_ECANTCREAT, "output path too long: %s", dir);
+    ac_status rc = outfile_open_path(&o, dir, fname, err);
+    if (rc != AC_OK)
+        return rc;
     recon_counts n = { 0, 0 };
-    ac_status rc = report_reconciliation(conn, period, tmp, &n, err);
-    if (rc == AC_OK && rename(tmp, path) != 0)
-        rc = ac_fail(err, AC_ECANTCREAT, "cannot write %s: %s", path,
-                     strerror(errno));
-    if (rc != AC_OK) {
-        unlink(tmp);
+    rc = report_reconciliation(conn, period, o.temp, &n, err);
+    if (rc == AC_OK)
+        rc = outfile_commit(&o, err);
+    else
+        outfile_discard(&o);
+    if (rc != AC_OK)
         return rc == AC_EIO ? AC_ECANTCREAT : rc;
-    }
     if (name != NULL)
         snprintf(name, 64, "%s", fname);
     if (findings != NULL)
         *findings = n.findings;
-    ac_info("reconcile %s: %s, %lld row(s), %lld finding(s)", period, path,
+    ac_info("reconcile %s: %s, %lld row(s), %lld finding(s)", period, o.final,
             n.rows, n.findings);
     return AC_OK;
 }
