@@ -37,12 +37,24 @@ inside() {
     echo "demo: the seller on the invoices (ref.operator)"
     psql -X -q -c "
         INSERT INTO ref.operator (legal_name, address, country, tax_id,
-                                  payment_details)
+                                  payment_details, email, phone,
+                                  peppol_endpoint)
         VALUES ('Demo Telecom Resale Ltd',
                 E'1 Exchange Square\\nLondon EC2A 2BQ', 'GB', 'GB123456789',
-                'IBAN GB00 DEMO 0000 0000 00, BIC DEMOGB2L')"
+                'IBAN GB00 DEMO 0000 0000 00, BIC DEMOGB2L',
+                'billing@demo-telecom.example', '+44 20 7946 0000',
+                '0208:0123456749')"
     echo "demo: loading sample data for $period (20 tenants, 20000 calls)"
     "$ACBILL" sample --period "$period" --tenants 20 --calls 20000 --seed 1
+    echo "demo: every buyer takes e-invoices (Peppol addresses, scheme 0208)"
+    psql -X -q -c "
+        UPDATE ref.customers c
+           SET peppol_endpoint = '0208:' || lpad(x.n::text, 8, '0')
+                                 || lpad((97 - x.n % 97)::text, 2, '0')
+          FROM (SELECT tenant_id,
+                       20000000 + row_number() OVER (ORDER BY tenant_id) AS n
+                  FROM ref.customers) x
+         WHERE x.tenant_id = c.tenant_id"
     echo "demo: importing a PSTN usage export and a licence snapshot for S00001"
     python3 "$top/tests/fixtures/ms_export.py" demo ./demo S00001 "$period"
     "$ACBILL" import licences --tenant S00001 --at "$period-01T00:00:00Z" \

@@ -595,6 +595,30 @@ ac_status report_period_is_empty(PGconn *conn, const char *period,
         return rc;
     *empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
+    if (!*empty)
+        return AC_OK;
+    /* Usage older than the period's look-back window that no statement
+     * covers is shown in its summary (sheet "Unbilled old usage"), so it
+     * is something in it (lookback.h). */
+    rc = db_query(conn, "SELECT to_char($1::date - make_interval(months =>"
+                  " least(coalesce((SELECT lookback_months FROM"
+                  " ref.operator), 3), 24)), 'YYYY-MM-DD')", 1, p, &res,
+                  err);
+    if (rc != AC_OK)
+        return rc;
+    char window[16];
+    snprintf(window, sizeof window, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    const char *w[] = { window };
+    char *sql = xb_printf("SELECT EXISTS (%s)", lookback_unbilled_sql);
+    if (sql == NULL)
+        return ac_fail(err, AC_EOSERR, "out of memory");
+    rc = db_query(conn, sql, 1, w, &res, err);
+    free(sql);
+    if (rc != AC_OK)
+        return rc;
+    *empty = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    PQclear(res);
     return AC_OK;
 }
 

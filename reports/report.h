@@ -171,7 +171,9 @@ ac_status report_finance_summary(PGconn *conn, const char *period,
  * show: no statement or document of the period, no tenant with a call in
  * its local month (within 14 hours of the UTC month where the tenant's
  * time zone is unknown), no import reject that touches the period
- * (usage.import_reject_periods); else 0.  Database errors as db.h. */
+ * (usage.import_reject_periods), no unbilled usage older than its
+ * look-back window (lookback.h: the summary lists it); else 0.  Database
+ * errors as db.h. */
 ac_status report_period_is_empty(PGconn *conn, const char *period,
                                  int *empty, char *err);
 

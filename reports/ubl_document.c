@@ -132,7 +132,14 @@ static int has_country_prefix(const char *id)
     cc[2] = '\0';
     if (cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z')
         return 0;
-    return strcmp(cc, "EL") == 0 || country_name(cc) != NULL;
+    /* countries.c also names codes ISO does not assign (Ascension,
+     * Tristan da Cunha, Kosovo: AC, TA, XK), which no VAT identifier
+     * carries (EN 16931 BR-CO-09 lists the ISO codes, EL and XI). */
+    if (strcmp(cc, "AC") == 0 || strcmp(cc, "TA") == 0 ||
+        strcmp(cc, "XK") == 0)
+        return 0;
+    return strcmp(cc, "EL") == 0 || strcmp(cc, "XI") == 0 ||
+           country_name(cc) != NULL;
 }
 
 /* The address: its first line the street, its last the city, the lines

@@ -125,12 +125,27 @@ static void test_no_seller(void)
                                       " * FROM o_keep; DROP TABLE o_keep;"
                                       " UPDATE ref.operator SET tax_id ="
                                       " 'GB123456789', address ="
-                                      " E'1 Exchange Square\\nLondon',"
+                                      " E'1 Exchange Square\\nLondon'"), 0);
+    /* The database refuses an unsafe prefix (migration 021)... */
+    CU_ASSERT_NOT_EQUAL(testdb_exec(db, "UPDATE ref.operator SET"
+                                    " credit_note_prefix = 'CN/'"), 0);
+    /* ...and the run refuses one a database without that constraint holds
+     * (one older than it, say). */
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "ALTER TABLE ref.operator DROP"
+                                      " CONSTRAINT"
+                                      " operator_credit_note_prefix_safe;"
+                                      " UPDATE ref.operator SET"
                                       " credit_note_prefix = 'CN/'"), 0);
     CU_ASSERT_EQUAL(acbill_run_log("--period 2026-10", log), 78);
     CU_ASSERT_EQUAL(test_system("grep -q 'credit_note_prefix' %s", log), 0);
     CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "UPDATE ref.operator SET"
-                                      " credit_note_prefix = 'CN-'"), 0);
+                                      " credit_note_prefix = 'CN-';"
+                                      " ALTER TABLE ref.operator ADD"
+                                      " CONSTRAINT"
+                                      " operator_credit_note_prefix_safe"
+                                      " CHECK (credit_note_prefix ~"
+                                      " '^([A-Za-z0-9_-][A-Za-z0-9._-]"
+                                      "{0,15})?$')"), 0);
     /* Nothing was billed: no run, no revision, no document. */
     CU_ASSERT_EQUAL(testdb_long(db, "SELECT count(*) FROM billing.runs"),
                     runs);
