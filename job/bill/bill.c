@@ -1781,7 +1781,10 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err)
     }
     PQclear(res);
     if (rc != AC_OK)
-        return ac_fail(err, rc == AC_EUNAVAIL ? rc : AC_EDATA,
+        /* A bad row is a data error; the database going away, a timeout
+         * or no memory stay what they are (69, 75, 71). */
+        return ac_fail(err, rc == AC_EUNAVAIL || rc == AC_ETEMPFAIL ||
+                       rc == AC_EOSERR ? rc : AC_EDATA,
                        "reference data: %s", err);
     return AC_OK;
 }
