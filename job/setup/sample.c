@@ -25,8 +25,10 @@
  * - Rates: one per (country, kind) minimal prefix of ref.destinations,
  *   with "1" for US and Canada geographic, in every currency used, valid
  *   from SAMPLE_RATES_FROM.  The price plan `partner` covers only the
- *   Zone A geographic and mobile prefixes outside +1, at 80 % of the
- *   standard rates (SPEC 2 version 3: the rest falls back to standard).
+ *   Zone A countries outside +1, with their geographic, premium and
+ *   shared-cost prefixes at 80 % of the standard rates (a complete card:
+ *   its geographic row also prices the country's mobiles; US, Canada and
+ *   the other countries fall back to standard, SPEC 2 version 3).
  * - SPEC version 3, by tenant index (no draw changes, so the other
  *   tenants stay as they were): index 7 mod 10 (S00008, S00018, ...)
  *   holds only the $0 USA/CAN licence (its US/CA pool, no Zone A pool);
@@ -957,9 +959,12 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
         }
     }
     if (rc == AC_OK) {
-        /* The plan `partner`: 80 % of standard on the Zone A geographic
-         * and mobile prefixes outside +1, nothing else (SPEC 2 v3: its
-         * other calls are priced by standard). */
+        /* The plan `partner`: 80 % of standard on the geographic,
+         * premium and shared-cost prefixes of the Zone A countries
+         * outside +1 (its geographic rows price their mobiles too: a
+         * plan is a complete card), nothing else (SPEC 2 v3: the other
+         * calls are priced by standard).  A few hundred rows a currency,
+         * not the thousands of mobile ranges. */
         const char *params[] = { SAMPLE_RATES_FROM };
         PGresult *res;
         rc = db_query(conn,
@@ -971,7 +976,7 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
             "FROM sample_rates s "
             "JOIN ref.destinations d ON d.prefix = s.prefix "
             "JOIN ref.zones z ON z.country = d.country AND z.zone = 'A' "
-            "WHERE d.kind IN ('geographic', 'mobile') "
+            "WHERE d.kind IN ('geographic', 'premium', 'shared_cost') "
             "  AND s.prefix NOT LIKE '1%' "
             "  AND NOT EXISTS (SELECT 1 FROM ref.rates r "
             "                  WHERE r.plan = '" SAMPLE_PLAN "' "
