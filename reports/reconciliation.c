@@ -24,9 +24,13 @@
     "   pr.product_id IS NOT NULL AS ac FROM usage.partner_charges c" \
     "   JOIN p ON c.charge_start_date >= p.d0 AND c.charge_start_date < p.d1" \
     "   LEFT JOIN prod pr ON pr.product_id = upper(c.product_id))," \
-    " us AS (SELECT u.customer_id, u.customer_name, u.billing_currency," \
-    "   u.resource_group, u.billing_pre_tax_total FROM usage.partner_usage u" \
-    "   JOIN p ON u.usage_date >= p.d0 AND u.usage_date < p.d1)," \
+    " us AS (SELECT u.customer_id, max(u.customer_name) AS customer_name," \
+    "   u.billing_currency, sum(CASE WHEN upper(u.resource_group) = 'M365'" \
+    "   THEN u.billing_pre_tax_total ELSE 0 END) AS ovr" \
+    "   FROM usage.partner_usage u" \
+    "   JOIN p ON u.usage_date >= p.d0 AND u.usage_date < p.d1" \
+    "   GROUP BY u.customer_id, u.billing_currency)," \
+    " pc AS (SELECT customer_id FROM ch UNION SELECT customer_id FROM us)," \
     " names AS (SELECT customer_id, max(customer_name) AS customer_name" \
     "   FROM (SELECT customer_id, customer_name FROM ch UNION ALL" \
     "   SELECT customer_id, customer_name FROM us) x GROUP BY 1)," \
@@ -43,9 +47,8 @@
     "   sum(ovr) AS ovr FROM (" \
     "   SELECT customer_id, currency, CASE WHEN ac THEN subtotal ELSE 0 END" \
     "   AS lic, 0::numeric AS ovr FROM ch UNION ALL" \
-    "   SELECT customer_id, billing_currency, 0, CASE WHEN" \
-    "   upper(resource_group) = 'M365' THEN billing_pre_tax_total ELSE 0" \
-    "   END FROM us) x GROUP BY 1, 2)," \
+    "   SELECT customer_id, billing_currency, 0, ovr FROM us) x" \
+    "   GROUP BY 1, 2)," \
     " ms AS (SELECT cu.tenant_id, c.customer_id, c.currency, c.lic, c.ovr" \
     "   FROM cost c LEFT JOIN cust cu ON cu.cid = c.customer_id)," \
     " rev AS (SELECT tenant_id, currency, sum(CASE WHEN kind = 'credit_note'" \
@@ -86,8 +89,7 @@ static const char ROWS_SQL[] = RECON_CTE
     " " FMT("f.lic") ", " FMT("f.ovr") ", " FMT("f.cost") ", "
     FMT("f.rev") ", " FMT("f.margin") ","
     " CASE WHEN f.rev <> 0 THEN round(100 * f.margin / f.rev, 2)::text END,"
-    " coalesce(f.cid IN (SELECT customer_id FROM ch UNION"
-    "   SELECT customer_id FROM us), false),"
+    " coalesce(f.cid IN (SELECT customer_id FROM pc), false),"
     " coalesce(f.tenant_rev, 0) <> 0,"
     " row_number() OVER (PARTITION BY coalesce(f.tenant_id, f.cid::text)"
     "   ORDER BY f.currency = f.tenant_cur DESC, f.currency),"
