@@ -24,12 +24,7 @@
     "   pr.product_id IS NOT NULL AS ac FROM usage.partner_charges c" \
     "   JOIN p ON c.charge_start_date >= p.d0 AND c.charge_start_date < p.d1" \
     "   LEFT JOIN prod pr ON pr.product_id = upper(c.product_id))," \
-    " us AS (SELECT u.customer_id, max(u.customer_name) AS customer_name," \
-    "   u.billing_currency, sum(CASE WHEN upper(u.resource_group) = 'M365'" \
-    "   THEN u.billing_pre_tax_total ELSE 0 END) AS ovr" \
-    "   FROM usage.partner_usage u" \
-    "   JOIN p ON u.usage_date >= p.d0 AND u.usage_date < p.d1" \
-    "   GROUP BY u.customer_id, u.billing_currency)," \
+    " us AS (SELECT * FROM pg_temp.recon_usage)," \
     " pc AS (SELECT customer_id FROM ch UNION SELECT customer_id FROM us)," \
     " names AS (SELECT customer_id, max(customer_name) AS customer_name" \
     "   FROM (SELECT customer_id, customer_name FROM ch UNION ALL" \
@@ -369,6 +364,27 @@ static ac_status write_findings(rctx *c, char *err)
     return AC_OK;
 }
 
+/* The period's usage, summed per customer and currency once into a
+ * session table (the rows and the totals both read it: a month of daily
+ * usage is scanned once). */
+static ac_status sum_usage(PGconn *conn, const char *date, char *err)
+{
+    ac_status rc = db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS"
+                           " recon_usage (customer_id uuid, customer_name"
+                           " text, billing_currency char(3), ovr numeric);"
+                           " TRUNCATE pg_temp.recon_usage", err);
+    const char *p[] = { date };
+    if (rc == AC_OK)
+        rc = db_exec_params(conn,
+            "INSERT INTO pg_temp.recon_usage SELECT customer_id,"
+            " max(customer_name), billing_currency, sum(CASE WHEN"
+            " upper(resource_group) = 'M365' THEN billing_pre_tax_total"
+            " ELSE 0 END) FROM usage.partner_usage WHERE usage_date >="
+            " $1::date AND usage_date < ($1::date + interval '1 month')"
+            " GROUP BY customer_id, billing_currency", 1, p, err);
+    return rc;
+}
+
 int report_reconciliation_has_data(PGconn *conn, const char *period,
                                    char *err)
 {
@@ -445,7 +461,9 @@ ac_status report_reconciliation(PGconn *conn, const char *period,
             "Findings", "Microsoft's customer name" };
         xb_header_tall(&c.main, head, NCOLS);
         const char *p[] = { date };
-        rc = xb_stream(conn, ROWS_SQL, 1, p, on_row, &c, err);
+        rc = sum_usage(conn, date, err);
+        if (rc == AC_OK)
+            rc = xb_stream(conn, ROWS_SQL, 1, p, on_row, &c, err);
     }
     if (rc == AC_OK) {
         lxw_row_t last = c.main.row;
