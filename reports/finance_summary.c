@@ -98,7 +98,8 @@ static const char tenants_sql[] =
      * the missing columns of the billing profile. */
     "   CASE WHEN lr.status = 'held' THEN 'held' ELSE 'issued' END"
     "   AS status,"
-    "   CASE WHEN lr.status IN ('failed', 'draft', 'held') THEN"
+    "   CASE WHEN lr.status = 'held' THEN lr.message"
+    "     WHEN lr.status IN ('failed', 'draft') THEN"
     "     'latest run: ' || lr.status || coalesce(': ' || lr.message, '')"
     "   END AS reason,"
     "   i.invoice_no, i.revision, i.supersedes, i.calls, i.rejected_calls,"

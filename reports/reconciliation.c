@@ -24,9 +24,8 @@
     "   pr.product_id IS NOT NULL AS ac FROM usage.partner_charges c" \
     "   JOIN p ON c.charge_start_date >= p.d0 AND c.charge_start_date < p.d1" \
     "   LEFT JOIN prod pr ON pr.product_id = upper(c.product_id))," \
-    " us AS (SELECT u.customer_id, u.customer_name, u.billing_currency," \
-    "   u.resource_group, u.billing_pre_tax_total FROM usage.partner_usage u" \
-    "   JOIN p ON u.usage_date >= p.d0 AND u.usage_date < p.d1)," \
+    " us AS (SELECT * FROM pg_temp.recon_usage)," \
+    " pc AS (SELECT customer_id FROM ch UNION SELECT customer_id FROM us)," \
     " names AS (SELECT customer_id, max(customer_name) AS customer_name" \
     "   FROM (SELECT customer_id, customer_name FROM ch UNION ALL" \
     "   SELECT customer_id, customer_name FROM us) x GROUP BY 1)," \
@@ -43,9 +42,8 @@
     "   sum(ovr) AS ovr FROM (" \
     "   SELECT customer_id, currency, CASE WHEN ac THEN subtotal ELSE 0 END" \
     "   AS lic, 0::numeric AS ovr FROM ch UNION ALL" \
-    "   SELECT customer_id, billing_currency, 0, CASE WHEN" \
-    "   upper(resource_group) = 'M365' THEN billing_pre_tax_total ELSE 0" \
-    "   END FROM us) x GROUP BY 1, 2)," \
+    "   SELECT customer_id, billing_currency, 0, ovr FROM us) x" \
+    "   GROUP BY 1, 2)," \
     " ms AS (SELECT cu.tenant_id, c.customer_id, c.currency, c.lic, c.ovr" \
     "   FROM cost c LEFT JOIN cust cu ON cu.cid = c.customer_id)," \
     " rev AS (SELECT tenant_id, currency, sum(CASE WHEN kind = 'credit_note'" \
@@ -86,8 +84,7 @@ static const char ROWS_SQL[] = RECON_CTE
     " " FMT("f.lic") ", " FMT("f.ovr") ", " FMT("f.cost") ", "
     FMT("f.rev") ", " FMT("f.margin") ","
     " CASE WHEN f.rev <> 0 THEN round(100 * f.margin / f.rev, 2)::text END,"
-    " coalesce(f.cid IN (SELECT customer_id FROM ch UNION"
-    "   SELECT customer_id FROM us), false),"
+    " coalesce(f.cid IN (SELECT customer_id FROM pc), false),"
     " coalesce(f.tenant_rev, 0) <> 0,"
     " row_number() OVER (PARTITION BY coalesce(f.tenant_id, f.cid::text)"
     "   ORDER BY f.currency = f.tenant_cur DESC, f.currency),"
@@ -367,6 +364,27 @@ static ac_status write_findings(rctx *c, char *err)
     return AC_OK;
 }
 
+/* The period's usage, summed per customer and currency once into a
+ * session table (the rows and the totals both read it: a month of daily
+ * usage is scanned once). */
+static ac_status sum_usage(PGconn *conn, const char *date, char *err)
+{
+    ac_status rc = db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS"
+                           " recon_usage (customer_id uuid, customer_name"
+                           " text, billing_currency char(3), ovr numeric);"
+                           " TRUNCATE pg_temp.recon_usage", err);
+    const char *p[] = { date };
+    if (rc == AC_OK)
+        rc = db_exec_params(conn,
+            "INSERT INTO pg_temp.recon_usage SELECT customer_id,"
+            " max(customer_name), billing_currency, sum(CASE WHEN"
+            " upper(resource_group) = 'M365' THEN billing_pre_tax_total"
+            " ELSE 0 END) FROM usage.partner_usage WHERE usage_date >="
+            " $1::date AND usage_date < ($1::date + interval '1 month')"
+            " GROUP BY customer_id, billing_currency", 1, p, err);
+    return rc;
+}
+
 int report_reconciliation_has_data(PGconn *conn, const char *period,
                                    char *err)
 {
@@ -443,7 +461,9 @@ ac_status report_reconciliation(PGconn *conn, const char *period,
             "Findings", "Microsoft's customer name" };
         xb_header_tall(&c.main, head, NCOLS);
         const char *p[] = { date };
-        rc = xb_stream(conn, ROWS_SQL, 1, p, on_row, &c, err);
+        rc = sum_usage(conn, date, err);
+        if (rc == AC_OK)
+            rc = xb_stream(conn, ROWS_SQL, 1, p, on_row, &c, err);
     }
     if (rc == AC_OK) {
         lxw_row_t last = c.main.row;

@@ -31,7 +31,8 @@
  * and no revenue in any currency), NEGATIVE_MARGIN (revenue > 0, margin
  * < 0), CURRENCY_DIFFERS (Microsoft's currency is not the tenant's).
  *
- * Like report.h: reads only (never begins or commits), deterministic
+ * Like report.h: never begins or commits (it writes only a session table
+ * of its own, pg_temp.recon_usage: the usage summed once), deterministic
  * output (created date: the first day after the period), constant_memory,
  * printable (landscape, one page wide, header row repeated). */
 #ifndef AC_RECONCILIATION_H

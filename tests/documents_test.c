@@ -29,6 +29,8 @@ static int acbill_run(const char *args)
                        test_acbill_path(), conninfo, args);
 }
 
+static char *command_output(const char *cmd);
+
 #define EXPECT(sql, want) CU_ASSERT(testdb_equals(db, sql, want, __LINE__))
 
 static int suite_clean(void)
@@ -101,6 +103,22 @@ static void test_first_invoices(void)
     EXPECT("SELECT string_agg(invoice_no || ' ' || (released_at IS NULL),"
            " ' ') FROM billing.document_holds", "T1-2026-10-R1 true");
     EXPECT("SELECT sum(last) FROM billing.document_numbers", "1");
+    /* The finance summary shows the held tenant and why. */
+    char path[600], cmd[1200], err[AC_ERR_MAX];
+    snprintf(path, sizeof path, "%s-summary.xlsx", out_dir);
+    CU_ASSERT_EQUAL_FATAL(report_finance_summary(db, "2026-10", path, err),
+                          AC_OK);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/xlsx_read.py' rows"
+             " %s Tenants | grep '^T1' | cut -f 1,3,4,5", test_src_dir(),
+             path);
+    char *row = command_output(cmd);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    CU_ASSERT_STRING_EQUAL(row, "T1\theld\theld: no "
+                           "document until the billing profile is complete;"
+                           " ref.customers lacks legal_name, address, "
+                           "country, tax_note\tT1-2026-10-R1");
+    free(row);
+    unlink(path);
 }
 
 /* SPEC 4.2: without a complete seller the run issues nothing and exits
