@@ -8,8 +8,9 @@
 #   make asan       build and run the tests under Address/UB sanitizers
 #   make valgrind   run the unit and database suites under valgrind
 #   make bench      benchmark (see docs/performance.md)
-#   make conformance  e-invoices of every kind against the EN 16931 and
-#                   Peppol BIS 3 rules (needs the validator, EINVOICE_VALIDATE)
+#   make conformance  e-invoices of every kind (the tests' fixtures and the
+#                   demo's) against the EN 16931 and Peppol BIS 3 rules
+#                   (needs the validator, EINVOICE_VALIDATE)
 #   make install    install binary, man page, SQL, cron wrapper (PREFIX,
 #                   DESTDIR)
 #   make V=1        show the commands
@@ -149,8 +150,15 @@ demo: $(BIN)/acbill
 # tests/conformance.sh) against the EN 16931 and Peppol BIS Billing 3.0
 # rules.  The validator is not part of acbill; CI has it beside the checkout.
 EINVOICE_VALIDATE ?= ../shared/tools/einvoice-validate
+# The demo's e-invoices too: it runs first (its output in ./demo, its log
+# in $(BUILD)/conformance-demo.log).
 conformance: $(BIN)/acbill
-	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/conformance.sh $(EINVOICE_VALIDATE)
+	$(Q)mkdir -p $(BUILD)
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill cron/demo.sh \
+	    > $(BUILD)/conformance-demo.log 2>&1 || { \
+	    tail -n 20 $(BUILD)/conformance-demo.log; exit 1; }
+	$(Q)ACBILL=$(CURDIR)/$(BIN)/acbill tests/conformance.sh \
+	    $(EINVOICE_VALIDATE) demo/out
 
 bench:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-bench BIN=build-bench/bin \

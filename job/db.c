@@ -575,6 +575,23 @@ char *db_copy_unescape(char *field)
     return field;
 }
 
+ac_status db_require_schema(PGconn *conn, char *err)
+{
+    PGresult *res;
+    ac_status rc = db_query(conn, "SELECT to_regclass("
+                            "'billing.schema_migrations') IS NOT NULL", 0,
+                            NULL, &res, err);
+    if (rc != AC_OK)
+        return rc;
+    int ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!ok)
+        return ac_fail(err, AC_ECONFIG, "the database %s has no acbill "
+                       "schema: run `acbill migrate` first",
+                       PQdb(conn) ? PQdb(conn) : "");
+    return AC_OK;
+}
+
 /* ---------------------------------------------------------- COPY lines */
 
 void cl_reset(copy_line *l)

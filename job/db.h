@@ -89,6 +89,13 @@ ac_status db_status_of_sqlstate(const char *state);
 /* A value of row/column of res, or NULL when it is SQL NULL. */
 const char *db_value(const PGresult *res, int row, int col);
 
+/* AC_OK when the database holds acbill's schema (billing.schema_migrations,
+ * made by `acbill migrate`); otherwise AC_ECONFIG with a message that says
+ * to run `acbill migrate` first (a command that reads or writes the
+ * schema would fail with an SQL error that reads like an internal one).
+ * Database errors as db_query(). */
+ac_status db_require_schema(PGconn *conn, char *err);
+
 /* ------------------------------------------------------------------
  * COPY lines: one line of PostgreSQL's COPY text format, built in a
  * growing buffer (for the job's spool, the imports' staging and the

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return ac_usage_error(NULL, "name a command: migrate, run, sample, "
-                              "upload, import or pull");
+                              "upload, import, pull or reconcile");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {

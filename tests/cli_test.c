@@ -229,6 +229,32 @@ static void test_unknown_tenant_named(void)
     free(t);
 }
 
+/* An import or reconcile on a database `acbill migrate` never touched:
+ * 78 and "run `acbill migrate` first", not 70 and an SQL error. */
+static void test_unmigrated_78(void)
+{
+    char args[PATH_MAX * 2];
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "DROP DATABASE IF EXISTS"
+                                      " acbill_cli_empty"), 0);
+    CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "CREATE DATABASE"
+                                      " acbill_cli_empty"), 0);
+    CU_ASSERT_EQUAL_FATAL(test_system("echo x > '%s/x.csv'", dir), 0);
+    snprintf(args, sizeof args, "import pstn --db dbname=acbill_cli_empty"
+             " --tenant T1 '%s/x.csv'", dir);
+    CU_ASSERT_EQUAL(acbill("", args), 78);
+    char *t = output();
+    CU_ASSERT(strstr(t, "run `acbill migrate` first") != NULL);
+    free(t);
+    snprintf(args, sizeof args, "import rates --db dbname=acbill_cli_empty"
+             " --plan standard --currency USD --valid-from 2026-01-01"
+             " '%s/x.csv'", dir);
+    CU_ASSERT_EQUAL(acbill("", args), 78);
+    snprintf(args, sizeof args, "reconcile --db dbname=acbill_cli_empty"
+             " --period 2026-10 --out '%s'", dir);
+    CU_ASSERT_EQUAL(acbill("", args), 78);
+    testdb_exec(db, "DROP DATABASE acbill_cli_empty");
+}
+
 static void test_upload_quiet(void)
 {
     char args[256];
@@ -498,6 +524,7 @@ CU_ErrorCode tests_register(void)
           test_configuration_78 },
         { "--tenant T9 is named", test_unknown_tenant_named },
         { "upload -q", test_upload_quiet },
+        { "78: a database never migrated", test_unmigrated_78 },
         { "75: a lock on reference data", test_reference_timeout_75 },
         { "73: a spool write error says why", test_spool_error_reason },
         { "65: an import shows its first rejects", test_import_shows_rejects },

@@ -441,7 +441,8 @@ static int files_init(void)
     return testdb_exec(fdb, "INSERT INTO ref.operator (legal_name, address,"
                        " country, tax_id, payment_details) VALUES"
                        " ('Resale Telecom Ltd', E'1 Exchange Square\\nLondon',"
-                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')");
+                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')"
+                       " ON CONFLICT (one) DO NOTHING");
 }
 
 static int files_clean(void)
@@ -666,7 +667,8 @@ static int prefixes_init(void)
     return testdb_exec(pdb, "INSERT INTO ref.operator (legal_name, address,"
                        " country, tax_id, payment_details) VALUES"
                        " ('Resale Telecom Ltd', E'1 Exchange Square\\nLondon',"
-                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')");
+                       " 'GB', 'GB123456789', 'IBAN GB00 TEST')"
+                       " ON CONFLICT (one) DO NOTHING");
 }
 
 static int prefixes_clean(void)

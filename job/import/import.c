@@ -248,32 +248,33 @@ static int import_rates(const char *conninfo, const char *plan,
 
     if (tenant || at || skus || users || nfiles != 1 || plan == NULL ||
         currency == NULL || valid_from == NULL) {
-        fprintf(stderr, "acbill import rates: --plan PLAN, --currency CUR, "
+        return ac_usage_error("import", "rates: --plan PLAN, --currency CUR, "
                 "--valid-from T and one FILE are required (and no --tenant, "
-                "--at, --skus or --users)\n");
-        return AC_EUSAGE;
+                "--at, --skus or --users)");
     }
     if (!rates_check_plan(plan)) {
-        fprintf(stderr, "acbill import rates: --plan '%s' is not a plan "
+        return ac_usage_error("import", "rates: --plan '%s' is not a plan "
                 "name (a letter or digit, then up to 63 letters, digits, "
-                "'_', '.' or '-')\n", plan);
-        return AC_EUSAGE;
+                "'_', '.' or '-')", plan);
     }
     if (strlen(currency) != 3 || strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "abcdefghijklmnopqrstuvwxyz") != 3) {
-        fprintf(stderr, "acbill import rates: --currency '%s' is not a "
-                "3-letter ISO 4217 code\n", currency);
-        return AC_EUSAGE;
+        return ac_usage_error("import", "rates: --currency '%s' is not a "
+                "3-letter ISO 4217 code", currency);
     }
     if (!rates_check_valid_from(valid_from)) {
-        fprintf(stderr, "acbill import rates: --valid-from '%s' is not a "
+        return ac_usage_error("import", "rates: --valid-from '%s' is not a "
                 "date (YYYY-MM-DD, 00:00 UTC), a date and time with its "
                 "offset (2026-11-01T00:00:00Z, 2026-11-01T00:00+01:00) or "
-                "-infinity\n", valid_from);
-        return AC_EUSAGE;
+                "-infinity", valid_from);
     }
     PGconn *conn;
     ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(conn, err);
+        if (rc != AC_OK)
+            PQfinish(conn);
+    }
     if (rc != AC_OK) {
         ac_error("import: %s", err);
         return rc;
@@ -311,7 +312,8 @@ int cmd_import(int argc, char **argv)
 
     if (argc < 2)
         return ac_usage_error("import", "name what to import: pstn, "
-                              "graph-calls or licences");
+                              "graph-calls, licences, partner-invoice, "
+                              "partner-usage or rates");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         import_usage(stdout);
         return AC_OK;
@@ -377,6 +379,11 @@ int cmd_import(int argc, char **argv)
 
     PGconn *conn;
     ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(conn, err);
+        if (rc != AC_OK)
+            PQfinish(conn);
+    }
     if (rc != AC_OK) {
         ac_error("import: %s", err);
         return rc;

@@ -324,6 +324,11 @@ int cmd_pull_partner(int argc, char **argv)
     }
     PGconn *conn;
     rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(conn, err);
+        if (rc != AC_OK)
+            PQfinish(conn);
+    }
     if (rc != AC_OK) {
         ac_error("pull partner: %s", err);
         return rc;

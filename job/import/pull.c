@@ -288,6 +288,11 @@ int cmd_pull(int argc, char **argv)
     }
     PGconn *conn;
     rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(conn, err);
+        if (rc != AC_OK)
+            PQfinish(conn);
+    }
     if (rc != AC_OK) {
         ac_error("pull: %s", err);
         return rc;

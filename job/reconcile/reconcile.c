@@ -115,6 +115,11 @@ int cmd_reconcile(int argc, char **argv)
     }
     PGconn *conn;
     ac_status rc = db_connect(conninfo, &conn, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(conn, err);
+        if (rc != AC_OK)
+            PQfinish(conn);
+    }
     if (rc != AC_OK) {
         ac_error("reconcile: %s", err);
         return rc;
