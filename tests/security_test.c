@@ -752,7 +752,13 @@ static void test_run_refuses_prefixes(void)
     CU_ASSERT_EQUAL(test_system("%s run --db '%s' --quiet --period 2026-10"
                                 " --out '%s' 2>/dev/null",
                                 test_acbill_path(), pdb_conninfo, out), 0);
-    assert_value(pdb, "SELECT count(*) > 0 FROM billing.documents", "t");
+    /* Billed: the statements are there (T1 has no buyer profile, so it is
+     * held, and T2's 0.00 takes no invoice: no document yet). */
+    assert_value(pdb, "SELECT count(*) FROM billing.invoices", "2");
+    assert_value(pdb, "SELECT string_agg(tenant_id || ':' || status, ' '"
+                 " ORDER BY tenant_id) FROM billing.run_tenants WHERE run_id"
+                 " = (SELECT max(run_id) FROM billing.runs)",
+                 "T1:held T2:issued");
 }
 
 static CU_TestInfo prefixes_tests[] = {
