@@ -81,7 +81,7 @@ static ac_status write_credit_note(xb_book *b, PGconn *conn,
     snprintf(t, sizeof t, "invoice %s of %s (statement %s)", kv(r, K_VOIDS),
              kv(r, K_VOIDS_DATE), kv(r, K_VOIDS_STATEMENT));
     xb_label(s, "Voids", t, NULL);
-    /* SPEC 4.2, version 3: the replacing invoice, or none. */
+    /* docs/billing-rules.md 4.2, version 3: the replacing invoice, or none. */
     if (kv(r, K_REPLACED_BY) != NULL)
         xb_label(s, "Replaced by", kv(r, K_REPLACED_BY), NULL);
     else if (kv(r, K_REASON) != NULL)
@@ -228,7 +228,7 @@ ac_status report_credit_note_workbook(PGconn *conn, const char *document_no,
     xb_props props = {
         .title = title, .subject = subject, .category = "Credit note",
         .keywords = keywords, .comments = comments,
-        /* Its recorded issue time (SPEC 4.3): the same bytes when it is
+        /* Its recorded issue time (docs/billing-rules.md 4.3): the same bytes when it is
          * written again. */
         .created = report_time_of(kv(r, K_ISSUED_AT)),
     };

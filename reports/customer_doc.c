@@ -28,7 +28,7 @@ enum {
     " " p "->>'payment_details', " p "->>'peppol_endpoint',"
 
 /* reason and replaced_by are read through to_jsonb() so that the query
- * works whether or not the ledger has those columns yet (SPEC 4.2,
+ * works whether or not the ledger has those columns yet (docs/billing-rules.md 4.2,
  * version 3); without replaced_by, a credit note's replacing invoice is
  * the invoice of the same revision (void and replace), if any.  A credit
  * note's tax category is the voided invoice's. */

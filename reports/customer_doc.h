@@ -1,5 +1,5 @@
 /* customer_doc.h: what the customer receives for an invoice or credit
- * note (SPEC 4.4): the PDF (pdf_document.c) and the Peppol BIS Billing 3.0
+ * note (docs/billing-rules.md 4.4): the PDF (pdf_document.c) and the Peppol BIS Billing 3.0
  * UBL e-invoice (ubl_document.c), both drawn from the ledger's
  * billing.documents row, the statement's billing.invoice_lines and (the
  * PDF's call annex) billing.rated_calls.
@@ -12,7 +12,7 @@
  * time zone; the process must never call setlocale()).
  *
  * A credit note's lines are those of the invoice it voids (it credits the
- * whole invoice, SPEC 4.2); its tax category is the voided invoice's. */
+ * whole invoice, docs/billing-rules.md 4.2); its tax category is the voided invoice's. */
 #ifndef AC_CUSTOMER_DOC_H
 #define AC_CUSTOMER_DOC_H
 
@@ -22,7 +22,7 @@
 
 #include "status.h"
 
-/* The smallest text on any page of a customer PDF, in points (SPEC 4.4:
+/* The smallest text on any page of a customer PDF, in points (docs/billing-rules.md 4.4:
  * nothing smaller than 7 pt).  Every size pdf_document.c uses is one of
  * the PDF_PT_* sizes below, all at least this. */
 #define PDF_PT_MIN 7.0
@@ -33,7 +33,7 @@ typedef struct {
                *payment_details, *peppol_endpoint;
 } cd_party;
 
-/* One invoice line of SPEC section 3, positive as on the invoice. */
+/* One invoice line of docs/billing-rules.md 3, positive as on the invoice. */
 typedef struct {
     const char *country;        /* ISO 3166 alpha-2 */
     const char *kind;           /* "" when none */
@@ -106,7 +106,7 @@ ac_status report_document_ubl_skip(PGconn *conn, const char *document_no,
                                    int *skip, char *why, size_t len,
                                    char *err);
 
-/* Write the PDF of document_no to path (SPEC 4.4): A4 portrait, text
+/* Write the PDF of document_no to path (docs/billing-rules.md 4.4): A4 portrait, text
  * drawn with pango on a cairo PDF surface, fonts embedded (subsets), the
  * creation date the document's issued_at.  Page 1: the document header
  * (type, number, issue date, due date, period of supply, seller and
@@ -128,7 +128,7 @@ ac_status report_document_pdf(PGconn *conn, const char *document_no,
 
 /* Write the e-invoice of document_no to path: a UBL 2.1 Invoice (a
  * credit note: CreditNote) following Peppol BIS Billing 3.0, mapped as
- * SPEC 4.4 lists, with libxml2's xmlTextWriter, UTF-8, indented.  Its
+ * docs/billing-rules.md 4.4 lists, with libxml2's xmlTextWriter, UTF-8, indented.  Its
  * totals equal the document's to the minor unit (a credit note's as
  * positive amounts).  AC_EDATA when the document gets no e-invoice
  * (cd_ubl_skip_reason(), the reason in err) or its lines do not add up to

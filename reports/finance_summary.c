@@ -94,7 +94,7 @@ static const char tenants_sql[] =
     "  UNION SELECT tenant_id FROM lr WHERE status = 'draft'),"
     " rows AS ("
     "  SELECT i.tenant_id, i.tenant_name AS name,"
-    /* SPEC 4.2: a held statement has no document yet; the reason names
+    /* docs/billing-rules.md 4.2: a held statement has no document yet; the reason names
      * the missing columns of the billing profile. */
     "   CASE WHEN lr.status = 'held' THEN 'held' ELSE 'issued' END"
     "   AS status,"
@@ -637,7 +637,7 @@ static int valid_period(const char *p, int *year, int *month)
     return *year >= 1900 && *month >= 1 && *month <= 12;
 }
 
-/* SPEC 7: a sheet linking the period's reconciliation with Microsoft
+/* docs/billing-rules.md 7: a sheet linking the period's reconciliation with Microsoft
  * (reconciliation-<YYYY-MM>.xlsx, beside this file), when the period has
  * Partner Center data. */
 static ac_status write_partner_link(fin_ctx *c, PGconn *conn,

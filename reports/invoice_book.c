@@ -87,7 +87,7 @@ static const char *const calls_header[] = {
 };
 #define CALLS_COLS 22
 
-/* SPEC 4.3, version 3: for a tenant with a US/CA pool in the period, a
+/* docs/billing-rules.md 4.3, version 3: for a tenant with a US/CA pool in the period, a
  * column "US/CA pool minutes" follows "Pool minutes" (column 9); the
  * other tenants keep the columns above. */
 static const char *const calls_header_usca[] = {
@@ -197,7 +197,7 @@ enum {
  * $3: the latest invoice document of a revision <= $3 that no credit note
  * of a revision <= $3 voids.  Documents of later revisions are ignored,
  * so the workbook of a revision written again later is the same.  $4:
- * for a revision that was held (SPEC 4.2), the time it was first held;
+ * for a revision that was held (docs/billing-rules.md 4.2), the time it was first held;
  * the documents issued since, its own included, came after its workbook
  * and are left out too (they have workbooks of their own); else
  * 'infinity'. */
@@ -220,7 +220,7 @@ static const char doc_by_no_sql[] =
     " FROM billing.documents d WHERE d.document_no = $1"
     "   AND d.kind = 'invoice' AND d.invoice_no = $2";
 
-/* Whether the revision was held (SPEC 4.2): since when, and why. */
+/* Whether the revision was held (docs/billing-rules.md 4.2): since when, and why. */
 static const char hold_sql[] =
     "SELECT held_at, message FROM billing.document_holds"
     " WHERE invoice_no = $1";
@@ -255,7 +255,7 @@ typedef struct {
     PGconn *conn;
     const char *invoice_no;
     int draft;                  /* a draft: no numbers, DRAFT marks */
-    int usca;                   /* the tenant has a US/CA pool (SPEC 4.3
+    int usca;                   /* the tenant has a US/CA pool (docs/billing-rules.md 4.3
                                    v3): both pools, the extra column */
     xb_book book;
     PGresult *inv;              /* the invoice row, alive throughout */
@@ -403,11 +403,11 @@ static ac_status summary_header(inv_ctx *c, xb_sheet *s, char *err)
             label_note(s, "Invoice in force", "(none)");
         }
         if (c->hold != NULL && PQntuples(c->hold) == 1)
-            /* SPEC 4.2: its documents wait for a complete buyer. */
+            /* docs/billing-rules.md 4.2: its documents wait for a complete buyer. */
             label_str(s, "Documents", db_value(c->hold, 0, 1));
         else if (dv(c, D_NO) == NULL &&
                  strspn(iv(c, I_TOTAL), "0.") == strlen(iv(c, I_TOTAL)))
-            /* SPEC 4.2: no 0.00 invoice. */
+            /* docs/billing-rules.md 4.2: no 0.00 invoice. */
             label_str(s, "Documents", "Nothing to pay: the total is 0, "
                       "so no invoice is issued");
     }
@@ -1010,7 +1010,7 @@ static ac_status write_summary(inv_ctx *c, char *err)
         return rc;
 
     section(&s, "Entitlement");
-    if (c->usca) {              /* SPEC 4.3 v3: both pools, by name */
+    if (c->usca) {              /* docs/billing-rules.md 4.3 v3: both pools, by name */
         xb_title(&s, 0, "Zone A pool", b->bold);
         xb_next(&s);
     }
@@ -1054,7 +1054,7 @@ static ac_status write_summary(inv_ctx *c, char *err)
         36, 13, 11, 12, 12, 8, 9, 13, 13, 13, 9
     };
     /* Wide enough for every number (a JPY amount of six digits and four
-     * decimals, say): never ### (SPEC 4.3). */
+     * decimals, say): never ### (docs/billing-rules.md 4.3). */
     for (lxw_col_t col = 0; col < sizeof widths / sizeof *widths; col++)
         worksheet_set_column(s.ws, col, col,
                              xb_number_column_width(&s, col, widths[col]),
@@ -1933,7 +1933,7 @@ ac_status report_invoice_workbook_opt(PGconn *conn, const char *invoice_no,
                         "usage of %s (%s), period %s, revision %s",
                         iv(c, I_NAME), iv(c, I_TENANT), iv(c, I_PERIOD),
                         iv(c, I_REVISION));
-    /* Created: the recorded issue time (SPEC 4.3), the invoice
+    /* Created: the recorded issue time (docs/billing-rules.md 4.3), the invoice
      * document's, else the statement's: written again, the same bytes. */
     time_t created = report_time_of(c->own_doc ? dv(c, D_ISSUED_AT)
                                                : iv(c, I_ISSUED));

@@ -27,7 +27,7 @@ static const char rows_sql[] =
     " d.kind, d.tenant_id, d.buyer->>'legal_name', d.buyer->>'tax_id',"
     " to_char(d.period, 'YYYY-MM'), d.currency,"
     /* Documents issued before version 3 did not record their category:
-     * resolved as SPEC 2 says. */
+     * resolved as docs/billing-rules.md 2 says. */
     " coalesce(d.tax_category,"
     "   CASE WHEN d.tax_rate > 0 THEN 'S' ELSE 'O' END),"
     " trim_scale(d.tax_rate * 100), d.subtotal, d.tax, d.total,"

@@ -1,5 +1,5 @@
 /* pdf_document.c: the PDF a customer receives for an invoice or credit
- * note (see customer_doc.h; SPEC 4.4).
+ * note (see customer_doc.h; docs/billing-rules.md 4.4).
  *
  * A4 portrait, drawn with pango on a cairo PDF surface: text stays text,
  * cairo embeds the subsets of the fonts used (fontconfig picks them from
@@ -46,7 +46,7 @@
 _Static_assert(PDF_PT_ANNEX >= PDF_PT_MIN && PDF_PT_FOOTER >= PDF_PT_MIN &&
                PDF_PT_SMALL >= PDF_PT_MIN && PDF_PT_BODY >= PDF_PT_MIN &&
                PDF_PT_NAME >= PDF_PT_MIN && PDF_PT_TITLE >= PDF_PT_MIN,
-               "no text below PDF_PT_MIN (SPEC 4.4)");
+               "no text below PDF_PT_MIN (docs/billing-rules.md 4.4)");
 
 /* Annex rows: one line each at PDF_PT_ANNEX, a fixed pitch. */
 #define ANNEX_ROW_H 10.0

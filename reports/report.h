@@ -178,7 +178,7 @@ ac_status report_period_is_empty(PGconn *conn, const char *period,
                                  int *empty, char *err);
 
 /* Write the sales journal of month ('YYYY-MM', a calendar month of
- * issue date; SPEC 4.5) to xlsx_path (journal-<YYYY-MM>.xlsx) and
+ * issue date; docs/billing-rules.md 4.5) to xlsx_path (journal-<YYYY-MM>.xlsx) and
  * csv_path (journal-<YYYY-MM>.csv): one row per line of the month in
  * billing.journal_lines (every invoice and credit note issued that
  * month, whatever its usage period, in the order it was first

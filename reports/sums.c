@@ -27,8 +27,8 @@ static void free_names(char **names, size_t n)
 }
 
 /* 1 when name ends in one of the delivered extensions: workbooks, the
- * journals' CSV twins (SPEC 4.5) and the customer documents' PDF and
- * e-invoice XML (SPEC 4.4). */
+ * journals' CSV twins (docs/billing-rules.md 4.5) and the customer documents' PDF and
+ * e-invoice XML (docs/billing-rules.md 4.4). */
 static int delivered_name(const char *name, size_t len)
 {
     static const char *const ext[] = { ".xlsx", ".csv", ".pdf", ".xml" };

@@ -1,5 +1,5 @@
 /* ubl_document.c: the Peppol BIS Billing 3.0 e-invoice of a document (see
- * customer_doc.h; the mapping is SPEC 4.4's).
+ * customer_doc.h; the mapping is docs/billing-rules.md 4.4's).
  *
  * Elements are written in the order of the UBL 2.1 schema (the Schematron
  * rules assume a schema-valid document), with libxml2's xmlTextWriter.
@@ -7,7 +7,7 @@
  * the currency's minor unit; no floating point.
  *
  * Lines: a ledger line of m minutes at rate r with c calls at fee f and
- * amount A (rounded once, SPEC 3) becomes a MIN line of m at r whose
+ * amount A (rounded once, docs/billing-rules.md 3) becomes a MIN line of m at r whose
  * amount is m x r rounded to the minor unit and, when it has connection
  * fees, a C62 line of c at f with the rest of A, so the two add up to A.
  * Peppol allows a line's amount to differ from quantity x price by 0.02
@@ -121,7 +121,7 @@ static void amount2(ubl *u, const char *name, int64_t units)
 }
 
 /* 1 when id starts with an ISO 3166 alpha-2 code (or EL, Greece's VAT
- * prefix): a VAT identifier (SPEC 4.4, BT-48). */
+ * prefix): a VAT identifier (docs/billing-rules.md 4.4, BT-48). */
 static int has_country_prefix(const char *id)
 {
     char cc[3];
@@ -257,7 +257,7 @@ static void party(ubl *u, const cd_party *p, const char *fallback_name,
 }
 
 /* The tax category element (cac:TaxCategory or cac:ClassifiedTaxCategory):
- * Percent as SPEC 4.4 says (tax_rate x 100 under S, absent under O, 0
+ * Percent as docs/billing-rules.md 4.4 says (tax_rate x 100 under S, absent under O, 0
  * otherwise), the exemption reason (the tax note) under AE, E, G, K and
  * O. */
 static void tax_category(ubl *u, const char *element, int with_reason)

@@ -36,7 +36,7 @@
 # (floor_copy_calls: what storing the calls costs by itself).  Peak RSS
 # is the client's, at both sizes, to show it stays flat.
 #
-# The reconciliation part (SPEC 7, docs/reconciliation.md): for each size
+# The reconciliation part (docs/billing-rules.md 7, docs/reconciliation.md): for each size
 # of BENCH_RECON_ROWS (default "100000 1000000"), a Partner Center daily
 # rated usage CSV (55 PascalCase columns, 1,000 customers) written by
 # tests/fixtures/partner_files.py, imported by `acbill import

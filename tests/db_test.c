@@ -153,7 +153,7 @@ static void test_spec_findings(void)
                  "BILLING_PROFILE_MISSING:T1 "
                  "LICENSE_OVER_ASSIGNED:DIALOUT_USCA "
                  "LICENSE_OVER_ASSIGNED:MCOMEETADD");
-    /* ADDON_WITHOUT_PREREQUISITE names dave's call (SPEC 3: "the
+    /* ADDON_WITHOUT_PREREQUISITE names dave's call (docs/billing-rules.md 3: "the
      * usage_id where there is one"). */
     assert_value("SELECT string_agg(right(usage_id::text, 2) || ':' || code,"
                  " ' ' ORDER BY usage_id, code) FROM billing.findings f JOIN"

@@ -62,7 +62,7 @@ static int acbill_run_log(const char *args, const char *path)
                        conninfo, args, path);
 }
 
-/* Revision 1 of each tenant-period (SPEC 4.2, version 3): Northwind
+/* Revision 1 of each tenant-period (docs/billing-rules.md 4.2, version 3): Northwind
  * (a complete profile) gets one invoice for its total, numbered without
  * gaps in the year of issue, dated in its time zone and due after its
  * payment terms; Contoso has no billing profile: its statement is issued
@@ -121,7 +121,7 @@ static void test_first_invoices(void)
     unlink(path);
 }
 
-/* SPEC 4.2: without a complete seller the run issues nothing and exits
+/* docs/billing-rules.md 4.2: without a complete seller the run issues nothing and exits
  * 78 before billing any tenant, naming the missing columns; a number
  * prefix that is not safe is refused the same way. */
 static void test_no_seller(void)
@@ -233,7 +233,7 @@ static void test_zero_money_change(void)
            " billing.document_numbers)", "0 2 3");
 }
 
-/* SPEC 4.2: a held tenant stays held, run after run (the cheap check),
+/* docs/billing-rules.md 4.2: a held tenant stays held, run after run (the cheap check),
  * while its profile is incomplete, the message naming every missing
  * column; a tax rate under a category other than S holds it too; once
  * complete, the next run issues the documents of the statement in force,
@@ -315,7 +315,7 @@ static void test_held_then_completed(void)
            " billing.documents GROUP BY series) s", "CN- 2 2, INV- 4 4");
 }
 
-/* SPEC 4.2: a new total of 0 voids the invoice in force without a
+/* docs/billing-rules.md 4.2: a new total of 0 voids the invoice in force without a
  * replacement (no invoice of 0.00); the reason says why. */
 static void test_void_only(void)
 {
@@ -510,7 +510,7 @@ static char *command_output(const char *cmd)
     return out;
 }
 
-/* SPEC 4.5: the sales journal of the month of issue, as a workbook and
+/* docs/billing-rules.md 4.5: the sales journal of the month of issue, as a workbook and
  * an RFC 4180 CSV: every document issued that month, one row each; totals
  * that re-add; rewritten with more rows when more documents are issued,
  * the earlier rows unchanged; byte-identical from the same ledger; in
@@ -638,7 +638,7 @@ static void test_sales_journal(void)
     test_system("rm -rf %s %s-up", out_dir, out_dir);
 }
 
-/* SPEC 4.3: no number shows as ### at the default column widths: a JPY
+/* docs/billing-rules.md 4.3: no number shows as ### at the default column widths: a JPY
  * invoice whose line's exact amount has six digits (133,360.0000 JPY),
  * in every sheet of its workbook and of the finance summary. */
 static void test_no_hashes_jpy(void)

@@ -480,7 +480,7 @@ static int run_init(void)
     return testdb_exec(rdb,
         "INSERT INTO usage.tenants (tenant_id, name, currency, time_zone)"
         " VALUES ('T1', 'Contoso', 'USD', 'UTC');"
-        /* The seller on every document (SPEC 4.2). */
+        /* The seller on every document (docs/billing-rules.md 4.2). */
         "INSERT INTO ref.operator (legal_name, address, country, tax_id)"
         " VALUES ('Resale Telecom Ltd', 'London', 'GB', 'GB123456789');"
         "INSERT INTO ref.rates (currency, prefix, per_minute,"

@@ -5,7 +5,7 @@
  * Files come from tests/fixtures/partner_files.py (Microsoft's documented
  * layouts, made-up customers): the invoice reconciliation and daily rated
  * usage files as PascalCase CSV, camelCase CSV and the export's gzip JSON
- * lines.  The worked example of SPEC 5.1 is billed first (Contoso 5.15
+ * lines.  The worked example of docs/billing-rules.md 5.1 is billed first (Contoso 5.15
  * USD, Fabrikam 0.00 EUR), so every reconciliation figure can be checked
  * against the ledger and the imported lines. */
 #include <CUnit/CUnit.h>
@@ -366,7 +366,7 @@ static void test_reconcile(void)
         "T2\tFabrikam\t22222222-2222-2222-2222-222222222222\tUSD\t1\t1\t0\t0"
         "\t2.3\t0.75\t3.05\t0\t-3.05\t\tCOST_WITHOUT_REVENUE,"
         " CURRENCY_DIFFERS\tFabrikam GmbH\n"));
-    /* Fabrikam's EUR month totals 0: no invoice (SPEC 4.2, version 3),
+    /* Fabrikam's EUR month totals 0: no invoice (docs/billing-rules.md 4.2, version 3),
      * no revenue and no charge in EUR, so no EUR row and no EUR total. */
     CU_ASSERT_PTR_NULL(strstr(rows, "\tEUR\t"));
     CU_ASSERT_PTR_NOT_NULL(strstr(rows,

@@ -1,4 +1,4 @@
-/* pdf_test.c: the customer documents of SPEC 4.4 (the PDF and the Peppol
+/* pdf_test.c: the customer documents of docs/billing-rules.md 4.4 (the PDF and the Peppol
  * BIS 3 e-invoice) end to end, with the real bin/acbill against a real
  * PostgreSQL (fixtures spec_example.sql, northwind.sql and
  * customer_documents.sql).
@@ -139,7 +139,7 @@ static int pdf_init(void)
 }
 
 /* Every document has its PDF, recorded with the SHA-256 of the file
- * beside the workbooks; an e-invoice exactly where SPEC 4.4 says, and
+ * beside the workbooks; an e-invoice exactly where docs/billing-rules.md 4.4 says, and
  * the reason where not; all listed in SHA256SUMS. */
 static void test_files_recorded(void)
 {
@@ -186,7 +186,7 @@ static void test_files_recorded(void)
     free(tmp);
 }
 
-/* Page 1 of Contoso's invoice (SPEC 5.1, 5.15 USD) carries every item of
+/* Page 1 of Contoso's invoice (docs/billing-rules.md 5.1, 5.15 USD) carries every item of
  * art. 226, dates in ISO 8601, and no internal control figure. */
 static void test_pdf_invoice_items(void)
 {

@@ -143,7 +143,7 @@ static void test_run_exits_65(void)
            " tenant_id) FROM billing.run_tenants",
            "F01:failed F02:failed F03:failed F04:failed F05:failed "
            /* F07-F10 and F12 have no complete billing profile: their
-            * statements are issued, their documents held (SPEC 4.2). */
+            * statements are issued, their documents held (docs/billing-rules.md 4.2). */
            "F06:issued F07:held F08:held F09:held F10:held "
            "F11:issued F12:held F13:issued F14:failed F15:held");
 }
@@ -319,7 +319,7 @@ static void test_assigned_basis(void)
            " WHERE tenant_id = 'F15'", "0 0 20 1200");
 }
 
-/* --------------------------------------------------- SPEC 5.3 Litware */
+/* --------------------------------------------------- docs/billing-rules.md 5.3 Litware */
 
 static int litware_init(void)
 {
@@ -415,7 +415,7 @@ static int xlsx_rows(const char *path, const char *sheet, char *out,
     return rc == 0 && f != NULL ? 0 : -1;
 }
 
-/* SPEC 4.3 version 3: the Summary shows both pools, the Calls sheet has
+/* docs/billing-rules.md 4.3 version 3: the Summary shows both pools, the Calls sheet has
  * "US/CA pool minutes" after "Pool minutes" (a tenant with a US/CA pool
  * only). */
 static void test_litware_workbook(void)
@@ -461,7 +461,7 @@ static void test_litware_rerun(void)
            "1");
 }
 
-/* Inputs of version 3 that make a new revision (SPEC 4.1) and those that
+/* Inputs of version 3 that make a new revision (docs/billing-rules.md 4.1) and those that
  * do not, run after run on the Litware database. */
 static void test_litware_revisions(void)
 {
@@ -679,11 +679,11 @@ CU_ErrorCode tests_register(void)
         CU_TEST_INFO_NULL
     };
     static CU_TestInfo litware[] = {
-        { "SPEC 5.3: every call's outcome and pools", test_litware_calls },
-        { "SPEC 5.3: 0.94 USD, both pools", test_litware_invoice },
-        { "SPEC 5.3: TWO_POOLS", test_litware_findings },
-        { "SPEC 4.3 v3: both pools in the workbook", test_litware_workbook },
-        { "SPEC 5.3: re-run issues nothing", test_litware_rerun },
+        { "docs/billing-rules.md 5.3: every call's outcome and pools", test_litware_calls },
+        { "docs/billing-rules.md 5.3: 0.94 USD, both pools", test_litware_invoice },
+        { "docs/billing-rules.md 5.3: TWO_POOLS", test_litware_findings },
+        { "docs/billing-rules.md 4.3 v3: both pools in the workbook", test_litware_workbook },
+        { "docs/billing-rules.md 5.3: re-run issues nothing", test_litware_rerun },
         { "version 3 inputs and revisions", test_litware_revisions },
         CU_TEST_INFO_NULL
     };
@@ -706,7 +706,7 @@ CU_ErrorCode tests_register(void)
         { "docs/billing-rules.md 5.2 Northwind", northwind_init, suite_clean, NULL, NULL,
           northwind },
         { "version 2 faults", faults_init, suite_clean, NULL, NULL, faults },
-        { "SPEC 5.3 Litware", litware_init, suite_clean, NULL, NULL,
+        { "docs/billing-rules.md 5.3 Litware", litware_init, suite_clean, NULL, NULL,
           litware },
         { "version 3 rules", v3_init, suite_clean, NULL, NULL, v3 },
         CU_SUITE_INFO_NULL

@@ -414,7 +414,7 @@ static void test_invoice_sheets_and_calls(void)
     CHECK_HAS(props, "title\tInvoice INV-2026-000001, Contoso\n");
     CHECK_HAS(props, "creator\tacbill\n");
     /* Created: the invoice document's issue date. */
-    /* Created: the invoice's recorded issue time (SPEC 4.3). */
+    /* Created: the invoice's recorded issue time (docs/billing-rules.md 4.3). */
     CHECK_HAS(props, "created\t2026-11-01 02:00:00\n");
     free(props);
 }
@@ -1093,7 +1093,7 @@ static void test_finance_summary(void)
         "INV-2026-000001\tinvoice\tT1\tContoso\tT1-2026-10-R1\t"
         "2026-11-01 00:00:00\t2026-12-01 00:00:00\tUSD\t5.15\t0\t5.15\t\t"
         "CN-2026-000001\n"
-        /* A credit note has no due date (SPEC 4.2, version 3). */
+        /* A credit note has no due date (docs/billing-rules.md 4.2, version 3). */
         "CN-2026-000001\tcredit note\tT1\tContoso\tT1-2026-10-R2\t"
         "2026-11-02 00:00:00\t\tUSD\t-5.15\t0\t-5.15\t"
         "INV-2026-000001\t\tINV-2026-000003\tStatement T1-2026-10-R2 "
@@ -1489,7 +1489,7 @@ static void test_credit_note(void)
               "T1-2026-10-R1)\nReplaced by\tINV-2026-000003\n"
               "Voided invoice's total\t5.15\n"
               "Total credited\t-5.15\n"
-              /* SPEC 4.2, version 3: the reason in words. */
+              /* docs/billing-rules.md 4.2, version 3: the reason in words. */
               "Reason\nStatement T1-2026-10-R2 revises T1-2026-10-R1: 1 "
               "call arrived late. Total 5.15 -> 5.21 USD. Replaced by "
               "invoice INV-2026-000003.\n");

@@ -2574,10 +2574,10 @@ static int v3_open(bench *b, const rating_ref *ref, const char *currency,
 static void test_v3_adjust_rate(void)
 {
     int64_t out = -7;
-    /* SPEC 3: 0.0333 x 1.15 = 0.038295 -> 0.0383. */
+    /* docs/billing-rules.md 3: 0.0333 x 1.15 = 0.038295 -> 0.0383. */
     CU_ASSERT_EQUAL(rating_adjust_rate(333, 1500, &out), 0);
     CU_ASSERT_EQUAL(out, 383);
-    /* SPEC 5.3: 0.0250 and 0.0200 + 10 %. */
+    /* docs/billing-rules.md 5.3: 0.0250 and 0.0200 + 10 %. */
     CU_ASSERT_EQUAL(rating_adjust_rate(250, 1000, &out), 0);
     CU_ASSERT_EQUAL(out, 275);
     CU_ASSERT_EQUAL(rating_adjust_rate(200, 1000, &out), 0);
@@ -2862,7 +2862,7 @@ static void test_v3_prices(void)
     bench b;
     CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
 
-    /* SPEC 5.3's plan: partner + 10 %. */
+    /* docs/billing-rules.md 5.3's plan: partner + 10 %. */
     CU_ASSERT_FATAL(v3_open(&b, ref, "USD", 0, 0));
     CU_ASSERT_EQUAL(rating_tenant_set_price(b.t, "partner", 1000, err),
                     AC_OK);

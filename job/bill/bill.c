@@ -44,11 +44,11 @@ typedef struct {
     int historic;                       /* period before 2020-10 */
     int seats;                          /* the Zone A pool's */
     const char *seats_basis;
-    int usca_seats;                     /* the US/CA pool's (SPEC 3 v3) */
+    int usca_seats;                     /* the US/CA pool's (docs/billing-rules.md 3 v3) */
     char price_plan[80];                /* resolved: "standard" when none */
     int64_t rate_adjustment;            /* 1/10000 */
     char rate_adjustment_text[16];      /* as in ref.customers */
-    char tax_category[4];               /* resolved (SPEC 4.1) */
+    char tax_category[4];               /* resolved (docs/billing-rules.md 4.1) */
     int tax_category_explicit;          /* differs from the default the
                                            tax rate alone gives */
     int minor_unit;                     /* of the tenant's currency */
@@ -208,7 +208,7 @@ static void add_finding(job *j, const char *code, const char *subject,
     va_end(ap);
 }
 
-/* A finding about a call (SPEC 3: "the usage_id where there is one"). */
+/* A finding about a call (docs/billing-rules.md 3: "the usage_id where there is one"). */
 static void add_call_finding(job *j, const char *code, const char *subject,
                              const char *usage_id, const char *fmt, ...)
 {
@@ -793,7 +793,7 @@ static ac_status read_seats(PGconn *conn, job *j, char *err)
                     "the Standard licences, %s) and the US/CA pool of %d "
                     "seats (%d minutes, from the USA/CAN licences, "
                     "assigned). Microsoft does not say how they combine; "
-                    "acbill's rule (SPEC section 3): a call to a US or "
+                    "acbill's rule (docs/billing-rules.md 3): a call to a US or "
                     "Canadian number by an organizer holding the USA/CAN "
                     "licence draws on the US/CA pool first, then on the "
                     "Zone A pool if the organizer also holds a Standard "
@@ -1141,7 +1141,7 @@ static void fingerprint_summary(job *j)
     }
     for (int i = 0; i < j->nfindings; i++) {
         /* A profile added later with the same resolved tax is no new
-         * revision (SPEC 4.1: buyer details alone make none): its
+         * revision (docs/billing-rules.md 4.1: buyer details alone make none): its
          * absence is reported, not an input. */
         if (strcmp(j->findings[i].code, "BILLING_PROFILE_MISSING") == 0)
             continue;
@@ -1702,7 +1702,7 @@ static ac_status bill_in_transaction(PGconn *conn, job *j,
     rc = rating_tenant_set_money(j->rt, j->minor_unit, j->tax_rate, err);
     if (rc == AC_OK)
         rc = rating_tenant_set_usca_pool(j->rt, 60 * j->usca_seats, err);
-    if (rc == AC_OK)        /* SPEC 3, tenant checks of version 3 */
+    if (rc == AC_OK)        /* docs/billing-rules.md 3, tenant checks of version 3 */
         rc = rating_tenant_set_price(j->rt, j->price_plan,
                                      j->rate_adjustment, err);
     if (rc != AC_OK)

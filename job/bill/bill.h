@@ -62,7 +62,7 @@ typedef struct {
                                    held statement's, issued once its
                                    profile is complete, on the unchanged
                                    path); "" when none */
-    char held[512];             /* SPEC 4.2: the statement needs
+    char held[512];             /* docs/billing-rules.md 4.2: the statement needs
                                    documents but the buyer's profile is
                                    incomplete: why, naming the missing
                                    ref.customers columns; "" when not
@@ -93,7 +93,7 @@ ac_status bill_load_reference(PGconn *conn, rating_ref *ref, char *err);
  * licence assignments in force during the period (*licences, the
  * caller's to rating_licences_free()) and the two pools, 60 minutes per
  * seat (*pool_minutes: the Zone A pool; *usca_pool_minutes: the US/CA
- * pool, SPEC 3 version 3).  Uses ctx->period_date and the tenant's id and time
+ * pool, docs/billing-rules.md 3 version 3).  Uses ctx->period_date and the tenant's id and time
  * zone.  Lets `acbill sample` give its provider charges acbill's own
  * amounts.  On failure nothing is returned, and err says why. */
 ac_status bill_entitlements(PGconn *conn, const bill_context *ctx,

@@ -1,5 +1,5 @@
 /* lookback.h: usage older than the look-back window that no statement
- * covers (SPEC 4.2, "Which periods a run covers").
+ * covers (docs/billing-rules.md 4.2, "Which periods a run covers").
  *
  * A run without --period bills the periods from
  * ref.operator.lookback_months before the current month up to it.  Calls
@@ -11,7 +11,7 @@
  * for finance to bill the period by hand (`acbill run --period P
  * --tenant T`).
  *
- * A period here is the tenant's (SPEC 3: the calendar month in its time
+ * A period here is the tenant's (docs/billing-rules.md 3: the calendar month in its time
  * zone); tenants whose time zone PostgreSQL does not know are passed over
  * (every run fails them with that reason).  The search is a walk over the
  * index on usage.dialout_calls (tenant_id, start_time): one probe per

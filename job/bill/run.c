@@ -203,7 +203,7 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
 {
     char file[64], recon[64] = "";
     int empty = 0;
-    /* SPEC 7: the reconciliation with Microsoft, for a period with
+    /* docs/billing-rules.md 7: the reconciliation with Microsoft, for a period with
      * Partner Center data (written before the summary that links it). */
     int partner = report_reconciliation_has_data(conn, opt->period, err);
     if (partner < 0)
@@ -270,9 +270,9 @@ static ac_status write_period_files(PGconn *conn, const run_options *opt,
     return rc;
 }
 
-/* SPEC 4.2: no document without a complete seller.  Before billing any
+/* docs/billing-rules.md 4.2: no document without a complete seller.  Before billing any
  * tenant: AC_ECONFIG naming the empty ref.operator columns (and a number
- * prefix that is not safe, SPEC 2), so that nothing is issued. */
+ * prefix that is not safe, docs/billing-rules.md 2), so that nothing is issued. */
 static ac_status check_seller(PGconn *conn, char *err)
 {
     PGresult *res;
@@ -290,7 +290,7 @@ static ac_status check_seller(PGconn *conn, char *err)
     return rc;
 }
 
-/* A document-number prefix SPEC 2 allows: at most 16 characters of
+/* A document-number prefix docs/billing-rules.md 2 allows: at most 16 characters of
  * ASCII letters, digits, '-', '_' and '.', not starting with '.'.  The
  * prefix becomes part of file names (<document_no>.xlsx), so anything
  * else could name a path outside the output folder. */
@@ -308,7 +308,7 @@ static int safe_prefix(const char *p)
     return 1;
 }
 
-/* The document-number prefixes of ref.operator (SPEC 2), checked before
+/* The document-number prefixes of ref.operator (docs/billing-rules.md 2), checked before
  * anything is issued: AC_ECONFIG naming the column when one is not safe
  * (migration 021 checks them in the database too, but a row older than
  * the constraint, or a database without it, must not reach a file
@@ -331,7 +331,7 @@ static ac_status check_prefixes(PGconn *conn, char *err)
                 rc = ac_fail(err, AC_ECONFIG, "ref.operator.%s '%s' is not "
                              "a safe document-number prefix: at most 16 "
                              "letters, digits, '-', '_' and '.', not "
-                             "starting with '.' (SPEC 2); nothing issued",
+                             "starting with '.' (docs/billing-rules.md 2); nothing issued",
                              cols[c], v);
         }
         if (rc == AC_OK && strcmp(PQgetvalue(res, i, 0),
@@ -771,7 +771,7 @@ static ac_status work_tenant(PGconn *conn, const bill_context *ctx,
             atomic_fetch_add(&counters->tenants, 1);
         }
         if (trc == AC_OK && r.held[0] != '\0')
-            /* SPEC 4.2: the statement stands, its documents wait (an
+            /* docs/billing-rules.md 4.2: the statement stands, its documents wait (an
              * information, like the finance summary's row: held tenants
              * do not change the exit status, and --quiet stays quiet). */
             ac_info("tenant %s: %s %s (%d calls, total %s %s) %s",
@@ -1073,7 +1073,7 @@ ac_status run_period(const run_options *opt, run_summary *summary,
         }
     }
     if (rc == AC_OK && opt->out_dir != NULL) {
-        /* SPEC 4.5: the sales journals of the months of issue. */
+        /* docs/billing-rules.md 4.5: the sales journals of the months of issue. */
         int months;
         rc = publish_journals(conn, real_out, &opt->upload,
                               summary->run_id, &months, msg);

@@ -38,7 +38,7 @@ typedef struct {
     int unchanged;
     int drafted;                /* still in their grace period */
     int held;                   /* statement issued, documents held
-                                   for an incomplete buyer (SPEC 4.2) */
+                                   for an incomplete buyer (docs/billing-rules.md 4.2) */
     int failed;
     ac_status failed_status;    /* what the failed tenants call for: 65
                                  * for data, 75 for a timeout, ... */
@@ -59,7 +59,7 @@ int run_open_periods(int64_t now_s, int lookback, char (*out)[8], int max);
 
 /* Run the period.  Returns AC_OK when every tenant was billed (issued,
  * unchanged or held: a held tenant's statement is issued and its
- * documents wait for a complete buyer, SPEC 4.2) and its files delivered;
+ * documents wait for a complete buyer, docs/billing-rules.md 4.2) and its files delivered;
  * AC_ECONFIG before billing anything when the seller (ref.operator) is
  * incomplete; otherwise the status an operator
  * must act on first (ac_status_worst()): AC_EDATA when a tenant's data

@@ -294,7 +294,7 @@ static ac_status publish_customer_files(publisher *p, PGconn *conn,
 /* The financial documents of revision invoice_no (docs/billing-rules.md 4.3): its invoice
  * document is the statement's workbook (invoice_no.xlsx, already
  * written), whose file name and SHA-256 it records too, unless it was
- * issued after that workbook (a held statement, SPEC 4.2); such an
+ * issued after that workbook (a held statement, docs/billing-rules.md 4.2); such an
  * invoice and each credit note get a workbook of their own, <document_no>.xlsx, written to a temporary
  * name and renamed, recorded once and queued for upload.  A credit note
  * whose file is there with the recorded SHA-256 is left alone. */
@@ -317,7 +317,7 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
         " AND d.content_sha256 IS NULL"
         " AND i.content_sha256 IS NOT NULL", 1, q, err);
     /* Credit notes, and an invoice issued after its statement's workbook
-     * (the statement was held, SPEC 4.2): workbooks of their own. */
+     * (the statement was held, docs/billing-rules.md 4.2): workbooks of their own. */
     if (rc == AC_OK)
         rc = db_query(conn,
             "SELECT document_no, content_sha256, kind FROM billing.documents"
@@ -364,7 +364,7 @@ static ac_status publish_documents(publisher *p, PGconn *conn,
     if (rc != AC_OK)
         return rc;
     /* The customer's PDF and e-invoice of each of the revision's
-     * documents (SPEC 4.4). */
+     * documents (docs/billing-rules.md 4.4). */
     /* Those of the revision's documents, and of the period's earlier
      * revisions (a run killed before it wrote them: only a missing file
      * is written there, without reading the others again). */

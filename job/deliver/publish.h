@@ -68,7 +68,7 @@ void publisher_spool_release(publisher *p, const char *path);
  * be written (disk full included). */
 ac_status publisher_finish(publisher *p, int *failed, char *err);
 
-/* SPEC 4.5: write the sales journal of every month of issue that has
+/* docs/billing-rules.md 4.5: write the sales journal of every month of issue that has
  * documents no journal lists yet: out_root/<YYYY-MM>/journal-<YYYY-MM>.xlsx
  * and .csv (report_journal()), rewritten whole with the new documents
  * added after the rows already published (billing.journal_lines, which

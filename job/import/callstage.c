@@ -957,7 +957,7 @@ ac_status callstage_finish(callstage *s, const char *sha256,
         rc = fill_raw(s, raw_fn, raw_ctx, err);
     /* The first CALLSTAGE_REJECTS_KEPT rejected rows (by line) are kept
      * with their text; the others (the merge's beyond them, and those
-     * counted while reading) are counted by reason (SPEC 6). */
+     * counted while reading) are counted by reason (docs/billing-rules.md 6). */
     char kept_s[32];
     snprintf(kept_s, sizeof kept_s, "%d", CALLSTAGE_REJECTS_KEPT);
     const char *ip[] = { s->import_id, kept_s };

@@ -67,7 +67,7 @@ typedef struct {
 } import_counts;
 
 /* At most this many rejected rows of a file are kept in
- * usage.import_rejects with their text (SPEC 6), the first ones met; the
+ * usage.import_rejects with their text (docs/billing-rules.md 6), the first ones met; the
  * others are counted by reason (the reason with its quoted values
  * replaced by '...') in usage.imports.rejects_not_kept (migrations 019 and 022),
  * so a hostile file cannot fill the database. */

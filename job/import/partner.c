@@ -1401,7 +1401,7 @@ counted:
 
 /* A CSV file not imported before (no import of this source with its
  * SHA-256): COPY its lines straight into the table, in a savepoint, so
- * that they are written once (SPEC 7 keys make a line that is there
+ * that they are written once (docs/billing-rules.md 7 keys make a line that is there
  * already, or twice in the file, fail the COPY).  Returns 1 when the
  * lines are in (the rejects wait in m->rejf for finish()); 0 when the
  * caller must take the staged way: not tried (l untouched), or the COPY

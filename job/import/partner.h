@@ -23,7 +23,7 @@
  * `rateOfPartnerEarnedCredit` and `rateOfCredit`), dates and times in UTC
  * as `YYYY-MM-DD` (midnight) or `YYYY-MM-DDThh:mm:ss[.f]Z`, GUIDs and
  * currency codes in one case.  The line's key is the SHA-256 of those
- * fields (SPEC 7: the same line from another file, spelling or form is the
+ * fields (docs/billing-rules.md 7: the same line from another file, spelling or form is the
  * same line, stored once and counted as unchanged).
  *
  * A line is rejected, with its line number, raw text and reason, when its

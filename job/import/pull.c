@@ -250,7 +250,7 @@ int cmd_pull(int argc, char **argv)
     char err[AC_ERR_MAX] = "";
 
     if (argc > 1 && strcmp(argv[1], "partner") == 0)
-        return cmd_pull_partner(argc - 1, argv + 1);   /* SPEC 7 */
+        return cmd_pull_partner(argc - 1, argv + 1);   /* docs/billing-rules.md 7 */
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {

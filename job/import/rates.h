@@ -48,7 +48,7 @@
 
 #include "status.h"
 
-/* At most this many rejected rows of a file are stored (SPEC 6). */
+/* At most this many rejected rows of a file are stored (docs/billing-rules.md 6). */
 #define RATES_REJECTS_KEPT 10000
 /* A card file larger than this is refused unread (about 2 million rows). */
 #define RATES_FILE_MAX (64L * 1024 * 1024)

@@ -183,13 +183,13 @@ typedef struct {
 } rate_version;
 
 /* Every rate prefix of a currency, whatever its plan or validity: the
- * masked ambiguity of SPEC 3 ("Numbers"); the values mean nothing. */
+ * masked ambiguity of docs/billing-rules.md 3 ("Numbers"); the values mean nothing. */
 typedef struct {
     char code[4];
     prefix_trie *trie;
 } currency_rates;
 
-/* The rows of one price plan in one currency (SPEC 2, version 3). */
+/* The rows of one price plan in one currency (docs/billing-rules.md 2, version 3). */
 typedef struct {
     char *plan;
     char code[4];
@@ -1269,7 +1269,7 @@ static ac_status decide(rating_tenant *t, const rating_call *c, int held,
     } else {
         from_plan = 1;
     }
-    if (t->adjustment != 0 &&   /* SPEC 3, "Price plan" */
+    if (t->adjustment != 0 &&   /* docs/billing-rules.md 3, "Price plan" */
         (rating_adjust_rate(out->per_minute, t->adjustment,
                             &out->per_minute) != 0 ||
          rating_adjust_rate(out->connection_fee, t->adjustment,

@@ -170,7 +170,7 @@ ac_status rating_ref_add_rate(rating_ref *ref, const char *currency,
                               int64_t to_us, char *err);
 
 /* rating_ref_add_rate() for the rows of price plan `plan` (ref.rates.plan,
- * SPEC 2 version 3; NULL is `standard`; at most 64 bytes). */
+ * docs/billing-rules.md 2 version 3; NULL is `standard`; at most 64 bytes). */
 ac_status rating_ref_add_plan_rate(rating_ref *ref, const char *plan,
                                    const char *currency, const char *prefix,
                                    int64_t per_minute,
@@ -179,7 +179,7 @@ ac_status rating_ref_add_plan_rate(rating_ref *ref, const char *plan,
 
 /* Record a rate row that holds at no instant (ref.rates valid_from
  * 'infinity' or valid_to '-infinity'): it prices nothing, but its plan
- * has rows (the tenant check of SPEC 3) and its prefix counts for the
+ * has rows (the tenant check of docs/billing-rules.md 3) and its prefix counts for the
  * masked ambiguity ("whatever its plan or validity").  Same checks as
  * rating_ref_add_plan_rate() for plan, currency and prefix. */
 ac_status rating_ref_add_rate_prefix(rating_ref *ref, const char *plan,
@@ -187,7 +187,7 @@ ac_status rating_ref_add_rate_prefix(rating_ref *ref, const char *plan,
                                      const char *prefix, char *err);
 
 /* 1 when ref holds at least one rate row of plan (NULL: `standard`), in
- * any currency at any validity (SPEC 3, tenant checks). */
+ * any currency at any validity (docs/billing-rules.md 3, tenant checks). */
 int rating_ref_has_plan(const rating_ref *ref, const char *plan);
 
 /* Longest destination prefix of digits (the visible digits of a number
@@ -223,7 +223,7 @@ int rating_ref_rate(const rating_ref *ref, const char *currency,
                     const char *digits, int64_t t_us, int64_t *per_minute,
                     int64_t *connection_fee, int *prefix_len);
 
-/* The rate of price plan `plan` for a call (SPEC 2, version 3): the
+/* The rate of price plan `plan` for a call (docs/billing-rules.md 2, version 3): the
  * lookup of rating_ref_rate() among the rows of plan alone, and only
  * where none of them (in currency, in force at t_us) matches digits,
  * among those of `standard`.  A matching plan row wins even where
@@ -288,7 +288,7 @@ typedef struct {
     int32_t usca_pool_minutes;  /* of which from the US/CA pool */
     int32_t billed_minutes;
     int has_rate;               /* per_minute/connection_fee valid */
-    int64_t per_minute;         /* the plan's rate, adjusted (SPEC 3) */
+    int64_t per_minute;         /* the plan's rate, adjusted (docs/billing-rules.md 3) */
     int64_t connection_fee;     /* the plan's fee, adjusted */
     int rate_prefix_len;
     int rate_from_plan;         /* 1: the tenant's plan priced it, 0:
@@ -365,14 +365,14 @@ rating_tenant *rating_tenant_new(const rating_ref *ref, rating_licences *lic,
 ac_status rating_tenant_set_money(rating_tenant *t, int minor_unit,
                                   int64_t tax_rate, char *err);
 
-/* Set the US/CA pool (SPEC 3, version 3: 60 minutes per seat of a
+/* Set the US/CA pool (docs/billing-rules.md 3, version 3: 60 minutes per seat of a
  * us_ca SKU), before the first call.  AC_EDATA when minutes < 0. */
 ac_status rating_tenant_set_usca_pool(rating_tenant *t, int32_t minutes,
                                       char *err);
 
 /* Set the tenant's price plan (ref.customers.price_plan; NULL is
  * `standard`) and rate_adjustment (1/10000: 1500 is +15 %), before the
- * first call (SPEC 2 and 3, version 3).  The tenant checks: AC_EDATA,
+ * first call (docs/billing-rules.md 2 and 3, version 3).  The tenant checks: AC_EDATA,
  * naming the rule, when the plan has no rate row at all in ref (any
  * currency, any validity) or adjustment <= -10000 (-1) or beyond
  * numeric(7,4).  A plan must outlive the tenant. */

@@ -28,7 +28,7 @@
  *   Zone A countries outside +1, with their geographic, premium and
  *   shared-cost prefixes at 80 % of the standard rates (a complete card:
  *   its geographic row also prices the country's mobiles; US, Canada and
- *   the other countries fall back to standard, SPEC 2 version 3).
+ *   the other countries fall back to standard, docs/billing-rules.md 2 version 3).
  * - SPEC version 3, by tenant index (no draw changes, so the other
  *   tenants stay as they were): index 7 mod 10 (S00008, S00018, ...)
  *   holds only the $0 USA/CAN licence (its US/CA pool, no Zone A pool);
@@ -962,7 +962,7 @@ static ac_status insert_rates(load_ctx *c, PGconn *conn, copy_out *co)
         /* The plan `partner`: 80 % of standard on the geographic,
          * premium and shared-cost prefixes of the Zone A countries
          * outside +1 (its geographic rows price their mobiles too: a
-         * plan is a complete card), nothing else (SPEC 2 v3: the other
+         * plan is a complete card), nothing else (docs/billing-rules.md 2 v3: the other
          * calls are priced by standard).  A few hundred rows a currency,
          * not the thousands of mobile ranges. */
         const char *params[] = { SAMPLE_RATES_FROM };
@@ -1059,7 +1059,7 @@ static void assignment_row(copy_out *co, copy_line *l, const tenant_plan *p,
 
 /* Billing profiles (ref.customers, docs/billing-rules.md 2) for the sample tenants, with
  * the tax of their country; tenants whose id ends in 7 have none (they
- * get BILLING_PROFILE_MISSING, and their documents are held, SPEC 4.2).
+ * get BILLING_PROFILE_MISSING, and their documents are held, docs/billing-rules.md 4.2).
  * Ids ending in 4 are on plan `partner` at +15 %, in 6 at -10 %
  * (make_plan() rates their charges so).  A profile already there is
  * kept: it is the operator's.  So is the seller (ref.operator): a demo
@@ -1490,7 +1490,7 @@ static int plain_charge(const load_ctx *c, const tenant_plan *p,
     int64_t pm, fee;
     int len, from_plan;
     rating_number n;
-    /* The tenant's price: its plan, then standard, adjusted (SPEC 3). */
+    /* The tenant's price: its plan, then standard, adjusted (docs/billing-rules.md 3). */
     if (!rating_number_parse(k->number, &n) ||
         !rating_ref_plan_rate(c->ref, p->price_plan, currency_code[cur],
                               n.digits, k->start * 1000000, &pm, &fee, &len,
