@@ -330,11 +330,19 @@ static void first_part(pdf *p)
             p->y += text(p, MARGIN_X, p->y, CONTENT_W, t, F_BODY,
                          A_LEFT) + 2;
         }
-        if (d->replaced_by != NULL)
-            snprintf(t, sizeof t, "Replaced by invoice %s.", d->replaced_by);
-        else
-            snprintf(t, sizeof t, "No invoice replaces it.");
-        p->y += text(p, MARGIN_X, p->y, CONTENT_W, t, F_BODY, A_LEFT) + 12;
+        /* The reason the ledger records already names the replacing
+         * invoice (or says there is none): say it once. */
+        if (d->reason == NULL || (strstr(d->reason, "Replaced by") == NULL &&
+                                  strstr(d->reason, "without replacement")
+                                  == NULL)) {
+            if (d->replaced_by != NULL)
+                snprintf(t, sizeof t, "Replaced by invoice %s.",
+                         d->replaced_by);
+            else
+                snprintf(t, sizeof t, "No invoice replaces it.");
+            p->y += text(p, MARGIN_X, p->y, CONTENT_W, t, F_BODY, A_LEFT);
+        }
+        p->y += 12;
     }
 
     /* The lines. */

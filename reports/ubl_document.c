@@ -362,6 +362,10 @@ static void credit_note_text(const cd_doc *d, char *buf, size_t len)
         n += snprintf(buf + n, len - (size_t)n, " Reason: %s", d->reason);
     if (n < 0 || (size_t)n >= len)
         return;
+    /* The recorded reason names the replacing invoice already. */
+    if (d->reason != NULL && (strstr(d->reason, "Replaced by") != NULL ||
+                              strstr(d->reason, "without replacement") != NULL))
+        return;
     if (d->replaced_by != NULL)
         snprintf(buf + n, len - (size_t)n, " Replaced by invoice %s.",
                  d->replaced_by);

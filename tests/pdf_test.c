@@ -17,6 +17,7 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 #include <regex.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,7 +574,22 @@ static void test_credit_notes(void)
     HAS(t, voided);
     char want[128];
     snprintf(want, sizeof want, "Replaced by invoice %s.", replacing);
+    /* The reason is a paragraph pdftotext breaks into lines: compare with
+     * every run of white space made one space. */
+    for (char *r = t, *w = t; ; r++) {
+        if (isspace((unsigned char)*r)) {
+            if (w == t || w[-1] != ' ')
+                *w++ = ' ';
+            continue;
+        }
+        *w++ = *r;
+        if (*r == '\0')
+            break;
+    }
     HAS(t, want);
+    /* once: the recorded reason names it, no second line repeats it */
+    const char *first = strstr(t, want);
+    CU_ASSERT(first != NULL && strstr(first + 1, want) == NULL);
     HAS(t, "Total credited");
     HAS(t, "-42 JPY");
     LACKS(t, "Due date");
