@@ -592,6 +592,19 @@ ac_status db_require_schema(PGconn *conn, char *err)
     return AC_OK;
 }
 
+ac_status db_connect_migrated(const char *conninfo, PGconn **out, char *err)
+{
+    ac_status rc = db_connect(conninfo, out, err);
+    if (rc == AC_OK) {
+        rc = db_require_schema(*out, err);
+        if (rc != AC_OK) {
+            PQfinish(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
 /* ---------------------------------------------------------- COPY lines */
 
 void cl_reset(copy_line *l)

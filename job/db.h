@@ -96,6 +96,11 @@ const char *db_value(const PGresult *res, int row, int col);
  * Database errors as db_query(). */
 ac_status db_require_schema(PGconn *conn, char *err);
 
+/* db_connect(), then db_require_schema(): the connection of a command
+ * that needs acbill's schema.  On failure *out is NULL (the connection,
+ * if made, is closed) and the status is theirs. */
+ac_status db_connect_migrated(const char *conninfo, PGconn **out, char *err);
+
 /* ------------------------------------------------------------------
  * COPY lines: one line of PostgreSQL's COPY text format, built in a
  * growing buffer (for the job's spool, the imports' staging and the

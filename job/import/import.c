@@ -269,12 +269,7 @@ static int import_rates(const char *conninfo, const char *plan,
                 "-infinity", valid_from);
     }
     PGconn *conn;
-    ac_status rc = db_connect(conninfo, &conn, err);
-    if (rc == AC_OK) {
-        rc = db_require_schema(conn, err);
-        if (rc != AC_OK)
-            PQfinish(conn);
-    }
+    ac_status rc = db_connect_migrated(conninfo, &conn, err);
     if (rc != AC_OK) {
         ac_error("import: %s", err);
         return rc;
@@ -378,12 +373,7 @@ int cmd_import(int argc, char **argv)
                               "no --at, --skus or --users)", what);
 
     PGconn *conn;
-    ac_status rc = db_connect(conninfo, &conn, err);
-    if (rc == AC_OK) {
-        rc = db_require_schema(conn, err);
-        if (rc != AC_OK)
-            PQfinish(conn);
-    }
+    ac_status rc = db_connect_migrated(conninfo, &conn, err);
     if (rc != AC_OK) {
         ac_error("import: %s", err);
         return rc;

@@ -287,12 +287,7 @@ int cmd_pull(int argc, char **argv)
         return rc;
     }
     PGconn *conn;
-    rc = db_connect(conninfo, &conn, err);
-    if (rc == AC_OK) {
-        rc = db_require_schema(conn, err);
-        if (rc != AC_OK)
-            PQfinish(conn);
-    }
+    rc = db_connect_migrated(conninfo, &conn, err);
     if (rc != AC_OK) {
         ac_error("pull: %s", err);
         return rc;

@@ -114,12 +114,7 @@ int cmd_reconcile(int argc, char **argv)
         return AC_ECANTCREAT;
     }
     PGconn *conn;
-    ac_status rc = db_connect(conninfo, &conn, err);
-    if (rc == AC_OK) {
-        rc = db_require_schema(conn, err);
-        if (rc != AC_OK)
-            PQfinish(conn);
-    }
+    ac_status rc = db_connect_migrated(conninfo, &conn, err);
     if (rc != AC_OK) {
         ac_error("reconcile: %s", err);
         return rc;
