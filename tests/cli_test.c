@@ -161,6 +161,14 @@ static void test_usage_errors(void)
                  "see acbill pull --help");
     expect_usage("pull --tenant T1 --from 2026-10-01 --to 2026-09-01",
                  "from <= to", "see acbill pull --help");
+    expect_usage("pull partner --bogus", "unknown option --bogus",
+                 "see acbill pull --help");
+    expect_usage("pull partner --invoice X --currency USD",
+                 "give --invoice ID, or --unbilled", "see acbill pull --help");
+    expect_usage("import rates --plan p --currency USD x.csv",
+                 "are required", "see acbill import --help");
+    expect_usage("reconcile --bogus", "unknown option --bogus",
+                 "see acbill reconcile --help");
     expect_usage("migrate --bogus", "unknown option --bogus",
                  "see acbill migrate --help");
     expect_usage("sample --period 2026-10", "are required",

@@ -286,7 +286,8 @@ int cmd_pull_partner(int argc, char **argv)
     char err[AC_ERR_MAX] = "";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'i': invoice = optarg; break;
         case 'u': period = optarg; break;
@@ -299,8 +300,7 @@ int cmd_pull_partner(int argc, char **argv)
             pull_partner_usage(stdout);
             return AC_OK;
         default:
-            pull_partner_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("pull", c, argv);
         }
     }
     int ok_cur = currency != NULL && strlen(currency) == 3;
@@ -311,10 +311,9 @@ int cmd_pull_partner(int argc, char **argv)
                              strlen(invoice) > 64)) ||
         (period != NULL && ((strcmp(period, "current") != 0 &&
                              strcmp(period, "last") != 0) || !ok_cur))) {
-        fprintf(stderr, "acbill pull partner: give --invoice ID, or "
-                "--unbilled current|last with --currency CODE (ISO 4217, "
-                "upper case)\n");
-        return AC_EUSAGE;
+        return ac_usage_error("pull", "partner: give --invoice ID, or "
+                              "--unbilled current|last with --currency CODE "
+                              "(ISO 4217, upper case)");
     }
     graph_options gopt;
     ac_status rc = graph_options_from_env(&gopt, err);

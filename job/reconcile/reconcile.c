@@ -75,7 +75,8 @@ int cmd_reconcile(int argc, char **argv)
     char err[AC_ERR_MAX] = "";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (c) {
         case 'p': period = optarg; break;
         case 'o': out = optarg; break;
@@ -85,28 +86,24 @@ int cmd_reconcile(int argc, char **argv)
             reconcile_usage(stdout);
             return AC_OK;
         default:
-            reconcile_usage(stderr);
-            return AC_EUSAGE;
+            return ac_usage_getopt("reconcile", c, argv);
         }
     }
-    if (period == NULL || optind != argc) {
-        reconcile_usage(stderr);
-        return AC_EUSAGE;
-    }
+    if (period == NULL || optind != argc)
+        return ac_usage_error("reconcile", "--period YYYY-MM is required, "
+                              "and nothing else");
     int ok = strlen(period) == 7 && period[4] == '-';
     for (int i = 0; ok && i < 7; i++)
         ok = i == 4 || (period[i] >= '0' && period[i] <= '9');
     if (!ok || period[5] > '1' || (period[5] == '1' && period[6] > '2') ||
         (period[5] == '0' && period[6] == '0')) {
-        fprintf(stderr, "acbill reconcile: bad period '%s' (want YYYY-MM)\n",
-                period);
-        return AC_EUSAGE;
+        return ac_usage_error("reconcile", "--period wants YYYY-MM, got "
+                              "'%s'", period);
     }
     char dir[PATH_MAX];
     if ((size_t)snprintf(dir, sizeof dir, "%s/%s", out, period) >=
         sizeof dir) {
-        fprintf(stderr, "acbill reconcile: --out too long\n");
-        return AC_EUSAGE;
+        return ac_usage_error("reconcile", "--out is too long");
     }
     if ((mkdir(out, 0755) != 0 && errno != EEXIST) ||
         (mkdir(dir, 0755) != 0 && errno != EEXIST)) {
